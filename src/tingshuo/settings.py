@@ -1,0 +1,57 @@
+"""All configuration in one place: environment variables `TINGSHUO_*` and CLI flags."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{Path(user_data_dir('tingshuo')) / 'tingshuo.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TINGSHUO_", extra="ignore")
+
+    # where bundled models are assembled once; tests and every process share it
+    cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("tingshuo")))
+    database_url: str = Field(default_factory=_default_database_url)
+
+    # recognizer: a bundled name ("base", "tiny.en") or a faster-whisper model folder
+    asr_model: str = "base"
+    asr_threads: int = 2
+    asr_beam_size: int = 5
+    # partial hypotheses are drafts: greedy decoding keeps them cheap
+    asr_partial_beam_size: int = 1
+    # bounded queue in front of the one shared model instance
+    asr_queue_size: int = 64
+
+    # streaming commit policy (seconds)
+    vad_threshold: float = 0.5
+    min_speech_s: float = 0.25
+    min_silence_s: float = 0.45
+    speech_pad_s: float = 0.15
+    max_utterance_s: float = 20.0
+    partial_interval_s: float = 0.5
+    first_partial_s: float = 0.4
+
+    # translator: a bundled name ("qwen2.5-1.5b", "qwen2.5-0.5b") or a GGUF file path
+    mt_model: str = "qwen2.5-1.5b"
+    # one thread leaves the other core to the recognizer
+    mt_threads: int = 1
+    mt_context_captions: int = 2
+    mt_queue_size: int = 64
+    mt_cache_size: int = 2048
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_mb: int = 512
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
