@@ -1,0 +1,54 @@
+"""The Recognizer protocol: what every speech recognition engine offers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+# the languages a meeting in this product mixes; auto-detection chooses among them
+AUTO_LANGUAGES = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    text: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class TimedText:
+    """A piece of a batch transcript, with times relative to the audio given."""
+
+    start: float
+    end: float
+    text: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to decode: one utterance (streaming) or a whole recording (batch)."""
+
+    audio: np.ndarray
+    lang: str | None  # None: detect
+    hotwords: Sequence[str] = field(default=())
+    draft: bool = False  # a partial: cheaper decoding is fine
+
+
+class Recognizer(Protocol):
+    name: str
+    languages: frozenset[str]  # codes it can transcribe
+    streaming: bool  # whether it decodes incrementally itself (else: VAD + redecode)
+
+    def detect_language(self, audio: np.ndarray, among: Sequence[str]) -> str: ...
+
+    def recognize(self, request: Request) -> Hypothesis: ...
+
+    def transcribe(
+        self,
+        request: Request,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> Iterator[TimedText]: ...

@@ -1,0 +1,141 @@
+"""A live stream of audio → Partial and Final events: VAD, commit policy and a shared recognizer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..audio.decode import SAMPLE_RATE
+from ..audio.vad import FRAME, StreamingVAD
+from ..events import Final, Partial, Segment
+from ..settings import Settings
+from .base import Request
+from .policy import Commit, CommitPolicy, Draft, HypothesisStabilizer, PolicyConfig
+from .worker import RecognizerWorker
+
+log = logging.getLogger(__name__)
+
+# audio kept before the open utterance, so an onset found late still has its first syllable
+_LOOKBACK_S = 1.0
+
+
+def policy_config(settings: Settings) -> PolicyConfig:
+    return PolicyConfig(
+        threshold=settings.vad_threshold,
+        min_speech_s=settings.min_speech_s,
+        min_silence_s=settings.min_silence_s,
+        speech_pad_s=settings.speech_pad_s,
+        max_utterance_s=settings.max_utterance_s,
+        partial_interval_s=settings.partial_interval_s,
+        first_partial_s=settings.first_partial_s,
+    )
+
+
+class StreamingTranscriber:
+    """Feed 16 kHz mono float32 audio in any block size; get events back in order."""
+
+    def __init__(
+        self,
+        worker: RecognizerWorker,
+        config: PolicyConfig,
+        lang: str | None,
+        hotwords: Sequence[str] = (),
+        session_id: str | None = None,
+    ) -> None:
+        self.worker = worker
+        self.lang = lang
+        self.hotwords = tuple(hotwords)
+        self.session_id = session_id
+        self.policy = CommitPolicy(config)
+        self.vad = StreamingVAD()
+        self.stabilizer = HypothesisStabilizer()
+        self.utterance = 0
+        self._draft_lang: str | None = None
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._offset = 0  # stream sample index of self._audio[0]
+        self._frames = 0  # VAD frames consumed
+
+    @property
+    def seconds(self) -> float:
+        return (self._offset + self._audio.size) / SAMPLE_RATE
+
+    def feed(self, audio: np.ndarray, drafts: bool = True) -> list[Partial | Final]:
+        """Process a block; `drafts=False` (the caller is behind real time) skips partials."""
+        self._audio = np.concatenate([self._audio, audio.astype(np.float32, copy=False)])
+        events: list[Partial | Final] = []
+        for prob in self.vad(audio):
+            t0 = self._frames * FRAME / SAMPLE_RATE
+            self._frames += 1
+            t1 = self._frames * FRAME / SAMPLE_RATE
+            for action in self.policy.feed(t0, t1, float(prob)):
+                if isinstance(action, Commit):
+                    events.extend(self._commit(action))
+                elif drafts:
+                    events.extend(self._draft(action))
+        self._trim()
+        return events
+
+    def flush(self) -> list[Partial | Final]:
+        """End of stream: the open utterance becomes final."""
+        events: list[Partial | Final] = []
+        for action in self.policy.flush(self.seconds):
+            events.extend(self._commit(action))
+        return events
+
+    def _slice(self, start: float, end: float) -> np.ndarray:
+        a = max(int(start * SAMPLE_RATE) - self._offset, 0)
+        b = max(int(end * SAMPLE_RATE) - self._offset, a)
+        return self._audio[a:b]
+
+    def _trim(self) -> None:
+        keep_from = self.policy.start if self.policy.open else self.seconds - _LOOKBACK_S
+        keep_from = max(min(keep_from, self.seconds - _LOOKBACK_S), 0.0)
+        drop = int(keep_from * SAMPLE_RATE) - self._offset
+        if drop > 0:
+            self._audio = self._audio[drop:]
+            self._offset += drop
+
+    def _draft(self, action: Draft) -> list[Partial]:
+        audio = self._slice(action.start, action.end)
+        if self.lang is None and self._draft_lang is None and audio.size >= SAMPLE_RATE:
+            self._draft_lang = self.worker.recognizer.detect_language(audio)
+        lang = self.lang or self._draft_lang
+        if lang is None:
+            return []  # too short to tell the language yet
+        request = Request(audio, lang, self.hotwords, draft=True)
+        hyp = self.worker.recognize(request, owner=self)
+        if hyp is None or not hyp.text:
+            return []
+        stable, unstable = self.stabilizer.update(hyp.text)
+        return [
+            Partial(
+                session_id=self.session_id,
+                utterance=self.utterance,
+                start=round(action.start, 3),
+                end=round(action.end, 3),
+                lang=hyp.lang,
+                stable=stable,
+                unstable=unstable,
+            )
+        ]
+
+    def _commit(self, action: Commit) -> list[Final]:
+        audio = self._slice(action.start, action.end)
+        self.stabilizer.reset()
+        self._draft_lang = None
+        request = Request(audio, self.lang, self.hotwords, draft=False)
+        hyp = self.worker.recognize(request, owner=self)
+        utterance = self.utterance
+        self.utterance += 1
+        if hyp is None or not hyp.text:
+            return []
+        segment = Segment(
+            session_id=self.session_id,
+            start=round(action.start, 3),
+            end=round(action.end, 3),
+            lang=hyp.lang,
+            text=hyp.text,
+        )
+        return [Final(utterance=utterance, segment=segment)]

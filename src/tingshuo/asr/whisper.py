@@ -1,0 +1,140 @@
+"""Whisper through faster-whisper (CTranslate2, int8 on the CPU)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError, TingshuoError
+from ..settings import Settings
+from .base import AUTO_LANGUAGES, Hypothesis, Request, TimedText
+from .text import tidy
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+
+# An initial prompt in punctuated Simplified Chinese makes Whisper punctuate and write
+# Simplified characters; without it short utterances often come out unpunctuated Traditional.
+_PROMPTS = {"zh": "以下是普通话的句子。"}
+
+# What Whisper writes for silence or noise after training on subtitled video.
+_HALLUCINATIONS = re.compile(
+    r"(请不吝点赞|订阅.*转发|字幕由|字幕制作|明镜与点点|Amara\.org|优优独播剧场|"
+    r"thank(s| you) for watching|subscribe to)",
+    re.IGNORECASE,
+)
+
+
+def _script_lang(text: str) -> str:
+    return "zh" if re.search(r"[\u3400-\u9fff]", text) else "en"
+
+
+class WhisperRecognizer:
+    name = "whisper"
+    streaming = False
+
+    def __init__(self, model_dir: Path, settings: Settings) -> None:
+        # CTranslate2's OpenMP threads otherwise spin on a busy 2-core machine
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        from faster_whisper import WhisperModel
+
+        if not (model_dir / "model.bin").is_file() or not (model_dir / "tokenizer.json").is_file():
+            # without tokenizer.json faster-whisper would try to download one
+            raise ModelError(
+                f"{model_dir} is not a faster-whisper model folder (model.bin and tokenizer.json needed)"
+            )
+        try:
+            self._model = WhisperModel(
+                str(model_dir), device="cpu", compute_type="int8", cpu_threads=settings.asr_threads
+            )
+        except (RuntimeError, ValueError) as e:
+            raise ModelError(f"cannot load the Whisper model in {model_dir}: {e}") from e
+        self.model_dir = model_dir
+        self.languages = frozenset(self._model.supported_languages)
+        self.multilingual = self._model.model.is_multilingual
+        self._beam = settings.asr_beam_size
+        self._draft_beam = settings.asr_partial_beam_size
+
+    def check_language(self, lang: str | None) -> None:
+        if lang is None:
+            if not self.multilingual:
+                raise TingshuoError(
+                    f"the model in {self.model_dir.name} is English-only: use --lang en"
+                )
+            return
+        if lang not in self.languages:
+            raise TingshuoError(
+                f"unknown language {lang!r}: use zh, en or auto (or another Whisper language code)"
+            )
+        if not self.multilingual and lang != "en":
+            raise TingshuoError(f"the model in {self.model_dir.name} is English-only: use --lang en")
+
+    def detect_language(self, audio: np.ndarray, among: Sequence[str] = AUTO_LANGUAGES) -> str:
+        if not self.multilingual:
+            return "en"
+        _, _, probs = self._model.detect_language(audio)
+        scores = dict(probs)
+        return max(among, key=lambda code: scores.get(code, 0.0))
+
+    # Previous captions are not passed as a prompt: on short audio Whisper then repeats them.
+    def _prompt(self, lang: str) -> str | None:
+        return _PROMPTS.get(lang)
+
+    def _keep(self, text: str, lang: str) -> bool:
+        text = text.strip()
+        return bool(text) and not _HALLUCINATIONS.search(text) and text != _PROMPTS.get(lang)
+
+    def recognize(self, request: Request) -> Hypothesis:
+        lang = request.lang or self.detect_language(request.audio)
+        segments, _ = self._model.transcribe(
+            request.audio,
+            language=lang,
+            beam_size=self._draft_beam if request.draft else self._beam,
+            temperature=0.0 if request.draft else (0.0, 0.2, 0.4, 0.6),
+            initial_prompt=self._prompt(lang),
+            hotwords=_join_hotwords(request.hotwords, lang),
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+        )
+        text = "".join(s.text for s in segments if self._keep(s.text, lang))
+        return Hypothesis(tidy(text, lang, final=not request.draft), lang)
+
+    def transcribe(
+        self,
+        request: Request,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> Iterator[TimedText]:
+        """A whole recording, VAD-filtered, yielding timed pieces as they are decoded."""
+        lang = request.lang
+        if lang is None:
+            lang = self.detect_language(request.audio[: 30 * SAMPLE_RATE])
+        segments, _ = self._model.transcribe(
+            request.audio,
+            language=lang,
+            multilingual=request.lang is None and self.multilingual,
+            beam_size=self._beam,
+            initial_prompt=self._prompt(lang),
+            hotwords=_join_hotwords(request.hotwords, lang),
+            vad_filter=True,
+        )
+        for s in segments:
+            if on_progress is not None:
+                on_progress(s.end)
+            if not self._keep(s.text, lang):
+                continue
+            seg_lang = _script_lang(s.text) if request.lang is None else lang
+            yield TimedText(s.start, s.end, tidy(s.text, seg_lang, final=True), seg_lang)
+
+
+def _join_hotwords(words: Sequence[str], lang: str) -> str | None:
+    words = [w.strip() for w in words if w.strip()]
+    if not words:
+        return None
+    return ("、" if lang == "zh" else ", ").join(words)

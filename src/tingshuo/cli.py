@@ -1,0 +1,370 @@
+"""The `tingshuo` command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .errors import TingshuoError
+from .settings import get_settings
+
+app = typer.Typer(
+    help="tingshuo (听说): offline live transcription for events and meetings.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+log = logging.getLogger("tingshuo")
+
+
+class Lang(str, Enum):
+    zh = "zh"
+    en = "en"
+    auto = "auto"
+
+
+class Format(str, Enum):
+    txt = "txt"
+    srt = "srt"
+    vtt = "vtt"
+    json = "json"
+    docx = "docx"
+
+
+LangOpt = Annotated[str, typer.Option("--lang", "-l", help="zh, en or auto (per utterance)")]
+HotwordsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--hotword", "-w", help="a term to favour (repeatable), e.g. -w 科大讯飞"),
+]
+HotwordsFileOpt = Annotated[
+    Path | None, typer.Option("--hotwords", help="a file of terms, one per line (or CSV: first column)")
+]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="base, tiny.en, or a faster-whisper model folder")
+]
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
+    )
+    logging.getLogger("faster_whisper").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _lang(value: str) -> str | None:
+    value = value.strip().lower()
+    if value in ("auto", ""):
+        return None
+    if not value.isalpha() or len(value) not in (2, 3):
+        raise TingshuoError(f"unknown language {value!r}: use zh, en or auto")
+    return value
+
+
+def _hotwords(words: list[str] | None, file: Path | None) -> list[str]:
+    terms = [w for w in (words or []) if w.strip()]
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as e:
+            raise TingshuoError(f"{file}: cannot read the hot-word list ({e})") from e
+        terms += [line.split(",")[0].strip() for line in text.splitlines() if line.strip()]
+    return terms
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before hours of work, not after."""
+    folder = path.expanduser().resolve().parent
+    if path.is_dir():
+        raise TingshuoError(f"{path}: is a folder; give a file name for -o")
+    if not folder.is_dir():
+        raise TingshuoError(f"{path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise TingshuoError(f"{path}: not writable; choose another -o path")
+
+
+def _write(data: bytes, output: Path | None, fmt: str, session_id: str | None = None) -> None:
+    if output is None:
+        if fmt == "docx" and sys.stdout.isatty():
+            raise TingshuoError("DOCX is binary: give an output file with -o")
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        output.expanduser().write_bytes(data)
+    except OSError as e:
+        kept = f"; the transcript is kept: tingshuo export {session_id}" if session_id else ""
+        raise TingshuoError(f"cannot write {output}: {e.strerror}{kept}") from e
+    err.print(f"[green]wrote[/green] {output}")
+
+
+def _store():
+    from .store.db import open_store
+
+    return open_store(get_settings().database_url)
+
+
+def _recognizer(model: str | None, lang: str | None):
+    from .asr import load_recognizer
+
+    with err.status("loading the speech model…"):
+        recognizer = load_recognizer(get_settings(), model)
+    recognizer.check_language(lang)
+    return recognizer
+
+
+@app.command()
+def transcribe(
+    audio: Annotated[Path, typer.Argument(help="any audio or video file PyAV decodes")],
+    lang: LangOpt = "auto",
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.txt,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="default: stdout")] = None,
+    hotword: HotwordsOpt = None,
+    hotwords: HotwordsFileOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Transcribe a recording into punctuated, timestamped captions."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .asr.base import Request
+    from .audio.decode import SAMPLE_RATE, load_audio
+    from .events import Segment
+    from .store.export import render
+
+    language = _lang(lang)
+    if output is not None:
+        _check_writable(output)
+    terms = _hotwords(hotword, hotwords)
+    samples = load_audio(audio)
+    duration = samples.size / SAMPLE_RATE
+    recognizer = _recognizer(model, language)
+    store = _store()
+    info = store.create_session(audio.name, str(audio), lang, terms)
+    segments: list[Segment] = []
+    status = "failed"
+    try:
+        with Progress(
+            TextColumn("[bold]transcribing[/bold] {task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(audio.name, total=duration)
+            pieces = recognizer.transcribe(
+                Request(samples, language, terms),
+                on_progress=lambda t: progress.update(task, completed=min(t, duration)),
+            )
+            for piece in pieces:
+                seg = Segment(
+                    session_id=info.id,
+                    start=round(piece.start, 3),
+                    end=round(piece.end, 3),
+                    lang=piece.lang,
+                    text=piece.text,
+                )
+                segments.append(store.add_segment(seg))
+            progress.update(task, completed=duration)
+        status = "done"
+    except KeyboardInterrupt:
+        status = "stopped"
+        err.print(f"stopped: {len(segments)} segments kept in session {info.id}")
+    finally:
+        store.finish_session(info.id, status, duration)
+    if not segments:
+        err.print(f"{audio}: no speech found")
+    meta = {"session": info.id, "source": str(audio), "duration": round(duration, 3)}
+    _write(render(segments, fmt.value, title=audio.name, meta=meta), output, fmt.value, info.id)
+    if status != "done":
+        raise typer.Exit(130)
+
+
+@app.command()
+def listen(
+    file: Annotated[Path | None, typer.Option("--file", help="play a file as if live")] = None,
+    mic: Annotated[bool, typer.Option("--mic", help="listen to the sound input device")] = False,
+    realtime: Annotated[
+        bool, typer.Option("--realtime/--fast", help="pace --file at 1× (default) or run flat out")
+    ] = True,
+    device: Annotated[str | None, typer.Option("--device", help="sound device name or index")] = None,
+    lang: LangOpt = "auto",
+    title: Annotated[str | None, typer.Option("--title")] = None,
+    hotword: HotwordsOpt = None,
+    hotwords: HotwordsFileOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Live captions: partials update in place, finals commit and are stored."""
+    from rich.live import Live
+    from rich.text import Text
+
+    from .asr.worker import RecognizerWorker
+    from .audio.decode import probe
+    from .audio.sources import file_blocks, mic_blocks
+    from .events import Final, Partial
+    from .pipeline import LiveSession
+
+    if (file is None) == (not mic):
+        raise TingshuoError("give exactly one source: --file PATH or --mic")
+    language = _lang(lang)
+    terms = _hotwords(hotword, hotwords)
+    if file is not None:
+        blocks = file_blocks(file, realtime)
+        source = str(file)
+        probe(file)  # a bad file fails now, not after the model has loaded
+    else:
+        dev: str | int | None = int(device) if device and device.isdigit() else device
+        blocks = mic_blocks(dev)
+        source = f"mic:{device or 'default'}"
+    settings = get_settings()
+    worker = RecognizerWorker(_recognizer(model, language), settings.asr_queue_size)
+    store = _store()
+    session = LiveSession(
+        worker, store, settings, language, terms, title or (file.name if file else "Microphone"), source
+    )
+    err.print(f"session [bold]{session.info.id}[/bold] — Ctrl-C to stop")
+    out = Console()
+
+    def stamp(t: float) -> str:
+        return f"[dim]{int(t // 60):02d}:{t % 60:04.1f}[/dim]"
+
+    with Live(Text(""), console=out, transient=True, auto_refresh=False) as live:
+
+        def show(event: Partial | Final) -> None:
+            if isinstance(event, Final):
+                seg = event.segment
+                live.update(Text(""), refresh=True)
+                out.print(f"{stamp(seg.start)} {seg.text}")
+            else:
+                line = Text.assemble(
+                    (event.stable, "bold"), (event.unstable, "italic dim"), style=""
+                )
+                live.update(Text.assemble((f"… ", "dim"), line), refresh=True)
+
+        try:
+            info = session.run(blocks, show)
+        except KeyboardInterrupt:
+            info = store.get_session(session.info.id)
+    err.print(f"session {info.id}: {info.segments} segments, {info.duration:.1f} s ({info.status})")
+
+
+@app.command()
+def sessions() -> None:
+    """List stored sessions."""
+    from rich.table import Table
+
+    table = Table("title", "created", "lang", "duration", "segments", "status")
+    table.add_column("id", no_wrap=True)
+    for s in _store().list_sessions():
+        table.add_row(
+            s.title, f"{s.created_at:%Y-%m-%d %H:%M}", s.lang, f"{s.duration:.0f} s",
+            str(s.segments), s.status, s.id,
+        )
+    Console().print(table)
+
+
+@app.command()
+def export(
+    session: Annotated[str, typer.Argument(help="session id (or a unique prefix)")],
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.txt,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="default: stdout")] = None,
+) -> None:
+    """Export a stored session again."""
+    from .store.export import render
+
+    if output is not None:
+        _check_writable(output)
+    store = _store()
+    info = store.get_session(session)
+    segments = store.segments(info.id)
+    meta = {"session": info.id, "source": info.source, "duration": info.duration}
+    _write(render(segments, fmt.value, title=info.title, meta=meta), output, fmt.value)
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="a word or phrase")],
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+) -> None:
+    """Find segments containing a word, across all sessions."""
+    from rich.markup import escape
+
+    hits = _store().search(text, limit)
+    out = Console()
+    for hit in hits:
+        seg = hit.segment
+        shown = escape(seg.text).replace(escape(text), f"[bold yellow]{escape(text)}[/bold yellow]")
+        out.print(f"[cyan]{hit.session.id}[/cyan] {escape(hit.session.title)} "
+                  f"[dim]{seg.start:7.1f}s[/dim]  {shown}")
+    if not hits:
+        err.print(f"no segment contains {text!r}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+) -> None:
+    """Start the HTTP server."""
+    import uvicorn
+
+    from .server.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def models(
+    verify: Annotated[bool, typer.Option("--verify", help="assemble and check every model")] = False,
+) -> None:
+    """List the bundled models; with --verify, assemble them and check their SHA-256."""
+    from rich.table import Table
+
+    from .models import BUNDLED, assemble
+
+    settings = get_settings()
+    table = Table("name", "kind", "size", "licence", "status")
+    for spec in BUNDLED.values():
+        status = ""
+        if verify:
+            try:
+                status = f"ok: {assemble(spec, settings.cache_dir)}"
+            except TingshuoError as e:
+                status = f"[red]{e}[/red]"
+        table.add_row(spec.name, spec.kind, f"{spec.size / 1e6:.0f} MB", spec.licence, status)
+    Console().print(table)
+
+
+def run(args: list[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and a non-zero exit, no traceback."""
+    import click
+
+    try:
+        code = app(args=args, standalone_mode=False)
+    except TingshuoError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        return 1
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except (KeyboardInterrupt, click.Abort):
+        err.print("stopped")
+        return 130
+    return code if isinstance(code, int) else 0
+
+
+def entry() -> None:
+    sys.exit(run())

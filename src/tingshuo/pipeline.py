@@ -1,0 +1,94 @@
+"""A live session: audio blocks in; partials and finals out; finals stored before they are shown."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .asr.streaming import StreamingTranscriber, policy_config
+from .asr.worker import RecognizerWorker
+from .audio.decode import SAMPLE_RATE
+from .events import Final, Partial
+from .settings import Settings
+from .store.db import SessionInfo, Store
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[Partial | Final], None]
+
+_END = object()
+
+
+class LiveSession:
+    def __init__(
+        self,
+        worker: RecognizerWorker,
+        store: Store,
+        settings: Settings,
+        lang: str | None,
+        hotwords: Sequence[str] = (),
+        title: str = "Live session",
+        source: str = "",
+    ) -> None:
+        self.store = store
+        self.info: SessionInfo = store.create_session(title, source, lang or "auto", hotwords)
+        self.transcriber = StreamingTranscriber(
+            worker, policy_config(settings), lang, hotwords, session_id=self.info.id
+        )
+        self._partial_interval = settings.partial_interval_s
+        self.stop = threading.Event()
+
+    def _emit(self, events: list[Partial | Final], sink: EventSink) -> None:
+        for event in events:
+            if isinstance(event, Final):
+                event.segment = self.store.add_segment(event.segment)
+            sink(event)
+
+    def run(self, blocks: Iterable[np.ndarray], sink: EventSink) -> SessionInfo:
+        """Consume a source until it ends or `stop` is set; what was heard is always kept."""
+        # The source runs in its own thread so a slow decode never makes a live source drop
+        # audio; blocks wait in this queue and drafts are skipped while it holds a backlog.
+        inbox: queue.Queue = queue.Queue()
+        source_error: list[BaseException] = []
+
+        def pump() -> None:
+            try:
+                for block in blocks:
+                    inbox.put(block)
+                    if self.stop.is_set():
+                        break
+            except BaseException as e:  # reported by the consumer, in its thread
+                source_error.append(e)
+            finally:
+                inbox.put(_END)
+
+        threading.Thread(target=pump, name="audio-source", daemon=True).start()
+        status = "done"
+        try:
+            while not self.stop.is_set():
+                block = inbox.get()
+                if block is _END:
+                    break
+                backlog_s = inbox.qsize() * block.size / SAMPLE_RATE
+                self._emit(self.transcriber.feed(block, drafts=backlog_s < self._partial_interval), sink)
+            if self.stop.is_set():
+                status = "stopped"
+        except KeyboardInterrupt:
+            status = "stopped"
+            raise
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            self.stop.set()
+            try:
+                self._emit(self.transcriber.flush(), sink)
+            finally:
+                self.store.finish_session(self.info.id, status, self.transcriber.seconds)
+        if source_error:
+            raise source_error[0]
+        return self.store.get_session(self.info.id)
