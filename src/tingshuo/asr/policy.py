@@ -22,6 +22,8 @@ class PolicyConfig(BaseModel):
     max_utterance_s: float = 20.0
     partial_interval_s: float = 0.5
     first_partial_s: float = 0.4
+    # after this much silence the final is decoded ahead, while the policy waits to be sure
+    speculate_after_s: float = 0.15
 
     @property
     def neg_threshold(self) -> float:
@@ -38,6 +40,14 @@ class Draft:
 
 
 @dataclass(frozen=True)
+class Prepare:
+    """Start decoding [start, end) as final now: a Commit of this range will probably follow."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class Commit:
     """Decode [start, end) as final; the utterance is closed."""
 
@@ -45,7 +55,7 @@ class Commit:
     end: float
 
 
-Action = Draft | Commit
+Action = Draft | Prepare | Commit
 
 
 class CommitPolicy:
@@ -56,6 +66,7 @@ class CommitPolicy:
         self.start: float | None = None  # open utterance start
         self._silence_start: float | None = None
         self._last_draft: float | None = None
+        self._prepared = False
         # (time, prob) of the open utterance, to find a quiet cut when it grows too long
         self._frames: list[tuple[float, float]] = []
 
@@ -83,11 +94,18 @@ class CommitPolicy:
         self._frames.append((t0, prob))
         if prob >= cfg.threshold:
             self._silence_start = None
+            self._prepared = False
         elif prob < cfg.neg_threshold and self._silence_start is None:
             self._silence_start = t0
 
-        if self._silence_start is not None and t1 - self._silence_start >= cfg.min_silence_s:
-            return [self._commit(min(self._silence_start + cfg.speech_pad_s, t1))]
+        if self._silence_start is not None:
+            silent = t1 - self._silence_start
+            end = self._silence_start + cfg.speech_pad_s
+            if silent >= cfg.min_silence_s:
+                return [self._commit(min(end, t1))]
+            if silent >= cfg.speculate_after_s and not self._prepared and end <= t1:
+                self._prepared = True
+                return [Prepare(self.start, end)]
         if t1 - self.start >= cfg.max_utterance_s:
             return [self._commit(self._quiet_cut(t1), keep_open=True)]
 
@@ -127,6 +145,7 @@ class CommitPolicy:
             self.start = None
             self._frames = []
         self._silence_start = None
+        self._prepared = False
         return action
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -11,8 +12,8 @@ from ..audio.decode import SAMPLE_RATE
 from ..audio.vad import FRAME, StreamingVAD
 from ..events import Final, Partial, Segment
 from ..settings import Settings
-from .base import Request
-from .policy import Commit, CommitPolicy, Draft, HypothesisStabilizer, PolicyConfig
+from .base import Hypothesis, Request
+from .policy import Commit, CommitPolicy, Draft, HypothesisStabilizer, PolicyConfig, Prepare
 from .worker import RecognizerWorker
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class StreamingTranscriber:
         self.stabilizer = HypothesisStabilizer()
         self.utterance = 0
         self._draft_lang: str | None = None
+        self._prepared: tuple[Commit, Future[Hypothesis]] | None = None
         self._audio = np.zeros(0, dtype=np.float32)
         self._offset = 0  # stream sample index of self._audio[0]
         self._frames = 0  # VAD frames consumed
@@ -72,6 +74,8 @@ class StreamingTranscriber:
             for action in self.policy.feed(t0, t1, float(prob)):
                 if isinstance(action, Commit):
                     events.extend(self._commit(action))
+                elif isinstance(action, Prepare):
+                    self._prepare(action)
                 elif drafts:
                     events.extend(self._draft(action))
         self._trim()
@@ -121,12 +125,25 @@ class StreamingTranscriber:
             )
         ]
 
+    def _final_request(self, start: float, end: float) -> Request:
+        return Request(self._slice(start, end), self.lang, self.hotwords, draft=False)
+
+    def _prepare(self, action: Prepare) -> None:
+        if self._prepared is not None:
+            self._prepared[1].cancel()
+        future = self.worker.submit(self._final_request(action.start, action.end), owner=self)
+        self._prepared = (Commit(action.start, action.end), future)
+
     def _commit(self, action: Commit) -> list[Final]:
-        audio = self._slice(action.start, action.end)
         self.stabilizer.reset()
         self._draft_lang = None
-        request = Request(audio, self.lang, self.hotwords, draft=False)
-        hyp = self.worker.recognize(request, owner=self)
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == action:
+            hyp = prepared[1].result()
+        else:
+            if prepared is not None:
+                prepared[1].cancel()  # speech went on after the pause: that guess is void
+            hyp = self.worker.recognize(self._final_request(action.start, action.end), owner=self)
         utterance = self.utterance
         self.utterance += 1
         if hyp is None or not hyp.text:

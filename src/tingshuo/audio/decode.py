@@ -72,7 +72,7 @@ def load_audio(path: str | Path) -> np.ndarray:
 
 
 def probe(path: str | Path) -> float | None:
-    """Check that `path` holds an audio stream (raising `AudioError` if not); its duration if known."""
+    """Raise `AudioError` unless `path` holds an audio stream; return its duration if known."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such file")

@@ -23,16 +23,24 @@ def file_blocks(path: str | Path, realtime: bool, block_s: float = BLOCK_S) -> I
     size = int(block_s * SAMPLE_RATE)
     started = time.monotonic()
     sent = 0
+    rest = np.zeros(0, dtype=np.float32)
     for chunk in iter_audio(path):
-        for i in range(0, chunk.size, size):
-            block = chunk[i : i + size]
-            if realtime:
-                # a block becomes available only once it has been "spoken"
-                delay = started + (sent + block.size) / SAMPLE_RATE - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            sent += block.size
-            yield block
+        rest = np.concatenate([rest, chunk])
+        while rest.size >= size:
+            block, rest = rest[:size], rest[size:]
+            yield _paced(block, started, sent, realtime)
+            sent += size
+    if rest.size:
+        yield _paced(rest, started, sent, realtime)
+
+
+def _paced(block: np.ndarray, started: float, sent: int, realtime: bool) -> np.ndarray:
+    if realtime:
+        # a block becomes available only once it has been "spoken"
+        delay = started + (sent + block.size) / SAMPLE_RATE - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    return block
 
 
 def mic_blocks(device: str | int | None = None, block_s: float = BLOCK_S) -> Iterator[np.ndarray]:

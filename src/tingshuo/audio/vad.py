@@ -19,7 +19,9 @@ def silero_path() -> Path:
 
     path = Path(faster_whisper.__file__).parent / "assets" / "silero_vad_v6.onnx"
     if not path.is_file():
-        raise ModelError(f"{path} is missing: reinstall faster-whisper (pip install faster-whisper==1.2.1)")
+        raise ModelError(
+            f"{path} is missing: reinstall faster-whisper (pip install faster-whisper==1.2.1)"
+        )
     return path
 
 
@@ -55,5 +57,7 @@ class StreamingVAD:
         contexts = np.concatenate([self._context[None, :], frames[:-1, -CONTEXT:]], axis=0)
         self._context = frames[-1, -CONTEXT:].copy()
         batch = np.concatenate([contexts, frames], axis=1)
-        out, self._h, self._c = self._session.run(None, {"input": batch, "h": self._h, "c": self._c})
+        out, self._h, self._c = self._session.run(
+            None, {"input": batch, "h": self._h, "c": self._c}
+        )
         return np.asarray(out, dtype=np.float32).reshape(-1)

@@ -47,7 +47,9 @@ class SessionRow(Base):
 class SegmentRow(Base):
     __tablename__ = "segments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
     start: Mapped[float] = mapped_column(Float)
     end: Mapped[float] = mapped_column(Float)
     lang: Mapped[str] = mapped_column(String(16))
@@ -107,12 +109,16 @@ class Store:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise TingshuoError(f"cannot create the database folder {folder}: {e.strerror}") from e
+                raise TingshuoError(
+                    f"cannot create the database folder {folder}: {e.strerror}"
+                ) from e
         self.engine = create_engine(url, future=True)
         try:
             Base.metadata.create_all(self.engine)
         except OperationalError as e:
-            raise TingshuoError(f"cannot open the database {parsed.render_as_string()}: {e.orig}") from e
+            raise TingshuoError(
+                f"cannot open the database {parsed.render_as_string()}: {e.orig}"
+            ) from e
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def _db(self) -> Session:
@@ -187,7 +193,9 @@ class Store:
             if len(rows) != 1 or not session_id:
                 what = "no session" if not rows else "several sessions"
                 raise TingshuoError(f"{what} matching {session_id!r}: see `tingshuo sessions`")
-            n = db.scalar(select(func.count(SegmentRow.id)).where(SegmentRow.session_id == rows[0].id))
+            n = db.scalar(
+                select(func.count(SegmentRow.id)).where(SegmentRow.session_id == rows[0].id)
+            )
             return _info(rows[0], n or 0)
 
     def segments(self, session_id: str, after_id: int | None = None) -> list[Segment]:
@@ -195,7 +203,9 @@ class Store:
         if after_id is not None:
             query = query.where(SegmentRow.id > after_id)
         with self._db() as db:
-            return [r.to_segment() for r in db.scalars(query.order_by(SegmentRow.start, SegmentRow.id))]
+            return [
+                r.to_segment() for r in db.scalars(query.order_by(SegmentRow.start, SegmentRow.id))
+            ]
 
     def search(self, text: str, limit: int = 100) -> list[SearchHit]:
         if not text.strip():
@@ -208,7 +218,9 @@ class Store:
             .limit(limit)
         )
         with self._db() as db:
-            return [SearchHit(session=_info(s), segment=g.to_segment()) for g, s in db.execute(query)]
+            return [
+                SearchHit(session=_info(s), segment=g.to_segment()) for g, s in db.execute(query)
+            ]
 
 
 def open_store(url: str) -> Store:

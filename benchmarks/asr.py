@@ -1,0 +1,262 @@
+"""Listening-core benchmark: accuracy, speed, memory and streaming latency.
+
+    python -m benchmarks.asr              # everything (about 15 minutes on 2 cores)
+    python -m benchmarks.asr --limit 40   # a quick look
+
+Prints one table. CER/WER normalisation: see tingshuo.asr.scoring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from tingshuo.asr import load_recognizer
+from tingshuo.asr.base import Request
+from tingshuo.asr.scoring import cer, wer
+from tingshuo.asr.worker import RecognizerWorker
+from tingshuo.audio.decode import SAMPLE_RATE, load_audio
+from tingshuo.audio.sources import BLOCK_S, file_blocks
+from tingshuo.events import Final, Partial
+from tingshuo.pipeline import LiveSession
+from tingshuo.settings import Settings
+from tingshuo.store.db import open_store
+
+from .common import DATA, median, p95, peak_rss_mb, read_tsv
+
+AISHELL = DATA / "aishell-asr0009-sample-2spk"
+LJ = DATA / "ljspeech-subset-en"
+
+# Names of people, companies, places and bodies that occur in the AISHELL references,
+# listed from the references alone (not from recognition errors).
+HOTWORDS = [
+    "万科",
+    "万达",
+    "中原地产",
+    "杨澄宇",
+    "左小蕾",
+    "凤凰网",
+    "凤凰资本论",
+    "中国银河证券",
+    "住建部",
+    "米思特理",
+    "六本木",
+    "三井不动产",
+    "平泽市",
+    "通用汽车",
+    "硅谷",
+    "恒大地产",
+    "中指院",
+    "中新网",
+    "保利地产",
+    "番禺",
+    "证监会",
+    "光韵达",
+    "候若洪",
+]
+
+console = Console()
+
+
+def transcribe_file(recognizer, path: Path, lang: str, hotwords=()) -> tuple[str, float, float]:
+    audio = load_audio(path)
+    t = time.perf_counter()
+    text = "".join(p.text for p in recognizer.transcribe(Request(audio, lang, hotwords)))
+    return text, time.perf_counter() - t, audio.size / SAMPLE_RATE
+
+
+def accuracy(recognizer, limit: int | None) -> dict:
+    rows = read_tsv(AISHELL / "manifest.tsv")[:limit]
+    refs, hyps, compute, audio_s = [], [], 0.0, 0.0
+    for row in track(rows, description="AISHELL", console=console):
+        text, took, dur = transcribe_file(recognizer, AISHELL / row["path"], "zh")
+        refs.append(row["reference_text"])
+        hyps.append(text)
+        compute += took
+        audio_s += dur
+    lj_rows = read_tsv(LJ / "manifest.tsv")
+    lj_refs, lj_hyps = [], []
+    for row in track(lj_rows, description="LJ Speech", console=console):
+        text, took, dur = transcribe_file(recognizer, LJ / row["path"], "en")
+        lj_refs.append(row["reference_text"])
+        lj_hyps.append(text)
+        compute += took
+        audio_s += dur
+    return {
+        "n_zh": len(rows),
+        "cer": cer(refs, hyps),
+        "n_en": len(lj_rows),
+        "wer": wer(lj_refs, lj_hyps),
+        "rtf": compute / audio_s,
+        "rows": rows,
+        "hyps": hyps,
+    }
+
+
+def hotword_gain(recognizer, rows: list[dict], baseline: list[str]) -> dict:
+    picked = [
+        (r, h)
+        for r, h in zip(rows, baseline, strict=True)
+        if any(w in r["reference_text"] for w in HOTWORDS)
+    ]
+    refs = [r["reference_text"] for r, _ in picked]
+    before = [h for _, h in picked]
+    after = []
+    for row, _ in track(picked, description="hot words", console=console):
+        after.append(transcribe_file(recognizer, AISHELL / row["path"], "zh", HOTWORDS)[0])
+
+    def hits(hyps: list[str]) -> tuple[int, int]:
+        found = total = 0
+        for ref, hyp in zip(refs, hyps, strict=True):
+            for w in HOTWORDS:
+                n = ref.count(w)
+                total += n
+                found += min(n, hyp.count(w))
+        return found, total
+
+    (f0, total), (f1, _) = hits(before), hits(after)
+    return {
+        "sentences": len(picked),
+        "terms": total,
+        "recall_before": f0 / max(total, 1),
+        "recall_after": f1 / max(total, 1),
+        "cer_before": cer(refs, before),
+        "cer_after": cer(refs, after),
+    }
+
+
+def speech_bounds(refs: list[dict]) -> list[tuple[float, float]]:
+    """(onset, offset) of the spoken part of each reference utterance, in seconds."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    audio = load_audio(AISHELL / "longform" / "longform_2spk.flac")
+    chunks = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=200, speech_pad_ms=0))
+    speech = [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
+    bounds = []
+    for r in refs:
+        start, end = float(r["start_s"]), float(r["end_s"])
+        parts = [(a, b) for a, b in speech if b > start and a < end]
+        if parts:
+            bounds.append((max(parts[0][0], start), min(parts[-1][1], end)))
+    return bounds
+
+
+def streaming(settings: Settings, recognizer, seconds: float | None) -> dict:
+    """Play the long-form file at 1× through a live session; time partials and finals."""
+    refs = read_tsv(AISHELL / "longform" / "segments.tsv")
+    worker = RecognizerWorker(recognizer)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"sqlite:///{tmp}/bench.db")
+        session = LiveSession(worker, store, settings, "zh", title="benchmark")
+        events: list[tuple[float, Partial | Final]] = []
+        blocks = file_blocks(AISHELL / "longform" / "longform_2spk.flac", realtime=True)
+        if seconds:
+            blocks = itertools.islice(blocks, int(seconds / BLOCK_S))
+        t0 = time.monotonic()
+        session.run(blocks, lambda e: events.append((time.monotonic() - t0, e)))
+    worker.close()
+    # Each reference utterance's file starts and ends with some room silence: its spoken part
+    # is found by the offline Silero VAD over the whole file, independently of the live path.
+    spoken = speech_bounds(refs)
+    finals = [(t, e) for t, e in events if isinstance(e, Final)]
+    first_partial: dict[int, float] = {}
+    for t, e in events:
+        if isinstance(e, Partial):
+            first_partial.setdefault(e.utterance, t)
+    onset_lat, final_lat = [], []
+    for t, e in finals:
+        seg = e.segment
+        covered = [(on, off) for on, off in spoken if seg.start - 0.5 < on < seg.end]
+        if not covered:
+            continue
+        # the phrase ends where the last utterance the final covers stops being spoken
+        ends = [off for _, off in covered if off <= seg.end + 0.5]
+        if ends:
+            final_lat.append(t - max(ends))
+        if e.utterance in first_partial:
+            onset_lat.append(first_partial[e.utterance] - min(on for on, _ in covered))
+    heard = [r for r in refs if seconds is None or float(r["start_s"]) < seconds]
+    return {
+        "audio_s": seconds or float(refs[-1]["end_s"]),
+        "finals": len(finals),
+        "partials": sum(isinstance(e, Partial) for _, e in events),
+        "first_partial": onset_lat,
+        "final": final_lat,
+        "cer": cer(
+            ["".join(r["reference_text"] for r in heard)],
+            ["".join(e.segment.text for _, e in finals)],
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--limit", type=int, help="AISHELL sentences to score (default: all 400)")
+    parser.add_argument("--stream-seconds", type=float, help="play only this much of the long file")
+    parser.add_argument("--skip-streaming", action="store_true")
+    parser.add_argument("--model", default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    settings = Settings()
+    t = time.perf_counter()
+    recognizer = load_recognizer(settings, args.model)
+    load_s = time.perf_counter() - t
+    acc = accuracy(recognizer, args.limit)
+    hot = hotword_gain(recognizer, acc["rows"], acc["hyps"])
+    stream = None if args.skip_streaming else streaming(settings, recognizer, args.stream_seconds)
+
+    table = Table(
+        title=f"tingshuo listening core — model {args.model or settings.asr_model}, "
+        f"{settings.asr_threads} threads, beam {settings.asr_beam_size}"
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("floor", justify="right")
+    table.add_row(f"CER, AISHELL ({acc['n_zh']} sentences)", f"{acc['cer']:.1%}", "≤ 12 %")
+    table.add_row(f"WER, LJ Speech ({acc['n_en']} sentences)", f"{acc['wer']:.1%}", "")
+    table.add_row("real-time factor, file transcription", f"{acc['rtf']:.3f}", "≤ 0.3")
+    table.add_row("model load", f"{load_s:.1f} s", "")
+    table.add_row(
+        f"hot words: term recall ({hot['terms']} terms in {hot['sentences']} sentences)",
+        f"{hot['recall_before']:.0%} → {hot['recall_after']:.0%}",
+        "",
+    )
+    table.add_row(
+        "hot words: CER on those sentences", f"{hot['cer_before']:.1%} → {hot['cer_after']:.1%}", ""
+    )
+    if stream:
+        fp, fl = stream["first_partial"], stream["final"]
+        table.add_row(
+            f"streaming at 1×: {stream['audio_s']:.0f} s, {stream['finals']} finals, "
+            f"{stream['partials']} partials",
+            "",
+            "",
+        )
+        table.add_row(
+            "  speech onset → first partial, median / p95",
+            f"{median(fp):.2f} / {p95(fp):.2f} s",
+            "≤ 1.0 s",
+        )
+        table.add_row(
+            "  end of phrase → final, median / p95",
+            f"{median(fl):.2f} / {p95(fl):.2f} s",
+            "≤ 1.5 s",
+        )
+        table.add_row("  streaming CER (finals vs reference)", f"{stream['cer']:.1%}", "")
+    table.add_row("peak memory (RSS)", f"{peak_rss_mb():.0f} MB", "")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Turning a chat model's reply into the translation alone, and judging what is left.
+
+Small instruction models wrap a translation in labels ("Translation:"), quotes, code fences
+and notes, echo the source, or answer in the wrong language. `clean` strips the wrapping;
+`problems` names what cleaning cannot fix, so that the engine retries or repairs.
+"""
+
+from __future__ import annotations
+
+import re
+
+from opencc import OpenCC
+
+from .base import CJK, HAN
+
+_t2s = OpenCC("t2s")
+
+_LABEL = re.compile(
+    r"^\s*(?:\*\*)?(?:here is |here's )?(?:the )?(?:"
+    r"(?:english|chinese|simplified chinese|japanese|korean) translation|translation|"
+    r"translated text|translated|english|chinese|simplified chinese|output|answer|"
+    r"译文|翻译|中文翻译|英文翻译|中文|英文|英语|翻译结果)"
+    r"(?: is)?(?:\*\*)?\s*[:：]\s*(?:\*\*)?\s*",
+    re.IGNORECASE,
+)
+_NOTE_LINE = re.compile(
+    r"^\s*[(（]?\s*(?:\*\*)?(?:note|notes|explanation|literally|literal translation|"
+    r"this translation|the translation|in this translation|i translated|i have translated|"
+    r"注|注意|注释|说明|解释|备注)\b",
+    re.IGNORECASE,
+)
+_TRAILING_NOTE = re.compile(
+    r"\s*[(（](?:note|literally|lit\.|translation|translated|注|注意|直译|意为|即)[^)）]*[)）]\s*$",
+    re.IGNORECASE,
+)
+_INTRO_LINE = re.compile(r"(?:translat|翻译|译文)[^\n]*[:：]\s*$", re.IGNORECASE)
+_QUOTES = {'"': '"', "“": "”", "'": "'", "‘": "’", "「": "」", "『": "』", "《": "》"}
+_FENCE = re.compile(r"^```[\w-]*\s*|\s*```$")
+_ENGLISH_WORD = re.compile(r"\b[a-z]{3,}\b")
+
+# expected output length per source character; replies far longer hold explanations
+_LENGTH_RATIO = {("zh", "en"): 3.5, ("en", "zh"): 0.5, ("ja", "en"): 2.5, ("ko", "en"): 2.0}
+
+
+def clean(reply: str, source: str, tgt: str) -> str:
+    """The translation alone: no labels, fences, notes, wrapping quotes or extra lines."""
+    text = _FENCE.sub("", reply.strip())
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # an introduction line ("Here is the translation:") goes, then the first real line stays
+    while len(lines) > 1 and (_INTRO_LINE.search(lines[0]) or _NOTE_LINE.match(lines[0])):
+        lines.pop(0)
+    text = lines[0] if lines else ""
+    if "\n" in source.strip():  # a multi-line source keeps its lines, notes aside
+        text = "\n".join(line for line in lines if not _NOTE_LINE.match(line))
+    text = _LABEL.sub("", text, count=1)
+    text = _TRAILING_NOTE.sub("", text)
+    text = _strip_quotes(text, source)
+    if tgt == "zh":
+        text = _t2s.convert(text)
+    else:
+        text = re.sub(r"[ \t]+", " ", text)
+    return text.strip()
+
+
+def _strip_quotes(text: str, source: str) -> str:
+    src = source.strip()
+    while len(text) >= 2 and _QUOTES.get(text[0]) == text[-1]:
+        if src[:1] in _QUOTES and _QUOTES[src[:1]] == src[-1:]:
+            break  # the source itself is a quotation
+        inner = text[1:-1]
+        if text[0] in inner or text[-1] in inner:
+            break  # "a" and "b": two quotations, not one wrapper
+        text = inner.strip()
+    return text
+
+
+def leftover_source(text: str, tgt: str) -> list[str]:
+    """Runs of source-script text in an output whose target is written in another script."""
+    if tgt in ("zh", "ja", "ko"):
+        return []
+    return re.findall(rf"(?:{CJK.pattern})+(?:[\s\d，、·]*(?:{CJK.pattern})+)*", text)
+
+
+def problems(output: str, source: str, src: str, tgt: str) -> list[str]:
+    """What is wrong with a cleaned output, in words for the log; empty when it looks right."""
+    found: list[str] = []
+    if not output:
+        return ["empty reply"]
+    norm = _normalise(output)
+    if norm == _normalise(source) and _has_words(source, src):
+        found.append("echoed the source")
+    if leftover_source(output, tgt):
+        found.append(f"left {src} text behind: {' '.join(leftover_source(output, tgt))}")
+    if tgt == "zh":
+        untranslated = _untranslated_words(output, source)
+        if not HAN.search(output) and _has_words(source, src):
+            found.append("no Chinese in the reply")
+        elif len(untranslated) >= 3:
+            found.append(f"left English words untranslated: {' '.join(untranslated[:5])}")
+    ratio = _LENGTH_RATIO.get((src, tgt), 3.0)
+    if len(output) > 3 * ratio * len(source) + 40:
+        found.append(f"reply is {len(output)} characters for a {len(source)}-character source")
+    return found
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def _has_words(text: str, lang: str) -> bool:
+    """Whether `text` holds something to translate, not just names, numbers or symbols."""
+    if lang in ("zh", "ja", "ko"):
+        return bool(CJK.search(text))
+    return bool(_ENGLISH_WORD.search(text))
+
+
+def _untranslated_words(output: str, source: str) -> list[str]:
+    """Lower-case English words of the source copied into a Chinese reply (names and
+    acronyms are capitalised and may rightly stay)."""
+    source_words = set(_ENGLISH_WORD.findall(source))
+    return [w for w in _ENGLISH_WORD.findall(output) if w in source_words]
