@@ -20,8 +20,8 @@ from rich.progress import track
 from rich.table import Table
 
 from tingshuo.asr import load_recognizer
-from tingshuo.asr.base import Request
 from tingshuo.asr.scoring import cer, wer
+from tingshuo.asr.streaming import policy_config, transcribe_audio
 from tingshuo.asr.worker import RecognizerWorker
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.audio.sources import BLOCK_S, file_blocks
@@ -66,18 +66,21 @@ HOTWORDS = [
 console = Console()
 
 
-def transcribe_file(recognizer, path: Path, lang: str, hotwords=()) -> tuple[str, float, float]:
+def transcribe_file(worker, path: Path, lang: str, hotwords=()) -> tuple[str, float, float]:
+    """The same path as `tingshuo transcribe`: utterances by the commit policy, one final each."""
     audio = load_audio(path)
     t = time.perf_counter()
-    text = "".join(p.text for p in recognizer.transcribe(Request(audio, lang, hotwords)))
+    config = policy_config(Settings())
+    pieces = transcribe_audio(worker, audio, config, lang, hotwords)
+    text = ("" if lang == "zh" else " ").join(p.text for p in pieces)
     return text, time.perf_counter() - t, audio.size / SAMPLE_RATE
 
 
-def accuracy(recognizer, limit: int | None) -> dict:
+def accuracy(worker, limit: int | None) -> dict:
     rows = read_tsv(AISHELL / "manifest.tsv")[:limit]
     refs, hyps, compute, audio_s = [], [], 0.0, 0.0
     for row in track(rows, description="AISHELL", console=console):
-        text, took, dur = transcribe_file(recognizer, AISHELL / row["path"], "zh")
+        text, took, dur = transcribe_file(worker, AISHELL / row["path"], "zh")
         refs.append(row["reference_text"])
         hyps.append(text)
         compute += took
@@ -85,7 +88,7 @@ def accuracy(recognizer, limit: int | None) -> dict:
     lj_rows = read_tsv(LJ / "manifest.tsv")
     lj_refs, lj_hyps = [], []
     for row in track(lj_rows, description="LJ Speech", console=console):
-        text, took, dur = transcribe_file(recognizer, LJ / row["path"], "en")
+        text, took, dur = transcribe_file(worker, LJ / row["path"], "en")
         lj_refs.append(row["reference_text"])
         lj_hyps.append(text)
         compute += took
@@ -95,13 +98,13 @@ def accuracy(recognizer, limit: int | None) -> dict:
         "cer": cer(refs, hyps),
         "n_en": len(lj_rows),
         "wer": wer(lj_refs, lj_hyps),
-        "rtf": compute / audio_s,
+        "rtf": compute / audio_s,  # decoding only: files are decoded before the clock starts
         "rows": rows,
         "hyps": hyps,
     }
 
 
-def hotword_gain(recognizer, rows: list[dict], baseline: list[str]) -> dict:
+def hotword_gain(worker, rows: list[dict], baseline: list[str]) -> dict:
     picked = [
         (r, h)
         for r, h in zip(rows, baseline, strict=True)
@@ -111,7 +114,7 @@ def hotword_gain(recognizer, rows: list[dict], baseline: list[str]) -> dict:
     before = [h for _, h in picked]
     after = []
     for row, _ in track(picked, description="hot words", console=console):
-        after.append(transcribe_file(recognizer, AISHELL / row["path"], "zh", HOTWORDS)[0])
+        after.append(transcribe_file(worker, AISHELL / row["path"], "zh", HOTWORDS)[0])
 
     def hits(hyps: list[str]) -> tuple[int, int]:
         found = total = 0
@@ -149,10 +152,9 @@ def speech_bounds(refs: list[dict]) -> list[tuple[float, float]]:
     return bounds
 
 
-def streaming(settings: Settings, recognizer, seconds: float | None) -> dict:
+def streaming(settings: Settings, worker: RecognizerWorker, seconds: float | None) -> dict:
     """Play the long-form file at 1× through a live session; time partials and finals."""
     refs = read_tsv(AISHELL / "longform" / "segments.tsv")
-    worker = RecognizerWorker(recognizer)
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/bench.db")
         session = LiveSession(worker, store, settings, "zh", title="benchmark")
@@ -162,7 +164,6 @@ def streaming(settings: Settings, recognizer, seconds: float | None) -> dict:
             blocks = itertools.islice(blocks, int(seconds / BLOCK_S))
         t0 = time.monotonic()
         session.run(blocks, lambda e: events.append((time.monotonic() - t0, e)))
-    worker.close()
     # Each reference utterance's file starts and ends with some room silence: its spoken part
     # is found by the offline Silero VAD over the whole file, independently of the live path.
     spoken = speech_bounds(refs)
@@ -205,6 +206,9 @@ def main() -> None:
     parser.add_argument("--stream-seconds", type=float, help="play only this much of the long file")
     parser.add_argument("--skip-streaming", action="store_true")
     parser.add_argument("--model", default=None)
+    parser.add_argument(
+        "--dump", type=Path, help="write each AISHELL reference and hypothesis here"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -212,9 +216,16 @@ def main() -> None:
     t = time.perf_counter()
     recognizer = load_recognizer(settings, args.model)
     load_s = time.perf_counter() - t
-    acc = accuracy(recognizer, args.limit)
-    hot = hotword_gain(recognizer, acc["rows"], acc["hyps"])
-    stream = None if args.skip_streaming else streaming(settings, recognizer, args.stream_seconds)
+    worker = RecognizerWorker(recognizer)
+    acc = accuracy(worker, args.limit)
+    if args.dump:
+        with args.dump.open("w", encoding="utf-8") as f:
+            for row, hyp in zip(acc["rows"], acc["hyps"], strict=True):
+                f.write(
+                    f"{cer([row['reference_text']], [hyp]):.3f}\t{row['reference_text']}\t{hyp}\n"
+                )
+    hot = hotword_gain(worker, acc["rows"], acc["hyps"])
+    stream = None if args.skip_streaming else streaming(settings, worker, args.stream_seconds)
 
     table = Table(
         title=f"tingshuo listening core — model {args.model or settings.asr_model}, "

@@ -133,7 +133,8 @@ def transcribe(
     """Transcribe a recording into punctuated, timestamped captions."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .asr.base import Request
+    from .asr.streaming import policy_config, transcribe_audio
+    from .asr.worker import RecognizerWorker
     from .audio.decode import SAMPLE_RATE, load_audio
     from .events import Segment
     from .store.export import render
@@ -159,19 +160,17 @@ def transcribe(
             transient=True,
         ) as progress:
             task = progress.add_task(audio.name, total=duration)
-            pieces = recognizer.transcribe(
-                Request(samples, language, terms),
-                on_progress=lambda t: progress.update(task, completed=min(t, duration)),
+            pieces = transcribe_audio(
+                RecognizerWorker(recognizer),
+                samples,
+                policy_config(get_settings()),
+                language,
+                terms,
+                on_progress=lambda t: progress.update(task, completed=t),
             )
             for piece in pieces:
-                seg = Segment(
-                    session_id=info.id,
-                    start=round(piece.start, 3),
-                    end=round(piece.end, 3),
-                    lang=piece.lang,
-                    text=piece.text,
-                )
-                segments.append(store.add_segment(seg))
+                piece.session_id = info.id
+                segments.append(store.add_segment(piece))
             progress.update(task, completed=duration)
         status = "done"
     except KeyboardInterrupt:
@@ -179,8 +178,8 @@ def transcribe(
         err.print(f"stopped: {len(segments)} segments kept in session {info.id}")
     finally:
         store.finish_session(info.id, status, duration)
-    if not segments:
-        err.print(f"{audio}: no speech found")
+    if not segments and status == "done":
+        raise TingshuoError(f"{audio}: no speech found (only silence or noise)")
     meta = {"session": info.id, "source": str(audio), "duration": round(duration, 3)}
     _write(render(segments, fmt.value, title=audio.name, meta=meta), output, fmt.value, info.id)
     if status != "done":
@@ -368,7 +367,9 @@ def run(args: list[str] | None = None) -> int:
     try:
         code = app(args=args, standalone_mode=False)
     except TingshuoError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 1
     except click.ClickException as e:
         e.show()

@@ -75,7 +75,7 @@ class LiveSession:
                     break
                 backlog_s = inbox.qsize() * block.size / SAMPLE_RATE
                 self._emit(
-                    self.transcriber.feed(block, drafts=backlog_s < self._partial_interval), sink
+                    self.transcriber.feed(block, eager=backlog_s < self._partial_interval), sink
                 )
             if self.stop.is_set():
                 status = "stopped"

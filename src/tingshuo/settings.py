@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     vad_threshold: float = 0.5
     min_speech_s: float = 0.25
     min_silence_s: float = 0.45
+    lead_pad_s: float = 0.3
     speech_pad_s: float = 0.15
     max_utterance_s: float = 20.0
     partial_interval_s: float = 0.5

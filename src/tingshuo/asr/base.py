@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,18 +19,8 @@ class Hypothesis:
 
 
 @dataclass(frozen=True)
-class TimedText:
-    """A piece of a batch transcript, with times relative to the audio given."""
-
-    start: float
-    end: float
-    text: str
-    lang: str
-
-
-@dataclass(frozen=True)
 class Request:
-    """What to decode: one utterance (streaming) or a whole recording (batch)."""
+    """One utterance to decode."""
 
     audio: np.ndarray
     lang: str | None  # None: detect
@@ -45,10 +35,8 @@ class Recognizer(Protocol):
 
     def detect_language(self, audio: np.ndarray, among: Sequence[str]) -> str: ...
 
-    def recognize(self, request: Request) -> Hypothesis: ...
+    def check_language(self, lang: str | None) -> None:
+        """Raise TingshuoError for a language it cannot do (None: detect)."""
+        ...
 
-    def transcribe(
-        self,
-        request: Request,
-        on_progress: Callable[[float], None] | None = None,
-    ) -> Iterator[TimedText]: ...
+    def recognize(self, request: Request) -> Hypothesis: ...

@@ -18,7 +18,9 @@ class PolicyConfig(BaseModel):
     threshold: float = 0.5
     min_speech_s: float = 0.25
     min_silence_s: float = 0.45
-    speech_pad_s: float = 0.15
+    # kept before a detected onset: the VAD needs a few frames to notice speech has begun
+    lead_pad_s: float = 0.3
+    speech_pad_s: float = 0.15  # kept after the last speech frame
     max_utterance_s: float = 20.0
     partial_interval_s: float = 0.5
     first_partial_s: float = 0.4
@@ -85,7 +87,7 @@ class CommitPolicy:
                 self._run_start = t0
             if t1 - self._run_start < cfg.min_speech_s:
                 return []
-            self.start = max(self._run_start - cfg.speech_pad_s, self.committed_until)
+            self.start = max(self._run_start - cfg.lead_pad_s, self.committed_until)
             self._run_start = None
             self._silence_start = None
             self._last_draft = None
@@ -174,16 +176,24 @@ class HypothesisStabilizer:
 
     def update(self, hypothesis: str) -> tuple[str, str]:
         """Return (stable, unstable) for a new draft of the open utterance."""
-        if self._previous is not None and hypothesis.startswith(self.stable):
-            agreed = hypothesis[: _common_prefix(self._previous, hypothesis)]
-            if not _is_cjk(agreed[-1:]) and len(agreed) < len(hypothesis):
+        previous = self._previous
+        if previous is not None and hypothesis.startswith(self.stable):
+            n = _common_prefix(previous, hypothesis)
+            agreed = hypothesis[:n]
+            if not _is_cjk(agreed[-1:]) and not (
+                _word_end(hypothesis, n) and _word_end(previous, n)
+            ):
                 # in spaced languages, agree on whole words only
-                agreed = agreed[: agreed.rfind(" ") + 1] if " " in agreed else ""
+                agreed = agreed[: agreed.rfind(" ") + 1]
             if len(agreed) > len(self.stable):
                 self.stable = agreed
         self._previous = hypothesis
         unstable = hypothesis[len(self.stable) :] if hypothesis.startswith(self.stable) else ""
         return self.stable, unstable
+
+
+def _word_end(text: str, n: int) -> bool:
+    return n == len(text) or text[n] == " "
 
 
 def _is_cjk(ch: str) -> bool:

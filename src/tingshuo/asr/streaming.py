@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 
 import numpy as np
@@ -27,6 +27,7 @@ def policy_config(settings: Settings) -> PolicyConfig:
         threshold=settings.vad_threshold,
         min_speech_s=settings.min_speech_s,
         min_silence_s=settings.min_silence_s,
+        lead_pad_s=settings.lead_pad_s,
         speech_pad_s=settings.speech_pad_s,
         max_utterance_s=settings.max_utterance_s,
         partial_interval_s=settings.partial_interval_s,
@@ -63,8 +64,12 @@ class StreamingTranscriber:
     def seconds(self) -> float:
         return (self._offset + self._audio.size) / SAMPLE_RATE
 
-    def feed(self, audio: np.ndarray, drafts: bool = True) -> list[Partial | Final]:
-        """Process a block; `drafts=False` (the caller is behind real time) skips partials."""
+    def feed(self, audio: np.ndarray, eager: bool = True) -> list[Partial | Final]:
+        """Process a block.
+
+        `eager`: draft partials and decode finals ahead during pauses, as a live caption
+        needs; off when the caller is behind real time or transcribing a file.
+        """
         self._audio = np.concatenate([self._audio, audio.astype(np.float32, copy=False)])
         events: list[Partial | Final] = []
         for prob in self.vad(audio):
@@ -74,9 +79,11 @@ class StreamingTranscriber:
             for action in self.policy.feed(t0, t1, float(prob)):
                 if isinstance(action, Commit):
                     events.extend(self._commit(action))
+                elif not eager:
+                    continue
                 elif isinstance(action, Prepare):
                     self._prepare(action)
-                elif drafts:
+                else:
                     events.extend(self._draft(action))
         self._trim()
         return events
@@ -156,3 +163,25 @@ class StreamingTranscriber:
             text=hyp.text,
         )
         return [Final(utterance=utterance, segment=segment)]
+
+
+def transcribe_audio(
+    worker: RecognizerWorker,
+    audio: np.ndarray,
+    config: PolicyConfig,
+    lang: str | None,
+    hotwords: Sequence[str] = (),
+    on_progress: Callable[[float], None] | None = None,
+) -> Iterator[Segment]:
+    """A whole recording, cut into utterances by the same policy as live audio, one final each.
+
+    Language is detected per utterance when `lang` is None, since meetings mix languages.
+    """
+    transcriber = StreamingTranscriber(worker, config, lang, hotwords)
+    for i in range(0, audio.size, SAMPLE_RATE):
+        for event in transcriber.feed(audio[i : i + SAMPLE_RATE], eager=False):
+            yield event.segment
+        if on_progress is not None:
+            on_progress(min(i + SAMPLE_RATE, audio.size) / SAMPLE_RATE)
+    for event in transcriber.flush():
+        yield event.segment

@@ -44,7 +44,10 @@ def _paced(block: np.ndarray, started: float, sent: int, realtime: bool) -> np.n
 
 
 def mic_blocks(device: str | int | None = None, block_s: float = BLOCK_S) -> Iterator[np.ndarray]:
-    """Blocks from a sound input device until the caller stops iterating."""
+    """Blocks from a sound input device until the caller stops iterating.
+
+    The device is checked now, so a missing one is reported before anything starts.
+    """
     try:
         import sounddevice as sd
     except (ImportError, OSError) as e:
@@ -55,6 +58,10 @@ def mic_blocks(device: str | int | None = None, block_s: float = BLOCK_S) -> Ite
         sd.check_input_settings(device=device, channels=1, samplerate=SAMPLE_RATE, dtype="float32")
     except Exception as e:  # PortAudio raises several kinds for "no such device"
         raise TingshuoError(f"no usable microphone ({e}): check `python -m sounddevice`") from e
+    return _record(sd, device, block_s)
+
+
+def _record(sd, device: str | int | None, block_s: float) -> Iterator[np.ndarray]:
     blocks: queue.Queue[np.ndarray] = queue.Queue()
 
     def callback(indata, frames, time_info, status) -> None:  # noqa: ARG001

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from .. import __version__
 from ..asr import load_recognizer
-from ..asr.base import Request as AsrRequest
+from ..asr.streaming import policy_config, transcribe_audio
 from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE, load_audio
 from ..errors import AudioError, TingshuoError
@@ -106,14 +106,9 @@ def create_app(settings: Settings) -> FastAPI:
 
         def run() -> list[Segment]:
             out = []
-            for piece in worker.recognizer.transcribe(AsrRequest(samples, language, terms)):
-                seg = Segment(
-                    session_id=info.id,
-                    start=round(piece.start, 3),
-                    end=round(piece.end, 3),
-                    lang=piece.lang,
-                    text=piece.text,
-                )
+            config = policy_config(settings)
+            for seg in transcribe_audio(worker, samples, config, language, terms):
+                seg.session_id = info.id
                 out.append(db.add_segment(seg))
             return out
 

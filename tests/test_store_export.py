@@ -1,0 +1,125 @@
+"""Sessions and segments in SQLite through SQLAlchemy; exports read back by real parsers."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import docx
+import pytest
+import srt
+import webvtt
+
+from tingshuo.errors import TingshuoError
+from tingshuo.events import Segment
+from tingshuo.store.db import open_store
+from tingshuo.store.export import FORMATS, render
+
+
+@pytest.fixture
+def transcript(aishell_rows) -> list[Segment]:
+    """Real Mandarin sentences with made-up but plausible timing and one English line."""
+    segs, t = [], 0.5
+    for row in aishell_rows[:4]:
+        dur = float(row["duration_s"])
+        segs.append(Segment(start=t, end=t + dur, lang="zh", text=row["reference_text"] + "。"))
+        t += dur + 0.4
+    segs.append(
+        Segment(
+            start=t, end=t + 2.0, lang="en", text="In being comparatively modern.", speaker="Guest"
+        )
+    )
+    return segs
+
+
+def test_sessions_segments_and_search(db_url, transcript):
+    store = open_store(db_url)
+    first = store.create_session("董事会", "board.m4a", "zh", ["科大讯飞"])
+    other = store.create_session("weekly", "mic", "auto")
+    saved = [store.add_segment(s.model_copy(update={"session_id": first.id})) for s in transcript]
+    store.add_segment(Segment(session_id=other.id, start=0, end=1, lang="zh", text="指标很重要。"))
+    store.finish_session(first.id, "done", 42.0)
+
+    assert [s.id for s in saved] == sorted(s.id for s in saved)
+    listed = {s.id: s for s in store.list_sessions()}
+    assert listed[first.id].segments == len(transcript) and listed[first.id].status == "done"
+    assert listed[first.id].hotwords == ["科大讯飞"]
+    assert store.get_session(first.id[:6]).id == first.id
+    back = store.segments(first.id)
+    assert [s.text for s in back] == [s.text for s in transcript]
+    assert back[-1].speaker == "Guest"
+    assert [s.id for s in store.segments(first.id, after_id=saved[1].id)] == [
+        s.id for s in saved[2:]
+    ]
+
+    hits = store.search("指标")
+    assert {h.session.id for h in hits} == {first.id, other.id}
+    assert all("指标" in h.segment.text for h in hits)
+    assert store.search("100%") == []  # LIKE wildcards are escaped
+    with pytest.raises(TingshuoError):
+        store.search("  ")
+    with pytest.raises(TingshuoError, match="no session"):
+        store.get_session("ffffffffffff")
+
+
+def test_translations_are_stored_beside_the_caption(db_url, transcript):
+    store = open_store(db_url)
+    info = store.create_session("t")
+    seg = store.add_segment(transcript[0].model_copy(update={"session_id": info.id}))
+    store.set_translation(seg.id, "en", "Two of them are internal indicators.")
+    assert store.segments(info.id)[0].translations == {"en": "Two of them are internal indicators."}
+
+
+def test_unusable_database_path_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(TingshuoError, match="cannot"):
+        open_store(f"sqlite:///{blocker}/sub/t.db")
+
+
+def test_srt_reads_back_with_the_same_timing_and_text(transcript):
+    subs = list(srt.parse(render(transcript, "srt").decode()))
+    assert [s.content for s in subs] == [s.text for s in transcript]
+    for sub, seg in zip(subs, transcript, strict=True):
+        assert sub.start.total_seconds() == pytest.approx(seg.start, abs=0.001)
+        assert sub.end.total_seconds() == pytest.approx(seg.end, abs=0.001)
+
+
+def test_vtt_reads_back_with_webvtt(transcript):
+    captions = webvtt.from_buffer(io.StringIO(render(transcript, "vtt").decode()))
+    assert len(captions) == len(transcript)
+    assert captions[0].text == transcript[0].text
+    assert captions[0].start == "00:00:00.500"
+    assert captions[-1].voice == "Guest"
+
+
+def test_json_docx_and_txt(transcript):
+    doc = json.loads(render(transcript, "json", meta={"session": "abc"}))
+    assert doc["session"] == "abc"
+    assert [s["text"] for s in doc["segments"]] == [s.text for s in transcript]
+    assert {"start", "end", "text", "lang"} <= doc["segments"][0].keys()
+
+    word = docx.Document(io.BytesIO(render(transcript, "docx", title="董事会")))
+    body = "\n".join(p.text for p in word.paragraphs)
+    assert "董事会" in body
+    assert all(s.text in body for s in transcript)
+
+    txt = render(transcript, "txt").decode()
+    assert txt.count("\n") == len(transcript)
+    assert "Guest: In being comparatively modern." in txt
+
+
+def test_bilingual_exports_put_both_lines_in_each_cue(transcript):
+    segs = [
+        s.model_copy(update={"translations": {"en": f"line {i}"}}) for i, s in enumerate(transcript)
+    ]
+    subs = list(srt.parse(render(segs, "srt", languages=["en"]).decode()))
+    assert subs[0].content == f"{transcript[0].text}\nline 0"
+    table = docx.Document(io.BytesIO(render(segs, "docx", languages=["en"]))).tables[0]
+    assert table.rows[1].cells[2].text == "line 0"
+
+
+def test_unknown_format_is_refused(transcript):
+    assert "pdf" not in FORMATS
+    with pytest.raises(TingshuoError, match="unknown format"):
+        render(transcript, "pdf")
