@@ -7,7 +7,9 @@
 Sets: WMT22 zh→en and en→zh (a fixed random sample, seed below, scored against both human
 references) and the 547 English meeting-transcript segments of WMT23 en→zh (in order, each
 with the two captions before it as context, as in a live session; one reference). BLEU and
-chrF by sacrebleu: tokenize="zh" for a Chinese target, 13a for English.
+chrF by sacrebleu: tokenize="zh" for a Chinese target, 13a for English. The meetings' speaker
+tags "(PERSON11)" are metadata in a live session, not speech: they are taken off the source
+and put back before the output, as the reference writes them.
 
 Latency is the time of one `translate` call (retries included) for the segments of at most
 30 characters, the size of a live caption. With --with-recognizer the Whisper recognizer
@@ -21,6 +23,7 @@ import argparse
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -54,6 +57,8 @@ class TestSet:
     sources: list[str]
     references: list[list[str]]  # one list per reference, aligned with sources
     in_context: bool  # consecutive segments: the previous ones go along as context
+    # put before each output as it is: speaker tags, which a live caption carries as data
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -89,9 +94,15 @@ def wmt22(direction: str, src: str, tgt: str, limit: int) -> TestSet:
 
 
 def wmt23_meetings(limit: int) -> TestSet:
-    sources = _lines(WMT23 / "meeting.src.en")[:limit]
+    """The meeting block; its "(PERSON11) " speaker tags are taken off the source and put back
+    on the output in the reference's "[PERSON11] " form."""
+    sources, labels = [], []
+    for line in _lines(WMT23 / "meeting.src.en")[:limit]:
+        tag = re.match(r"\((PERSON\d+)\)\s*", line)
+        labels.append(f"[{tag.group(1)}] " if tag else "")
+        sources.append(line[tag.end() :] if tag else line)
     refs = [_lines(WMT23 / "meeting.ref.A.zh")[:limit]]
-    return TestSet("WMT23 meetings en→zh", "en", "zh", sources, refs, in_context=True)
+    return TestSet("WMT23 meetings en→zh", "en", "zh", sources, refs, True, labels)
 
 
 def run(translator: LlmTranslator, test: TestSet, context_size: int) -> Result:
@@ -99,11 +110,14 @@ def run(translator: LlmTranslator, test: TestSet, context_size: int) -> Result:
     caption_times: list[float] = []
     context: deque[Turn] = deque(maxlen=context_size)
     started = time.perf_counter()
-    for source in track(test.sources, description=test.name, transient=True):
+    labels = test.labels or [""] * len(test.sources)
+    for source, label in track(
+        list(zip(test.sources, labels, strict=True)), description=test.name, transient=True
+    ):
         t0 = time.perf_counter()
         out = translator.translate(source, test.src, test.tgt, list(context)) if source else ""
         took = time.perf_counter() - t0
-        hypotheses.append(out)
+        hypotheses.append(label + out)
         if len(source) <= CAPTION_CHARS:
             caption_times.append(took)
         if test.in_context and source:
@@ -168,7 +182,7 @@ def main() -> None:
     if "meetings" in wanted:
         sets.append(wmt23_meetings(args.limit or 547))
 
-    console = Console()
+    console = Console(width=110)
     loaded = time.perf_counter()
     translator = load_translator(settings, args.model)
     load_s = time.perf_counter() - loaded

@@ -1,4 +1,4 @@
-"""Whisper through faster-whisper (CTranslate2, int8 on the CPU)."""
+"""Whisper through faster-whisper (CTranslate2 on the CPU)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,10 @@ class WhisperRecognizer:
             )
         try:
             self._model = WhisperModel(
-                str(model_dir), device="cpu", compute_type="int8", cpu_threads=settings.asr_threads
+                str(model_dir),
+                device="cpu",
+                compute_type=settings.asr_compute_type,
+                cpu_threads=settings.asr_threads,
             )
         except (RuntimeError, ValueError) as e:
             raise ModelError(f"cannot load the Whisper model in {model_dir}: {e}") from e
