@@ -229,7 +229,8 @@ def main() -> None:
 
     table = Table(
         title=f"tingshuo listening core — model {args.model or settings.asr_model}, "
-        f"{settings.asr_compute_type}, {settings.asr_threads} threads, beam {settings.asr_beam_size}"
+        f"{settings.asr_compute_type}, {settings.asr_threads} threads, "
+        f"beam {settings.asr_beam_size}"
     )
     table.add_column("measure")
     table.add_column("value", justify="right")

@@ -82,7 +82,7 @@ def split_sentences(text: str, max_chars: int = MAX_CHARS_PER_CALL) -> list[str]
                 if current and len(current) + len(part) + 1 > max_chars:
                     pieces.append(current)
                     current = ""
-                joiner = " " if current and not HAN.search(current[-1]) else ""
+                joiner = "" if HAN.search(current) else " "
                 current = f"{current}{joiner}{part}" if current else part
         if current:
             pieces.append(current)

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import re
 
-from opencc import OpenCC
-
+from ..asr.text import tidy_zh
 from .base import CJK, HAN
-
-_t2s = OpenCC("t2s")
 
 _LABEL = re.compile(
     r"^\s*(?:\*\*)?(?:here is |here's )?(?:the )?(?:"
@@ -45,19 +42,18 @@ _LENGTH_RATIO = {("zh", "en"): 3.5, ("en", "zh"): 0.5, ("ja", "en"): 2.5, ("ko",
 def clean(reply: str, source: str, tgt: str) -> str:
     """The translation alone: no labels, fences, notes, wrapping quotes or extra lines."""
     text = _FENCE.sub("", reply.strip())
+    if tgt == "zh":  # Simplified characters and Chinese punctuation, as captions have
+        text = "\n".join(tidy_zh(line) for line in text.splitlines())
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     # an introduction line ("Here is the translation:") goes, then the first real line stays
     while len(lines) > 1 and (_INTRO_LINE.search(lines[0]) or _NOTE_LINE.match(lines[0])):
         lines.pop(0)
-    text = lines[0] if lines else ""
-    if "\n" in source.strip():  # a multi-line source keeps its lines, notes aside
-        text = "\n".join(line for line in lines if not _NOTE_LINE.match(line))
+    text = lines[0] if lines else ""  # the model is only ever sent one line
     text = _LABEL.sub("", text, count=1)
     text = _TRAILING_NOTE.sub("", text)
     text = _strip_quotes(text, source)
-    if tgt == "zh":
-        text = _t2s.convert(text)
-    else:
+    if tgt != "zh":
+        text = re.sub(r"(?<=\d)年", "", text)  # "2022年" half-translated
         text = re.sub(r"[ \t]+", " ", text)
     return text.strip()
 
@@ -74,11 +70,15 @@ def _strip_quotes(text: str, source: str) -> str:
     return text
 
 
-def leftover_source(text: str, tgt: str) -> list[str]:
-    """Runs of source-script text in an output whose target is written in another script."""
-    if tgt in ("zh", "ja", "ko"):
-        return []
-    return re.findall(rf"(?:{CJK.pattern})+(?:[\s\d，、·]*(?:{CJK.pattern})+)*", text)
+def leftover_source(output: str, source: str, tgt: str) -> list[str]:
+    """Pieces of the source language left in the output: runs of Chinese (or Japanese,
+    Korean) characters in English; runs of lower-case English words copied from the source
+    into Chinese (capitalised names and acronyms may rightly stay)."""
+    if tgt not in ("zh", "ja", "ko"):
+        return re.findall(rf"(?:{CJK.pattern})+(?:[\s\d，、·]*(?:{CJK.pattern})+)*", output)
+    source_words = set(_ENGLISH_WORD.findall(source))
+    runs = re.findall(r"(?<![A-Za-z])[a-z][a-z'-]*(?:\s+[a-z][a-z'-]*)*(?![A-Za-z])", output)
+    return [r for r in runs if set(_ENGLISH_WORD.findall(r)) & source_words]
 
 
 def problems(output: str, source: str, src: str, tgt: str) -> list[str]:
@@ -89,14 +89,12 @@ def problems(output: str, source: str, src: str, tgt: str) -> list[str]:
     norm = _normalise(output)
     if norm == _normalise(source) and _has_words(source, src):
         found.append("echoed the source")
-    if leftover_source(output, tgt):
-        found.append(f"left {src} text behind: {' '.join(leftover_source(output, tgt))}")
-    if tgt == "zh":
-        untranslated = _untranslated_words(output, source)
-        if not HAN.search(output) and _has_words(source, src):
-            found.append("no Chinese in the reply")
-        elif len(untranslated) >= 3:
-            found.append(f"left English words untranslated: {' '.join(untranslated[:5])}")
+    leftovers = leftover_source(output, source, tgt)
+    if tgt == "zh" and not HAN.search(output) and _has_words(source, src):
+        found.append("no Chinese in the reply")
+    # a single English word in Chinese is often meant ("vintage"); two or more are not
+    elif leftovers and (tgt != "zh" or len(_ENGLISH_WORD.findall(" ".join(leftovers))) >= 2):
+        found.append(f"left {src} text behind: {' / '.join(leftovers)}")
     ratio = _LENGTH_RATIO.get((src, tgt), 3.0)
     if len(output) > 3 * ratio * len(source) + 40:
         found.append(f"reply is {len(output)} characters for a {len(source)}-character source")
@@ -112,10 +110,3 @@ def _has_words(text: str, lang: str) -> bool:
     if lang in ("zh", "ja", "ko"):
         return bool(CJK.search(text))
     return bool(_ENGLISH_WORD.search(text))
-
-
-def _untranslated_words(output: str, source: str) -> list[str]:
-    """Lower-case English words of the source copied into a Chinese reply (names and
-    acronyms are capitalised and may rightly stay)."""
-    source_words = set(_ENGLISH_WORD.findall(source))
-    return [w for w in _ENGLISH_WORD.findall(output) if w in source_words]

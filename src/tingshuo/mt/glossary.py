@@ -120,9 +120,19 @@ class Glossary:
         lookup = {s.lower(): t for s, t in self.terms(src, tgt)}
         return list(dict.fromkeys(lookup[m.group(0).lower()] for m in pattern.finditer(text)))
 
+    def enforce(self, output: str, src: str, tgt: str) -> str:
+        """A term the model left in the source language is swapped in place, and a target
+        term written in another case ("IFLYtek") takes the glossary's spelling."""
+        output = self.apply(output, src, tgt)
+        targets = sorted({t for _, t in self.terms(src, tgt)}, key=len, reverse=True)
+        if not targets:
+            return output
+        spelling = {t.lower(): t for t in targets}
+        pattern = re.compile("|".join(_term_regex(t) for t in targets), re.IGNORECASE)
+        return pattern.sub(lambda m: spelling[m.group(0).lower()], output)
+
     def missing(self, text: str, output: str, src: str, tgt: str) -> list[str]:
-        lowered = output.lower()
-        return [t for t in self.expected(text, src, tgt) if t.lower() not in lowered]
+        return [t for t in self.expected(text, src, tgt) if t not in output]
 
 
 def _term_regex(term: str) -> str:

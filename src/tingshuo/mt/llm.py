@@ -5,14 +5,16 @@ in the target's own notation first (see glossary.py, numbers.py), the model tran
 the previous captions as earlier chat turns, and the reply is cleaned and checked. A reply
 that is still wrong (wrong script, echo, explanation, a lost number or term) is retried once
 with a stricter prompt and no context; source-script fragments that survive that are
-translated on their own or dropped, so no source text is ever left in the output.
+translated on their own (and dropped from English when that fails too).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,8 +35,12 @@ from .glossary import Glossary
 log = logging.getLogger(__name__)
 
 PAIRS = frozenset({("zh", "en"), ("en", "zh"), ("ja", "en"), ("ko", "en")})
-# room for the system prompt, two context turns and a 400-character piece with its reply
+# room for the system prompt, the conversation so far and a 400-character piece with its reply
 CONTEXT_TOKENS = 4096
+# the running conversation is cut back to the requested context beyond this many turns, or
+# this many characters (a Chinese character can be a token: this keeps within CONTEXT_TOKENS)
+MAX_HISTORY_TURNS = 8
+MAX_HISTORY_CHARS = 2000
 
 _SYSTEM = (
     "You are a professional translator. Translate the user's {src} text into {tgt}. "
@@ -53,6 +59,13 @@ class ChatModel(Protocol):
     def create_chat_completion(self, messages: list[dict[str, str]], **kwargs: Any) -> Any: ...
 
 
+@dataclass(frozen=True)
+class _Exchange:
+    turn: Turn  # as callers pass it back as context
+    user: str  # what the model was sent
+    reply: str  # what it answered, verbatim
+
+
 class LlmTranslator:
     """A Translator over one chat model; safe to share between threads (calls take turns)."""
 
@@ -64,6 +77,11 @@ class LlmTranslator:
         self.context_turns = context_turns
         # one llama.cpp context is not thread-safe
         self._lock = threading.Lock()
+        # Captions go to the model as one growing conversation: llama.cpp keeps the evaluated
+        # prompt, so the context turns cost nothing the second time. Rebuilding them from
+        # scratch for every caption would triple the latency of a short caption on one core.
+        self._history: list[_Exchange] = []
+        self._history_pair: tuple[str, str] | None = None
 
     def translate(
         self,
@@ -80,12 +98,15 @@ class LlmTranslator:
             return text
         check_pair(src, tgt, self.pairs)
         turns = list(context)
-        out: list[str] = []
-        for piece in split_sentences(text):
-            translated = self._translate_piece(piece, src, tgt, turns, glossary)
-            out.append(translated)
-            turns.append(Turn(piece, translated))
-        return join_pieces(out, tgt)
+        lines: list[str] = []
+        for line in text.splitlines():  # line breaks stay; long lines go by sentences
+            out: list[str] = []
+            for piece in split_sentences(line):
+                translated = self._translate_piece(piece, src, tgt, turns, glossary)
+                out.append(translated)
+                turns.append(Turn(piece, translated))
+            lines.append(join_pieces(out, tgt))
+        return "\n".join(lines)
 
     def _translate_piece(
         self,
@@ -96,25 +117,49 @@ class LlmTranslator:
         glossary: Glossary | None,
     ) -> str:
         prepared = numbers.rewrite(glossary.apply(piece, src, tgt) if glossary else piece, src, tgt)
-        best, best_issues = "", ["not tried"]
-        for strict in (False, True):
-            turns = () if strict else context[-self.context_turns :] if self.context_turns else ()
-            reply = self._chat(prepared, src, tgt, turns, strict)
+        with self._lock:
+            prior = self._conversation(
+                context[-self.context_turns :] if self.context_turns else [], src, tgt
+            )
+            reply = self._chat(prepared, src, tgt, prior, strict=False)
             output = self._finish(reply, prepared, src, tgt, glossary)
             issues = self.check(output, piece, prepared, src, tgt, glossary)
-            if not issues:
-                return output
-            log.info("translation %s→%s of %r: %s", src, tgt, piece[:60], "; ".join(issues))
-            if len(issues) < len(best_issues) or not best:
-                best, best_issues = output, issues
-        return self._drop_leftovers(best, src, tgt, glossary)
+            if issues:
+                log.info("translation %s→%s of %r: %s", src, tgt, piece[:60], "; ".join(issues))
+                # the context may have led it astray: try once more without it, more strictly,
+                # naming what must not be lost
+                keep = self._must_keep(output, piece, prepared, src, tgt, glossary)
+                reply = self._chat(prepared, src, tgt, [], strict=True, keep=keep)
+                second = self._finish(reply, prepared, src, tgt, glossary)
+                second_issues = self.check(second, piece, prepared, src, tgt, glossary)
+                if _badness(second_issues) < _badness(issues):
+                    output, issues = second, second_issues
+                if issues:
+                    log.info("retry of %r: %s", piece[:60], "; ".join(issues))
+                    output = self._fix_leftovers(output, prepared, src, tgt, glossary)
+                reply = output  # the conversation goes on from the answer kept
+            self._history.append(_Exchange(Turn(piece, output), prepared, reply))
+        return output
+
+    def _conversation(self, context: Sequence[Turn], src: str, tgt: str) -> list[tuple[str, str]]:
+        """Earlier (user, assistant) turns to send: the running conversation when it ends with
+        the requested context, else the context alone (and the conversation restarts)."""
+        n = len(context)
+        history = self._history if self._history_pair == (src, tgt) else []
+        ends_with_context = [e.turn for e in history[len(history) - n :]] == list(context)
+        if not (n and n <= len(history) <= MAX_HISTORY_TURNS and ends_with_context):
+            history = [_Exchange(t, t.source, t.target) for t in context]
+        while history and sum(len(e.user) + len(e.reply) for e in history) > MAX_HISTORY_CHARS:
+            history = history[1:]
+        self._history, self._history_pair = history, (src, tgt)
+        return [(e.user, e.reply) for e in history]
 
     def _finish(
         self, reply: str, prepared: str, src: str, tgt: str, glossary: Glossary | None
     ) -> str:
         output = clean(reply, prepared, tgt)
-        if glossary:  # a term the model left in the source language is swapped in place
-            output = glossary.apply(output, src, tgt)
+        if glossary:
+            output = glossary.enforce(output, src, tgt)
         return numbers.repair(prepared, output, tgt)
 
     @staticmethod
@@ -135,26 +180,57 @@ class LlmTranslator:
             issues.append("glossary terms missing: " + ", ".join(terms))
         return issues
 
-    def _drop_leftovers(self, output: str, src: str, tgt: str, glossary: Glossary | None) -> str:
-        """Source-script fragments still in the output: translated alone, else removed."""
-        for fragment in leftover_source(output, tgt):
-            prepared = glossary.apply(fragment, src, tgt) if glossary else fragment
-            alone = clean(self._chat(prepared, src, tgt, (), True), prepared, tgt)
-            if not alone or leftover_source(alone, tgt):
-                alone = ""
-            log.info("replaced leftover %r with %r", fragment, alone)
-            output = output.replace(fragment, f" {alone} ", 1)
-        return " ".join(output.split()) if tgt not in ("zh", "ja") else output.strip()
+    @staticmethod
+    def _must_keep(
+        output: str, piece: str, prepared: str, src: str, tgt: str, glossary: Glossary | None
+    ) -> list[str]:
+        """Numbers (as the prepared source writes them) and terms the output lost."""
+        lost = set(numbers.missing(prepared, output))
+        keep = [prepared[q.start : q.end] for q in numbers.find(prepared) if q.value in lost]
+        if glossary:
+            keep += glossary.missing(piece, output, src, tgt)
+        return list(dict.fromkeys(k.strip() for k in keep))
 
-    def _chat(self, text: str, src: str, tgt: str, context: Sequence[Turn], strict: bool) -> str:
+    def _fix_leftovers(
+        self, output: str, source: str, src: str, tgt: str, glossary: Glossary | None
+    ) -> str:
+        """Source-language pieces still in the output are translated on their own. One that
+        will not translate is dropped from English (no Chinese may show there) but kept in
+        Chinese, where an English word is better than a gap."""
+        for fragment in leftover_source(output, source, tgt):
+            prepared = glossary.apply(fragment, src, tgt) if glossary else fragment
+            alone = clean(self._chat(prepared, src, tgt, [], strict=True), prepared, tgt)
+            if (
+                not alone
+                or leftover_source(alone, fragment, tgt)
+                or problems(alone, fragment, src, tgt)
+            ):
+                alone = fragment if tgt == "zh" else ""
+            log.info("replaced leftover %r with %r", fragment, alone)
+            output = output.replace(fragment, alone if tgt == "zh" else f" {alone} ", 1)
+        if tgt == "zh":
+            return output.strip()
+        return re.sub(r"\s+([.,!?;:)])", r"\1", " ".join(output.split()))
+
+    def _chat(
+        self,
+        text: str,
+        src: str,
+        tgt: str,
+        prior: list[tuple[str, str]],
+        strict: bool,
+        keep: Sequence[str] = (),
+    ) -> str:
         names = {"src": LANGUAGE_NAMES[src], "tgt": LANGUAGE_NAMES[tgt]}
         system = _SYSTEM.format(**names) + (_STRICT.format(**names) if strict else "")
+        if keep:
+            system += " Your translation must contain: " + ", ".join(keep) + "."
         messages = [{"role": "system", "content": system}]
-        for turn in context:
-            messages.append({"role": "user", "content": turn.source})
-            messages.append({"role": "assistant", "content": turn.target})
+        for user, assistant in prior:
+            messages.append({"role": "user", "content": user})
+            messages.append({"role": "assistant", "content": assistant})
         messages.append({"role": "user", "content": text})
-        with self._lock:
+        try:
             result = self.llm.create_chat_completion(
                 messages,
                 temperature=0.0,
@@ -162,7 +238,15 @@ class LlmTranslator:
                 max_tokens=2 * len(text) + 32,
                 stop=["\n\n"],
             )
+        except ValueError as e:  # llama.cpp's way of saying the prompt does not fit
+            raise TingshuoError(f"the translation model refused the text: {e}") from e
         return result["choices"][0]["message"]["content"] or ""
+
+
+def _badness(issues: list[str]) -> tuple[int, int]:
+    """Lost content (numbers, terms) is worse than form, which the last repair may fix."""
+    lost = sum(i.startswith(("lost numbers", "glossary terms")) for i in issues)
+    return lost, len(issues)
 
 
 def gguf_path(name_or_path: str, cache_dir: Path) -> Path:

@@ -44,21 +44,22 @@ _CN_NUM = "零〇一二两三四五六七八九十百千"
 _START = r"(?<![A-Za-z0-9.,])"
 _ARABIC = re.compile(
     rf"{_START}(?P<cur>(?:US\$|\$|€|£|¥)\s?)?(?P<num>{_NUM})"
-    r"(?:(?P<more1>多|余)?(?P<mul>[百千])?(?P<cn>万亿|亿|万)(?P<more2>多|余)?"
+    r"(?:\s?(?P<more1>多|余)?(?P<mul>[百千])?(?P<cn>万亿|亿|万)(?P<more2>多|余)?"
     r"(?P<tail>(?<=万)\d{1,4}(?!\d))?"  # 2万4801 = 24801
-    rf"|\s?(?P<en>{'|'.join(_EN_SCALES)})\b(?P<cur2>\s(?:dollars|USD|yuan|RMB|euros))?)?",
+    rf"|\s?(?P<en>{'|'.join(_EN_SCALES)})(?![A-Za-z])(?P<cur2>\s(?:dollars|USD|yuan|RMB|euros))?)?",
 )
 _CHINESE = re.compile(
     rf"[一二两三四五六七八九十][{_CN_NUM}]*(?:点[{_CN_NUM}]+)?(?:万亿|亿|万)"
     rf"(?:[{_CN_NUM}]+(?:万)?)?(?P<more>多|余)?"
 )
 _WORD_SCALE = re.compile(
-    rf"\b(?P<word>{'|'.join(k for k in _SCALE_WORDS if k != 'zero')})\s"
-    rf"(?P<en>thousand|million|billion|trillion)\b",
+    rf"(?<![A-Za-z])(?P<word>{'|'.join(k for k in _SCALE_WORDS if k != 'zero')})\s"
+    rf"(?P<en>thousand|million|billion|trillion)(?![A-Za-z])",
     re.IGNORECASE,
 )
-_WORD = re.compile(rf"\b(?:{'|'.join(_EN_WORDS)})\b", re.IGNORECASE)
-_MONTH = re.compile(rf"\b(?:{'|'.join(_MONTHS)})\b")
+# ASCII word edges: a Chinese character right after "billion" is no part of the word
+_WORD = re.compile(rf"(?<![A-Za-z])(?:{'|'.join(_EN_WORDS)})(?![A-Za-z])", re.IGNORECASE)
+_MONTH = re.compile(rf"(?<![A-Za-z])(?:{'|'.join(_MONTHS)})(?![A-Za-z])")
 _CN_YEAR = re.compile(r"[零〇一二三四五六七八九]{4}(?=年)")
 _PERCENT_CN = re.compile(rf"百分之([{_CN_NUM}]+(?:点[{_CN_NUM}]+)?)")
 # idioms that look like numbers: 十万火急 "most urgent"
@@ -79,13 +80,21 @@ class Quantity:
         return _CURRENCY_ZH.get(self.prefix.strip() or self.suffix.strip().upper(), "")
 
 
+class _Approximate(ValueError):
+    """七八十, 两三万: a range, not one number; left for the model."""
+
+
 def _cn_int(text: str) -> int:
     """三百二十 → 320; 二〇二二 → 2022 (digit by digit when there are no units)."""
     if not any(c in _CN_UNITS for c in text):
+        if len(text) > 1 and len(text) != 4 and not set(text) & {"零", "〇"}:
+            raise _Approximate(text)  # 两三, 一二: years are the only digit strings
         return int("".join(str(_CN_DIGITS[c]) for c in text)) if text else 0
     total, digit = 0, 0
-    for c in text:
+    for i, c in enumerate(text):
         if c in _CN_DIGITS:
+            if i and text[i - 1] in _CN_DIGITS and text[i - 1] not in "零〇":
+                raise _Approximate(text)
             digit = _CN_DIGITS[c]
         else:
             total += (digit or 1) * _CN_UNITS[c]
@@ -133,8 +142,12 @@ def find(text: str) -> list[Quantity]:
     for m in _CHINESE.finditer(text):
         if text.startswith(_IDIOM_AFTER, m.end()):
             continue
-        body = m.group(0).rstrip("多余")
-        add(Quantity(m.start(), m.end(), _cn_number(body), bool(m.group("more"))))
+        try:
+            value = _cn_number(m.group(0).rstrip("多余"))
+        except _Approximate:
+            taken.append((m.start(), m.end()))  # nor may a part of it count as a number
+            continue
+        add(Quantity(m.start(), m.end(), value, bool(m.group("more"))))
     for m in _ARABIC.finditer(text):
         value = _decimal(m.group("num"))
         if m.group("cn"):
@@ -151,7 +164,10 @@ def find(text: str) -> list[Quantity]:
     for m in _CN_YEAR.finditer(text):
         add(Quantity(m.start(), m.end(), Decimal(_cn_int(m.group(0)))))
     for m in _PERCENT_CN.finditer(text):
-        add(Quantity(m.start(), m.end(), _cn_number(m.group(1))))
+        try:
+            add(Quantity(m.start(), m.end(), _cn_number(m.group(1))))
+        except _Approximate:
+            continue
     for m in _WORD.finditer(text):
         add(Quantity(m.start(), m.end(), Decimal(_EN_WORDS[m.group(0).lower()])))
     for m in _MONTH.finditer(text):
@@ -173,7 +189,8 @@ def to_en(value: Decimal, more_than: bool = False) -> str:
             break
     else:
         whole = value == value.to_integral_value()
-        text = f"{int(value):,}" if whole else _plain(value)
+        # 268,000 but 2022: four-digit numbers are often years
+        text = f"{int(value):,}" if whole and value >= 10_000 else _plain(value)
     return f"more than {text}" if more_than else text
 
 
@@ -193,14 +210,27 @@ def normalize_digits(text: str) -> str:
     return text.translate(_FULLWIDTH)
 
 
+_DATE_ZH = re.compile(r"(?:(?<!\d)(\d{4})年)?(?<!\d)(1[0-2]|0?[1-9])月([12]\d|3[01]|0?[1-9])[日号]")
+
+
+def _date_en(m: re.Match[str]) -> str:
+    """2022年5月20日 → May 20, 2022: the model copies a date it is given in English."""
+    month = next(k for k, v in _MONTHS.items() if v == int(m.group(2)))
+    day = f"{month} {int(m.group(3))}"
+    return f"{day}, {m.group(1)}" if m.group(1) else day
+
+
 def rewrite(text: str, src: str, tgt: str) -> str:
     """Write the source's scaled numbers in the target language's own notation.
 
-    zh→en: 12亿 → 1.2 billion, 26.8万 → 268,000, 三百万 → 3 million, 百分之三十 → 30%.
+    zh→en: 12亿 → 1.2 billion, 26.8万 → 268,000, 三百万 → 3 million, 百分之三十 → 30%,
+    2022年5月20日 → May 20, 2022.
     en→zh: 3.5 billion → 35亿, $4.2 billion → 42亿美元, 1.7 million → 170万.
     Plain numbers (2016, 12.5%, 13) are left for the model, which copies them.
     """
     text = normalize_digits(text)
+    if src == "zh" and tgt == "en":
+        text = _DATE_ZH.sub(_date_en, text)
     out: list[str] = []
     pos = 0
     for q in find(text):
@@ -237,15 +267,10 @@ def significant(text: str) -> list[Decimal]:
 
 
 def missing(source: str, output: str) -> list[Decimal]:
-    """Values of `source` that `output` lacks (counting repeats)."""
-    have = [q.value for q in find(normalize_digits(output))]
-    lacking = []
-    for value in significant(source):
-        if value in have:
-            have.remove(value)
-        else:
-            lacking.append(value)
-    return lacking
+    """Values of `source` that appear nowhere in `output` (a date said twice in the source
+    is often said once in a translation)."""
+    have = {q.value for q in find(normalize_digits(output))}
+    return list(dict.fromkeys(v for v in significant(source) if v not in have))
 
 
 def repair(source: str, output: str, tgt: str) -> str:
