@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from .errors import TingshuoError
+from .mt.cli import translate
 from .settings import get_settings
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command("translate")(translate)
 err = Console(stderr=True)
 log = logging.getLogger("tingshuo")
 

