@@ -1,0 +1,152 @@
+"""Model-free parts of translation: cleanup of replies, glossaries, splitting, detection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tingshuo.errors import TingshuoError
+from tingshuo.mt.base import detect_lang, split_sentences
+from tingshuo.mt.cleanup import clean, leftover_source, problems
+from tingshuo.mt.glossary import Glossary
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("Translation: Hello everyone.", "Hello everyone."),
+        ("English translation: Hello everyone.", "Hello everyone."),
+        ("**Translation:** Hello everyone.", "Hello everyone."),
+        ('"Hello everyone."', "Hello everyone."),
+        ("“Hello everyone.”", "Hello everyone."),
+        ("Hello everyone.\nNote: 大家 means everyone.", "Hello everyone."),
+        ("Here is the translation:\nHello everyone.", "Hello everyone."),
+        ("Hello everyone. (Note: a greeting)", "Hello everyone."),
+        ("```\nHello everyone.\n```", "Hello everyone."),
+        ("  Hello   everyone.  ", "Hello everyone."),
+    ],
+)
+def test_clean_keeps_the_translation_alone(reply: str, expected: str) -> None:
+    assert clean(reply, "大家好。", "en") == expected
+
+
+def test_clean_keeps_quotes_the_source_has() -> None:
+    assert clean("“Not so good.”", "“不太好。”", "en") == "“Not so good.”"
+
+
+def test_clean_gives_chinese_in_simplified_characters_and_punctuation() -> None:
+    assert clean("譯文：我們發布了新產品,歡迎試用.", "x", "zh") == "我们发布了新产品，欢迎试用。"
+
+
+def test_problems_names_what_cleaning_cannot_fix() -> None:
+    assert problems("Hello everyone.", "大家好。", "zh", "en") == []
+    assert problems("大家好。", "大家好。", "zh", "en")  # echo, wrong script
+    assert "left zh text behind: 听见" in problems("iFLYTEK released 听见.", "x", "zh", "en")[0]
+    assert problems("The weather is nice today.", "The weather is nice today.", "en", "zh")
+    assert problems(
+        "我们在 the meeting room 里面 discuss", "We discuss in the meeting room", "en", "zh"
+    )
+    assert problems("", "你好", "zh", "en") == ["empty reply"]
+    rambling = "Hello. " + "This sentence is a greeting used when meeting people. " * 5
+    assert problems(rambling, "你好", "zh", "en")
+
+
+def test_names_and_acronyms_may_stay_in_a_chinese_translation() -> None:
+    assert (
+        problems("我们在 Zoom 上开会，使用 GPU。", "We meet on Zoom, using a GPU.", "en", "zh")
+        == []
+    )
+
+
+def test_leftover_source_finds_chinese_runs_in_english() -> None:
+    found = leftover_source("He lives in 青岛 and works at 讯飞 听见.", "x", "en")
+    assert found == ["青岛", "讯飞 听见"]
+    assert leftover_source("他住在青岛。", "x", "zh") == []
+
+
+def test_leftover_source_finds_copied_english_words_in_chinese() -> None:
+    source = "Why choose Samco Sport silicone hoses?"
+    assert leftover_source("为什么选择Samco Sport silicone hoses？", source, "zh") == [
+        "silicone hoses"
+    ]
+    assert leftover_source("为什么选择Samco Sport硅胶软管？", source, "zh") == []
+
+
+def _csv(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "terms.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_glossary_applies_in_both_directions(tmp_path: Path) -> None:
+    terms = Glossary.load(
+        _csv(
+            tmp_path, "source term,target term\n科大讯飞,iFLYTEK\n讯飞听见,iFLYREC\n青岛,Qingdao\n"
+        )
+    )
+    assert terms.apply("科大讯飞在青岛发布讯飞听见", "zh", "en") == "iFLYTEK在Qingdao发布iFLYREC"
+    assert terms.apply("iflytek opened in Qingdao", "en", "zh") == "科大讯飞 opened in 青岛"
+    assert terms.expected("科大讯飞在青岛", "zh", "en") == ["iFLYTEK", "Qingdao"]
+    assert terms.missing("科大讯飞在青岛", "IFLYtek in Qingdao", "zh", "en") == ["iFLYTEK"]
+    assert terms.enforce("IFLYtek opened in 青岛", "zh", "en") == "iFLYTEK opened in Qingdao"
+    assert terms.hotwords("zh") == ["科大讯飞", "讯飞听见", "青岛"]
+
+
+def test_glossary_latin_terms_match_whole_words_only() -> None:
+    terms = Glossary.from_pairs([("人工智能", "AI")])
+    assert terms.apply("He said AI is here", "en", "zh") == "He said 人工智能 is here"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("科大讯飞,iFLYTEK,extra\n", "line 1: expected 'source term,target term'"),
+        ("科大讯飞\n", "line 1: expected"),
+        ("科大讯飞,iFLYTEK\n青岛,\n", "line 2: expected"),
+        ("# nothing here\n", "has no terms"),
+    ],
+)
+def test_a_malformed_glossary_is_refused_in_one_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(TingshuoError, match=message) as e:
+        Glossary.load(_csv(tmp_path, text))
+    assert "\n" not in str(e.value)
+
+
+def test_a_glossary_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "terms.csv"
+    path.write_bytes("科大讯飞,iFLYTEK\n".encode("gbk"))
+    with pytest.raises(TingshuoError, match="not UTF-8"):
+        Glossary.load(path)
+
+
+def test_long_text_is_split_at_sentence_ends() -> None:
+    sentence = "这是一个用来测试分句的句子，长度大约二十个字。"
+    pieces = split_sentences(sentence * 40, max_chars=100)
+    assert all(len(p) <= 100 for p in pieces)
+    assert "".join(pieces) == sentence * 40
+    assert all(p.endswith("。") for p in pieces)
+    english = split_sentences("First one. Second one! Third? " * 20, max_chars=50)
+    assert all(len(p) <= 50 for p in english) and english[0].startswith("First one.")
+
+
+def test_a_sentence_without_ends_is_cut_at_commas_then_anywhere() -> None:
+    assert all(len(p) <= 30 for p in split_sentences("啊" * 100, max_chars=30))
+    assert all(len(p) <= 30 for p in split_sentences("甲乙丙，" * 30, max_chars=30))
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("今天天气很好。", "zh"),
+        ("我用 iPhone 打电话", "zh"),
+        ("Hello everyone.", "en"),
+        ("I love 北京 very much indeed", "en"),
+        ("こんにちは、世界", "ja"),
+        ("안녕하세요", "ko"),
+    ],
+)
+def test_language_is_detected_by_script(text: str, lang: str) -> None:
+    assert detect_lang(text) == lang
