@@ -3,8 +3,8 @@
 Mandarin (CER): both sides to Simplified characters; digits are written out as Chinese
 numerals the way the AISHELL references write them (`spell_numbers`: 2003年 → 二零零三年,
 90后 → 九零后, 30年 → 三十年, 50% → 百分之五十, 1/3 → 三分之一, 8.5 → 八点五); then
-punctuation and spaces are removed and Latin letters lower-cased. English (WER): lower-case, punctuation removed except
-apostrophes inside words, split on spaces.
+punctuation and spaces are removed and Latin letters lower-cased. English (WER):
+lower-case, punctuation removed except apostrophes inside words, split on spaces.
 """
 
 from __future__ import annotations
