@@ -203,6 +203,15 @@ def listen(
     hotword: HotwordsOpt = None,
     hotwords: HotwordsFileOpt = None,
     model: ModelOpt = None,
+    to: Annotated[
+        list[str] | None, typer.Option("--to", help="translate each caption into (repeatable)")
+    ] = None,
+    glossary: Annotated[
+        Path | None,
+        typer.Option(
+            "--glossary", help="CSV 'source term,target term': for translations and hot words"
+        ),
+    ] = None,
 ) -> None:
     """Live captions: partials update in place, finals commit and are stored."""
     from rich.live import Live
@@ -211,7 +220,7 @@ def listen(
     from .asr.worker import RecognizerWorker
     from .audio.decode import probe
     from .audio.sources import file_blocks, mic_blocks
-    from .events import Final, Partial
+    from .events import Final, Partial, Translation
     from .pipeline import LiveSession
 
     if (file is None) == (not mic):
@@ -227,6 +236,25 @@ def listen(
         blocks = mic_blocks(dev)
         source = f"mic:{device or 'default'}"
     settings = get_settings()
+    targets = [t.strip().lower() for t in (to or []) if t.strip()]
+    terms_glossary = None
+    if glossary is not None:
+        from .mt import Glossary
+
+        terms_glossary = Glossary.load(glossary)
+        terms += [entry.source for entry in terms_glossary.entries]
+    translator = None
+    if targets:
+        from .mt import TranslationWorker, load_translator
+        from .mt.base import check_pair
+
+        with err.status("loading the translation model…"):
+            engine = load_translator(settings)
+        for target in targets:
+            for source in [language] if language else ["zh", "en"]:
+                if source != target:
+                    check_pair(source, target, engine.pairs)
+        translator = TranslationWorker(engine, settings)
     worker = RecognizerWorker(_recognizer(model, language), settings.asr_queue_size)
     store = _store()
     session = LiveSession(
@@ -237,6 +265,9 @@ def listen(
         terms,
         title or (file.name if file else "Microphone"),
         source,
+        targets=targets,
+        translator=translator,
+        glossary=terms_glossary,
     )
     err.print(f"session [bold]{session.info.id}[/bold] — Ctrl-C to stop")
     out = Console()
@@ -246,8 +277,10 @@ def listen(
 
     with Live(Text(""), console=out, transient=True, auto_refresh=False) as live:
 
-        def show(event: Partial | Final) -> None:
-            if isinstance(event, Final):
+        def show(event: Partial | Final | Translation) -> None:
+            if isinstance(event, Translation):
+                out.print(f"        [{event.lang}] {event.text}", style="cyan", markup=False)
+            elif isinstance(event, Final):
                 seg = event.segment
                 live.update(Text(""), refresh=True)
                 out.print(f"{stamp(seg.start)} {seg.text}")
@@ -259,6 +292,8 @@ def listen(
 
         try:
             info = session.run(blocks, show)
+            if translator is not None:
+                translator.close()  # let the last captions' translations arrive
         except KeyboardInterrupt:
             info = store.get_session(session.info.id)
     err.print(f"session {info.id}: {info.segments} segments, {info.duration:.1f} s ({info.status})")
@@ -289,6 +324,9 @@ def export(
     session: Annotated[str, typer.Argument(help="session id (or a unique prefix)")],
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.txt,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="default: stdout")] = None,
+    bilingual: Annotated[
+        bool, typer.Option("--bilingual", help="translations beside each caption")
+    ] = False,
 ) -> None:
     """Export a stored session again."""
     from .store.export import render
@@ -299,7 +337,11 @@ def export(
     info = store.get_session(session)
     segments = store.segments(info.id)
     meta = {"session": info.id, "source": info.source, "duration": info.duration}
-    _write(render(segments, fmt.value, title=info.title, meta=meta), output, fmt.value)
+    languages = info.targets or sorted({lang for s in segments for lang in s.translations})
+    if not bilingual and not info.targets:
+        languages = []
+    body = render(segments, fmt.value, title=info.title, meta=meta, languages=languages)
+    _write(body, output, fmt.value)
 
 
 @app.command()

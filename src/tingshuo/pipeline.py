@@ -6,19 +6,23 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .asr.streaming import StreamingTranscriber, policy_config
 from .asr.worker import RecognizerWorker
 from .audio.decode import SAMPLE_RATE
-from .events import Final, Partial
+from .events import Final, Partial, Translation
 from .settings import Settings
 from .store.db import SessionInfo, Store
 
+if TYPE_CHECKING:
+    from .mt import Glossary, TranslationWorker
+
 log = logging.getLogger(__name__)
 
-EventSink = Callable[[Partial | Final], None]
+EventSink = Callable[[Partial | Final | Translation], None]
 
 _END = object()
 
@@ -33,9 +37,17 @@ class LiveSession:
         hotwords: Sequence[str] = (),
         title: str = "Live session",
         source: str = "",
+        targets: Sequence[str] = (),
+        translator: TranslationWorker | None = None,
+        glossary: Glossary | None = None,
     ) -> None:
         self.store = store
-        self.info: SessionInfo = store.create_session(title, source, lang or "auto", hotwords)
+        self.info: SessionInfo = store.create_session(
+            title, source, lang or "auto", hotwords, targets
+        )
+        self.targets = [t for t in targets]
+        self.translator = translator if self.targets else None
+        self.glossary = glossary
         self.transcriber = StreamingTranscriber(
             worker, policy_config(settings), lang, hotwords, session_id=self.info.id
         )
@@ -47,6 +59,25 @@ class LiveSession:
             if isinstance(event, Final):
                 event.segment = self.store.add_segment(event.segment)
             sink(event)
+            if isinstance(event, Final) and self.translator is not None:
+                self._translate(event, sink)
+
+    def _translate(self, final: Final, sink: EventSink) -> None:
+        """Hand the caption to the translator and go on; its Translation follows later."""
+        targets = [t for t in self.targets if t != final.segment.lang]
+        if not targets:
+            return
+
+        def done(translation: Translation) -> None:
+            # stored before it is shown, like the caption it belongs to
+            if translation.segment_id is not None:
+                self.store.set_translation(
+                    translation.segment_id, translation.lang, translation.text
+                )
+            sink(translation)
+
+        assert self.translator is not None
+        self.translator.submit_final(final, targets, done, self.glossary)
 
     def run(self, blocks: Iterable[np.ndarray], sink: EventSink) -> SessionInfo:
         """Consume a source until it ends or `stop` is set; what was heard is always kept."""

@@ -39,6 +39,7 @@ class SessionRow(Base):
     source: Mapped[str] = mapped_column(String(1000), default="")
     lang: Mapped[str] = mapped_column(String(16), default="auto")
     hotwords: Mapped[list] = mapped_column(JSON, default=list)
+    targets: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="live")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     duration: Mapped[float] = mapped_column(Float, default=0.0)
@@ -76,6 +77,7 @@ class SessionInfo(BaseModel):
     source: str
     lang: str
     hotwords: list[str]
+    targets: list[str] = []
     status: str
     created_at: datetime
     duration: float
@@ -94,6 +96,7 @@ def _info(row: SessionRow, count: int = 0) -> SessionInfo:
         source=row.source,
         lang=row.lang,
         hotwords=list(row.hotwords or []),
+        targets=list(row.targets or []),
         status=row.status,
         created_at=row.created_at,
         duration=row.duration,
@@ -125,7 +128,12 @@ class Store:
         return self._sessions()
 
     def create_session(
-        self, title: str, source: str = "", lang: str = "auto", hotwords: Sequence[str] = ()
+        self,
+        title: str,
+        source: str = "",
+        lang: str = "auto",
+        hotwords: Sequence[str] = (),
+        targets: Sequence[str] = (),
     ) -> SessionInfo:
         row = SessionRow(
             id=secrets.token_hex(8),
@@ -133,6 +141,7 @@ class Store:
             source=source,
             lang=lang,
             hotwords=list(hotwords),
+            targets=list(targets),
             status="live",
             created_at=datetime.now(UTC),
             duration=0.0,

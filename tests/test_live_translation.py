@@ -1,0 +1,56 @@
+"""A live session with target languages: each Final is followed by its stored Translation."""
+
+from __future__ import annotations
+
+import numpy as np
+import srt
+
+from tingshuo.audio.decode import load_audio
+from tingshuo.events import Final, Translation
+from tingshuo.mt import Glossary, TranslationWorker, load_translator
+from tingshuo.pipeline import LiveSession
+from tingshuo.store.db import open_store
+from tingshuo.store.export import render
+
+from .conftest import AISHELL
+
+
+def test_translations_follow_their_finals_and_are_stored(worker, settings, db_url, aishell_rows):
+    by_id = {r["utt_id"]: r for r in aishell_rows}
+    rows = [by_id["BAC009S0150W0146"], by_id["BAC009S0150W0154"]]  # 万科 …, 万达 …
+    gap = np.zeros(16_000, dtype=np.float32)
+    audio = np.concatenate(
+        [load_audio(AISHELL / rows[0]["path"]), gap, load_audio(AISHELL / rows[1]["path"])]
+    )
+    store = open_store(db_url)
+    glossary = Glossary.from_pairs([("万科", "Vanke"), ("万达", "Wanda")])
+    events = []
+    with TranslationWorker(load_translator(settings), settings) as translator:
+        session = LiveSession(
+            worker,
+            store,
+            settings,
+            "zh",
+            title="bilingual",
+            targets=["en"],
+            translator=translator,
+            glossary=glossary,
+        )
+        blocks = (audio[i : i + 1600] for i in range(0, audio.size, 1600))
+        session.run(blocks, events.append)
+    finals = [e for e in events if isinstance(e, Final)]
+    translations = [e for e in events if isinstance(e, Translation)]
+    assert len(finals) == 2 and len(translations) == 2
+    for final in finals:
+        mine = [t for t in translations if t.segment_id == final.segment.id]
+        assert len(mine) == 1 and mine[0].lang == "en"
+        assert events.index(final) < events.index(mine[0])
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in mine[0].text)
+    joined = " ".join(t.text for t in translations)
+    assert "Vanke" in joined and "Wanda" in joined
+
+    stored = store.segments(session.info.id)
+    assert all(s.translations.get("en") for s in stored)
+    assert store.get_session(session.info.id).targets == ["en"]
+    cues = list(srt.parse(render(stored, "srt", languages=["en"]).decode()))
+    assert cues[0].content.split("\n") == [stored[0].text, stored[0].translations["en"]]
