@@ -72,6 +72,7 @@ class Result:
     caption_median_s: float
     caption_p95_s: float
     hypotheses: list[str] = field(repr=False)
+    seconds: list[float] = field(repr=False)  # per segment
 
 
 def _lines(path: Path) -> list[str]:
@@ -107,6 +108,7 @@ def wmt23_meetings(limit: int) -> TestSet:
 
 def run(translator: LlmTranslator, test: TestSet, context_size: int) -> Result:
     hypotheses: list[str] = []
+    seconds: list[float] = []
     caption_times: list[float] = []
     context: deque[Turn] = deque(maxlen=context_size)
     started = time.perf_counter()
@@ -118,6 +120,7 @@ def run(translator: LlmTranslator, test: TestSet, context_size: int) -> Result:
         out = translator.translate(source, test.src, test.tgt, list(context)) if source else ""
         took = time.perf_counter() - t0
         hypotheses.append(label + out)
+        seconds.append(took)
         if len(source) <= CAPTION_CHARS:
             caption_times.append(took)
         if test.in_context and source:
@@ -134,6 +137,7 @@ def run(translator: LlmTranslator, test: TestSet, context_size: int) -> Result:
         median(caption_times),
         p95(caption_times),
         hypotheses,
+        seconds,
     )
 
 

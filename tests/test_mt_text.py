@@ -39,23 +39,30 @@ def test_clean_gives_chinese_in_simplified_characters_and_punctuation() -> None:
     assert clean("譯文：我們發布了新產品,歡迎試用.", "x", "zh") == "我们发布了新产品，欢迎试用。"
 
 
+def kinds(output: str, source: str, src: str, tgt: str) -> list[str]:
+    return [issue.kind for issue in problems(output, source, src, tgt)]
+
+
 def test_problems_names_what_cleaning_cannot_fix() -> None:
-    assert problems("Hello everyone.", "大家好。", "zh", "en") == []
-    assert problems("大家好。", "大家好。", "zh", "en")  # echo, wrong script
-    assert "left zh text behind: 听见" in problems("iFLYTEK released 听见.", "x", "zh", "en")[0]
-    assert problems("The weather is nice today.", "The weather is nice today.", "en", "zh")
-    assert problems(
-        "我们在 the meeting room 里面 discuss", "We discuss in the meeting room", "en", "zh"
-    )
-    assert problems("", "你好", "zh", "en") == ["empty reply"]
+    assert kinds("Hello everyone.", "大家好。", "zh", "en") == []
+    assert kinds("大家好。", "大家好。", "zh", "en") == ["echo", "leftover"]
+    assert kinds("The weather is nice today.", "The weather is nice today.", "en", "zh") == [
+        "echo",
+        "wrong script",
+    ]
+    assert kinds(
+        "我们在 the meeting room 里面讨论", "We discuss in the meeting room", "en", "zh"
+    ) == ["leftover"]
+    assert kinds("", "你好", "zh", "en") == ["empty"]
     rambling = "Hello. " + "This sentence is a greeting used when meeting people. " * 5
-    assert problems(rambling, "你好", "zh", "en")
+    assert kinds(rambling, "你好", "zh", "en") == ["too long"]
+    issue = problems("iFLYTEK released 听见.", "x", "zh", "en")[0]
+    assert str(issue) == "left zh text behind: 听见"
 
 
 def test_names_and_acronyms_may_stay_in_a_chinese_translation() -> None:
     assert (
-        problems("我们在 Zoom 上开会，使用 GPU。", "We meet on Zoom, using a GPU.", "en", "zh")
-        == []
+        kinds("我们在 Zoom 上开会，使用 GPU。", "We meet on Zoom, using a GPU.", "en", "zh") == []
     )
 
 

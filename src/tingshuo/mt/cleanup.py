@@ -8,6 +8,7 @@ and notes, echo the source, or answer in the wrong language. `clean` strips the 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..asr.text import tidy_zh
 from .base import CJK, HAN
@@ -81,23 +82,34 @@ def leftover_source(output: str, source: str, tgt: str) -> list[str]:
     return [r for r in runs if set(_ENGLISH_WORD.findall(r)) & source_words]
 
 
-def problems(output: str, source: str, src: str, tgt: str) -> list[str]:
-    """What is wrong with a cleaned output, in words for the log; empty when it looks right."""
-    found: list[str] = []
+@dataclass(frozen=True)
+class Issue:
+    """Something wrong with a reply. `kind` decides the repair; `detail` is for the log."""
+
+    kind: str  # empty, echo, wrong script, leftover, too long, numbers, terms
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+def problems(output: str, source: str, src: str, tgt: str) -> list[Issue]:
+    """What is wrong with a cleaned output; empty when it looks right."""
     if not output:
-        return ["empty reply"]
-    norm = _normalise(output)
-    if norm == _normalise(source) and _has_words(source, src):
-        found.append("echoed the source")
+        return [Issue("empty", "empty reply")]
+    found: list[Issue] = []
+    if _normalise(output) == _normalise(source) and _has_words(source, src):
+        found.append(Issue("echo", "echoed the source"))
     leftovers = leftover_source(output, source, tgt)
     if tgt == "zh" and not HAN.search(output) and _has_words(source, src):
-        found.append("no Chinese in the reply")
+        found.append(Issue("wrong script", "no Chinese in the reply"))
     # a single English word in Chinese is often meant ("vintage"); two or more are not
     elif leftovers and (tgt != "zh" or len(_ENGLISH_WORD.findall(" ".join(leftovers))) >= 2):
-        found.append(f"left {src} text behind: {' / '.join(leftovers)}")
+        found.append(Issue("leftover", f"left {src} text behind: {' / '.join(leftovers)}"))
     ratio = _LENGTH_RATIO.get((src, tgt), 3.0)
     if len(output) > 3 * ratio * len(source) + 40:
-        found.append(f"reply is {len(output)} characters for a {len(source)}-character source")
+        detail = f"reply is {len(output)} characters for a {len(source)}-character source"
+        found.append(Issue("too long", detail))
     return found
 
 

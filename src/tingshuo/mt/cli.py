@@ -97,6 +97,9 @@ def translate(
     if file is not None:
         if file.suffix.lower() == ".srt":
             cues = read_srt(file)
+            src = src or detect_lang(" ".join(c.content for c in cues))
+            if src != tgt:
+                check_pair(src, tgt, PAIRS)
         elif file.suffix.lower() in _TEXT_SUFFIXES:
             lines = read_text(file).splitlines()
         else:

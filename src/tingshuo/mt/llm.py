@@ -29,7 +29,7 @@ from .base import (
     join_pieces,
     split_sentences,
 )
-from .cleanup import clean, leftover_source, problems
+from .cleanup import Issue, clean, leftover_source, problems
 from .glossary import Glossary
 
 log = logging.getLogger(__name__)
@@ -124,8 +124,13 @@ class LlmTranslator:
             reply = self._chat(prepared, src, tgt, prior, strict=False)
             output = self._finish(reply, prepared, src, tgt, glossary)
             issues = self.check(output, piece, prepared, src, tgt, glossary)
-            if issues:
-                log.info("translation %s→%s of %r: %s", src, tgt, piece[:60], "; ".join(issues))
+            if issues and all(i.kind == "leftover" for i in issues):
+                # a word or name left untranslated: a retry of the whole rarely helps, while
+                # the piece alone is a short call
+                log.info("%s→%s of %r: %s", src, tgt, piece[:60], "; ".join(map(str, issues)))
+                output = reply = self._fix_leftovers(output, prepared, src, tgt, glossary)
+            elif issues:
+                log.info("%s→%s of %r: %s", src, tgt, piece[:60], "; ".join(map(str, issues)))
                 # the context may have led it astray: try once more without it, more strictly,
                 # naming what must not be lost
                 keep = self._must_keep(output, piece, prepared, src, tgt, glossary)
@@ -135,7 +140,7 @@ class LlmTranslator:
                 if _badness(second_issues) < _badness(issues):
                     output, issues = second, second_issues
                 if issues:
-                    log.info("retry of %r: %s", piece[:60], "; ".join(issues))
+                    log.info("retry of %r: %s", piece[:60], "; ".join(map(str, issues)))
                     output = self._fix_leftovers(output, prepared, src, tgt, glossary)
                 reply = output  # the conversation goes on from the answer kept
             self._history.append(_Exchange(Turn(piece, output), prepared, reply))
@@ -170,14 +175,15 @@ class LlmTranslator:
         src: str,
         tgt: str,
         glossary: Glossary | None,
-    ) -> list[str]:
+    ) -> list[Issue]:
         issues = problems(output, piece, src, tgt)
         lost = numbers.missing(prepared, output)
         if lost:
-            issues.append("lost numbers " + ", ".join(numbers.to_en(v) for v in lost))
+            detail = "lost numbers " + ", ".join(numbers.to_en(v) for v in lost)
+            issues.append(Issue("numbers", detail))
         terms = glossary.missing(piece, output, src, tgt) if glossary else []
         if terms:
-            issues.append("glossary terms missing: " + ", ".join(terms))
+            issues.append(Issue("terms", "glossary terms missing: " + ", ".join(terms)))
         return issues
 
     @staticmethod
@@ -243,10 +249,9 @@ class LlmTranslator:
         return result["choices"][0]["message"]["content"] or ""
 
 
-def _badness(issues: list[str]) -> tuple[int, int]:
+def _badness(issues: list[Issue]) -> tuple[int, int]:
     """Lost content (numbers, terms) is worse than form, which the last repair may fix."""
-    lost = sum(i.startswith(("lost numbers", "glossary terms")) for i in issues)
-    return lost, len(issues)
+    return sum(i.kind in ("numbers", "terms") for i in issues), len(issues)
 
 
 def gguf_path(name_or_path: str, cache_dir: Path) -> Path:
