@@ -23,17 +23,7 @@ def iter_audio(path: str | Path, block_s: float = 0.5) -> Iterator[np.ndarray]:
     break and logs a warning; a file with no decodable audio raises `AudioError`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: the file is empty")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise AudioError(f"{path}: not a supported audio file (PyAV: {e})") from e
-    with container:
-        if not container.streams.audio:
-            raise AudioError(f"{path}: the file has no audio stream")
+    with _open(path) as container:
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         block = int(block_s * SAMPLE_RATE)
@@ -73,15 +63,21 @@ def load_audio(path: str | Path) -> np.ndarray:
 
 def probe(path: str | Path) -> float | None:
     """Raise `AudioError` unless `path` holds an audio stream; return its duration if known."""
-    path = Path(path)
+    with _open(Path(path)) as container:
+        return container.duration / av.time_base if container.duration else None
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    """The file opened for reading, or one line that says why it cannot be."""
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty")
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            if not container.streams.audio:
-                raise AudioError(f"{path}: the file has no audio stream")
-            return container.duration / av.time_base if container.duration else None
+        container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise AudioError(f"{path}: not a supported audio file (PyAV: {e})") from e
+    if not container.streams.audio:
+        container.close()
+        raise AudioError(f"{path}: the file has no audio stream")
+    return container
