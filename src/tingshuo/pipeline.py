@@ -40,10 +40,11 @@ class LiveSession:
         targets: Sequence[str] = (),
         translator: TranslationWorker | None = None,
         glossary: Glossary | None = None,
+        room_id: str | None = None,
     ) -> None:
         self.store = store
         self.info: SessionInfo = store.create_session(
-            title, source, lang or "auto", hotwords, targets
+            title, source, lang or "auto", hotwords, targets, room_id=room_id
         )
         self.targets = [t for t in targets]
         self.translator = translator if self.targets else None
@@ -53,6 +54,15 @@ class LiveSession:
         )
         self._partial_interval = settings.partial_interval_s
         self.stop = threading.Event()
+        self._inbox: queue.Queue = queue.Queue()
+        # samples put in / taken out of the inbox, each written by one thread only
+        self._received = 0
+        self._consumed = 0
+
+    @property
+    def backlog_s(self) -> float:
+        """Seconds of audio received but not yet processed: how far behind real time it is."""
+        return (self._received - self._consumed) / SAMPLE_RATE
 
     def _emit(self, events: list[Partial | Final], sink: EventSink) -> None:
         for event in events:
@@ -83,12 +93,13 @@ class LiveSession:
         """Consume a source until it ends or `stop` is set; what was heard is always kept."""
         # The source runs in its own thread so a slow decode never makes a live source drop
         # audio; blocks wait in this queue and drafts are skipped while it holds a backlog.
-        inbox: queue.Queue = queue.Queue()
+        inbox = self._inbox
         source_error: list[BaseException] = []
 
         def pump() -> None:
             try:
                 for block in blocks:
+                    self._received += block.size
                     inbox.put(block)
                     if self.stop.is_set():
                         break
@@ -104,6 +115,7 @@ class LiveSession:
                 block = inbox.get()
                 if block is _END:
                     break
+                self._consumed += block.size
                 backlog_s = inbox.qsize() * block.size / SAMPLE_RATE
                 self._emit(
                     self.transcriber.feed(block, eager=backlog_s < self._partial_interval), sink
@@ -125,3 +137,26 @@ class LiveSession:
         if source_error:
             raise source_error[0]
         return self.store.get_session(self.info.id)
+
+
+class PushSource:
+    """Audio that arrives from elsewhere (a WebSocket): `push` blocks in, iterate them out.
+
+    `close` ends the iteration once what was pushed has been consumed.
+    """
+
+    def __init__(self) -> None:
+        self._blocks: queue.Queue = queue.Queue()
+
+    def push(self, block: np.ndarray) -> None:
+        self._blocks.put(block)
+
+    def close(self) -> None:
+        self._blocks.put(_END)
+
+    def __iter__(self):
+        while True:
+            block = self._blocks.get()
+            if block is _END:
+                return
+            yield block

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     port: int = 8000
     max_upload_mb: int = 512
 
+    # live event server (issue 4): access, limits of rooms and sockets
+    token: str | None = None  # organizer token (TINGSHUO_TOKEN); generated at start when unset
+    public_url: str | None = None  # base of viewer links and QR codes, e.g. behind a proxy
+    max_live_rooms: int = 8  # rooms listening at once (they share one recognizer)
+    max_viewers_per_room: int = 2000
+    max_viewers: int = 5000
+    viewer_queue_size: int = 512  # events waiting for one viewer before it is dropped as too slow
+    ws_max_frame_bytes: int = 256 * 1024  # one audio frame (8 s of 16 kHz s16le)
+    audio_backlog_s: float = 10.0  # audio waiting for the recognizer before a sender is slowed
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -43,6 +43,23 @@ class SessionRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="live")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     duration: Mapped[float] = mapped_column(Float, default=0.0)
+    # the live room this session was held in, if any
+    room_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+
+
+class RoomRow(Base):
+    """A live event room: its settings and its viewer token; each start opens a session."""
+
+    __tablename__ = "rooms"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    lang: Mapped[str] = mapped_column(String(16), default="auto")
+    targets: Mapped[list] = mapped_column(JSON, default=list)
+    hotwords: Mapped[list] = mapped_column(JSON, default=list)
+    glossary: Mapped[list] = mapped_column(JSON, default=list)  # [[source, target], …]
+    viewer_token: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="idle")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SegmentRow(Base):
@@ -82,6 +99,32 @@ class SessionInfo(BaseModel):
     created_at: datetime
     duration: float
     segments: int = 0
+
+
+class RoomInfo(BaseModel):
+    id: str
+    name: str
+    lang: str
+    targets: list[str]
+    hotwords: list[str]
+    glossary: list[tuple[str, str]]
+    viewer_token: str
+    state: str
+    created_at: datetime
+
+
+def _room(row: RoomRow) -> RoomInfo:
+    return RoomInfo(
+        id=row.id,
+        name=row.name,
+        lang=row.lang,
+        targets=list(row.targets or []),
+        hotwords=list(row.hotwords or []),
+        glossary=[(a, b) for a, b in (row.glossary or [])],
+        viewer_token=row.viewer_token,
+        state=row.state,
+        created_at=row.created_at,
+    )
 
 
 class SearchHit(BaseModel):
@@ -134,6 +177,7 @@ class Store:
         lang: str = "auto",
         hotwords: Sequence[str] = (),
         targets: Sequence[str] = (),
+        room_id: str | None = None,
     ) -> SessionInfo:
         row = SessionRow(
             id=secrets.token_hex(8),
@@ -145,6 +189,7 @@ class Store:
             status="live",
             created_at=datetime.now(UTC),
             duration=0.0,
+            room_id=room_id,
         )
         with self._db() as db, db.begin():
             db.add(row)
@@ -230,6 +275,104 @@ class Store:
             return [
                 SearchHit(session=_info(s), segment=g.to_segment()) for g, s in db.execute(query)
             ]
+
+    # rooms (the live event server)
+
+    def create_room(
+        self,
+        name: str,
+        lang: str = "auto",
+        targets: Sequence[str] = (),
+        hotwords: Sequence[str] = (),
+        glossary: Sequence[tuple[str, str]] = (),
+    ) -> RoomInfo:
+        row = RoomRow(
+            id=secrets.token_urlsafe(12),  # 96 random bits: a room id cannot be guessed
+            name=name,
+            lang=lang,
+            targets=list(targets),
+            hotwords=list(hotwords),
+            glossary=[list(pair) for pair in glossary],
+            viewer_token=secrets.token_urlsafe(12),
+            state="idle",
+            created_at=datetime.now(UTC),
+        )
+        with self._db() as db, db.begin():
+            db.add(row)
+        return _room(row)
+
+    def get_room(self, room_id: str) -> RoomInfo | None:
+        with self._db() as db:
+            row = db.get(RoomRow, room_id)
+            return _room(row) if row is not None else None
+
+    def list_rooms(self) -> list[RoomInfo]:
+        with self._db() as db:
+            return [_room(r) for r in db.scalars(select(RoomRow).order_by(RoomRow.created_at))]
+
+    def update_room(self, room_id: str, **fields: object) -> RoomInfo | None:
+        """Set the given columns (name, lang, targets, hotwords, glossary, state)."""
+        with self._db() as db, db.begin():
+            row = db.get(RoomRow, room_id)
+            if row is None:
+                return None
+            for key, value in fields.items():
+                if key == "glossary":
+                    value = [list(pair) for pair in value]  # type: ignore[union-attr]
+                setattr(row, key, value)
+            db.flush()
+            return _room(row)
+
+    def delete_room(self, room_id: str) -> bool:
+        """The room goes; its sessions and their transcripts stay."""
+        with self._db() as db, db.begin():
+            row = db.get(RoomRow, room_id)
+            if row is None:
+                return False
+            db.delete(row)
+            return True
+
+    def room_sessions(self, room_id: str) -> list[SessionInfo]:
+        query = select(SessionRow).where(SessionRow.room_id == room_id)
+        with self._db() as db:
+            return [_info(r) for r in db.scalars(query.order_by(SessionRow.created_at))]
+
+    def room_segments(
+        self, room_id: str, after_id: int = 0, limit: int | None = None
+    ) -> list[Segment]:
+        """Finals of every session held in the room, in the order they were stored."""
+        query = (
+            select(SegmentRow)
+            .join(SessionRow, SessionRow.id == SegmentRow.session_id)
+            .where(SessionRow.room_id == room_id, SegmentRow.id > after_id)
+            .order_by(SegmentRow.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._db() as db:
+            return [r.to_segment() for r in db.scalars(query)]
+
+    def set_speaker(self, segment_id: int, speaker: str | None) -> Segment | None:
+        with self._db() as db, db.begin():
+            row = db.get(SegmentRow, segment_id)
+            if row is None:
+                return None
+            row.speaker = speaker
+            db.flush()
+            return row.to_segment()
+
+    def rename_speaker(self, room_id: str, old: str, new: str) -> list[int]:
+        """Every segment of the room labelled `old` becomes `new`; returns their ids."""
+        sessions = select(SessionRow.id).where(SessionRow.room_id == room_id)
+        with self._db() as db, db.begin():
+            rows = db.scalars(
+                select(SegmentRow).where(
+                    SegmentRow.session_id.in_(sessions), SegmentRow.speaker == old
+                )
+            ).all()
+            for row in rows:
+                row.speaker = new
+            return [row.id for row in rows]
 
 
 def open_store(url: str) -> Store:
