@@ -1,14 +1,21 @@
-"""The FastAPI app: health, file transcription, stored sessions, exports and search."""
+"""The FastAPI app: health, file transcription, stored sessions, exports, search, and the
+live event server (rooms, their WebSockets and pages).
+
+`create_app` builds the app; other features add their pages with `app.include_router(...)`.
+Everything but /health, the static files and the page shells needs a token (see auth.py).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
@@ -23,16 +30,12 @@ from ..events import Segment
 from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store, open_store
 from ..store.export import FORMATS, render
+from . import api_rooms, pages, ws
+from .auth import organizer
+from .bus import LocalBus
+from .rooms import Rooms
 
 log = logging.getLogger(__name__)
-
-_MEDIA = {
-    "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-    "json": "application/json",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-}
 
 
 class Health(BaseModel):
@@ -47,23 +50,45 @@ class TranscriptOut(BaseModel):
     segments: list[Segment]
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> FastAPI:
+    """The app; `worker` lets a caller share an already loaded recognizer (tests do)."""
+    token = settings.token or secrets.token_urlsafe(18)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # one recognizer for the whole process, loaded before the first request
-        recognizer = await run_in_threadpool(load_recognizer, settings)
-        app.state.worker = RecognizerWorker(recognizer, settings.asr_queue_size)
+        own = worker is None
+        if own:
+            recognizer = await run_in_threadpool(load_recognizer, settings)
+            app.state.worker = RecognizerWorker(recognizer, settings.asr_queue_size)
+        else:
+            app.state.worker = worker
         app.state.store = open_store(settings.database_url)
+        app.state.bus = LocalBus(settings.viewer_queue_size)
+        app.state.rooms = Rooms(
+            settings, app.state.store, app.state.worker, app.state.bus, asyncio.get_running_loop()
+        )
+        if settings.token is None:
+            log.warning("organizer token (set TINGSHUO_TOKEN to choose one): %s", token)
         yield
-        app.state.worker.close()
+        await app.state.rooms.close()
+        if own:
+            app.state.worker.close()
 
     app = FastAPI(title="tingshuo", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.token = token
+    app.include_router(api_rooms.router)
+    app.include_router(ws.router)
+    app.include_router(pages.router)
+    pages.mount_static(app)
+    # the transcript routes below are for the organizer too
+    need_token = [Depends(organizer)]
 
     @app.exception_handler(TingshuoError)
     async def user_error(request: Request, exc: TingshuoError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": str(exc)}, status_code=422 if isinstance(exc, AudioError) else 400
-        )
+        status = getattr(exc, "status", None) or (422 if isinstance(exc, AudioError) else 400)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
 
     def store(request: Request) -> Store:
         return request.app.state.store
@@ -78,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
             sessions=len(store(request).list_sessions()),
         )
 
-    @app.post("/api/transcribe")
+    @app.post("/api/transcribe", dependencies=need_token)
     async def transcribe(
         request: Request,
         file: Annotated[UploadFile, File(description="any audio or video file")],
@@ -118,17 +143,17 @@ def create_app(settings: Settings) -> FastAPI:
             db.finish_session(info.id, "done", samples.size / SAMPLE_RATE)
         return TranscriptOut(session=db.get_session(info.id), segments=segments)
 
-    @app.get("/api/sessions")
+    @app.get("/api/sessions", dependencies=need_token)
     def list_sessions(request: Request) -> list[SessionInfo]:
         return store(request).list_sessions()
 
-    @app.get("/api/sessions/{session_id}")
+    @app.get("/api/sessions/{session_id}", dependencies=need_token)
     def get_session(request: Request, session_id: str) -> TranscriptOut:
         db = store(request)
         info = _session(db, session_id)
         return TranscriptOut(session=info, segments=db.segments(info.id))
 
-    @app.get("/api/sessions/{session_id}/export")
+    @app.get("/api/sessions/{session_id}/export", dependencies=need_token)
     def export(
         request: Request,
         session_id: str,
@@ -145,7 +170,7 @@ def create_app(settings: Settings) -> FastAPI:
             headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"},
         )
 
-    @app.get("/api/search")
+    @app.get("/api/search", dependencies=need_token)
     def search(request: Request, q: str, limit: int = 100) -> list[SearchHit]:
         return store(request).search(q, limit)
 
@@ -163,3 +188,6 @@ def _quote(name: str) -> str:
     from urllib.parse import quote
 
     return quote(name)
+
+
+_MEDIA = api_rooms.MEDIA

@@ -1,0 +1,373 @@
+"""REST for live rooms: create, list, change, delete; start, pause, resume, stop; captions,
+speakers, exports and the QR code of the phone link."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, field_validator
+
+from ..audio.decode import probe
+from ..errors import AudioError
+from ..events import Segment
+from ..mt.base import LANGUAGE_NAMES
+from ..store.db import RoomInfo
+from ..store.export import FORMATS, render
+from .auth import Denied, check_viewer, organizer
+from .rooms import RoomError, Rooms
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/rooms", tags=["rooms"])
+
+Lang = Literal["zh", "en", "auto"]
+
+MEDIA = {
+    "txt": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+    "json": "application/json",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+def _targets(value: list[str]) -> list[str]:
+    out = []
+    for lang in value:
+        lang = lang.strip().lower()
+        if lang not in LANGUAGE_NAMES:
+            raise ValueError(f"cannot translate into {lang!r}: use {', '.join(LANGUAGE_NAMES)}")
+        out.append(lang)
+    return list(dict.fromkeys(out))
+
+
+def _glossary(value: Any) -> list[tuple[str, str]]:
+    """Pairs, or CSV text 'source term,target term' one per line (as the console sends)."""
+    if isinstance(value, str):
+        rows = [r for r in csv.reader(io.StringIO(value)) if r and not r[0].startswith("#")]
+        value = rows
+    pairs = []
+    for row in value or []:
+        cells = [str(c).strip() for c in row]
+        if len(cells) != 2 or not all(cells):
+            raise ValueError(f"glossary entries are 'source term,target term', not {row!r}")
+        pairs.append((cells[0], cells[1]))
+    return pairs
+
+
+def _words(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = value.replace("\n", ",").replace("，", ",").split(",")
+    return [w.strip() for w in value or [] if str(w).strip()]
+
+
+class RoomIn(BaseModel):
+    name: str = Field(min_length=1, max_length=300)
+    lang: Lang = "auto"
+    targets: list[str] = []
+    hotwords: list[str] | str = []
+    glossary: list[list[str]] | str = Field(
+        default=[], description="[[source, target], …] or CSV text, one 'source,target' a line"
+    )
+
+    _t = field_validator("targets")(_targets)
+    _h = field_validator("hotwords")(_words)
+    _g = field_validator("glossary")(_glossary)
+
+
+class RoomPatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    lang: Lang | None = None
+    targets: list[str] | None = None
+    hotwords: list[str] | str | None = None
+    glossary: list[list[str]] | str | None = None
+
+    @field_validator("targets")
+    @classmethod
+    def _t(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _targets(v)
+
+    @field_validator("hotwords")
+    @classmethod
+    def _h(cls, v: Any) -> list[str] | None:
+        return None if v is None else _words(v)
+
+    @field_validator("glossary")
+    @classmethod
+    def _g(cls, v: Any) -> list[tuple[str, str]] | None:
+        return None if v is None else _glossary(v)
+
+
+class Links(BaseModel):
+    phone: str
+    screen: str
+    events: str
+
+
+class RoomOut(RoomInfo):
+    links: Links
+    source: str | None = None
+    session_id: str | None = None
+
+
+class SpeakerIn(BaseModel):
+    speaker: str | None = Field(default=None, max_length=100)
+
+
+class RenameIn(BaseModel):
+    old: str = Field(min_length=1, max_length=100)
+    new: str = Field(min_length=1, max_length=100)
+
+
+def rooms_of(request: Request) -> Rooms:
+    return request.app.state.rooms
+
+
+def public_base(request: Request) -> str:
+    """Where viewers reach this server: the configured public URL, else the URL used now."""
+    configured = request.app.state.settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+def _out(request: Request, room: RoomInfo) -> RoomOut:
+    base = public_base(request)
+    ws_base = "ws" + base[4:] if base.startswith("http") else base
+    status = rooms_of(request).status(room.id)
+    links = Links(
+        phone=f"{base}/room/{room.id}?token={room.viewer_token}",
+        screen=f"{base}/room/{room.id}/screen?token={room.viewer_token}",
+        events=f"{ws_base}/ws/rooms/{room.id}/events?token={room.viewer_token}",
+    )
+    data = room.model_dump()
+    data["state"] = status["state"]
+    return RoomOut(**data, links=links, source=status["source"], session_id=status["session_id"])
+
+
+def _room(request: Request, room_id: str) -> RoomInfo:
+    try:
+        return rooms_of(request).room(room_id)
+    except RoomError as e:
+        raise HTTPException(e.status, str(e)) from None
+
+
+def viewer_room(request: Request, room_id: str) -> RoomInfo:
+    """Dependency: the room, for its viewers and the organizer."""
+    try:
+        room = rooms_of(request).room(room_id)
+        check_viewer(request, room)
+    except Denied as e:
+        raise e.http() from None
+    except RoomError as e:
+        raise HTTPException(e.status, str(e)) from None
+    return room
+
+
+Organizer = Depends(organizer)
+Viewer = Annotated[RoomInfo, Depends(viewer_room)]
+
+
+def _control(fn):
+    try:
+        return fn()
+    except RoomError as e:
+        raise HTTPException(e.status, str(e)) from None
+
+
+@router.post("", status_code=201, dependencies=[Organizer])
+def create_room(request: Request, body: RoomIn) -> RoomOut:
+    """A new room with an unguessable id and its own viewer token."""
+    room = request.app.state.store.create_room(
+        body.name, body.lang, body.targets, body.hotwords, body.glossary
+    )
+    log.info("room %s created: %s", room.id, room.name)
+    return _out(request, room)
+
+
+@router.get("", dependencies=[Organizer])
+def list_rooms(request: Request) -> list[RoomOut]:
+    return [_out(request, r) for r in request.app.state.store.list_rooms()]
+
+
+@router.get("/{room_id}")
+def get_room(request: Request, room: Viewer) -> RoomOut:
+    return _out(request, room)
+
+
+@router.patch("/{room_id}", dependencies=[Organizer])
+def update_room(request: Request, room_id: str, body: RoomPatch) -> RoomOut:
+    """Settings change between runs; a listening room keeps its settings until it stops."""
+    _room(request, room_id)
+    if room_id in rooms_of(request).runs:
+        raise HTTPException(409, "stop the room before changing its settings")
+    fields = body.model_dump(exclude_none=True)
+    room = request.app.state.store.update_room(room_id, **fields)
+    return _out(request, room)
+
+
+@router.delete("/{room_id}", status_code=204, dependencies=[Organizer])
+def delete_room(request: Request, room_id: str) -> Response:
+    """The room goes (its links stop working); its sessions and transcripts stay."""
+    _room(request, room_id)
+    rooms = rooms_of(request)
+    if room_id in rooms.runs:
+        rooms.stop(room_id)
+    request.app.state.store.delete_room(room_id)
+    return Response(status_code=204)
+
+
+@router.post("/{room_id}/start/file", dependencies=[Organizer])
+async def start_file(
+    request: Request,
+    room_id: str,
+    file: Annotated[UploadFile, File(description="any audio or video file, played as live")],
+    speed: Annotated[float, Form(ge=0, le=50, description="1 = real time; 0 = unpaced")] = 1.0,
+) -> RoomOut:
+    """Play an uploaded recording into the room as if it were live."""
+    room = _room(request, room_id)
+    settings = request.app.state.settings
+    limit = settings.max_upload_mb * 1024 * 1024
+    suffix = Path(file.filename or "upload").suffix
+    tmp = tempfile.NamedTemporaryFile(suffix=suffix, prefix="tingshuo-room-", delete=False)
+    path = Path(tmp.name)
+    try:
+        size = 0
+        with tmp:
+            while chunk := await file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPException(413, f"file larger than {settings.max_upload_mb} MB")
+                tmp.write(chunk)
+        try:
+            await run_in_threadpool(probe, path)  # not audio: a clear 422 now, not later
+        except AudioError as e:
+            raise HTTPException(422, str(e).replace(str(path), file.filename or "upload")) from None
+        await rooms_of(request).start(room.id, "file", path=path, speed=speed, cleanup=path)
+    except RoomError as e:
+        path.unlink(missing_ok=True)
+        raise HTTPException(e.status, str(e)) from None
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return _out(request, _room(request, room_id))
+
+
+class DeviceIn(BaseModel):
+    device: str | int | None = Field(default=None, description="a sounddevice name or index")
+
+
+@router.post("/{room_id}/start/device", dependencies=[Organizer])
+async def start_device(request: Request, room_id: str, body: DeviceIn | None = None) -> RoomOut:
+    """Listen to the server's own sound input device."""
+    room = _room(request, room_id)
+    try:
+        await rooms_of(request).start(room.id, "device", device=body.device if body else None)
+    except RoomError as e:
+        raise HTTPException(e.status, str(e)) from None
+    return _out(request, room)
+
+
+@router.post("/{room_id}/pause", dependencies=[Organizer])
+def pause(request: Request, room_id: str) -> RoomOut:
+    _control(lambda: rooms_of(request).pause(room_id))
+    return _out(request, _room(request, room_id))
+
+
+@router.post("/{room_id}/resume", dependencies=[Organizer])
+def resume(request: Request, room_id: str) -> RoomOut:
+    _control(lambda: rooms_of(request).resume(room_id))
+    return _out(request, _room(request, room_id))
+
+
+@router.post("/{room_id}/stop", dependencies=[Organizer])
+def stop(request: Request, room_id: str) -> RoomOut:
+    """Stop listening; captions of what was already heard still arrive, then state 'idle'."""
+    _control(lambda: rooms_of(request).stop(room_id))
+    return _out(request, _room(request, room_id))
+
+
+@router.get("/{room_id}/segments")
+def segments(
+    request: Request,
+    room: Viewer,
+    since: Annotated[int, Query(ge=0, description="only segments with a larger id")] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=10000)] = None,
+) -> list[Segment]:
+    """The room's stored finals (all its sessions), in order: scrollback and catch-up."""
+    return request.app.state.store.room_segments(room.id, since, limit)
+
+
+@router.get("/{room_id}/sessions", dependencies=[Organizer])
+def room_sessions(request: Request, room_id: str) -> list[dict]:
+    _room(request, room_id)
+    return [s.model_dump(mode="json") for s in request.app.state.store.room_sessions(room_id)]
+
+
+@router.put("/{room_id}/segments/{segment_id}/speaker", dependencies=[Organizer])
+def set_speaker(request: Request, room_id: str, segment_id: int, body: SpeakerIn) -> Segment:
+    """Name who said one caption; viewers get a `speaker` event."""
+    store = request.app.state.store
+    _room(request, room_id)
+    mine = {s.id for s in store.room_sessions(room_id)}
+    seg = store.set_speaker(segment_id, body.speaker or None)
+    if seg is None or seg.session_id not in mine:
+        raise HTTPException(404, f"no segment {segment_id} in this room")
+    request.app.state.bus.publish(
+        room_id, {"type": "speaker", "segment_ids": [segment_id], "speaker": seg.speaker}
+    )
+    return seg
+
+
+@router.post("/{room_id}/speakers/rename", dependencies=[Organizer])
+def rename_speaker(request: Request, room_id: str, body: RenameIn) -> dict:
+    """Every caption of the room labelled `old` becomes `new` (e.g. 'Speaker 1' → 'Dr Li')."""
+    _room(request, room_id)
+    ids = request.app.state.store.rename_speaker(room_id, body.old, body.new)
+    if ids:
+        request.app.state.bus.publish(
+            room_id, {"type": "speaker", "segment_ids": ids, "speaker": body.new}
+        )
+    return {"renamed": len(ids)}
+
+
+@router.get("/{room_id}/export", dependencies=[Organizer])
+def export_room(
+    request: Request,
+    room_id: str,
+    format: Annotated[str, Query(pattern="|".join(FORMATS))] = "txt",
+    bilingual: bool = False,
+) -> Response:
+    """The room's whole transcript (every session); `bilingual` adds its translations."""
+    room = _room(request, room_id)
+    segs = request.app.state.store.room_segments(room_id)
+    languages = room.targets if bilingual else None
+    meta = {"room": room.id, "name": room.name}
+    body = render(segs, format, title=room.name, meta=meta, languages=languages)
+    from urllib.parse import quote
+
+    name = quote(f"{room.name}.{format}")
+    return Response(
+        body,
+        media_type=MEDIA[format],
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
+    )
+
+
+@router.get("/{room_id}/qr.svg")
+def qr(request: Request, room: Viewer) -> Response:
+    """The phone link as a QR code (SVG, made here: no network)."""
+    import segno
+
+    link = f"{public_base(request)}/room/{room.id}?token={room.viewer_token}"
+    out = io.BytesIO()
+    segno.make(link, error="m").save(out, kind="svg", scale=8, border=2, xmldecl=False)
+    return Response(
+        out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )

@@ -1,0 +1,338 @@
+"""Rooms that listen: one LiveSession per running room, all sharing the app's recognizer.
+
+A room runs from `start` (a source: audio pushed over a WebSocket, an uploaded file played as
+live, or the server's sound device) until `stop` or the end of the source; each run is a
+stored session of the room. The session works in its own thread; its events come back to the
+event loop and go out on the bus, finals after they are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from fastapi.concurrency import run_in_threadpool
+
+from ..asr.worker import RecognizerWorker
+from ..audio.decode import SAMPLE_RATE
+from ..audio.sources import file_blocks, mic_blocks
+from ..errors import TingshuoError
+from ..events import Final, Partial, Translation
+from ..pipeline import LiveSession, PushSource
+from ..settings import Settings
+from ..store.db import RoomInfo, Store
+from .bus import Bus
+
+if TYPE_CHECKING:
+    from ..mt import TranslationWorker
+
+log = logging.getLogger(__name__)
+
+# silence appended when a room pauses, so that the words spoken before the pause become final
+_PAUSE_SILENCE_S = 1.0
+
+
+class RoomError(TingshuoError):
+    status = 400
+
+
+class RoomNotFound(RoomError):
+    status = 404
+
+
+class RoomBusy(RoomError):
+    status = 409
+
+
+class TooManyRooms(RoomError):
+    status = 429
+
+
+@dataclass(eq=False)
+class RoomRun:
+    room: RoomInfo
+    kind: str  # "push", "file" or "device"
+    session: LiveSession
+    push: PushSource | None = None
+    paused: bool = False
+    stopping: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def state(self) -> str:
+        return "paused" if self.paused else "live"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "source": self.kind,
+            "session_id": self.session.info.id,
+            "backlog_s": round(self.session.backlog_s, 2),
+        }
+
+
+def _silence() -> np.ndarray:
+    return np.zeros(int(_PAUSE_SILENCE_S * SAMPLE_RATE), dtype=np.float32)
+
+
+class Rooms:
+    """The running rooms of one server process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        worker: RecognizerWorker,
+        bus: Bus,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.worker = worker
+        self.bus = bus
+        self.loop = loop
+        self.runs: dict[str, RoomRun] = {}
+        self._translator: TranslationWorker | None = None
+        self._translator_lock = threading.Lock()
+        # a previous process may have stopped while rooms were live
+        for room in store.list_rooms():
+            if room.state != "idle":
+                store.update_room(room.id, state="idle")
+
+    # -- lookups
+
+    def room(self, room_id: str) -> RoomInfo:
+        room = self.store.get_room(room_id)
+        if room is None:
+            raise RoomNotFound(f"no room {room_id!r}: check the link or create the room")
+        return room
+
+    def run_of(self, room_id: str) -> RoomRun:
+        self.room(room_id)
+        run = self.runs.get(room_id)
+        if run is None:
+            raise RoomBusy(f"room {room_id!r} is not listening: start it first")
+        return run
+
+    def status(self, room_id: str) -> dict[str, Any]:
+        run = self.runs.get(room_id)
+        return run.describe() if run else {"state": "idle", "source": None, "session_id": None}
+
+    # -- events, from any thread
+
+    def publish(self, room_id: str, event: dict[str, Any]) -> None:
+        """Thread-safe: the bus is touched on the event loop only, in call order."""
+        try:
+            self.loop.call_soon_threadsafe(self.bus.publish, room_id, event)
+        except RuntimeError:  # the loop has closed: the server is shutting down
+            pass
+
+    def _sink(self, room_id: str):
+        def sink(event: Partial | Final | Translation) -> None:
+            self.publish(room_id, event.model_dump(mode="json"))
+
+        return sink
+
+    # -- translation, loaded on the first room that needs it
+
+    def translator(self) -> TranslationWorker:
+        with self._translator_lock:
+            if self._translator is None:
+                from ..mt import TranslationWorker, load_translator
+
+                log.info("loading the translation model for rooms with target languages")
+                self._translator = TranslationWorker(load_translator(self.settings), self.settings)
+            return self._translator
+
+    # -- control
+
+    async def start(
+        self,
+        room_id: str,
+        kind: str,
+        path: Path | None = None,
+        speed: float = 1.0,
+        device: str | int | None = None,
+        cleanup: Path | None = None,
+    ) -> RoomRun:
+        room = self.room(room_id)
+        if room_id in self.runs:
+            run = self.runs[room_id]
+            raise RoomBusy(f"room {room.name!r} is already listening ({run.kind}); stop it first")
+        if len(self.runs) >= self.settings.max_live_rooms:
+            raise TooManyRooms(
+                f"{len(self.runs)} rooms are listening, the limit "
+                f"(TINGSHUO_MAX_LIVE_ROOMS) is {self.settings.max_live_rooms}"
+            )
+        lang = None if room.lang == "auto" else room.lang
+        self.worker.recognizer.check_language(lang)
+        glossary = None
+        hotwords = list(room.hotwords)
+        if room.glossary:
+            from ..mt import Glossary
+
+            glossary = Glossary.from_pairs(room.glossary)
+            hotwords += [e.source for e in glossary.entries]
+        translator = await run_in_threadpool(self.translator) if room.targets else None
+        blocks: Iterable[np.ndarray]
+        push = None
+        if kind == "device":
+            live = mic_blocks(device)  # checks the device now: a missing one is a clear error
+        session = LiveSession(
+            self.worker,
+            self.store,
+            self.settings,
+            lang,
+            list(dict.fromkeys(hotwords)),
+            title=room.name,
+            source={"push": "websocket", "file": str(path), "device": "sound device"}[kind],
+            targets=room.targets,
+            translator=translator,
+            glossary=glossary,
+            room_id=room.id,
+        )
+        run = RoomRun(room, kind, session)
+        if kind == "push":
+            push = run.push = PushSource()
+            blocks = push
+        elif kind == "file":
+            assert path is not None
+            blocks = self._paced(run, path, speed)
+        else:
+            blocks = self._live(run, live)
+        self.runs[room_id] = run
+        run.thread = threading.Thread(
+            target=self._work, args=(run, blocks, cleanup), name=f"room-{room_id}", daemon=True
+        )
+        run.thread.start()
+        self._announce(room_id, "live", session_id=session.info.id, source=kind)
+        return run
+
+    def push(self, room_id: str, samples: np.ndarray) -> None:
+        run = self.runs.get(room_id)
+        if run is None or run.push is None or run.paused:
+            return
+        run.push.push(samples)
+
+    def pause(self, room_id: str) -> RoomRun:
+        run = self.run_of(room_id)
+        if not run.paused:
+            run.paused = True
+            if run.push is not None:
+                run.push.push(_silence())
+            self._announce(room_id, "paused", session_id=run.session.info.id)
+        return run
+
+    def resume(self, room_id: str) -> RoomRun:
+        run = self.run_of(room_id)
+        if run.paused:
+            run.paused = False
+            self._announce(room_id, "live", session_id=run.session.info.id, source=run.kind)
+        return run
+
+    def stop(self, room_id: str) -> RoomRun:
+        """Stop listening; what was already heard is still transcribed and stored."""
+        run = self.run_of(room_id)
+        self._stop(run)
+        return run
+
+    def _stop(self, run: RoomRun) -> None:
+        run.stopping.set()
+        if run.push is not None:
+            run.push.close()  # the session drains what was pushed, then ends
+        else:
+            run.session.stop.set()
+
+    async def close(self) -> None:
+        runs = list(self.runs.values())
+        for run in runs:
+            self._stop(run)
+        for run in runs:
+            if run.thread is not None:
+                await run_in_threadpool(run.thread.join, 30)
+        if self._translator is not None:
+            await run_in_threadpool(self._translator.close)
+
+    # -- inside the room's thread
+
+    def _work(self, run: RoomRun, blocks: Iterable[np.ndarray], cleanup: Path | None) -> None:
+        status = "failed"
+        error = None
+        try:
+            info = run.session.run(blocks, self._sink(run.room.id))
+            status = info.status
+        except TingshuoError as e:
+            error = str(e)
+            log.warning("room %s: %s", run.room.id, e)
+        except Exception as e:
+            error = f"the room stopped on an internal error: {e}"
+            log.exception("room %s failed", run.room.id)
+        finally:
+            if cleanup is not None:
+                cleanup.unlink(missing_ok=True)
+            try:
+                self.loop.call_soon_threadsafe(self._finished, run, status, error)
+            except RuntimeError:
+                pass
+
+    def _finished(self, run: RoomRun, status: str, error: str | None) -> None:
+        if self.runs.get(run.room.id) is run:
+            del self.runs[run.room.id]
+        extra: dict[str, Any] = {"session_id": run.session.info.id, "status": status}
+        if error:
+            extra["error"] = error
+        self._announce(run.room.id, "idle", **extra)
+
+    def _announce(self, room_id: str, state: str, **extra: Any) -> None:
+        """On the loop: store the room's state and tell its viewers."""
+        self.store.update_room(room_id, state=state)
+        self.bus.publish(room_id, {"type": "state", "state": state, **extra})
+
+    def _paced(self, run: RoomRun, path: Path, speed: float) -> Iterator[np.ndarray]:
+        """The file as if live, at `speed`× real time (0: as fast as it decodes); pausable."""
+        t0 = time.monotonic()
+        played = 0.0
+        for block in file_blocks(path, realtime=False):
+            if run.stopping.is_set():
+                return
+            if run.paused:
+                yield _silence()
+                paused_at = time.monotonic()
+                while run.paused and not run.stopping.is_set():
+                    time.sleep(0.05)
+                t0 += time.monotonic() - paused_at
+                if run.stopping.is_set():
+                    return
+            played += block.size / SAMPLE_RATE
+            if speed > 0:
+                delay = t0 + played / speed - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            yield block
+
+    def _live(self, run: RoomRun, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """A sound device: audio heard while paused is dropped."""
+        silenced = False
+        try:
+            for block in blocks:
+                if run.stopping.is_set():
+                    return
+                if run.paused:
+                    if not silenced:
+                        silenced = True
+                        yield _silence()
+                    continue
+                silenced = False
+                yield block
+        finally:
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()

@@ -1,0 +1,182 @@
+// Shared by the console, screen and phone pages: the room's event socket (reconnecting and
+// catching up from the store) and a caption view. No dependencies, no network beyond tingshuo.
+"use strict";
+
+const TS = (() => {
+  const FATAL = new Set([4401, 4403, 4404]); // wrong link: retrying cannot help
+
+  function params() {
+    const q = new URLSearchParams(location.search);
+    const parts = location.pathname.split("/").filter(Boolean); // room/{id}[/screen]
+    return { q, roomId: parts[0] === "room" ? decodeURIComponent(parts[1] || "") : null };
+  }
+
+  // Events of one room. `since` is the id of the last final received; on reconnect the
+  // server sends the stored finals after it, then live events: no gap, no duplicate.
+  class RoomEvents {
+    constructor(roomId, token, onEvent, onStatus) {
+      this.roomId = roomId;
+      this.token = token;
+      this.onEvent = onEvent;
+      this.onStatus = onStatus || (() => {});
+      this.since = 0;
+      this.delay = 500;
+      this.closed = false;
+      this.connects = 0;
+      this.open();
+    }
+
+    url() {
+      const proto = location.protocol === "https:" ? "wss:" : "ws:";
+      const q = new URLSearchParams({ token: this.token, since: String(this.since) });
+      return `${proto}//${location.host}/ws/rooms/${encodeURIComponent(this.roomId)}/events?${q}`;
+    }
+
+    open() {
+      const ws = (this.ws = new WebSocket(this.url()));
+      this.onStatus("connecting");
+      ws.onopen = () => { this.delay = 500; this.connects += 1; };
+      ws.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        if (m.type === "final" && m.segment.id > this.since) this.since = m.segment.id;
+        if (m.type === "caught_up") this.onStatus("online");
+        this.onEvent(m);
+      };
+      ws.onclose = (e) => {
+        if (this.ws !== ws) return;
+        if (this.closed) return;
+        if (FATAL.has(e.code)) {
+          this.onStatus("refused", e.reason || `closed (${e.code})`);
+          return;
+        }
+        this.onStatus("offline", e.reason);
+        setTimeout(() => this.open(), this.delay);
+        this.delay = Math.min(this.delay * 2, 8000);
+      };
+    }
+
+    // for tests and flaky networks: drop the connection as a network would
+    drop() { if (this.ws) this.ws.close(); }
+
+    close() { this.closed = true; if (this.ws) this.ws.close(); }
+  }
+
+  // A caption list: finals (with translations and speakers) and the open partial.
+  // `show` lists what is visible: "src" (what was said) and target language codes.
+  class Captions {
+    constructor(el, opts = {}) {
+      this.el = el;
+      this.el.classList.add("captions");
+      this.keep = opts.keep || 0; // 0: keep everything (scrollback)
+      this.show = new Set(opts.show || ["src"]);
+      this.follow = opts.follow !== false;
+      this.onSegment = opts.onSegment || null;
+      this.rows = new Map();
+      this.partial = document.createElement("div");
+      this.partial.className = "seg partial";
+      this.el.appendChild(this.partial);
+    }
+
+    setShow(list) {
+      this.show = new Set(list);
+      for (const line of this.el.querySelectorAll(".line")) this._visible(line);
+      this.scroll();
+    }
+
+    _visible(line) {
+      const lang = line.dataset.l;
+      line.hidden = !(this.show.has(lang) || (lang !== "src" && this.show.has("*")));
+    }
+
+    _line(row, lang, cls) {
+      let line = row.querySelector(`.line[data-l="${lang}"]`);
+      if (!line) {
+        line = document.createElement("span");
+        line.className = `line ${cls}`;
+        line.dataset.l = lang;
+        row.appendChild(line);
+        this._visible(line);
+      }
+      return line;
+    }
+
+    final(seg) {
+      let row = this.rows.get(seg.id);
+      if (!row) {
+        row = document.createElement("div");
+        row.className = "seg final";
+        row.dataset.id = seg.id;
+        row.lang = seg.lang === "zh" ? "zh-CN" : seg.lang;
+        const spk = document.createElement("span");
+        spk.className = "spk";
+        row.appendChild(spk);
+        this.rows.set(seg.id, row);
+        this.el.insertBefore(row, this.partial);
+        if (this.onSegment) row.addEventListener("click", () => this.onSegment(seg.id, row));
+        if (this.keep && this.rows.size > this.keep) {
+          const [oldest] = this.rows.keys();
+          this.rows.get(oldest).remove();
+          this.rows.delete(oldest);
+        }
+      }
+      const src = this._line(row, "src", "src");
+      src.textContent = seg.text;
+      src.lang = row.lang;
+      this.speaker(seg.id, seg.speaker);
+      for (const [lang, text] of Object.entries(seg.translations || {})) {
+        this.translation(seg.id, lang, text);
+      }
+      this.partial.replaceChildren();
+      this.scroll();
+    }
+
+    translation(id, lang, text) {
+      const row = this.rows.get(id);
+      if (!row) return;
+      const line = this._line(row, lang, "tr");
+      line.textContent = text;
+      line.lang = lang === "zh" ? "zh-CN" : lang;
+      this.scroll();
+    }
+
+    speaker(id, name) {
+      const row = this.rows.get(id);
+      if (row) row.querySelector(".spk").textContent = name ? `${name}:` : "";
+    }
+
+    partialText(p) {
+      const stable = document.createElement("span");
+      stable.textContent = p.stable;
+      const unstable = document.createElement("span");
+      unstable.className = "unstable";
+      unstable.textContent = p.unstable;
+      this.partial.replaceChildren(stable, unstable);
+      this.partial.hidden = !this.show.has("src") && this.show.size > 0 && !this.show.has("*");
+      this.scroll();
+    }
+
+    clearPartial() { this.partial.replaceChildren(); }
+
+    // one place that understands the protocol's event types
+    handle(m) {
+      if (m.type === "final") this.final(m.segment);
+      else if (m.type === "translation") this.translation(m.segment_id, m.lang, m.text);
+      else if (m.type === "partial") this.partialText(m);
+      else if (m.type === "speaker") for (const id of m.segment_ids) this.speaker(id, m.speaker);
+      else if (m.type === "state" && m.state !== "live") this.clearPartial();
+    }
+
+    scroll() {
+      if (this.follow) this.el.scrollTop = this.el.scrollHeight;
+    }
+
+    finals() { return [...this.rows.values()].map((r) => r.querySelector(".src").textContent); }
+  }
+
+  function langName(code) {
+    const names = { src: "原文 Original", zh: "中文", en: "English", ja: "日本語", ko: "한국어" };
+    return names[code] || code;
+  }
+
+  return { params, RoomEvents, Captions, langName };
+})();

@@ -1,0 +1,223 @@
+// Organizer console: token, rooms, sources (browser microphone via an AudioWorklet, a file
+// played as live, the server's sound device), pause/stop, captions, speakers, exports.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const state = { token: "", room: null, events: null, view: null, mic: null };
+  window.tsConsole = state;
+
+  function error(msg) { $("error").textContent = msg || ""; }
+
+  async function api(path, opts = {}) {
+    const headers = { Authorization: `Bearer ${state.token}`, ...(opts.headers || {}) };
+    let body = opts.body;
+    if (body && !(body instanceof FormData)) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(body);
+    }
+    const r = await fetch(path, { method: opts.method || "GET", headers, body });
+    if (!r.ok) {
+      let detail = r.statusText;
+      try {
+        const j = await r.json();
+        detail = typeof j.detail === "string" ? j.detail : JSON.stringify(j.detail);
+      } catch (_) { /* not JSON */ }
+      throw new Error(`${r.status}: ${detail}`);
+    }
+    return opts.raw ? r : r.status === 204 ? null : r.json();
+  }
+
+  async function guarded(fn) {
+    error("");
+    try { await fn(); } catch (e) { error(e.message); }
+  }
+
+  // -- token
+
+  function useToken(t) {
+    state.token = t.trim();
+    localStorage.setItem("tingshuo-token", state.token);
+    return loadRooms();
+  }
+  $("save-token").addEventListener("click", () => guarded(() => useToken($("token").value)));
+
+  // -- rooms
+
+  async function loadRooms() {
+    const rooms = await api("/api/rooms");
+    const list = $("rooms");
+    list.replaceChildren(...rooms.map((r) => {
+      const li = document.createElement("li");
+      li.dataset.id = r.id;
+      li.textContent = `${r.name} · ${r.lang}${r.targets.length ? " → " + r.targets.join(",") : ""}`;
+      if (state.room && state.room.id === r.id) li.classList.add("selected");
+      li.addEventListener("click", () => guarded(() => select(r.id)));
+      return li;
+    }));
+    return rooms;
+  }
+
+  $("create-room").addEventListener("click", () => guarded(async () => {
+    const targets = [...$("room-targets").querySelectorAll("input:checked")].map((i) => i.value);
+    const room = await api("/api/rooms", {
+      method: "POST",
+      body: {
+        name: $("room-name").value.trim() || "Room",
+        lang: $("room-lang").value,
+        targets,
+        hotwords: $("room-hotwords").value,
+        glossary: $("room-glossary").value,
+      },
+    });
+    await loadRooms();
+    await select(room.id);
+  }));
+
+  function showState(s) {
+    const badge = $("room-state");
+    badge.textContent = s;
+    badge.className = `badge ${s}`;
+    const running = s === "live" || s === "paused";
+    $("btn-mic").disabled = running;
+    $("btn-file").disabled = running;
+    $("btn-device").disabled = running;
+    $("btn-pause").disabled = s !== "live";
+    $("btn-resume").disabled = s !== "paused";
+    $("btn-stop").disabled = !running;
+  }
+
+  async function select(id) {
+    const room = await api(`/api/rooms/${id}`);
+    state.room = room;
+    for (const li of $("rooms").children) li.classList.toggle("selected", li.dataset.id === id);
+    $("room-panel").hidden = false;
+    $("captions-panel").hidden = false;
+    $("room-title").textContent = room.name;
+    showState(room.state);
+    for (const [el, url] of [["link-phone", room.links.phone], ["link-screen", room.links.screen],
+      ["link-obs", room.links.screen + "&transparent=1"]]) {
+      $(el).href = url;
+      if (el !== "link-obs") $(el).textContent = url;
+    }
+    $("qr").querySelector("img").src = `/api/rooms/${id}/qr.svg?token=${encodeURIComponent(state.token)}`;
+    const show = $("show");
+    const options = [["src", TS.langName("src")]];
+    for (const t of room.targets) options.push([`src,${t}`, `${TS.langName("src")} + ${TS.langName(t)}`]);
+    show.replaceChildren(...options.map(([v, l]) => new Option(l, v)));
+    show.value = options[options.length - 1][0];
+    if (state.events) state.events.close();
+    const box = $("captions");
+    box.replaceChildren();
+    state.view = new TS.Captions(box, { show: show.value.split(","), onSegment: nameSpeaker });
+    state.events = new TS.RoomEvents(id, state.token, (m) => {
+      if (m.type === "hello" || m.type === "state") showState(m.state);
+      if (m.type === "state" && m.error) error(m.error);
+      if (m.type === "state" && m.state === "idle") stopMic();
+      state.view.handle(m);
+    });
+  }
+  $("show").addEventListener("change", () => state.view && state.view.setShow($("show").value.split(",")));
+
+  // -- speakers
+
+  async function nameSpeaker(segmentId, row) {
+    const current = row.querySelector(".spk").textContent.replace(/:$/, "");
+    const name = prompt("Speaker of this caption", current);
+    if (name === null) return;
+    await guarded(() => api(`/api/rooms/${state.room.id}/segments/${segmentId}/speaker`, {
+      method: "PUT", body: { speaker: name.trim() || null },
+    }));
+  }
+  $("btn-rename").addEventListener("click", () => guarded(() =>
+    api(`/api/rooms/${state.room.id}/speakers/rename`, {
+      method: "POST", body: { old: $("rename-old").value.trim(), new: $("rename-new").value.trim() },
+    })));
+
+  // -- sources
+
+  $("btn-file").addEventListener("click", () => guarded(async () => {
+    const file = $("file-input").files[0];
+    if (!file) throw new Error("choose an audio or video file first");
+    const form = new FormData();
+    form.append("file", file);
+    form.append("speed", "1");
+    await api(`/api/rooms/${state.room.id}/start/file`, { method: "POST", body: form });
+  }));
+
+  $("btn-device").addEventListener("click", () => guarded(() =>
+    api(`/api/rooms/${state.room.id}/start/device`, { method: "POST", body: {} })));
+
+  for (const action of ["pause", "resume", "stop"]) {
+    $(`btn-${action}`).addEventListener("click", () => guarded(async () => {
+      await api(`/api/rooms/${state.room.id}/${action}`, { method: "POST" });
+      if (action === "stop") stopMic();
+    }));
+  }
+
+  // Browser microphone: getUserMedia → AudioWorklet (16 kHz s16le) → the audio socket.
+  $("btn-mic").addEventListener("click", () => guarded(async () => {
+    if (!navigator.mediaDevices) throw new Error("this page needs https (or localhost) for the microphone");
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+    });
+    const ctx = new AudioContext();
+    await ctx.audioWorklet.addModule("/static/pcm-worklet.js");
+    await ctx.resume();
+    const source = ctx.createMediaStreamSource(stream);
+    const node = new AudioWorkletNode(ctx, "pcm16k");
+    const mute = ctx.createGain();
+    mute.gain.value = 0;
+    source.connect(node).connect(mute).connect(ctx.destination); // keeps the graph pulling
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const q = new URLSearchParams({ token: state.token });
+    const ws = new WebSocket(`${proto}//${location.host}/ws/rooms/${state.room.id}/audio?${q}`);
+    ws.binaryType = "arraybuffer";
+    const mic = (state.mic = { stream, ctx, ws, frames: 0 });
+    ws.onopen = () => ws.send(JSON.stringify({ type: "start", sample_rate: 16000, format: "s16le" }));
+    ws.onmessage = (e) => { const m = JSON.parse(e.data); if (m.type === "ready") mic.ready = true; };
+    ws.onclose = (e) => {
+      if (e.code !== 1000 && e.code !== 1005) error(`audio: ${e.reason || "connection closed"} (${e.code})`);
+      stopMic();
+    };
+    node.port.onmessage = (e) => {
+      if (mic.ready && ws.readyState === WebSocket.OPEN) {
+        ws.send(e.data);
+        mic.frames += 1;
+        $("mic-level").textContent = `🎤 ${(mic.frames / 10).toFixed(0)} s sent`;
+      }
+    };
+  }));
+
+  function stopMic() {
+    const mic = state.mic;
+    if (!mic) return;
+    state.mic = null;
+    for (const t of mic.stream.getTracks()) t.stop();
+    mic.ctx.close();
+    if (mic.ws.readyState === WebSocket.OPEN) mic.ws.close(1000, "done");
+  }
+
+  // -- exports
+
+  $("btn-export").addEventListener("click", () => guarded(async () => {
+    const fmt = $("export-format").value;
+    const bilingual = $("export-bilingual").checked;
+    const r = await api(`/api/rooms/${state.room.id}/export?format=${fmt}&bilingual=${bilingual}`, { raw: true });
+    const url = URL.createObjectURL(await r.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `${state.room.name}.${fmt}`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }));
+
+  // -- start: a token from ?token= or the last one used
+  const q = new URLSearchParams(location.search);
+  const initial = q.get("token") || localStorage.getItem("tingshuo-token") || "";
+  if (initial) {
+    $("token").value = initial;
+    guarded(() => useToken(initial));
+  }
+})();

@@ -1,0 +1,248 @@
+"""The two WebSockets of a room: audio in (organizer) and events out (viewers).
+
+See docs/protocol.md for the messages and close codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import av
+import numpy as np
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
+
+from ..audio.decode import SAMPLE_RATE
+from .auth import Denied, check_organizer, check_viewer
+from .bus import Bus, Message
+from .rooms import RoomError, Rooms
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+# close codes besides the 44xx of auth.py
+WS_TOO_BIG = 1009  # an audio frame over the limit
+WS_UNSUPPORTED = 1003  # not PCM s16le (odd length, an encoded file)
+WS_TRY_LATER = 1013  # too many connections
+WS_BAD_MESSAGE = 4400  # a text message that is not a known JSON command
+WS_CONFLICT = 4409  # the room already listens to another source
+WS_TOO_SLOW = 4408  # a viewer that fell too far behind; reconnect with since=
+
+MIN_RATE, MAX_RATE = 8_000, 192_000
+# the first bytes of encoded files people send by mistake instead of raw PCM
+_CONTAINERS = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\x1aE\xdf\xa3", b"ftyp")
+
+
+def _rooms(ws: WebSocket) -> Rooms:
+    return ws.app.state.rooms
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    log.info("closing a socket: %d %s", code, reason)
+    with contextlib.suppress(Exception):
+        await ws.close(code, reason[:120])  # a close reason is at most 123 bytes
+
+
+class PcmDecoder:
+    """s16le mono bytes at any rate → 16 kHz float32, resampled by PyAV (libswresample)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._resampler = (
+            None
+            if rate == SAMPLE_RATE
+            else av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        )
+
+    def __call__(self, data: bytes) -> np.ndarray:
+        pcm = np.frombuffer(data, dtype="<i2")
+        if self._resampler is None:
+            return pcm.astype(np.float32) / 32768.0
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = self.rate
+        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def _bad_frame(data: bytes, limit: int) -> tuple[int, str] | None:
+    if len(data) > limit:
+        return WS_TOO_BIG, f"audio frame of {len(data)} bytes is over the limit of {limit}"
+    if any(data.startswith(magic) or data[4:8] == magic for magic in _CONTAINERS):
+        return WS_UNSUPPORTED, "send raw PCM s16le mono samples, not an encoded file"
+    if len(data) % 2:
+        return WS_UNSUPPORTED, "audio frame has an odd number of bytes: expected PCM s16le"
+    return None
+
+
+@router.websocket("/ws/rooms/{room_id}/audio")
+async def audio_in(ws: WebSocket, room_id: str) -> None:
+    """Organizer: binary frames of PCM s16le mono (16 kHz unless `start` says otherwise)."""
+    await ws.accept()
+    rooms = _rooms(ws)
+    settings = rooms.settings
+    try:
+        check_organizer(ws)
+        room = await run_in_threadpool(rooms.room, room_id)
+    except Denied as e:
+        return await _close(ws, e.ws_code, e.reason)
+    except RoomError as e:
+        return await _close(ws, 4000 + e.status, str(e))
+    decode = PcmDecoder(SAMPLE_RATE)
+    run = None
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("bytes") is not None:
+                data: bytes = message["bytes"]
+                bad = _bad_frame(data, settings.ws_max_frame_bytes)
+                if bad is not None:
+                    return await _close(ws, *bad)
+                if run is None:
+                    run = await rooms.start(room.id, "push")
+                    await ws.send_json({"type": "ready", **run.describe()})
+                rooms.push(room.id, decode(data))
+                # a sender faster than the recognizer is slowed down, not buffered without end
+                while (
+                    run.session.backlog_s > settings.audio_backlog_s
+                    and rooms.runs.get(room.id) is run
+                ):
+                    await asyncio.sleep(0.05)
+                continue
+            try:
+                command: dict[str, Any] = json.loads(message.get("text") or "")
+                kind = command["type"]
+            except (ValueError, KeyError, TypeError):
+                return await _close(ws, WS_BAD_MESSAGE, "expected binary audio or a JSON command")
+            if kind == "start":
+                if run is not None:
+                    return await _close(ws, WS_BAD_MESSAGE, "'start' must come before any audio")
+                rate = command.get("sample_rate", SAMPLE_RATE)
+                if not isinstance(rate, int) or not MIN_RATE <= rate <= MAX_RATE:
+                    return await _close(
+                        ws, WS_BAD_MESSAGE, f"sample_rate must be {MIN_RATE}..{MAX_RATE} Hz"
+                    )
+                if command.get("format", "s16le") != "s16le":
+                    return await _close(ws, WS_BAD_MESSAGE, "only format 's16le' is supported")
+                decode = PcmDecoder(rate)
+                run = await rooms.start(room.id, "push")
+                await ws.send_json({"type": "ready", "sample_rate": rate, **run.describe()})
+            elif kind in ("pause", "resume", "stop") and run is not None:
+                getattr(rooms, kind)(room.id)
+                if kind == "stop":
+                    run = None
+                    await ws.send_json({"type": "stopped"})
+                    await ws.close(1000, "stopped")
+                    return
+            elif kind == "ping":
+                await ws.send_json({"type": "pong"})
+            else:
+                return await _close(ws, WS_BAD_MESSAGE, f"unknown or untimely command {kind!r}")
+    except RoomError as e:
+        code = WS_CONFLICT if e.status == 409 else WS_TRY_LATER if e.status == 429 else 4400
+        run = None
+        return await _close(ws, code, str(e))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        # the sender is gone: what it sent is still transcribed, then the session ends
+        if run is not None and rooms.runs.get(room.id) is run:
+            rooms.stop(room.id)
+
+
+@router.websocket("/ws/rooms/{room_id}/events")
+async def events_out(ws: WebSocket, room_id: str, since: int = 0) -> None:
+    """Viewers: stored finals after segment `since`, then live events, no gap, no duplicate."""
+    await ws.accept()
+    rooms = _rooms(ws)
+    bus: Bus = rooms.bus
+    settings = rooms.settings
+    try:
+        room = await run_in_threadpool(rooms.room, room_id)
+        check_viewer(ws, room)
+    except Denied as e:
+        return await _close(ws, e.ws_code, e.reason)
+    except RoomError as e:
+        return await _close(ws, 4000 + e.status, str(e))
+    if bus.subscribers(room.id) >= settings.max_viewers_per_room:
+        return await _close(
+            ws, WS_TRY_LATER, f"this room has its limit of {settings.max_viewers_per_room} viewers"
+        )
+    if bus.subscribers() >= settings.max_viewers:
+        return await _close(ws, WS_TRY_LATER, "the server has too many viewers; try again later")
+
+    # subscribe first, then read the store: a final stored meanwhile is in both and sent once
+    sub = bus.subscribe(room.id)
+    try:
+        status = rooms.status(room.id)
+        hello = {
+            "type": "hello",
+            "room": {
+                "id": room.id,
+                "name": room.name,
+                "lang": room.lang,
+                "targets": room.targets,
+            },
+            **status,
+            "seq": bus.last_seq(room.id),
+        }
+        await ws.send_json(hello)
+        stored = await run_in_threadpool(rooms.store.room_segments, room.id, max(since, 0))
+        last_id = since
+        have: dict[tuple[int, str], str] = {}
+        for seg in stored:
+            await ws.send_text(
+                json.dumps(
+                    {"type": "final", "replay": True, "segment": seg.model_dump(mode="json")},
+                    ensure_ascii=False,
+                )
+            )
+            last_id = max(last_id, seg.id or 0)
+            for lang, text in seg.translations.items():
+                have[(seg.id or 0, lang)] = text
+        await ws.send_json({"type": "caught_up", "last_segment_id": last_id})
+
+        def fresh(msg: Message) -> bool:
+            if msg.type == "final":
+                return (msg.segment_id or 0) > last_id
+            if msg.type == "translation" and msg.segment_id is not None:
+                return have.get((msg.segment_id, msg.lang or "")) != msg.body
+            return True
+
+        async def send() -> None:
+            while True:
+                msg = await sub.get()
+                if fresh(msg):
+                    await ws.send_text(msg.text)
+
+        async def receive() -> None:
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+
+        tasks = [
+            asyncio.ensure_future(send()),
+            asyncio.ensure_future(receive()),
+            asyncio.ensure_future(sub.dropped.wait()),
+        ]
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        if sub.dropped.is_set():
+            await asyncio.wait_for(
+                _close(ws, WS_TOO_SLOW, "too slow: reconnect with since=<last segment id>"), 2
+            )
+    except (WebSocketDisconnect, RuntimeError, TimeoutError):
+        pass
+    finally:
+        bus.unsubscribe(sub)
