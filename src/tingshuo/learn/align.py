@@ -1,0 +1,159 @@
+"""What the recognizer heard, character by character with times, aligned to the prompt.
+
+Whisper's word timestamps (cross-attention + DTW, in faster-whisper) give each Chinese
+token a start and end; a token of several characters is shared out evenly between them.
+The heard syllables are then aligned to the expected ones by edit distance on toneless
+pinyin, where a syllable that keeps its initial or its final costs less than one that keeps
+neither, so "zi" heard for "zhi" lines up with it and counts as a wrong initial.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import TingshuoError
+from .sandhi import Syllable, heard_syllables, split_syllable
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")
+# Whisper's prompt for Mandarin: punctuated Simplified Chinese (see asr/whisper.py)
+_PROMPT = "以下是普通话的句子。"
+
+
+@dataclass(frozen=True)
+class HeardSyllable:
+    char: str
+    pinyin: str  # toneless
+    tone: int  # the dictionary tone of the character heard (display only)
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class Recognition:
+    text: str
+    syllables: list[HeardSyllable]
+    language_probability: float  # Whisper's probability that this is Mandarin
+
+
+def recognize(recognizer, audio: np.ndarray, beam_size: int) -> Recognition:
+    """Recognize the reading as Mandarin, with a time for every character."""
+    from opencc import OpenCC
+
+    model = getattr(recognizer, "_model", None)
+    if model is None or not hasattr(model, "transcribe"):
+        raise TingshuoError(
+            "assessment needs a Whisper recognizer with word timings: set TINGSHUO_ASR_MODEL "
+            "to base or a faster-whisper model folder"
+        )
+    segments, info = model.transcribe(
+        audio,
+        language="zh",
+        beam_size=beam_size,
+        initial_prompt=_PROMPT,
+        condition_on_previous_text=False,
+        word_timestamps=True,
+        vad_filter=False,
+    )
+    t2s = OpenCC("t2s")
+    text = ""
+    chars: list[tuple[str, float, float, float]] = []
+    for seg in segments:
+        text += seg.text
+        for w in seg.words or []:
+            word = t2s.convert(w.word).translate(_DIGITS)
+            han = [c for c in word if _HAN.match(c)]
+            if not han:
+                continue
+            step = (w.end - w.start) / len(han)
+            for k, c in enumerate(han):
+                chars.append((c, w.start + k * step, w.start + (k + 1) * step, w.probability))
+    text = t2s.convert(text).strip()
+    syllables = []
+    if chars:
+        readings = heard_syllables("".join(c for c, *_ in chars))
+        if len(readings) == len(chars):
+            syllables = [
+                HeardSyllable(c, r.pinyin, r.citation_tone, s, e, p)
+                for (c, s, e, p), r in zip(chars, readings, strict=True)
+            ]
+    return Recognition(text, syllables, float(info.language_probability))
+
+
+def _cost(a: Syllable, b: HeardSyllable) -> float:
+    if a.pinyin == b.pinyin:
+        return 0.0
+    ia, fa = a.initial, a.final
+    ib, fb = split_syllable(b.pinyin)
+    if ia == ib or fa == fb:
+        return 0.6
+    return 1.0
+
+
+def align(expected: list[Syllable], heard: list[HeardSyllable]) -> list[int | None]:
+    """For each expected syllable, the index of the heard syllable aligned to it (or None)."""
+    n, m = len(expected), len(heard)
+    d = np.zeros((n + 1, m + 1))
+    d[:, 0] = np.arange(n + 1)
+    d[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(
+                d[i - 1, j - 1] + _cost(expected[i - 1], heard[j - 1]),
+                d[i - 1, j] + 1.0,
+                d[i, j - 1] + 1.0,
+            )
+    out: list[int | None] = [None] * n
+    i, j = n, m
+    while i > 0 and j > 0:
+        if d[i, j] == d[i - 1, j - 1] + _cost(expected[i - 1], heard[j - 1]):
+            out[i - 1] = j - 1
+            i, j = i - 1, j - 1
+        elif d[i, j] == d[i - 1, j] + 1.0:
+            i -= 1
+        else:
+            j -= 1
+    return out
+
+
+def syllable_times(
+    links: list[int | None],
+    heard: list[HeardSyllable],
+    speech: tuple[float, float],
+) -> list[tuple[float, float]]:
+    """A start and end for every expected syllable.
+
+    Aligned syllables take the heard character's times; the others share out the gap between
+    their aligned neighbours. The reading's first and last edges are pulled in to where the
+    voice activity detector hears speech (Whisper tends to start the first word at 0 s).
+    """
+    n = len(links)
+    times: list[tuple[float, float] | None] = [
+        (heard[j].start, heard[j].end) if j is not None else None for j in links
+    ]
+    i = 0
+    while i < n:
+        if times[i] is not None:
+            i += 1
+            continue
+        k = i
+        while k < n and times[k] is None:
+            k += 1
+        lo = times[i - 1][1] if i > 0 else speech[0]
+        hi = times[k][0] if k < n else speech[1]
+        hi = max(hi, lo + 0.05 * (k - i))
+        step = (hi - lo) / (k - i)
+        for t in range(i, k):
+            times[t] = (lo + (t - i) * step, lo + (t - i + 1) * step)
+        i = k
+    out = [t for t in times if t is not None]
+    if out:
+        s0, e0 = out[0]
+        out[0] = (min(max(s0, speech[0]), e0 - 0.05), e0)
+        s1, e1 = out[-1]
+        out[-1] = (s1, max(min(e1, speech[1]), s1 + 0.05))
+    return out

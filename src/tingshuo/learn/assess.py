@@ -1,0 +1,301 @@
+"""Assess a reading of a prompt, syllable by syllable: initial, final, tone; fluency, completeness.
+
+Two steps, so a recording is analysed once and can be scored against several prompts:
+`analyse` (voice activity, recognition with character times, pitch) is the expensive part;
+`score` (alignment, tone classification, scores) takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from ..errors import TingshuoError
+from ..settings import Settings
+from .align import Recognition, align, recognize, syllable_times
+from .pitch import PitchTrack, track_pitch
+from .sandhi import SHAPES, SHAPES_ZH, Syllable, reference_syllables, split_syllable
+from .tones import ToneModel, contour, features, load_tone_model
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+VAD_FRAME_S = 512 / SAMPLE_RATE
+MIN_SPEECH_S = 0.2  # less speech than this in the whole recording: nothing to assess
+MIN_PAUSE_S = 0.4  # a silence this long inside the reading counts as a pause
+FLUENT_RATE = 2.5  # syllables per second that earn a full speed score
+SLOW_RATE = 1.0  # ... and a zero one
+# below this share of the prompt's syllables heard as such, it is another sentence
+MIN_MATCHED = 0.3
+WEIGHTS = {"initial": 0.25, "final": 0.35, "tone": 0.40}
+
+
+class SyllableResult(BaseModel):
+    index: int
+    text: str  # the character (or pinyin) of the prompt
+    expected: str  # tone-numbered pinyin after sandhi, ni2
+    expected_marked: str  # ní
+    citation: str  # before sandhi, ni3
+    heard: str | None  # tone-numbered pinyin of the character the recognizer heard
+    heard_text: str | None
+    initial_ok: bool | None
+    final_ok: bool | None
+    tone_ok: bool | None  # None: too little voicing to judge
+    tone_heard: int | None  # the most likely tone from the pitch contour
+    shape: str  # level, rising, dipping, falling, light, or unclear
+    tone_probability: float | None  # probability of the expected tone
+    start: float
+    end: float
+    score: int
+    contour: list[float]  # semitones around the speaker's median, 10 ms apart
+    advice: str
+    advice_zh: str
+
+
+class Scores(BaseModel):
+    accuracy: float
+    fluency: float
+    completeness: float
+    overall: float
+    speech_rate: float  # syllables per second
+    pauses: int  # unexpected pauses of MIN_PAUSE_S or more
+    missing: int
+    extra: int
+
+
+class Assessment(BaseModel):
+    prompt: str
+    recognized: str
+    duration_s: float
+    speaker_median_hz: float
+    syllables: list[SyllableResult]
+    scores: Scores
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the audio holds, independent of the prompt."""
+
+    duration_s: float
+    speech: tuple[float, float]  # first and last moment of speech
+    silences: list[tuple[float, float]]  # non-speech stretches inside the speech
+    recognition: Recognition
+    pitch: PitchTrack
+    audio: np.ndarray
+
+
+def prompt_syllables(text: str, settings: Settings) -> list[Syllable]:
+    syllables = reference_syllables(text)
+    if not syllables:
+        raise TingshuoError(f"the prompt {text[:30]!r} has no syllables to read")
+    if len(syllables) > settings.assess_max_syllables:
+        raise TingshuoError(
+            f"the prompt has {len(syllables)} syllables; assess at most "
+            f"{settings.assess_max_syllables} at a time: split it into sentences"
+        )
+    return syllables
+
+
+def analyse(recognizer, audio: np.ndarray, settings: Settings) -> Analysis:
+    duration = audio.size / SAMPLE_RATE
+    if duration > settings.assess_max_audio_s:
+        raise TingshuoError(
+            f"the recording is {duration:.0f} s long; assess at most "
+            f"{settings.assess_max_audio_s:.0f} s at a time (one or two sentences)"
+        )
+    speech, silences, speech_s = _voice_activity(audio)
+    if speech_s < MIN_SPEECH_S:
+        raise TingshuoError("no speech heard: record yourself reading the prompt aloud")
+    recognition = recognize(recognizer, audio, settings.asr_beam_size)
+    if not recognition.syllables:
+        lang = recognizer.detect_language(audio, ("zh", "en"))
+        if lang == "en":
+            raise TingshuoError("this sounds like English, not Mandarin: read the Chinese prompt")
+        raise TingshuoError("no Mandarin speech heard: read the prompt aloud, clearly")
+    return Analysis(duration, speech, silences, recognition, track_pitch(audio), audio)
+
+
+def score(
+    analysis: Analysis,
+    expected: list[Syllable],
+    prompt: str = "",
+    model: ToneModel | None = None,
+    recognizer=None,
+) -> Assessment:
+    model = model or load_tone_model()
+    heard = analysis.recognition.syllables
+    links = align(expected, heard)
+    matched = sum(
+        1
+        for e, j in zip(expected, links, strict=True)
+        if j is not None and heard[j].pinyin == e.pinyin
+    )
+    if len(expected) >= 3 and matched < MIN_MATCHED * len(expected):
+        if (
+            recognizer is not None
+            and recognizer.detect_language(analysis.audio, ("zh", "en")) == "en"
+        ):
+            raise TingshuoError("this sounds like English, not Mandarin: read the Chinese prompt")
+        raise TingshuoError(
+            f"this sounds like a different sentence (heard 「{analysis.recognition.text}」): "
+            "read the prompt as written"
+        )
+    spans = syllable_times(links, heard, analysis.speech)
+    tones = [s.tone for s in expected]
+    contours = [contour(analysis.pitch, s, e) for s, e in spans]
+    results = []
+    for i, (syl, j, (start, end)) in enumerate(zip(expected, links, spans, strict=True)):
+        x = features(analysis.pitch, spans, contours, tones, i)
+        probs = model.probabilities(x)[0] if x is not None else None
+        h = heard[j] if j is not None else None
+        results.append(_syllable(i, syl, h, probs, contours[i], start, end, model.threshold))
+    return Assessment(
+        prompt=prompt or "".join(s.text for s in expected),
+        recognized=analysis.recognition.text,
+        duration_s=round(analysis.duration_s, 2),
+        speaker_median_hz=round(analysis.pitch.median_hz, 1),
+        syllables=results,
+        scores=_scores(results, expected, links, heard, analysis),
+    )
+
+
+def assess_audio(recognizer, audio: np.ndarray, text: str, settings: Settings) -> Assessment:
+    expected = prompt_syllables(text, settings)
+    return score(analyse(recognizer, audio, settings), expected, text, recognizer=recognizer)
+
+
+def assess_file(recognizer, path: Path, text: str, settings: Settings) -> Assessment:
+    from ..audio.decode import load_audio
+
+    expected = prompt_syllables(text, settings)  # a bad prompt fails before decoding
+    audio = load_audio(path)
+    return score(analyse(recognizer, audio, settings), expected, text, recognizer=recognizer)
+
+
+def _syllable(i, syl: Syllable, h, probs, c, start, end, threshold) -> SyllableResult:
+    initial_ok = final_ok = False
+    if h is not None:
+        hi, hf = split_syllable(h.pinyin)
+        initial_ok, final_ok = hi == syl.initial, hf == syl.final
+    tone_ok: bool | None = None
+    tone_heard = None
+    p_expected = None
+    shape = "unclear"
+    if probs is not None:
+        tone_heard = int(np.argmax(probs)) + 1
+        shape = SHAPES[tone_heard]
+        p_expected = float(probs[syl.tone - 1])
+        # a light syllable takes its pitch from the one before: any shape will do
+        tone_ok = syl.tone == 5 or p_expected >= threshold
+    parts = {"initial": float(initial_ok), "final": float(final_ok)}
+    if tone_ok is not None:
+        parts["tone"] = 1.0 if tone_ok else 0.5 * min(1.0, (p_expected or 0.0) / threshold)
+    total = sum(WEIGHTS[k] for k in parts)
+    value = round(100 * sum(WEIGHTS[k] * v for k, v in parts.items()) / total)
+    advice, advice_zh = _advice(syl, h, initial_ok, final_ok, tone_ok, tone_heard)
+    return SyllableResult(
+        index=i,
+        text=syl.text,
+        expected=syl.numbered,
+        expected_marked=syl.marked,
+        citation=f"{syl.pinyin}{syl.citation_tone}",
+        heard=f"{h.pinyin}{h.tone}" if h is not None else None,
+        heard_text=h.char if h is not None else None,
+        initial_ok=initial_ok,
+        final_ok=final_ok,
+        tone_ok=tone_ok,
+        tone_heard=tone_heard,
+        shape=shape,
+        tone_probability=round(p_expected, 3) if p_expected is not None else None,
+        start=round(start, 2),
+        end=round(end, 2),
+        score=value,
+        contour=[round(float(v), 2) for v in c.curve] if c is not None else [],
+        advice=advice,
+        advice_zh=advice_zh,
+    )
+
+
+def _advice(syl: Syllable, h, initial_ok, final_ok, tone_ok, tone_heard) -> tuple[str, str]:
+    if h is None:
+        return "not heard: say every syllable", "没有听到这个音节"
+    en, zh = [], []
+    if not initial_ok:
+        en.append(
+            f"initial: say {syl.initial or '(none)'}, not {split_syllable(h.pinyin)[0] or '(none)'}"
+        )
+        zh.append(f"声母应为 {syl.initial or '零声母'}")
+    if not final_ok:
+        en.append(f"final: say {syl.final}, not {split_syllable(h.pinyin)[1]}")
+        zh.append(f"韵母应为 {syl.final}")
+    if tone_ok is False and tone_heard is not None:
+        en.append(
+            f"tone: {SHAPES[syl.tone]} (tone {syl.tone}) expected, "
+            f"heard {SHAPES[tone_heard]} (tone {tone_heard})"
+        )
+        zh.append(f"声调应为第{syl.tone}声（{SHAPES_ZH[syl.tone]}），听起来像第{tone_heard}声")
+    if tone_ok is None:
+        en.append("tone: too little voice to judge")
+        zh.append("声调无法判断")
+    if not en:
+        return "good", "很好"
+    return "; ".join(en), "；".join(zh)
+
+
+def _scores(results, expected, links, heard, analysis: Analysis) -> Scores:
+    n = len(expected)
+    used = {j for j in links if j is not None}
+    missing = sum(1 for j in links if j is None)
+    extra = len(heard) - len(used)
+    accuracy = float(np.mean([r.score for r in results]))
+    completeness = 100.0 * (n - missing) / (n + extra)
+    first, last = results[0].start, results[-1].end
+    rate = n / max(0.1, last - first)
+    speed = float(np.clip((rate - SLOW_RATE) / (FLUENT_RATE - SLOW_RATE), 0.0, 1.0))
+    expected_breaks = [r.end for r, s in zip(results, expected, strict=True) if s.pause_after]
+    pauses = 0
+    for s, e in analysis.silences:
+        if e - s < MIN_PAUSE_S or s <= first or e >= last:
+            continue
+        if not any(s - 0.3 <= t <= e + 0.3 for t in expected_breaks):
+            pauses += 1
+    fluency = 100.0 * speed * max(0.0, 1.0 - 0.15 * pauses)
+    overall = 0.6 * accuracy + 0.2 * fluency + 0.2 * completeness
+    return Scores(
+        accuracy=round(accuracy, 1),
+        fluency=round(fluency, 1),
+        completeness=round(completeness, 1),
+        overall=round(overall, 1),
+        speech_rate=round(rate, 2),
+        pauses=pauses,
+        missing=missing,
+        extra=extra,
+    )
+
+
+def _voice_activity(
+    audio: np.ndarray,
+) -> tuple[tuple[float, float], list[tuple[float, float]], float]:
+    """(first..last speech, silences between, seconds of speech) by Silero VAD."""
+    from ..audio.vad import StreamingVAD
+
+    probs = StreamingVAD()(audio)
+    speech = probs >= 0.5
+    idx = np.flatnonzero(speech)
+    if idx.size == 0:
+        return (0.0, 0.0), [], 0.0
+    first = max(0.0, idx[0] * VAD_FRAME_S - 0.1)
+    last = min(audio.size / SAMPLE_RATE, (idx[-1] + 1) * VAD_FRAME_S + 0.1)
+    silences = []
+    run_start = None
+    for k in range(idx[0], idx[-1] + 1):
+        if not speech[k] and run_start is None:
+            run_start = k
+        elif speech[k] and run_start is not None:
+            silences.append((run_start * VAD_FRAME_S, k * VAD_FRAME_S))
+            run_start = None
+    return (first, last), silences, float(speech.sum() * VAD_FRAME_S)
