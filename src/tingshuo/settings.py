@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     mt_queue_size: int = 64
     mt_cache_size: int = 2048
 
+    # speech synthesis (issue 5): zh → FastSpeech2 (Baker), en → Piper joe, others → espeak-ng
+    tts_threads: int = 2
+    tts_pause_s: float = 0.35  # silence between sentences of one line
+    tts_cache_size: int = 256  # sentences kept in memory per voice
+    tts_disk_cache: bool = True  # also keep them under cache_dir/tts (re-renders are instant)
+    tts_max_chars: int = 2000  # one line longer than this is refused: split the script
+    anchor_fps: int = 25
+
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_mb: int = 512

@@ -1,0 +1,124 @@
+"""The Synthesizer protocol: text in, audio plus per-unit timings out.
+
+A *unit* is what a subtitle highlights and a mouth follows: a character (with its pinyin) in
+Mandarin, a word in English. Each unit carries its phones with times, so the anchor can pick
+mouth shapes without knowing which engine spoke.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Phone:
+    symbol: str  # engine's own phone: Baker pinyin part ("zh", "ong1") or IPA ("ɛ")
+    start: float  # seconds from the start of the speech
+    end: float
+
+
+@dataclass(frozen=True)
+class Unit:
+    text: str  # as the listener reads it: "欢" / "welcome"
+    start: float
+    end: float
+    phones: tuple[Phone, ...] = ()
+
+
+@dataclass
+class Speech:
+    """Audio for one piece of text, with the units it says in order."""
+
+    text: str
+    lang: str
+    voice: str
+    sample_rate: int
+    audio: np.ndarray  # float32 mono in [-1, 1]
+    units: list[Unit] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.audio.size / self.sample_rate
+
+    def shifted(self, offset: float) -> list[Unit]:
+        """Units on a timeline where this speech starts at `offset` seconds."""
+        return [
+            Unit(
+                u.text,
+                u.start + offset,
+                u.end + offset,
+                tuple(Phone(p.symbol, p.start + offset, p.end + offset) for p in u.phones),
+            )
+            for u in self.units
+        ]
+
+
+class Synthesizer(Protocol):
+    name: str  # the voice: "zh-baker-fastspeech2", "en-joe-piper", "espeak-ng:zh"
+    languages: frozenset[str]
+    sample_rate: int
+    timings: str  # what its units are: "character", "word"
+
+    def synthesize(self, sentence: str) -> Speech:
+        """One sentence, already normalised for reading. Raises TingshuoError if unsayable."""
+        ...
+
+
+# sentence ends; a pause inside the sentence (，；：) stays inside it
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;…])\s*|(?<=[.])\s+(?=[A-Z\"'“‘(\d])|\n+")
+
+
+def split_sentences(text: str, max_chars: int = 80) -> list[str]:
+    """Sentences in reading order; over-long ones are cut at commas so the first audio is quick."""
+    pieces: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        while len(sentence) > max_chars:
+            cut = max(sentence.rfind(c, 0, max_chars) for c in "，,、：:")
+            if cut <= 0:
+                break
+            pieces.append(sentence[: cut + 1].strip())
+            sentence = sentence[cut + 1 :].strip()
+        if sentence:
+            pieces.append(sentence)
+    return pieces
+
+
+def concatenate(parts: list[Speech], pause_s: float) -> Speech:
+    """One Speech from sentence Speeches, `pause_s` of silence between them."""
+    if not parts:
+        raise ValueError("nothing to concatenate")
+    rate = parts[0].sample_rate
+    gap = np.zeros(round(pause_s * rate), dtype=np.float32)
+    audio: list[np.ndarray] = []
+    units: list[Unit] = []
+    offset = 0.0
+    for i, part in enumerate(parts):
+        if i:
+            audio.append(gap)
+            offset += gap.size / rate
+        units += part.shifted(offset)
+        audio.append(part.audio.astype(np.float32))
+        offset += part.duration
+    return Speech(
+        text=" ".join(p.text for p in parts)
+        if parts[0].lang == "en"
+        else "".join(p.text for p in parts),
+        lang=parts[0].lang,
+        voice=parts[0].voice,
+        sample_rate=rate,
+        audio=np.concatenate(audio),
+        units=units,
+    )
+
+
+def iter_sentences(synth: Synthesizer, sentences: list[str]) -> Iterator[Speech]:
+    for sentence in sentences:
+        yield synth.synthesize(sentence)
