@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # engines with a real voice; any other code goes to espeak-ng if it has a voice for it
 ENGINES = {"zh": "zh-baker-fastspeech2", "en": "en-joe-piper"}
+# bump when an engine's output or timings change: cached speech from before is ignored
+CACHE_VERSION = 2
 
 
 def check_lang(lang: str) -> str:
@@ -87,7 +89,9 @@ class Voice:
         return concatenate(list(self.stream(text)), self.settings.tts_pause_s)
 
     def sentence(self, sentence: str) -> Speech:
-        key = hashlib.sha256(f"{self.engine.name}\n{sentence}".encode()).hexdigest()[:32]
+        key = hashlib.sha256(
+            f"{CACHE_VERSION}\n{self.engine.name}\n{sentence}".encode()
+        ).hexdigest()[:32]
         with self._lock:
             if key in self._memory:
                 self._memory.move_to_end(key)

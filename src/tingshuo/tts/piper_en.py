@@ -51,15 +51,15 @@ class PiperEnglish:
     def synthesize(self, sentence: str) -> Speech:
         from piper import SynthesisConfig
 
-        words = _WORD.findall(sentence)
-        if not words:
-            raise TingshuoError(f"nothing the English voice can say in {sentence!r}")
         bad = sorted({ch for ch in sentence if ord(ch) > 0x2FF and ch not in "’‘“”—–…€£"})
         if bad:
             raise TingshuoError(
                 f"the English voice cannot say {' '.join(map(repr, bad[:5]))} in {sentence!r}: "
                 "give the line to the Mandarin voice (lang: zh) or remove them"
             )
+        words = _WORD.findall(sentence)
+        if not words:
+            raise TingshuoError(f"nothing the English voice can say in {sentence!r}")
         with self._lock:
             chunks = list(
                 self._voice.synthesize(

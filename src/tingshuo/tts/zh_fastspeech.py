@@ -231,8 +231,8 @@ class ZhFastSpeech:
         owner: list[int] = [-1]  # which unit each symbol belongs to (-1: silence/pause)
         for k, (text, phones) in enumerate(units):
             if symbols[-1] not in ("sil", "#3") and text:
-                symbols.append("#0")
-                owner.append(-1)
+                symbols.append("#0")  # the word-internal boundary belongs to the unit before it
+                owner.append(owner[-1])
             symbols += phones
             owner += [k if text else -1] * len(phones)
         symbols.append("sil")
@@ -249,8 +249,13 @@ class ZhFastSpeech:
             if not text:
                 continue
             idx = [i for i, o in enumerate(owner) if o == k]
-            phones = tuple(Phone(symbols[i], float(edges[i]), float(edges[i + 1])) for i in idx)
-            timed.append(Unit(text, phones[0].start, phones[-1].end, phones))
+            phones = tuple(
+                Phone(symbols[i], float(edges[i]), float(edges[i + 1]))
+                for i in idx
+                if symbols[i] != "#0"
+            )
+            end = float(edges[idx[-1] + 1])
+            timed.append(Unit(text, phones[0].start, end, phones))
         return Speech(sentence, "zh", self.name, SAMPLE_RATE, audio.astype(np.float32), timed)
 
     def _text2mel(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
