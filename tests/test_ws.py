@@ -1,0 +1,290 @@
+"""The room WebSockets on a real uvicorn server: real AISHELL audio in, captions out."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tingshuo.asr.scoring import cer
+from tingshuo.audio.decode import load_audio
+from tingshuo.server.app import create_app
+from tingshuo.settings import Settings
+
+from .conftest import AISHELL
+
+ORG = "organizer-secret"
+CLIPS = ["BAC009S0150W0212", "BAC009S0150W0287"]  # 国家扶持的行业 · 依旧是根本停不下来
+
+
+class LiveServer:
+    def __init__(self, app, settings: Settings) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.app = app
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws = f"ws://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {ORG}"})
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.http.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    def room(self, **body) -> dict:
+        r = self.http.post("/api/rooms", json={"name": "test room", "lang": "zh", **body})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+@pytest.fixture(scope="module")
+def server(worker, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("server")
+    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
+    with LiveServer(create_app(settings, worker=worker), settings) as live:
+        yield live
+
+
+def by_id(aishell_rows: list[dict]) -> dict[str, dict]:
+    return {r["utt_id"]: r for r in aishell_rows}
+
+
+def speech(rows: list[dict], gap_s: float = 1.0) -> np.ndarray:
+    """The clips one after another with a pause between: what a speaker does."""
+    gap = np.zeros(int(gap_s * 16000), dtype=np.float32)
+    parts = [gap[: gap.size // 2]]  # a speaker rarely starts on the first sample
+    for row in rows:
+        parts += [load_audio(AISHELL / row["path"]), gap]
+    return np.concatenate(parts)
+
+
+def pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+class Viewer(threading.Thread):
+    """Reads a room's event socket in the background, until `until(event)` or the close."""
+
+    def __init__(self, url: str, until=None) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.until = until or (lambda m: m.get("type") == "state" and m["state"] == "idle")
+        self.events: list[dict] = []
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.connected = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        try:
+            with connect(self.url, open_timeout=10) as ws:
+                self.connected.set()
+                while True:
+                    m = json.loads(ws.recv(timeout=120))
+                    self.events.append(m)
+                    if self.until(m):
+                        return
+        except ConnectionClosed as e:
+            self.close_code = e.rcvd.code if e.rcvd else None
+            self.close_reason = e.rcvd.reason if e.rcvd else ""
+        finally:
+            self.connected.set()
+
+    def finals(self) -> list[dict]:
+        return [m["segment"] for m in self.events if m["type"] == "final"]
+
+
+def events_url(server: LiveServer, room: dict, since: int = 0, token: str | None = None) -> str:
+    token = token or room["viewer_token"]
+    return f"{server.ws}/ws/rooms/{room['id']}/events?token={token}&since={since}"
+
+
+def audio_url(server: LiveServer, room: dict, token: str = ORG) -> str:
+    return f"{server.ws}/ws/rooms/{room['id']}/audio?token={token}"
+
+
+def stream(ws, audio: np.ndarray, rate: int = 16000, speed: float = 1.0) -> None:
+    """100 ms frames, paced at `speed`× real time (0: as fast as the socket takes them)."""
+    step = rate // 10
+    t0 = time.monotonic()
+    for i in range(0, audio.size, step):
+        ws.send(pcm16(audio[i : i + step]))
+        if speed:
+            delay = t0 + (i + step) / rate / speed - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+
+def test_audio_in_gives_partials_then_finals_in_order_and_a_viewer_catches_up(server, aishell_rows):
+    rows = [by_id(aishell_rows)[u] for u in CLIPS]
+    room = server.room()
+    everything = Viewer(events_url(server, room))
+    dropped = Viewer(events_url(server, room), until=lambda m: m.get("type") == "final")
+    everything.connected.wait(10)
+    dropped.connected.wait(10)
+    with connect(audio_url(server, room)) as ws:
+        ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
+        ready = json.loads(ws.recv(timeout=10))
+        assert ready["type"] == "ready" and ready["state"] == "live"
+        stream(ws, speech(rows), speed=1.0)
+        ws.send(json.dumps({"type": "stop"}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "stopped"
+    everything.join(60)
+    dropped.join(60)
+
+    events = everything.events
+    kinds = [m["type"] for m in events]
+    assert kinds[:2] == ["hello", "caught_up"] and kinds[-1] == "state"
+    live = [m for m in events if "seq" in m and m["type"] != "hello"]
+    seqs = [m["seq"] for m in live]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no gap, no duplicate
+    finals = everything.finals()
+    assert len(finals) == len(rows)
+    for row, seg in zip(rows, finals, strict=True):
+        assert cer([row["reference_text"]], [seg["text"]]) < 0.35, (row["reference_text"], seg)
+    # every utterance was drafted before it was final, and drafts never come after their final
+    for final in (m for m in events if m["type"] == "final"):
+        drafts = [
+            m for m in events if m["type"] == "partial" and m["utterance"] == final["utterance"]
+        ]
+        assert drafts, [(m["type"], m.get("utterance"), m.get("stable")) for m in events]
+        assert events.index(drafts[-1]) < events.index(final)
+
+    stored = server.http.get(f"/api/rooms/{room['id']}/segments").json()
+    assert [s["id"] for s in stored] == [s["id"] for s in finals]
+
+    # the viewer that left after the first final comes back: the rest, once each
+    first = dropped.finals()
+    assert len(first) == 1
+    back = Viewer(
+        events_url(server, room, since=first[0]["id"]), until=lambda m: m["type"] == "caught_up"
+    )
+    back.join(30)
+    again = back.finals()
+    assert all(m.get("replay") for m in back.events if m["type"] == "final")
+    assert [s["id"] for s in first + again] == [s["id"] for s in stored]
+
+
+def test_audio_at_another_rate_is_resampled(server, aishell_rows):
+    row = by_id(aishell_rows)["BAC009S0252W0239"]  # 为落实新基金法
+    audio = speech([row], gap_s=1.5)
+    # the recording at 44.1 kHz, as a browser or sound card might send it
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=44100)
+    frame = av.AudioFrame.from_ndarray(
+        (audio * 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono"
+    )
+    frame.sample_rate = 16000
+    at44 = np.concatenate([f.to_ndarray().reshape(-1) for f in resampler.resample(frame)])
+    room = server.room()
+    viewer = Viewer(events_url(server, room))
+    viewer.connected.wait(10)
+    with connect(audio_url(server, room)) as ws:
+        ws.send(json.dumps({"type": "start", "sample_rate": 44100}))
+        assert json.loads(ws.recv(timeout=10))["sample_rate"] == 44100
+        stream(ws, at44.astype(np.float32) / 32768, rate=44100, speed=0)
+    viewer.join(60)  # the sender left: what it sent is transcribed, then the room goes idle
+    finals = viewer.finals()
+    assert len(finals) == 1 and cer([row["reference_text"]], [finals[0]["text"]]) < 0.3
+
+
+def _closed(url: str, *messages) -> tuple[int, str]:
+    with connect(url) as ws:
+        try:
+            for m in messages:
+                ws.send(m)
+            while True:
+                ws.recv(timeout=20)
+        except ConnectionClosed as e:
+            return e.rcvd.code, e.rcvd.reason
+    raise AssertionError("not closed")
+
+
+def test_bad_input_closes_that_socket_with_a_reason_and_other_rooms_go_on(server, aishell_rows):
+    row = by_id(aishell_rows)["BAC009S0252W0204"]  # 采取相应的监管措施
+    good = server.room()
+    viewer = Viewer(events_url(server, good))
+    viewer.connected.wait(10)
+    sender = connect(audio_url(server, good))
+    sender.send(json.dumps({"type": "start"}))
+    sender.recv(timeout=10)
+    audio = speech([row], gap_s=1.5)
+    half = audio.size // 2
+    stream(sender, audio[:half], speed=0)
+
+    bad = server.room()
+    flac = (AISHELL / row["path"]).read_bytes()
+    cases = [
+        ((b"\x01\x02\x03",), 1003, "odd number of bytes"),
+        ((flac[:4000],), 1003, "not an encoded file"),
+        ((b"\0" * (300 * 1024),), 1009, "over the limit"),
+        (("hello?",), 4400, "JSON command"),
+        ((json.dumps({"type": "start", "sample_rate": 1_000_000}),), 4400, "sample_rate"),
+        ((json.dumps({"type": "dance"}),), 4400, "unknown"),
+    ]
+    for messages, code, reason in cases:
+        got = _closed(audio_url(server, bad), *messages)
+        assert got[0] == code and reason in got[1], (messages[0][:20], got)
+        assert server.http.get(f"/api/rooms/{bad['id']}").json()["state"] == "idle"
+
+    assert _closed(audio_url(server, bad, token="wrong"))[0] == 4403
+    assert _closed(f"{server.ws}/ws/rooms/{bad['id']}/audio")[0] == 4401
+    assert _closed(audio_url(server, {"id": "no-such-room"}))[0] == 4404
+    assert _closed(events_url(server, bad, token="wrong"))[0] == 4403
+    assert _closed(events_url(server, {"id": "nope", "viewer_token": "x"}))[0] == 4404
+    # a second sender for a room that already listens is refused, the first goes on
+    assert _closed(audio_url(server, good), b"\0\0" * 1600)[0] == 4409
+
+    stream(sender, audio[half:], speed=0)
+    sender.close()
+    viewer.join(60)
+    finals = viewer.finals()
+    assert len(finals) == 1 and cer([row["reference_text"]], [finals[0]["text"]]) < 0.3
+
+
+def test_file_played_as_live_from_rest_reaches_viewers(server, aishell_rows):
+    row = by_id(aishell_rows)["BAC009S0252W0193"]  # 相比传统的基金公司
+    room = server.room()
+    viewer = Viewer(events_url(server, room))
+    viewer.connected.wait(10)
+    path = AISHELL / row["path"]
+    with Path(path).open("rb") as f:
+        r = server.http.post(
+            f"/api/rooms/{room['id']}/start/file",
+            files={"file": ("talk.flac", f, "audio/flac")},
+            data={"speed": "4"},
+        )
+    assert r.status_code == 200 and r.json()["state"] == "live" and r.json()["source"] == "file"
+    again = server.http.post(
+        f"/api/rooms/{room['id']}/start/file", files={"file": ("x.flac", path.read_bytes())}
+    )
+    assert again.status_code == 409 and "already listening" in again.json()["detail"]
+    viewer.join(60)
+    finals = viewer.finals()
+    assert len(finals) == 1 and cer([row["reference_text"]], [finals[0]["text"]]) < 0.3
+    states = [m["state"] for m in viewer.events if m["type"] == "state"]
+    assert states == ["live", "idle"]
+    sessions = server.http.get(f"/api/rooms/{room['id']}/sessions").json()
+    assert len(sessions) == 1 and sessions[0]["status"] == "done"
