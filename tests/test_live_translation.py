@@ -54,3 +54,47 @@ def test_translations_follow_their_finals_and_are_stored(worker, settings, db_ur
     assert store.get_session(session.info.id).targets == ["en"]
     cues = list(srt.parse(render(stored, "srt", languages=["en"]).decode()))
     assert cues[0].content.split("\n") == [stored[0].text, stored[0].translations["en"]]
+
+
+def test_transcribe_to_english_writes_bilingual_srt(cli, db_url, tmp_path, aishell_rows):
+    """`tingshuo transcribe --to en`: each cue holds the caption and its translation, and
+    the session keeps both for later exports."""
+    by_id = {r["utt_id"]: r for r in aishell_rows}
+    glossary = tmp_path / "terms.csv"
+    glossary.write_text("万科,Vanke\n", encoding="utf-8")
+    out = tmp_path / "talk.srt"
+    path = AISHELL / by_id["BAC009S0150W0146"]["path"]
+    result = cli(
+        "transcribe",
+        str(path),
+        "--lang",
+        "zh",
+        "--to",
+        "en",
+        "--glossary",
+        str(glossary),
+        "-f",
+        "srt",
+        "-o",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    cues = list(srt.parse(out.read_text(encoding="utf-8")))
+    assert cues
+    for cue in cues:
+        chinese, english = cue.content.split("\n")
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
+        assert english and not any("\u4e00" <= ch <= "\u9fff" for ch in english)
+    assert "Vanke" in " ".join(c.content for c in cues)
+    (info,) = open_store(db_url).list_sessions()
+    assert info.targets == ["en"]
+    again = cli("export", info.id, "-f", "txt")
+    assert again.returncode == 0 and "Vanke" in again.stdout
+
+
+def test_transcribe_refuses_an_unknown_target_before_working(cli, aishell_rows):
+    path = AISHELL / aishell_rows[0]["path"]
+    result = cli("transcribe", str(path), "--lang", "zh", "--to", "xx")
+    assert result.returncode != 0
+    assert "--to 'xx'" in result.stderr and "Traceback" not in result.stderr
+

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from .errors import TingshuoError
+from .learn.cli import assess
 from .mt.cli import translate
 from .settings import get_settings
 from .tts.cli import anchor, speak
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("translate")(translate)
+app.command("assess")(assess)
 app.command("speak")(speak)
 app.command("anchor")(anchor)
 err = Console(stderr=True)
@@ -125,6 +127,65 @@ def _recognizer(model: str | None, lang: str | None):
     return recognizer
 
 
+ToOpt = Annotated[
+    list[str] | None, typer.Option("--to", help="translate each caption into (repeatable)")
+]
+GlossaryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--glossary", help="CSV 'source term,target term': for translations and hot words"
+    ),
+]
+
+
+def _targets(to: list[str] | None, glossary: Path | None, language: str | None):
+    """Target languages and glossary, checked before any model loads."""
+    from .mt.base import LANGUAGE_NAMES
+
+    targets = [t.strip().lower() for t in (to or []) if t.strip()]
+    from .mt.base import check_pair
+    from .mt.llm import PAIRS
+
+    for target in targets:
+        if target not in LANGUAGE_NAMES:
+            raise TingshuoError(f"--to {target!r}: use one of {', '.join(LANGUAGE_NAMES)}")
+        for source in [language] if language else ["zh", "en"]:
+            if source != target:
+                check_pair(source, target, PAIRS)
+    if glossary is None:
+        return targets, None
+    from .mt import Glossary
+
+    return targets, Glossary.load(glossary)
+
+
+def _translator():
+    from .mt import load_translator
+
+    with err.status("loading the translation model…"):
+        return load_translator(get_settings())
+
+
+def _translate_segments(store, segments, targets: list[str], glossary) -> None:
+    """Translate a finished transcript caption by caption, each with the ones before it as
+    context, and store each translation as it comes: an interruption keeps what is done."""
+    from rich.progress import track
+
+    from .mt.base import Turn
+
+    engine = _translator()
+    context: dict[str, list[Turn]] = {t: [] for t in targets}
+    for seg in track(segments, description="translating", console=err, transient=True):
+        for target in targets:
+            if target == seg.lang or not seg.text.strip():
+                continue
+            turns = context[target][-get_settings().mt_context_captions :]
+            text = engine.translate(seg.text, seg.lang, target, turns, glossary)
+            seg.translations[target] = text
+            store.set_translation(seg.id, target, text)
+            context[target].append(Turn(seg.text, text))
+
+
 @app.command()
 def transcribe(
     audio: Annotated[Path, typer.Argument(help="any audio or video file PyAV decodes")],
@@ -134,6 +195,8 @@ def transcribe(
     hotword: HotwordsOpt = None,
     hotwords: HotwordsFileOpt = None,
     model: ModelOpt = None,
+    to: ToOpt = None,
+    glossary: GlossaryOpt = None,
 ) -> None:
     """Transcribe a recording into punctuated, timestamped captions."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -148,11 +211,14 @@ def transcribe(
     if output is not None:
         _check_writable(output)
     terms = _hotwords(hotword, hotwords)
+    targets, terms_glossary = _targets(to, glossary, language)
+    if terms_glossary is not None:
+        terms += [entry.source for entry in terms_glossary.entries]
     samples = load_audio(audio)
     duration = samples.size / SAMPLE_RATE
     recognizer = _recognizer(model, language)
     store = _store()
-    info = store.create_session(audio.name, str(audio), lang, terms)
+    info = store.create_session(audio.name, str(audio), lang, terms, targets)
     segments: list[Segment] = []
     status = "failed"
     try:
@@ -185,8 +251,11 @@ def transcribe(
         store.finish_session(info.id, status, duration)
     if not segments and status == "done":
         raise TingshuoError(f"{audio}: no speech found (only silence or noise)")
+    if targets and status == "done":
+        _translate_segments(store, segments, targets, terms_glossary)
     meta = {"session": info.id, "source": str(audio), "duration": round(duration, 3)}
-    _write(render(segments, fmt.value, title=audio.name, meta=meta), output, fmt.value, info.id)
+    body = render(segments, fmt.value, title=audio.name, meta=meta, languages=targets)
+    _write(body, output, fmt.value, info.id)
     if status != "done":
         raise typer.Exit(130)
 
@@ -206,15 +275,8 @@ def listen(
     hotword: HotwordsOpt = None,
     hotwords: HotwordsFileOpt = None,
     model: ModelOpt = None,
-    to: Annotated[
-        list[str] | None, typer.Option("--to", help="translate each caption into (repeatable)")
-    ] = None,
-    glossary: Annotated[
-        Path | None,
-        typer.Option(
-            "--glossary", help="CSV 'source term,target term': for translations and hot words"
-        ),
-    ] = None,
+    to: ToOpt = None,
+    glossary: GlossaryOpt = None,
 ) -> None:
     """Live captions: partials update in place, finals commit and are stored."""
     from rich.live import Live
@@ -239,25 +301,14 @@ def listen(
         blocks = mic_blocks(dev)
         source = f"mic:{device or 'default'}"
     settings = get_settings()
-    targets = [t.strip().lower() for t in (to or []) if t.strip()]
-    terms_glossary = None
-    if glossary is not None:
-        from .mt import Glossary
-
-        terms_glossary = Glossary.load(glossary)
+    targets, terms_glossary = _targets(to, glossary, language)
+    if terms_glossary is not None:
         terms += [entry.source for entry in terms_glossary.entries]
     translator = None
     if targets:
-        from .mt import TranslationWorker, load_translator
-        from .mt.base import check_pair
+        from .mt import TranslationWorker
 
-        with err.status("loading the translation model…"):
-            engine = load_translator(settings)
-        for target in targets:
-            for source in [language] if language else ["zh", "en"]:
-                if source != target:
-                    check_pair(source, target, engine.pairs)
-        translator = TranslationWorker(engine, settings)
+        translator = TranslationWorker(_translator(), settings)
     worker = RecognizerWorker(_recognizer(model, language), settings.asr_queue_size)
     store = _store()
     session = LiveSession(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16_000
 _FULL_FRAMES = 3000  # Whisper's 30 s window, in 10 ms feature frames
 _DRAFT_PAD_FRAMES = 300  # silence after a draft's audio: less makes Whisper loop
-_DRAFT_MAX_TOKENS = 128
+_MAX_TOKENS = 224  # half of Whisper's 448: the other half is the prompt
 
 # An initial prompt in punctuated Simplified Chinese makes Whisper punctuate and write
 # Simplified characters; without it short utterances often come out unpunctuated Traditional.
@@ -63,6 +64,7 @@ class WhisperRecognizer:
         self.multilingual = self._model.model.is_multilingual
         self._beam = settings.asr_beam_size
         self._draft_beam = settings.asr_partial_beam_size
+        self._lm_weight = settings.asr_lm_weight
 
     def check_language(self, lang: str | None) -> None:
         if lang is None:
@@ -98,24 +100,95 @@ class WhisperRecognizer:
     def recognize(self, request: Request) -> Hypothesis:
         lang = request.lang or self.detect_language(request.audio)
         if request.draft:
-            return Hypothesis(
-                tidy(self._draft(request.audio, lang, request.hotwords), lang, False), lang
-            )
+            text = self._draft(request.audio, lang, request.hotwords)
+        elif lang == "zh" and self._lm_weight > 0:
+            text = self._final_rescored(request.audio, request.hotwords)
+        else:
+            text = self._final(request.audio, lang, request.hotwords)
+        return Hypothesis(tidy(text, lang, final=not request.draft), lang)
+
+    def _final(self, audio: np.ndarray, lang: str, hotwords: Sequence[str]) -> str:
         segments, _ = self._model.transcribe(
-            request.audio,
+            audio,
             language=lang,
             beam_size=self._beam,
             temperature=(0.0, 0.2, 0.4, 0.6),
             # decoding without timestamp tokens reads better (CER 12.9 % vs 14.1 % on 100
             # AISHELL sentences); utterance times come from the VAD instead
             initial_prompt=self._prompt(lang),
-            hotwords=_join_hotwords(request.hotwords, lang),
+            hotwords=_join_hotwords(hotwords, lang),
             condition_on_previous_text=False,
             without_timestamps=True,
             vad_filter=False,
         )
-        text = "".join(s.text for s in segments if self._keep(s.text, lang))
-        return Hypothesis(tidy(text, lang, final=not request.draft), lang)
+        return "".join(s.text for s in segments if self._keep(s.text, lang))
+
+    def _final_rescored(self, audio: np.ndarray, hotwords: Sequence[str]) -> str:
+        """Mandarin: the beam's hypotheses, rescored with a word-frequency model (see
+        lexicon.py): CER 12.2 % → 11.1 % on 349 AISHELL sentences, for about a millisecond."""
+        from .lexicon import word_model
+
+        tokenizer = self._tokenizer("zh")
+        result = self._generate(
+            audio,
+            self._prompt_tokens(tokenizer, "zh", hotwords),
+            shortened=False,
+            beam_size=self._beam,
+            num_hypotheses=self._beam,
+            return_scores=True,
+        )
+        texts = [
+            tokenizer.decode([t for t in ids if t < tokenizer.eot]) for ids in result.sequences_ids
+        ]
+        # faster-whisper's own test for silence: likely no speech, and nothing sure said
+        if result.no_speech_prob > 0.6 and result.scores[0] < -1.0:
+            return ""
+        if _compression_ratio(texts[0]) > 2.4:
+            # a loop: faster-whisper's temperature fallback handles it better
+            return self._final(audio, "zh", hotwords)
+        words = word_model()
+        terms = [w.strip() for w in hotwords]
+        best = max(
+            zip(texts, result.scores, strict=True),
+            key=lambda ts: ts[1] + self._lm_weight * words.per_char(ts[0], terms),
+        )[0]
+        return best if self._keep(best, "zh") else ""
+
+    def _tokenizer(self, lang: str):
+        from faster_whisper.tokenizer import Tokenizer
+
+        return Tokenizer(self._model.hf_tokenizer, True, task="transcribe", language=lang)
+
+    def _prompt_tokens(self, tokenizer, lang: str, hotwords: Sequence[str]) -> list[int]:
+        """The prompt faster-whisper builds: hot words, then the initial prompt."""
+        prompt = [tokenizer.sot_prev]
+        words = _join_hotwords(hotwords, lang)
+        if words:
+            prompt += tokenizer.encode(" " + words)
+        if self._prompt(lang):
+            prompt += tokenizer.encode(" " + self._prompt(lang))
+        return [*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]
+
+    def _generate(self, audio: np.ndarray, prompt: list[int], shortened: bool, **options):
+        """One CTranslate2 decode; `shortened` runs the encoder on the audio and a few
+        seconds of padding instead of Whisper's full 30 s window."""
+        import ctranslate2
+
+        features = self._model.feature_extractor(audio)
+        frames = _FULL_FRAMES
+        if shortened:
+            frames = min(frames, -(-(features.shape[1] + _DRAFT_PAD_FRAMES) // 100) * 100)
+        padded = np.zeros((features.shape[0], frames), dtype=np.float32)
+        padded[:, : min(features.shape[1], frames)] = features[:, :frames]
+        return self._model.model.generate(
+            ctranslate2.StorageView.from_array(padded[None]),
+            [prompt],
+            max_length=_MAX_TOKENS,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+            return_no_speech_prob=True,
+            **options,
+        )[0]
 
     def _draft(self, audio: np.ndarray, lang: str, hotwords: Sequence[str]) -> str:
         """A quick greedy decode of a partial utterance on a shortened encoder window.
@@ -124,30 +197,13 @@ class WhisperRecognizer:
         seconds. Greedy decoding on the audio plus a few seconds of padding reads almost as
         well (CER 14.8 % vs 14.4 % on 40 AISHELL sentences) and is what a draft needs.
         """
-        import ctranslate2
-        from faster_whisper.tokenizer import Tokenizer
-
-        features = self._model.feature_extractor(audio)
-        frames = min(_FULL_FRAMES, -(-(features.shape[1] + _DRAFT_PAD_FRAMES) // 100) * 100)
-        padded = np.zeros((features.shape[0], frames), dtype=np.float32)
-        padded[:, : min(features.shape[1], frames)] = features[:, :frames]
-        tokenizer = Tokenizer(self._model.hf_tokenizer, True, task="transcribe", language=lang)
-        prompt = [tokenizer.sot_prev]
-        words = _join_hotwords(hotwords, lang)
-        if words:
-            prompt += tokenizer.encode(" " + words)
-        if self._prompt(lang):
-            prompt += tokenizer.encode(" " + self._prompt(lang))
-        prompt += [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-        result = self._model.model.generate(
-            ctranslate2.StorageView.from_array(padded[None]),
-            [prompt],
+        tokenizer = self._tokenizer(lang)
+        result = self._generate(
+            audio,
+            self._prompt_tokens(tokenizer, lang, hotwords),
+            shortened=True,
             beam_size=self._draft_beam,
-            max_length=_DRAFT_MAX_TOKENS,
-            suppress_blank=True,
-            suppress_tokens=[-1],
-            return_no_speech_prob=True,
-        )[0]
+        )
         if result.no_speech_prob > 0.6:
             return ""
         text = tokenizer.decode([t for t in result.sequences_ids[0] if t < tokenizer.eot])
@@ -155,6 +211,11 @@ class WhisperRecognizer:
         if len(text) > 12 * audio.size / SAMPLE_RATE + 10 or not self._keep(text, lang):
             return ""
         return text
+
+
+def _compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def _join_hotwords(words: Sequence[str], lang: str) -> str | None:
