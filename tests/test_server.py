@@ -12,9 +12,9 @@ from .conftest import AISHELL
 
 
 def test_health_transcribe_export_and_search(db_url, aishell_rows, tmp_path):
-    app = create_app(Settings(database_url=db_url))
+    app = create_app(Settings(database_url=db_url, token="secret"))
     row = aishell_rows[3]
-    with TestClient(app) as client:
+    with TestClient(app, headers={"Authorization": "Bearer secret"}) as client:
         health = client.get("/health")
         assert health.status_code == 200 and health.json()["status"] == "ok"
 
@@ -46,3 +46,8 @@ def test_health_transcribe_export_and_search(db_url, aishell_rows, tmp_path):
         assert client.get("/api/sessions/nope/export").status_code == 404
         assert client.get(f"/api/sessions/{session}/export?format=pdf").status_code == 422
         assert client.get("/health").status_code == 200  # still serving
+        # transcripts are the organizer's: no token, no sessions
+        assert client.get("/api/sessions", headers={"Authorization": ""}).status_code == 401
+        assert (
+            client.get("/api/search?q=x", headers={"Authorization": "Bearer no"}).status_code == 403
+        )

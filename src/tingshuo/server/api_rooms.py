@@ -347,7 +347,7 @@ def export_room(
     """The room's whole transcript (every session); `bilingual` adds its translations."""
     room = _room(request, room_id)
     segs = request.app.state.store.room_segments(room_id)
-    languages = room.targets if bilingual else None
+    languages = room.targets if bilingual else []
     meta = {"room": room.id, "name": room.name}
     body = render(segs, format, title=room.name, meta=meta, languages=languages)
     from urllib.parse import quote
