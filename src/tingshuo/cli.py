@@ -424,14 +424,27 @@ def search(
 def serve(
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="organizer token (default: $TINGSHUO_TOKEN, else a new one)"),
+    ] = None,
 ) -> None:
-    """Start the HTTP server."""
+    """Start the server: API, rooms, and the console, screen and phone pages."""
+    import secrets
+
     import uvicorn
 
     from .server.app import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    if token is not None:
+        settings = settings.model_copy(update={"token": token})
+    if not settings.token:
+        settings = settings.model_copy(update={"token": secrets.token_urlsafe(18)})
+        err.print(f"organizer token (choose one with --token or TINGSHUO_TOKEN): {settings.token}")
+    host, port = host or settings.host, port or settings.port
+    err.print(f"console: http://{host}:{port}/console?token={settings.token}", highlight=False)
+    uvicorn.run(create_app(settings), host=host, port=port)
 
 
 @app.command()
