@@ -1,0 +1,199 @@
+"""The pages in headless Chromium (Debian's chromium + chromium-driver, driven by Selenium).
+
+Skipped only where Chromium is not installed; CI installs it (.ci/run).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tingshuo.asr.scoring import cer
+from tingshuo.audio.decode import load_audio
+from tingshuo.server.app import create_app
+from tingshuo.settings import Settings
+
+from .conftest import AISHELL
+from .test_ws import ORG, LiveServer, by_id
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+
+
+@pytest.fixture(scope="module")
+def server(worker, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("browser")
+    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
+    with LiveServer(create_app(settings, worker=worker), settings) as live:
+        yield live
+
+
+def chromium(tmp_path: Path, *extra: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1280,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        *extra,
+    ]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_script_timeout(30)
+    return driver
+
+
+def wait_for(driver, script: str, timeout: float = 60, what: str = ""):
+    """Poll a JS expression until it is truthy; its value is returned."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(f"return {script}")
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what or script}")
+
+
+def create_room(driver, server: LiveServer, name: str) -> dict:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{server.url}/console")
+    driver.find_element(By.ID, "token").send_keys(ORG)
+    driver.find_element(By.ID, "save-token").click()
+    driver.find_element(By.ID, "room-name").send_keys(name)
+    driver.find_element(By.ID, "create-room").click()
+    wait_for(driver, "window.tsConsole.room && window.tsConsole.events", 20, "the new room")
+    room = driver.execute_script("return window.tsConsole.room")
+    assert room["name"] == name and room["lang"] == "zh"
+    wait_for(driver, "document.getElementById('room-state').textContent === 'idle'", 20)
+    return room
+
+
+def test_console_plays_a_file_and_screen_and_phone_show_the_captions(
+    server, aishell_rows, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    rows = [by_id(aishell_rows)[u] for u in ["BAC009S0252W0171", "BAC009S0252W0252"]]
+    gap = np.zeros(16000, dtype=np.float32)
+    audio = np.concatenate([gap[:8000], load_audio(AISHELL / rows[0]["path"]), gap])
+    audio = np.concatenate([audio, load_audio(AISHELL / rows[1]["path"]), gap])
+    talk = tmp_path / "talk.wav"
+    write_wav(talk, audio, 16000)
+
+    driver = chromium(tmp_path)
+    try:
+        room = create_room(driver, server, "Hall A 主会场")
+        console = driver.current_window_handle
+        assert (
+            driver.find_element(By.CSS_SELECTOR, "#qr img")
+            .get_attribute("src")
+            .endswith(f"qr.svg?token={ORG}")
+        )
+        driver.switch_to.new_window("tab")
+        driver.get(room["links"]["screen"] + "&transparent=1")
+        screen = driver.current_window_handle
+        wait_for(driver, "document.getElementById('status').textContent === ''", 20, "screen")
+        assert "transparent" in driver.find_element(By.TAG_NAME, "body").get_attribute("class")
+        driver.switch_to.new_window("tab")
+        driver.set_window_size(390, 844)  # a phone's viewport
+        driver.get(room["links"]["phone"])
+        phone = driver.current_window_handle
+        wait_for(driver, "document.getElementById('status').textContent === 'live'", 20, "phone")
+
+        driver.switch_to.window(console)
+        driver.find_element(By.ID, "file-input").send_keys(str(talk))
+        driver.find_element(By.ID, "btn-file").click()
+        wait_for(driver, "document.getElementById('room-state').textContent === 'live'", 20)
+
+        # the phone loses its connection after the first caption and must catch up
+        driver.switch_to.window(phone)
+        wait_for(driver, "window.tsCaptions.finals().length >= 1", 60, "a first caption")
+        driver.execute_script("window.tsEvents.drop()")
+
+        driver.switch_to.window(console)
+        wait_for(driver, "document.getElementById('room-state').textContent === 'idle'", 60)
+        stored = server.http.get(f"/api/rooms/{room['id']}/segments").json()
+        assert len(stored) == 2
+        for row, seg in zip(rows, stored, strict=True):
+            assert cer([row["reference_text"]], [seg["text"]]) < 0.3, (row, seg)
+        texts = [s["text"] for s in stored]
+        assert driver.execute_script("return window.tsConsole.view.finals()") == texts
+
+        driver.switch_to.window(screen)
+        assert wait_for(
+            driver, "window.tsCaptions.finals().length === 2 && window.tsCaptions.finals()"
+        )
+        shown = driver.find_element(By.ID, "captions").text
+        assert texts[1] in shown
+
+        driver.switch_to.window(phone)
+        wait_for(driver, "window.tsEvents.connects >= 2", 20, "the phone to reconnect")
+        wait_for(driver, "window.tsCaptions.finals().length >= 2", 20, "the phone to catch up")
+        assert driver.execute_script("return window.tsCaptions.finals()") == texts  # once each
+        width = driver.execute_script("return document.documentElement.scrollWidth")
+        assert width <= driver.execute_script("return window.innerWidth")  # no sideways scroll
+    finally:
+        driver.quit()
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def test_browser_microphone_through_the_audio_worklet_gives_the_right_words(
+    server, aishell_rows, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    row = by_id(aishell_rows)["BAC009S0252W0157"]  # 上海发布的新政规定
+    # Chromium loops the file: speech, then enough silence for the caption to be final
+    audio = load_audio(AISHELL / row["path"])
+    silence = np.zeros(3 * 16000, dtype=np.float32)
+    fake = tmp_path / "mic.wav"
+    write_wav(fake, np.concatenate([silence[:8000], audio, silence]), 16000)
+    driver = chromium(
+        tmp_path,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={fake}",
+    )
+    try:
+        room = create_room(driver, server, "Mic room")
+        driver.find_element(By.ID, "btn-mic").click()
+        wait_for(driver, "document.getElementById('room-state').textContent === 'live'", 20)
+        wait_for(driver, "window.tsConsole.view.finals().length >= 1", 60, "a caption")
+        driver.find_element(By.ID, "btn-stop").click()
+        wait_for(driver, "document.getElementById('room-state').textContent === 'idle'", 30)
+        assert driver.execute_script("return window.tsConsole.mic") is None
+        first = server.http.get(f"/api/rooms/{room['id']}/segments").json()[0]
+        assert cer([row["reference_text"]], [first["text"]]) < 0.3, first
+        assert driver.find_element(By.ID, "error").text == ""
+    finally:
+        driver.quit()
