@@ -1,0 +1,1 @@
+"""The AI anchor: rundowns, the timeline of what is said and shown, the presenter, video."""
