@@ -17,6 +17,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
 from ..audio.decode import SAMPLE_RATE
+from ..errors import TingshuoError
 from .auth import Denied, check_organizer, check_viewer
 from .bus import Bus, Message
 from .rooms import RoomError, Rooms
@@ -107,6 +108,9 @@ async def audio_in(ws: WebSocket, room_id: str) -> None:
                 if run is None:
                     run = await rooms.start(room.id, "push")
                     await ws.send_json({"type": "ready", **run.describe()})
+                if rooms.runs.get(room.id) is not run:  # stopped from the console or REST
+                    run = None
+                    return await _close(ws, 1000, "the room was stopped")
                 rooms.push(room.id, decode(data))
                 # a sender faster than the recognizer is slowed down, not buffered without end
                 while (
@@ -144,8 +148,9 @@ async def audio_in(ws: WebSocket, room_id: str) -> None:
                 await ws.send_json({"type": "pong"})
             else:
                 return await _close(ws, WS_BAD_MESSAGE, f"unknown or untimely command {kind!r}")
-    except RoomError as e:
-        code = WS_CONFLICT if e.status == 409 else WS_TRY_LATER if e.status == 429 else 4400
+    except TingshuoError as e:  # a busy room, too many rooms, a language the model lacks
+        status = getattr(e, "status", 400)
+        code = WS_CONFLICT if status == 409 else WS_TRY_LATER if status == 429 else 4400
         run = None
         return await _close(ws, code, str(e))
     except WebSocketDisconnect:
