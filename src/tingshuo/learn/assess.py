@@ -16,7 +16,14 @@ from pydantic import BaseModel
 
 from ..errors import TingshuoError
 from ..settings import Settings
-from .align import Recognition, align, recognize, syllable_times
+from .align import (
+    HeardSyllable,
+    Recognition,
+    align,
+    recognize,
+    syllable_spans,
+    trim_hallucinations,
+)
 from .pitch import PitchTrack, track_pitch
 from .sandhi import SHAPES, SHAPES_ZH, Syllable, reference_syllables, split_syllable
 from .tones import ToneModel, contour, features, load_tone_model
@@ -110,7 +117,7 @@ def analyse(recognizer, audio: np.ndarray, settings: Settings) -> Analysis:
     speech, silences, speech_s = _voice_activity(audio)
     if speech_s < MIN_SPEECH_S:
         raise TingshuoError("no speech heard: record yourself reading the prompt aloud")
-    recognition = recognize(recognizer, audio, settings.asr_beam_size)
+    recognition = trim_hallucinations(recognize(recognizer, audio, settings.asr_beam_size), speech)
     if not recognition.syllables:
         lang = recognizer.detect_language(audio, ("zh", "en"))
         if lang == "en":
@@ -144,7 +151,7 @@ def score(
             f"this sounds like a different sentence (heard 「{analysis.recognition.text}」): "
             "read the prompt as written"
         )
-    spans = syllable_times(links, heard, analysis.speech)
+    spans = syllable_spans(links, heard, analysis.speech, analysis.pitch)
     tones = [s.tone for s in expected]
     contours = [contour(analysis.pitch, s, e) for s, e in spans]
     results = []
@@ -152,7 +159,7 @@ def score(
         x = features(analysis.pitch, spans, contours, tones, i)
         probs = model.probabilities(x)[0] if x is not None else None
         h = heard[j] if j is not None else None
-        results.append(_syllable(i, syl, h, probs, contours[i], start, end, model.threshold))
+        results.append(_syllable(i, syl, h, probs, contours[i], start, end, model))
     return Assessment(
         prompt=prompt or "".join(s.text for s in expected),
         recognized=analysis.recognition.text,
@@ -176,7 +183,32 @@ def assess_file(recognizer, path: Path, text: str, settings: Settings) -> Assess
     return score(analyse(recognizer, audio, settings), expected, text, recognizer=recognizer)
 
 
-def _syllable(i, syl: Syllable, h, probs, c, start, end, threshold) -> SyllableResult:
+def judge_tone(
+    syl: Syllable, h: HeardSyllable | None, p_expected: float | None, model: ToneModel
+) -> bool | None:
+    """Whether the expected tone was said: two listeners, the pitch and the recognizer.
+
+    A light tone takes its pitch from the syllable before: any shape will do. When the
+    recognizer heard the expected syllable, the tone of the character it chose is evidence
+    too (it heard 有 yǒu, the prompt says yōu): the tone passes when that character's tone
+    fits and the pitch does not clearly contradict it (below the veto level), or when the pitch
+    alone strongly supports it. Otherwise the pitch decides alone.
+    """
+    if syl.tone == 5:
+        return True if p_expected is not None or h is not None else None
+    if h is not None and h.pinyin == syl.pinyin:
+        fits = bool({syl.tone, syl.citation_tone} & {h.tone, h.sandhi_tone})
+        if p_expected is None:
+            return fits
+        if fits:
+            return p_expected >= model.veto
+        return p_expected >= model.override
+    if p_expected is None:
+        return None
+    return p_expected >= model.threshold
+
+
+def _syllable(i, syl: Syllable, h, probs, c, start, end, model) -> SyllableResult:
     initial_ok = final_ok = False
     if h is not None:
         hi, hf = split_syllable(h.pinyin)
@@ -189,11 +221,10 @@ def _syllable(i, syl: Syllable, h, probs, c, start, end, threshold) -> SyllableR
         tone_heard = int(np.argmax(probs)) + 1
         shape = SHAPES[tone_heard]
         p_expected = float(probs[syl.tone - 1])
-        # a light syllable takes its pitch from the one before: any shape will do
-        tone_ok = syl.tone == 5 or p_expected >= threshold
+    tone_ok = judge_tone(syl, h, p_expected, model)
     parts = {"initial": float(initial_ok), "final": float(final_ok)}
     if tone_ok is not None:
-        parts["tone"] = 1.0 if tone_ok else 0.5 * min(1.0, (p_expected or 0.0) / threshold)
+        parts["tone"] = float(tone_ok)
     total = sum(WEIGHTS[k] for k in parts)
     value = round(100 * sum(WEIGHTS[k] * v for k, v in parts.items()) / total)
     advice, advice_zh = _advice(syl, h, initial_ok, final_ok, tone_ok, tone_heard)
@@ -203,7 +234,7 @@ def _syllable(i, syl: Syllable, h, probs, c, start, end, threshold) -> SyllableR
         expected=syl.numbered,
         expected_marked=syl.marked,
         citation=f"{syl.pinyin}{syl.citation_tone}",
-        heard=f"{h.pinyin}{h.tone}" if h is not None else None,
+        heard=f"{h.pinyin}{h.sandhi_tone}" if h is not None else None,
         heard_text=h.char if h is not None else None,
         initial_ok=initial_ok,
         final_ok=final_ok,

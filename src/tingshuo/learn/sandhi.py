@@ -232,8 +232,8 @@ def _from_pinyin(text: str) -> list[Syllable]:
                 syllables.append(Syllable(m.group(0), m.group(1), tone, tone))
             if pos != len(token):
                 raise TingshuoError(
-                    f"cannot read {token!r} as pinyin: write syllables with tone numbers, "
-                    "e.g. ni3 hao3 (5 for a light tone)"
+                    f"the prompt has no Chinese: {token!r} is not pinyin; give Hanzi (你好) or "
+                    "pinyin with tone numbers (ni3 hao3, 5 for a light tone)"
                 )
         if syllables:
             syllables[-1] = _with_pause(syllables[-1], True)

@@ -112,7 +112,11 @@ class ToneModel:
         self.b1 = np.asarray(params["b1"])
         self.w2 = np.asarray(params["w2"])
         self.b2 = np.asarray(params["b2"])
-        self.threshold = float(params["threshold"])  # P(expected tone) below this: flagged
+        # P(expected tone) below which it is flagged: pitch alone; with the recognizer's
+        # character agreeing (veto); against it (override: the pitch must be this sure)
+        self.threshold = float(params["threshold"])
+        self.veto = float(params.get("veto", 0.0))
+        self.override = float(params.get("override", 1.0))
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         x = (np.atleast_2d(x) - self.mean) / self.std
