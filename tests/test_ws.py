@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -288,3 +289,60 @@ def test_file_played_as_live_from_rest_reaches_viewers(server, aishell_rows):
     assert states == ["live", "idle"]
     sessions = server.http.get(f"/api/rooms/{room['id']}/sessions").json()
     assert len(sessions) == 1 and sessions[0]["status"] == "done"
+
+
+def test_pause_drops_audio_and_makes_what_was_said_final(server, aishell_rows):
+    said, dropped, after = (
+        by_id(aishell_rows)[u] for u in ["BAC009S0150W0237", "BAC009S0252W0140", "BAC009S0150W0295"]
+    )  # 接近住建部的人士透露 · (中指院监测数据显示, while paused) · 推动该公司利润增长
+    room = server.room()
+    viewer = Viewer(events_url(server, room))
+    viewer.connected.wait(10)
+
+    def send(ws, row, gap_s: float) -> None:
+        audio = load_audio(AISHELL / row["path"])
+        if gap_s:
+            audio = np.concatenate([audio, np.zeros(int(gap_s * 16000), dtype=np.float32)])
+        stream(ws, audio, speed=0)
+        ws.send(json.dumps({"type": "ping"}))  # answered once every frame before it is in
+        assert json.loads(ws.recv(timeout=30))["type"] == "pong"
+
+    with connect(audio_url(server, room)) as ws:
+        ws.send(json.dumps({"type": "start"}))
+        ws.recv(timeout=10)
+        send(ws, said, gap_s=0)  # no pause after the words: the pause itself ends them
+        assert server.http.post(f"/api/rooms/{room['id']}/pause").json()["state"] == "paused"
+        send(ws, dropped, gap_s=1)
+        assert server.http.post(f"/api/rooms/{room['id']}/resume").json()["state"] == "live"
+        send(ws, after, gap_s=1)
+        ws.send(json.dumps({"type": "stop"}))
+        ws.recv(timeout=60)
+    viewer.join(60)
+    states = [m["state"] for m in viewer.events if m["type"] == "state"]
+    assert states == ["live", "paused", "live", "idle"]
+    finals = viewer.finals()
+    assert len(finals) == 2, finals
+    for row, seg in zip([said, after], finals, strict=True):
+        assert cer([row["reference_text"]], [seg["text"]]) < 0.3, (row, seg)
+
+
+def test_a_room_with_a_target_language_sends_stored_translations(server, aishell_rows):
+    row = by_id(aishell_rows)["BAC009S0150W0154"]  # 万达 …
+    room = server.room(targets=["en"], glossary="万达,Wanda")
+    viewer = Viewer(events_url(server, room))
+    viewer.connected.wait(10)
+    with connect(audio_url(server, room)) as ws:
+        stream(ws, speech([row], gap_s=1.5), speed=0)
+    viewer.join(120)
+    kinds = [m["type"] for m in viewer.events if m["type"] in ("final", "translation")]
+    assert kinds == ["final", "translation"]
+    final = viewer.finals()[0]
+    translation = next(m for m in viewer.events if m["type"] == "translation")
+    assert translation["segment_id"] == final["id"] and translation["lang"] == "en"
+    assert "Wanda" in translation["text"] and not re.search("[\u4e00-\u9fff]", translation["text"])
+    stored = server.http.get(f"/api/rooms/{room['id']}/segments").json()
+    assert stored[0]["translations"] == {"en": translation["text"]}
+    # a late viewer gets the caption with its translation in the replay
+    late = Viewer(events_url(server, room), until=lambda m: m["type"] == "caught_up")
+    late.join(30)
+    assert late.finals()[0]["translations"] == {"en": translation["text"]}

@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -55,6 +56,7 @@ class LiveSession:
         self._partial_interval = settings.partial_interval_s
         self.stop = threading.Event()
         self._inbox: queue.Queue = queue.Queue()
+        self._translations: list[Future] = []
         # samples put in / taken out of the inbox, each written by one thread only
         self._received = 0
         self._consumed = 0
@@ -87,7 +89,12 @@ class LiveSession:
             sink(translation)
 
         assert self.translator is not None
-        self.translator.submit_final(final, targets, done, self.glossary)
+        future = self.translator.submit_final(final, targets, done, self.glossary)
+        self._translations = [f for f in self._translations if not f.done()] + [future]
+
+    def wait_translations(self, timeout: float | None = None) -> None:
+        """Until the translations of every caption so far have been delivered (or failed)."""
+        wait(self._translations, timeout=timeout)
 
     def run(self, blocks: Iterable[np.ndarray], sink: EventSink) -> SessionInfo:
         """Consume a source until it ends or `stop` is set; what was heard is always kept."""

@@ -269,6 +269,8 @@ class Rooms:
         try:
             info = run.session.run(blocks, self._sink(run.room.id))
             status = info.status
+            # the room is idle once the last caption's translations are out too
+            run.session.wait_translations(timeout=120)
         except TingshuoError as e:
             error = str(e)
             log.warning("room %s: %s", run.room.id, e)
