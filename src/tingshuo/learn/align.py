@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -41,10 +42,15 @@ class Recognition:
     language_probability: float  # Whisper's probability that this is Mandarin
 
 
-def recognize(recognizer, audio: np.ndarray, beam_size: int) -> Recognition:
-    """Recognize the reading as Mandarin, with a time for every character."""
+@lru_cache(maxsize=1)
+def _t2s():
     from opencc import OpenCC
 
+    return OpenCC("t2s")
+
+
+def recognize(recognizer, audio: np.ndarray, beam_size: int) -> Recognition:
+    """Recognize the reading as Mandarin, with a time for every character."""
     model = getattr(recognizer, "_model", None)
     if model is None or not hasattr(model, "transcribe"):
         raise TingshuoError(
@@ -56,12 +62,15 @@ def recognize(recognizer, audio: np.ndarray, beam_size: int) -> Recognition:
         language="zh",
         beam_size=beam_size,
         temperature=0.0,  # no sampled fallback: the same reading gets the same assessment
+        # Mandarin is read at under 8 syllables a second: more tokens are Whisper looping on
+        # something else (English read to a Mandarin decoder loops for seconds)
+        max_new_tokens=min(440, int(10 * audio.size / 16_000) + 10),
         initial_prompt=_PROMPT,
         condition_on_previous_text=False,
         word_timestamps=True,
         vad_filter=False,
     )
-    t2s = OpenCC("t2s")
+    t2s = _t2s()
     text = ""
     chars: list[tuple[str, float, float, float]] = []
     for seg in segments:
@@ -92,11 +101,7 @@ def trim_hallucinations(recognition: Recognition, speech: tuple[float, float]) -
     syllables = list(recognition.syllables)
 
     def doubtful(h: HeardSyllable) -> bool:
-        return (
-            h.probability < 0.1
-            or h.end - h.start < 0.02
-            or h.start > speech[1] - 0.05
-        )
+        return h.probability < 0.1 or h.end - h.start < 0.02 or h.start > speech[1] - 0.05
 
     while syllables and doubtful(syllables[-1]):
         syllables.pop()

@@ -8,7 +8,9 @@ Two steps, so a recording is analysed once and can be scored against several pro
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -308,13 +310,25 @@ def _scores(results, expected, links, heard, analysis: Analysis) -> Scores:
     )
 
 
+_VAD_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _vad():
+    """One Silero session for all assessments: opening one takes ~0.5 s on a busy machine."""
+    from ..audio.vad import StreamingVAD
+
+    return StreamingVAD()
+
+
 def _voice_activity(
     audio: np.ndarray,
 ) -> tuple[tuple[float, float], list[tuple[float, float]], float]:
     """(first..last speech, silences between, seconds of speech) by Silero VAD."""
-    from ..audio.vad import StreamingVAD
-
-    probs = StreamingVAD()(audio)
+    with _VAD_LOCK:
+        vad = _vad()
+        vad.reset()
+        probs = vad(audio)
     speech = probs >= 0.5
     idx = np.flatnonzero(speech)
     if idx.size == 0:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # shares of native training syllables whose tone must pass: by the pitch alone, with the
 # recognizer agreeing (the veto level), and against the recognizer (the override level)
-ACCEPT = {"threshold": 0.85, "veto": 0.97, "override": 0.5}
+ACCEPT = {"threshold": 0.85, "veto": 0.99, "override": 0.5}
 
 
 def examples(items) -> tuple[np.ndarray, np.ndarray]:
