@@ -34,6 +34,8 @@ def reading(text: str) -> str:
         ("桌子", "zhuo1 zi5"),
         ("我的书", "wo3 de5 shu1"),
         ("他来了吗", "ta1 lai2 le5 ma5"),
+        ("唱得很好", "chang4 de5 hen2 hao3"),
+        ("得到", "de2 dao4"),
     ],
 )
 def test_reference_pinyin_applies_tone_sandhi(text, expected):
@@ -81,3 +83,14 @@ def test_prompt_without_chinese_is_refused(text):
 def test_mixed_latin_and_hanzi_is_refused_with_advice():
     with pytest.raises(TingshuoError, match="Latin letters"):
         reference_syllables("我用apple pay")
+
+
+def test_every_practice_sentence_has_a_reading():
+    import csv
+    from importlib import resources
+
+    text = resources.files("tingshuo.learn").joinpath("data/practice.tsv").read_text("utf-8")
+    rows = list(csv.DictReader(text.splitlines(), delimiter="\t"))
+    assert len(rows) >= 30 and {r["level"] for r in rows} >= {"drill", "HSK1", "HSK4"}
+    for row in rows:
+        assert reference_syllables(row["text"]), row

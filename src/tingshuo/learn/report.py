@@ -113,7 +113,8 @@ def contour_svg(s: SyllableResult, tone: int, width: int = 90, height: int = 70)
     return "".join(parts)
 
 
-def to_html(a: Assessment) -> str:
+def cards_html(a: Assessment) -> str:
+    """One coloured card per syllable: character, pinyin, contour, score, what to fix."""
     cards = []
     for s in a.syllables:
         tone = int(s.expected[-1])
@@ -130,6 +131,10 @@ def to_html(a: Assessment) -> str:
             f'<div class="advice">{html.escape(s.advice)}<br>{html.escape(s.advice_zh)}</div>'
             "</div>"
         )
+    return "".join(cards)
+
+
+def to_html(a: Assessment) -> str:
     sc = a.scores
     legend = " · ".join(f"{t}: {SHAPES[t]}" for t in (1, 2, 3, 4))
     return f"""<!doctype html>
@@ -152,6 +157,6 @@ body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
 <span>overall 总分 <b>{sc.overall:.0f}</b></span></div>
 <p style="font-size:.8em;color:#777">solid line: your pitch 你的音高 · dashed: the expected tone
 标准声调 ({legend}), in semitones around your own median pitch</p>
-<div class="syls">{"".join(cards)}</div>
+<div class="syls">{cards_html(a)}</div>
 </body></html>
 """

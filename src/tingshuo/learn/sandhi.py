@@ -28,6 +28,8 @@ _NUMERALS = set("零〇一二三四五六七八九十百千万亿两")
 _DIGIT_READING = set("零〇二三四五六七八九")  # after 一 these mean a digit string: 一九九八
 # words that end in 一, read yī: 统一, 唯一, 之一, 星期一 (pypinyin's segmenter does not know them)
 _YI_ENDS_WORD = set("统唯单专划初周期归合逐之")
+# degree words that follow the complement marker 得 (跑得很快, 说得不好)
+_AFTER_LIGHT_DE = set("很非越太真特挺不好快慢清多少对")
 _PAUSE = set("，。！？；：、,.!?;:…—")
 # syllable, optional tone digit (0 and 5 both mean light)
 _PINYIN_TOKEN = re.compile(r"([a-zü:v]+)([0-5]?)")
@@ -162,6 +164,10 @@ def _hanzi_syllables(text: str) -> list[Syllable]:
             t = 4
         pinyins.append(p)
         tones.append(t)
+    for i, c in enumerate(chars):
+        # 得 as a complement marker (唱得很好, 说得越来越好) is light; pypinyin says dé
+        if c == "得" and i + 1 < len(chars) and chars[i + 1] in _AFTER_LIGHT_DE:
+            tones[i] = 5
     citation = list(tones)
     tones = _yi_bu(chars, tones, pause_after)
     tones = _third_tones(tones, pause_after)
