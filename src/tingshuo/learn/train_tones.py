@@ -100,6 +100,7 @@ def main(
 ) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     x, y = examples(analyse_longform(data))
     log.info("%d training syllables; tones %s", len(y), np.bincount(y, minlength=6)[1:])
     model_params, levels = train(x, y)
