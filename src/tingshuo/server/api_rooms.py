@@ -319,7 +319,7 @@ def set_speaker(request: Request, room_id: str, segment_id: int, body: SpeakerIn
     seg = store.set_speaker(segment_id, body.speaker or None)
     if seg is None or seg.session_id not in mine:
         raise HTTPException(404, f"no segment {segment_id} in this room")
-    request.app.state.bus.publish(
+    rooms_of(request).publish(
         room_id, {"type": "speaker", "segment_ids": [segment_id], "speaker": seg.speaker}
     )
     return seg
@@ -331,7 +331,7 @@ def rename_speaker(request: Request, room_id: str, body: RenameIn) -> dict:
     _room(request, room_id)
     ids = request.app.state.store.rename_speaker(room_id, body.old, body.new)
     if ids:
-        request.app.state.bus.publish(
+        rooms_of(request).publish(
             room_id, {"type": "speaker", "segment_ids": ids, "speaker": body.new}
         )
     return {"renamed": len(ids)}

@@ -209,16 +209,17 @@ class Rooms:
         else:
             blocks = self._live(run, live)
         self.runs[room_id] = run
+        # announced before the first caption can be
+        self._announce(room_id, "live", session_id=session.info.id, source=kind)
         run.thread = threading.Thread(
             target=self._work, args=(run, blocks, cleanup), name=f"room-{room_id}", daemon=True
         )
         run.thread.start()
-        self._announce(room_id, "live", session_id=session.info.id, source=kind)
         return run
 
     def push(self, room_id: str, samples: np.ndarray) -> None:
         run = self.runs.get(room_id)
-        if run is None or run.push is None or run.paused:
+        if run is None or run.push is None or run.paused or run.stopping.is_set():
             return
         run.push.push(samples)
 
@@ -294,9 +295,9 @@ class Rooms:
         self._announce(run.room.id, "idle", **extra)
 
     def _announce(self, room_id: str, state: str, **extra: Any) -> None:
-        """On the loop: store the room's state and tell its viewers."""
+        """Store the room's state and tell its viewers (from any thread, in order)."""
         self.store.update_room(room_id, state=state)
-        self.bus.publish(room_id, {"type": "state", "state": state, **extra})
+        self.publish(room_id, {"type": "state", "state": state, **extra})
 
     def _paced(self, run: RoomRun, path: Path, speed: float) -> Iterator[np.ndarray]:
         """The file as if live, at `speed`× real time (0: as fast as it decodes); pausable."""

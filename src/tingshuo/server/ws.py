@@ -108,7 +108,8 @@ async def audio_in(ws: WebSocket, room_id: str) -> None:
                 if run is None:
                     run = await rooms.start(room.id, "push")
                     await ws.send_json({"type": "ready", **run.describe()})
-                if rooms.runs.get(room.id) is not run:  # stopped from the console or REST
+                if rooms.runs.get(room.id) is not run or run.stopping.is_set():
+                    # stopped from the console or REST
                     run = None
                     return await _close(ws, 1000, "the room was stopped")
                 rooms.push(room.id, decode(data))
