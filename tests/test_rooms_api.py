@@ -184,6 +184,7 @@ def test_too_many_viewers_are_refused_with_a_reason(client):
     url = f"/ws/rooms/{room['id']}/events?token={room['viewer_token']}"
     with client.websocket_connect(url) as a, client.websocket_connect(url) as b:
         assert a.receive_json()["type"] == "hello" and b.receive_json()["type"] == "hello"
+        assert client.get("/health").json()["viewers"] == 2
         with client.websocket_connect(url) as c, pytest.raises(WebSocketDisconnect) as closed:
             c.receive_json()
         assert closed.value.code == 1013 and "limit of 2 viewers" in closed.value.reason

@@ -43,6 +43,8 @@ class Health(BaseModel):
     version: str
     model: str
     sessions: int
+    rooms_live: int = 0
+    viewers: int = 0
 
 
 class TranscriptOut(BaseModel):
@@ -101,6 +103,8 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             version=__version__,
             model=str(getattr(worker.recognizer, "model_dir", worker.recognizer.name)),
             sessions=len(store(request).list_sessions()),
+            rooms_live=len(request.app.state.rooms.runs),
+            viewers=request.app.state.bus.subscribers(),
         )
 
     @app.post("/api/transcribe", dependencies=need_token)
