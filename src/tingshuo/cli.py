@@ -441,9 +441,14 @@ def serve(
         settings = settings.model_copy(update={"token": token})
     if not settings.token:
         settings = settings.model_copy(update={"token": secrets.token_urlsafe(18)})
-        err.print(f"organizer token (choose one with --token or TINGSHUO_TOKEN): {settings.token}")
+        err.print(
+            f"organizer token (choose one with --token or TINGSHUO_TOKEN): {settings.token}",
+            highlight=False,
+            soft_wrap=True,
+        )
     host, port = host or settings.host, port or settings.port
-    err.print(f"console: http://{host}:{port}/console?token={settings.token}", highlight=False)
+    url = f"http://{host}:{port}/console?token={settings.token}"
+    err.print(f"console: {url}", highlight=False, soft_wrap=True)
     uvicorn.run(create_app(settings), host=host, port=port)
 
 
