@@ -372,3 +372,34 @@ def test_a_viewer_that_never_reads_is_dropped_and_the_others_get_everything(work
         assert live.app.state.bus.subscribers(room["id"]) == 1  # the sleeper was let go
         sleeper.close_timeout = 1
         sleeper.close()
+
+
+def test_two_rooms_at_once_each_get_their_own_captions(server, aishell_rows):
+    rows = by_id(aishell_rows)
+    talks = [
+        [rows["BAC009S0252W0171"], rows["BAC009S0252W0252"]],  # 记者在楼盘现场就看到 · 随着…
+        [rows["BAC009S0150W0126"], rows["BAC009S0252W0204"]],  # 一点五倍以上是安全的 · 采取…
+    ]
+    rooms = [server.room(), server.room()]
+    viewers = [Viewer(events_url(server, room)) for room in rooms]
+    for v in viewers:
+        v.connected.wait(10)
+
+    def speak(room: dict, talk: list[dict]) -> None:
+        with connect(audio_url(server, room)) as ws:
+            stream(ws, speech(talk), speed=1.0)
+
+    speakers = [
+        threading.Thread(target=speak, args=pair) for pair in zip(rooms, talks, strict=True)
+    ]
+    for s in speakers:
+        s.start()
+    for s in speakers:
+        s.join(60)
+    for viewer, talk in zip(viewers, talks, strict=True):
+        viewer.join(60)
+        finals = viewer.finals()
+        assert len(finals) == 2, finals
+        for row, seg in zip(talk, finals, strict=True):
+            assert cer([row["reference_text"]], [seg["text"]]) < 0.3, (row, seg)
+        assert any(m["type"] == "partial" for m in viewer.events)
