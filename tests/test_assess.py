@@ -169,3 +169,17 @@ def test_cli_refuses_a_prompt_without_chinese_in_one_line(cli):
     done = cli("assess", str(AISHELL / "audio" / "BAC009S0150W0121.flac"), "--text", "hello")
     assert done.returncode == 1
     assert "no Chinese" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_drill_the_recognizer_cannot_make_out_is_judged_by_pitch_alone(readings):
+    row, analysis, expected = readings[0]
+    # the same analysis with nothing recognized: a one-syllable drill is still scored
+    deaf = dataclasses.replace(
+        analysis, recognition=dataclasses.replace(analysis.recognition, syllables=[])
+    )
+    results = {t: score(deaf, reference_syllables(f"ma{t}")).syllables[0] for t in (1, 2, 3, 4)}
+    assert all(r.initial_ok is None and r.final_ok is None for r in results.values())
+    # exactly one tone (the likeliest shape) passes
+    assert sum(bool(r.tone_ok) for r in results.values()) == 1
+    with pytest.raises(TingshuoError, match="no Mandarin speech heard"):
+        score(deaf, expected)
