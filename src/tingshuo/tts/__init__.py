@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # engines with a real voice; any other code goes to espeak-ng if it has a voice for it
 ENGINES = {"zh": "zh-baker-fastspeech2", "en": "en-joe-piper"}
 # bump when an engine's output or timings change: cached speech from before is ignored
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def check_lang(lang: str) -> str:

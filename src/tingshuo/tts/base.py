@@ -73,8 +73,9 @@ class Synthesizer(Protocol):
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;…])\s*|(?<=[.])\s+(?=[A-Z\"'“‘(\d])|\n+")
 
 
-def split_sentences(text: str, max_chars: int = 80) -> list[str]:
-    """Sentences in reading order; over-long ones are cut at commas so the first audio is quick."""
+def split_sentences(text: str, max_chars: int = 80, first_chars: int = 24) -> list[str]:
+    """Sentences in reading order; over-long ones are cut at commas, and the first one already
+    past `first_chars`, so the first audio comes quickly."""
     pieces: list[str] = []
     for sentence in _SENTENCE_END.split(text):
         sentence = sentence.strip()
@@ -88,6 +89,11 @@ def split_sentences(text: str, max_chars: int = 80) -> list[str]:
             sentence = sentence[cut + 1 :].strip()
         if sentence:
             pieces.append(sentence)
+    if pieces and len(pieces[0]) > first_chars:
+        first = pieces[0]
+        cuts = [i for i, c in enumerate(first) if c in "，,、：:；;" and 6 <= i < len(first) - 6]
+        if cuts:
+            pieces[0:1] = [first[: cuts[0] + 1].strip(), first[cuts[0] + 1 :].strip()]
     return pieces
 
 

@@ -1,0 +1,170 @@
+// The stage: draws the same presenter as the video (shapes from /api/anchor/presenter),
+// speaks each rundown segment with /api/anchor/say and highlights subtitles from the timings.
+"use strict";
+
+const svg = document.getElementById("presenter");
+const subtitles = document.getElementById("subtitles");
+const statusLine = document.getElementById("status");
+const NS = "http://www.w3.org/2000/svg";
+let drawing = null;
+let plan = null;
+let index = -1;
+let playing = null; // {audio, lines, lang, units, mouth}
+let run = 0; // bumps on every navigation: stale speech stops
+
+function shapeEl(s) {
+  let el;
+  if (s.kind === "ellipse") {
+    el = document.createElementNS(NS, "ellipse");
+    for (const k of ["cx", "cy", "rx", "ry"]) el.setAttribute(k, s[k]);
+  } else if (s.kind === "rect") {
+    el = document.createElementNS(NS, "rect");
+    el.setAttribute("x", s.x); el.setAttribute("y", s.y);
+    el.setAttribute("width", s.w); el.setAttribute("height", s.h); el.setAttribute("rx", s.r || 0);
+  } else {
+    el = document.createElementNS(NS, "polygon");
+    el.setAttribute("points", s.points.map((p) => p.join(",")).join(" "));
+  }
+  el.setAttribute("fill", s.fill);
+  return el;
+}
+
+function draw(mouth, blink) {
+  svg.replaceChildren(
+    ...drawing.body.map(shapeEl),
+    ...drawing.eyes[blink ? "closed" : "open"].map(shapeEl),
+    ...drawing.mouths[mouth].map(shapeEl),
+  );
+  svg.dataset.mouth = mouth;
+}
+
+function showLines(lines, lang, said) {
+  subtitles.replaceChildren();
+  for (const [code, text] of Object.entries(lines)) {
+    const div = document.createElement("div");
+    div.className = "line" + (code === lang ? " speaking" : "");
+    div.lang = code;
+    if (code === lang) {
+      const span = document.createElement("span");
+      span.className = "said";
+      const n = Math.round(text.length * said);
+      span.textContent = text.slice(0, n);
+      div.append(span, document.createTextNode(text.slice(n)));
+    } else {
+      div.textContent = text;
+    }
+    subtitles.append(div);
+  }
+  subtitles.dataset.said = said.toFixed(3);
+}
+
+function card(heading, text, failed) {
+  const el = document.getElementById("card");
+  el.style.visibility = heading ? "visible" : "hidden";
+  el.classList.toggle("failed", !!failed);
+  document.getElementById("card-heading").textContent = heading || "";
+  document.getElementById("card-text").textContent = text || "";
+}
+
+function frame() {
+  const t = performance.now() / 1000;
+  const blink = t % 3.7 < 0.15;
+  let mouth = "rest";
+  if (playing && !playing.audio.paused) {
+    const now = playing.audio.currentTime;
+    const m = playing.mouth.find((x) => x[0] <= now && now < x[1]);
+    if (m) mouth = m[2];
+    const done = playing.units.filter((u) => u.end <= now).length;
+    showLines(playing.lines, playing.lang, playing.units.length ? done / playing.units.length : 0);
+  }
+  if (drawing && (svg.dataset.mouth !== mouth || svg.dataset.blink !== String(blink))) {
+    draw(mouth, blink);
+    svg.dataset.blink = String(blink);
+  }
+  requestAnimationFrame(frame);
+}
+
+const wait = (s) => new Promise((r) => setTimeout(r, s * 1000));
+
+async function speak(seg, lang, token) {
+  const res = await fetch("/api/anchor/say", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ text: seg.lines[lang], lang }),
+  });
+  const body = await res.json();
+  if (token !== run) return;
+  if (!res.ok) { // a failed line is shown, never skipped silently
+    card(`⚠ line ${seg.line} (${lang})`, body.detail, true);
+    showLines(seg.lines, lang, 0);
+    await wait(3);
+    return;
+  }
+  const audio = new Audio(body.audio);
+  playing = { audio, lines: seg.lines, lang, units: body.units, mouth: body.mouth };
+  await new Promise((resolve) => {
+    audio.onended = resolve;
+    audio.onerror = resolve;
+    audio.play().catch(() => { statusLine.textContent = "click the page to allow sound"; resolve(); });
+  });
+  if (token === run) showLines(seg.lines, lang, 1);
+}
+
+async function perform(i) {
+  const token = ++run;
+  if (playing) playing.audio.pause();
+  playing = null;
+  index = i;
+  const seg = plan.segments[i];
+  statusLine.textContent = `${i + 1}/${plan.segments.length} · line ${seg.line}`;
+  card(null);
+  subtitles.replaceChildren();
+  for (const [n, lang] of seg.speak.entries()) {
+    if (token !== run) return;
+    if (n) await wait(0.5);
+    await speak(seg, lang, token);
+  }
+  if (token !== run) return;
+  if (seg.kind === "pause") await wait(seg.seconds);
+  if (seg.kind === "cue") card("▶ " + seg.cue, seg.title);
+  if (seg.kind === "speaker") card(seg.speaker, seg.title);
+}
+
+async function loadRundown(text, format) {
+  const res = await fetch("/api/anchor/rundown", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ text, format }),
+  });
+  const body = await res.json();
+  if (!res.ok) { statusLine.textContent = body.detail; return false; }
+  plan = body;
+  index = -1;
+  document.getElementById("title").textContent = plan.title;
+  statusLine.textContent = `${plan.segments.length} segments: ⏭ to start`;
+  return true;
+}
+
+const form = document.getElementById("rundown-form");
+document.getElementById("load").onclick = () => { form.style.display = "flex"; };
+document.getElementById("cancel").onclick = () => { form.style.display = "none"; };
+form.onsubmit = async (e) => {
+  e.preventDefault();
+  const format = form.querySelector("input[name=format]:checked").value;
+  if (await loadRundown(document.getElementById("rundown-text").value, format)) {
+    form.style.display = "none";
+  }
+};
+document.getElementById("next").onclick = () => plan && index + 1 < plan.segments.length && perform(index + 1);
+document.getElementById("prev").onclick = () => plan && index > 0 && perform(index - 1);
+document.getElementById("repeat").onclick = () => plan && index >= 0 && perform(index);
+document.getElementById("skip").onclick = () => { run++; if (playing) playing.audio.pause(); };
+
+// for the console (issue 4) and for tests: drive the stage from outside
+window.tingshuoStage = { loadRundown, perform, get plan() { return plan; } };
+
+fetch("/api/anchor/presenter").then((r) => r.json()).then((d) => {
+  drawing = d;
+  draw("rest", false);
+  requestAnimationFrame(frame);
+});
