@@ -350,23 +350,27 @@ def test_a_room_with_a_target_language_sends_stored_translations(server, aishell
 
 def test_a_viewer_that_never_reads_is_dropped_and_the_others_get_everything(worker, tmp_path):
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'slow.db'}", token=ORG, viewer_queue_size=16
+        database_url=f"sqlite:///{tmp_path / 'slow.db'}", token=ORG, viewer_queue_size=200
     )
     with LiveServer(create_app(settings, worker=worker), settings) as live:
         room = live.room()
-        total = 3000
+        total = 1000
         reader = Viewer(events_url(live, room), until=lambda m: m.get("n") == total - 1)
-        # this one reads its first message, then nothing: the socket's buffers fill up
-        sleeper = connect(events_url(live, room), max_queue=1)
+        # this one stops reading after its first message, behind a small receive window,
+        # so the server's socket buffers fill after a few megabytes
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.connect(("127.0.0.1", live.port))
+        sleeper = connect(events_url(live, room), sock=raw, max_queue=1)
         reader.connected.wait(10)
         rooms = live.app.state.rooms
         while live.app.state.bus.subscribers(room["id"]) < 2:
             time.sleep(0.05)
-        page = "字" * 4000  # 12 kB an event: 36 MB for the sleeper's buffers in all
+        page = "字" * 4000  # 12 kB an event, 12 MB in all
         for n in range(total):
             rooms.publish(room["id"], {"type": "note", "n": n, "text": page})
-            if n % 10 == 9:
-                time.sleep(0.005)  # a fast speaker, not a flood in one loop iteration
+            if n % 5 == 4:
+                time.sleep(0.01)  # a fast speaker, not a flood in one loop iteration
         reader.join(60)
         assert [m["n"] for m in reader.events if m["type"] == "note"] == list(range(total))
         assert live.app.state.bus.subscribers(room["id"]) == 1  # the sleeper was let go
