@@ -11,19 +11,28 @@ const TS = (() => {
     return { q, roomId: parts[0] === "room" ? decodeURIComponent(parts[1] || "") : null };
   }
 
-  // Events of one room. `since` is the id of the last final received; on reconnect the
-  // server sends the stored finals after it, then live events: no gap, no duplicate.
+  // Events of one room. On reconnect the server sends the stored finals after `since`, then
+  // live events: no gap, no duplicate. `since` is the last final held complete: a final
+  // whose translations have not all arrived yet is asked for again, with its translations.
   class RoomEvents {
     constructor(roomId, token, onEvent, onStatus) {
       this.roomId = roomId;
       this.token = token;
       this.onEvent = onEvent;
       this.onStatus = onStatus || (() => {});
-      this.since = 0;
+      this.last = 0; // the newest final received
+      this.targets = [];
+      this.waiting = new Map(); // final id -> target languages still to come
       this.delay = 500;
       this.closed = false;
       this.connects = 0;
       this.open();
+    }
+
+    get since() {
+      // at most the last 20 captions wait for translations (one may never come: saturated)
+      const ids = [...this.waiting.keys()].sort((a, b) => a - b).slice(-20);
+      return ids.length ? ids[0] - 1 : this.last;
     }
 
     url() {
@@ -38,8 +47,10 @@ const TS = (() => {
       ws.onopen = () => { this.delay = 500; this.connects += 1; };
       ws.onmessage = (e) => {
         const m = JSON.parse(e.data);
-        if (m.type === "final" && m.segment.id > this.since) this.since = m.segment.id;
-        if (m.type === "caught_up") this.onStatus("online");
+        if (m.type === "hello") this.targets = m.room.targets || [];
+        else if (m.type === "final") this._final(m.segment);
+        else if (m.type === "translation") this._translated(m.segment_id, m.lang);
+        else if (m.type === "caught_up") this.onStatus("online");
         this.onEvent(m);
       };
       ws.onclose = (e) => {
@@ -53,6 +64,21 @@ const TS = (() => {
         setTimeout(() => this.open(), this.delay);
         this.delay = Math.min(this.delay * 2, 8000);
       };
+    }
+
+    _final(seg) {
+      if (seg.id > this.last) this.last = seg.id;
+      const have = seg.translations || {};
+      const missing = this.targets.filter((t) => t !== seg.lang && !have[t]);
+      if (missing.length) this.waiting.set(seg.id, new Set(missing));
+      else this.waiting.delete(seg.id);
+    }
+
+    _translated(id, lang) {
+      const missing = this.waiting.get(id);
+      if (!missing) return;
+      missing.delete(lang);
+      if (!missing.size) this.waiting.delete(id);
     }
 
     // for tests and flaky networks: drop the connection as a network would
