@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     tts_cache_size: int = 256  # sentences kept in memory per voice
     tts_disk_cache: bool = True  # also keep them under cache_dir/tts (re-renders are instant)
     tts_max_chars: int = 2000  # one line longer than this is refused: split the script
+    # Mandarin durations × 1.2: a deliberate hall pace; round-trip CER 11.1 % vs 12.2 % at 1.0
+    tts_zh_pace: float = 1.2
     anchor_fps: int = 25
 
     host: str = "127.0.0.1"

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # engines with a real voice; any other code goes to espeak-ng if it has a voice for it
 ENGINES = {"zh": "zh-baker-fastspeech2", "en": "en-joe-piper"}
 # bump when an engine's output or timings change: cached speech from before is ignored
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def check_lang(lang: str) -> str:
@@ -40,7 +40,9 @@ def check_lang(lang: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _engine(lang: str, cache_dir: Path, threads: int, fallback: bool) -> Synthesizer:
+def _engine(
+    lang: str, cache_dir: Path, threads: int, fallback: bool, pace: float = 1.2
+) -> Synthesizer:
     if fallback or lang not in ENGINES:
         from .espeak import EspeakVoice
 
@@ -48,7 +50,7 @@ def _engine(lang: str, cache_dir: Path, threads: int, fallback: bool) -> Synthes
     if lang == "zh":
         from .zh_fastspeech import ZhFastSpeech
 
-        return ZhFastSpeech(cache_dir, threads)
+        return ZhFastSpeech(cache_dir, threads, pace)
     from .piper_en import PiperEnglish
 
     return PiperEnglish(threads)
@@ -89,9 +91,9 @@ class Voice:
         return concatenate(list(self.stream(text)), self.settings.tts_pause_s)
 
     def sentence(self, sentence: str) -> Speech:
-        key = hashlib.sha256(
-            f"{CACHE_VERSION}\n{self.engine.name}\n{sentence}".encode()
-        ).hexdigest()[:32]
+        pace = getattr(self.engine, "pace", "")  # a different pace is a different sound
+        key = f"{CACHE_VERSION}\n{self.engine.name}\n{pace}\n{sentence}"
+        key = hashlib.sha256(key.encode()).hexdigest()[:32]
         with self._lock:
             if key in self._memory:
                 self._memory.move_to_end(key)
@@ -150,9 +152,18 @@ def load_voice(lang: str, settings: Settings, fallback: bool = False) -> Voice:
     """The voice for a language, loaded once per process: zh and en have real voices;
     other languages (or `fallback=True`) use espeak-ng."""
     code = check_lang(lang)
-    key = (code, settings.cache_dir, settings.tts_threads, settings.tts_disk_cache, fallback)
+    key = (
+        code,
+        settings.cache_dir,
+        settings.tts_threads,
+        settings.tts_disk_cache,
+        settings.tts_zh_pace,
+        fallback,
+    )
     with _voices_lock:
         if key not in _voices:
-            engine = _engine(code, settings.cache_dir, settings.tts_threads, fallback)
+            engine = _engine(
+                code, settings.cache_dir, settings.tts_threads, fallback, settings.tts_zh_pace
+            )
             _voices[key] = Voice(engine, settings)
         return _voices[key]

@@ -162,7 +162,7 @@ class ZhFastSpeech:
     sample_rate = SAMPLE_RATE
     timings = "character"
 
-    def __init__(self, cache_dir: Path, threads: int = 2) -> None:
+    def __init__(self, cache_dir: Path, threads: int = 2, pace: float = 1.2) -> None:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as e:
@@ -170,6 +170,7 @@ class ZhFastSpeech:
                 "the Mandarin voice needs ai-edge-litert: pip install ai-edge-litert==2.3.0"
             ) from e
         acoustic, vocoder = _assets(cache_dir)
+        self.pace = pace
         mapper = json.loads(package_file(_MAPPER).read_text(encoding="utf-8"))
         self._ids: dict[str, int] = mapper["symbol_to_id"]
         self._table = _pinyin_table()
@@ -275,7 +276,7 @@ class ZhFastSpeech:
         values = [
             np.array([ids], np.int32),
             np.array([0], np.int32),
-            np.array([1.0], np.float32),
+            np.array([self.pace], np.float32),  # durations × pace
             np.array([1.0], np.float32),
             np.array([1.0], np.float32),
         ]
