@@ -289,6 +289,7 @@ def test_file_played_as_live_from_rest_reaches_viewers(server, aishell_rows):
     assert states == ["live", "idle"]
     sessions = server.http.get(f"/api/rooms/{room['id']}/sessions").json()
     assert len(sessions) == 1 and sessions[0]["status"] == "done"
+    assert sessions[0]["source"] == "talk.flac"
 
 
 def test_pause_drops_audio_and_makes_what_was_said_final(server, aishell_rows):

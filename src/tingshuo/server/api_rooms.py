@@ -249,7 +249,9 @@ async def start_file(
             await run_in_threadpool(probe, path)  # not audio: a clear 422 now, not later
         except AudioError as e:
             raise HTTPException(422, str(e).replace(str(path), file.filename or "upload")) from None
-        await rooms_of(request).start(room.id, "file", path=path, speed=speed, cleanup=path)
+        await rooms_of(request).start(
+            room.id, "file", path=path, speed=speed, cleanup=path, label=file.filename
+        )
     except RoomError as e:
         path.unlink(missing_ok=True)
         raise HTTPException(e.status, str(e)) from None

@@ -100,6 +100,7 @@ class Rooms:
         self.bus = bus
         self.loop = loop
         self.runs: dict[str, RoomRun] = {}
+        self._starting: set[str] = set()
         self._translator: TranslationWorker | None = None
         self._translator_lock = threading.Lock()
         # a previous process may have stopped while rooms were live
@@ -162,16 +163,35 @@ class Rooms:
         speed: float = 1.0,
         device: str | int | None = None,
         cleanup: Path | None = None,
+        label: str | None = None,
     ) -> RoomRun:
         room = self.room(room_id)
-        if room_id in self.runs:
-            run = self.runs[room_id]
-            raise RoomBusy(f"room {room.name!r} is already listening ({run.kind}); stop it first")
-        if len(self.runs) >= self.settings.max_live_rooms:
+        if room_id in self.runs or room_id in self._starting:
+            run = self.runs.get(room_id)
+            how = f" ({run.kind})" if run else ""
+            raise RoomBusy(f"room {room.name!r} is already listening{how}; stop it first")
+        if len(self.runs) + len(self._starting) >= self.settings.max_live_rooms:
             raise TooManyRooms(
                 f"{len(self.runs)} rooms are listening, the limit "
                 f"(TINGSHUO_MAX_LIVE_ROOMS) is {self.settings.max_live_rooms}"
             )
+        self._starting.add(room_id)  # loading the translator takes a while: no second start
+        try:
+            return await self._start(room, kind, path, speed, device, cleanup, label)
+        finally:
+            self._starting.discard(room_id)
+
+    async def _start(
+        self,
+        room: RoomInfo,
+        kind: str,
+        path: Path | None,
+        speed: float,
+        device: str | int | None,
+        cleanup: Path | None,
+        label: str | None,
+    ) -> RoomRun:
+        room_id = room.id
         lang = None if room.lang == "auto" else room.lang
         self.worker.recognizer.check_language(lang)
         glossary = None
@@ -193,7 +213,8 @@ class Rooms:
             lang,
             list(dict.fromkeys(hotwords)),
             title=room.name,
-            source={"push": "websocket", "file": str(path), "device": "sound device"}[kind],
+            source=label
+            or {"push": "websocket", "file": str(path), "device": "sound device"}[kind],
             targets=room.targets,
             translator=translator,
             glossary=glossary,
