@@ -53,7 +53,7 @@ def _engine(
         return ZhFastSpeech(cache_dir, threads, pace)
     from .piper_en import PiperEnglish
 
-    return PiperEnglish(threads)
+    return PiperEnglish()
 
 
 class Voice:

@@ -94,7 +94,9 @@ def anchor(
     if check:
         out = Console(highlight=False)
         for seg in plan.segments:
-            out.print(f"{seg.line:>4}  {seg.kind:<8} {seg.summary()}", markup=False)
+            summary = seg.summary()
+            summary = summary if len(summary) <= 90 else summary[:89] + "…"
+            out.print(f"line {seg.line:>3}  {seg.kind:<8} {summary}", markup=False, soft_wrap=True)
         return
     from ..anchor.render import render_video
 

