@@ -109,6 +109,10 @@ class StreamingTranscriber:
             self._offset += drop
 
     def _draft(self, action: Draft) -> list[Partial]:
+        if self.worker.waiting(owner=self):
+            # another session's request is queued: its final matters more than this
+            # redraft, and the caption is redrafted at the next interval anyway
+            return []
         audio = self._slice(action.start, action.end)
         if self.lang is None and self._draft_lang is None and audio.size >= SAMPLE_RATE:
             self._draft_lang = self.worker.recognizer.detect_language(audio)
@@ -138,6 +142,9 @@ class StreamingTranscriber:
     def _prepare(self, action: Prepare) -> None:
         if self._prepared is not None:
             self._prepared[1].cancel()
+            self._prepared = None
+        if self.worker.waiting(owner=self):
+            return  # a guess that may be wasted is a luxury while others wait
         future = self.worker.submit(self._final_request(action.start, action.end), owner=self)
         self._prepared = (Commit(action.start, action.end), future)
 

@@ -52,6 +52,11 @@ class RecognizerWorker:
             self._queue.put(item)
         return future
 
+    def waiting(self, owner: object = None) -> int:
+        """Requests queued by others than `owner`: the model is wanted elsewhere."""
+        with self._queue.mutex:
+            return sum(1 for item in self._queue.queue if item[2] is not owner)
+
     def recognize(self, request: Request, owner: object = None) -> Hypothesis | None:
         """Blocking convenience; None when a draft was superseded or refused."""
         try:
