@@ -17,6 +17,7 @@ from tingshuo.anchor.presenter import VISEMES
 
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path("/usr/bin/chromedriver")
+ORG = "organizer-secret"
 
 STAGE_RUNDOWN = """\
 title: Stage test
@@ -34,13 +35,14 @@ segments:
 def app(settings) -> FastAPI:
     app = FastAPI()
     app.state.settings = settings
+    app.state.token = ORG  # synthesis is the organizer's (tingshuo.server.auth)
     app.include_router(routes.router)
     return app
 
 
 @pytest.fixture(scope="module")
 def client(app):
-    with TestClient(app) as c:
+    with TestClient(app, headers={"Authorization": f"Bearer {ORG}"}) as c:
         yield c
 
 
@@ -97,7 +99,8 @@ def test_stage_page_advances_subtitles_as_the_audio_plays(app, settings, tmp_pat
     with LiveServer(app, settings) as server:
         driver = chromium(tmp_path)
         try:
-            driver.get(f"{server.url}/room/r1/stage")
+            # rehearsal: the page's own buttons and rundown, synthesis with the organizer token
+            driver.get(f"{server.url}/room/r1/stage?rehearse=1&token={ORG}")
             wait_for(driver, "document.querySelector('#presenter ellipse')", 20, "the presenter")
             loaded = driver.execute_async_script(
                 "const done = arguments[arguments.length - 1];"

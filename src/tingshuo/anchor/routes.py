@@ -7,6 +7,9 @@
 - GET  /api/anchor/presenter   the drawing as JSON (shapes, eyes, mouth shapes)
 - POST /api/anchor/rundown     parse a rundown (YAML or Markdown text) into segments
 - POST /api/anchor/say         synthesize one line: WAV (base64), units with times, mouth track
+                               (organizer token: it spends the server's CPU on any text)
+
+In a live room the stage follows the console instead: see tingshuo.server.anchor_room.
 
 Synthesis runs in a worker thread; the event loop never waits on a voice.
 """
@@ -19,12 +22,13 @@ import wave
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from ..errors import TingshuoError
+from ..server.auth import organizer
 from ..settings import Settings, get_settings
 from . import presenter
 from .rundown import Rundown, parse_markdown, parse_yaml
@@ -148,7 +152,7 @@ def rundown(body: RundownIn) -> RundownOut:
     )
 
 
-@router.post("/api/anchor/say")
+@router.post("/api/anchor/say", dependencies=[Depends(organizer)])
 async def say(body: SayIn, request: Request) -> SayOut:
     try:
         return await run_in_threadpool(say_line, body.text, body.lang, _settings(request))

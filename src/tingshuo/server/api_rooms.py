@@ -110,6 +110,7 @@ class Links(BaseModel):
     phone: str
     screen: str
     events: str
+    stage: str  # the AI anchor's stage page
 
 
 class RoomOut(RoomInfo):
@@ -145,6 +146,7 @@ def _out(request: Request, room: RoomInfo) -> RoomOut:
         phone=f"{base}/room/{room.id}?token={room.viewer_token}",
         screen=f"{base}/room/{room.id}/screen?token={room.viewer_token}",
         events=f"{ws_base}/ws/rooms/{room.id}/events?token={room.viewer_token}",
+        stage=f"{base}/room/{room.id}/stage?token={room.viewer_token}",
     )
     data = room.model_dump()
     data["state"] = status["state"]

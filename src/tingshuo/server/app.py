@@ -30,7 +30,7 @@ from ..events import Segment
 from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store, open_store
 from ..store.export import FORMATS, render
-from . import api_rooms, pages, ws
+from . import anchor_room, api_rooms, pages, ws
 from .auth import organizer
 from .bus import LocalBus
 from .rooms import Rooms
@@ -83,6 +83,9 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     app.include_router(api_rooms.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
+    app.include_router(anchor_room.router)
+    app.state.anchors = anchor_room.Anchors()
+    _mount_features(app)
     pages.mount_static(app)
     # the transcript routes below are for the organizer too
     need_token = [Depends(organizer)]
@@ -179,6 +182,16 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         return store(request).search(q, limit)
 
     return app
+
+
+def _mount_features(app: FastAPI) -> None:
+    """The anchor's stage and the learner's page. Their routers import no model: voices and
+    the assessment load on first use, so start-up stays quick."""
+    from ..anchor import routes as anchor_routes
+    from ..learn import routes as learn_routes
+
+    app.include_router(anchor_routes.router)
+    app.include_router(learn_routes.router)  # public: a learner has no token
 
 
 def _session(db: Store, session_id: str) -> SessionInfo:

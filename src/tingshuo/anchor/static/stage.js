@@ -1,6 +1,16 @@
 // The stage: draws the same presenter as the video (shapes from /api/anchor/presenter),
-// speaks each rundown segment with /api/anchor/say and highlights subtitles from the timings.
+// speaks each rundown segment and highlights subtitles from the synthesizer's timings.
+//
+// In a room (/room/{id}/stage?token=<viewer>) the page follows the console: it listens to the
+// room's events and speaks each cued line (audio from /api/rooms/{id}/anchor/say). With
+// &rehearse=1 and the organizer token it has its own buttons and a paste-a-rundown form.
 "use strict";
+
+const query = new URLSearchParams(location.search);
+const pageToken = query.get("token") || "";
+const roomId = decodeURIComponent(location.pathname.split("/")[2] || "");
+const rehearsal = query.get("rehearse") === "1";
+const auth = pageToken ? { Authorization: `Bearer ${pageToken}` } : {};
 
 const svg = document.getElementById("presenter");
 const subtitles = document.getElementById("subtitles");
@@ -86,12 +96,20 @@ function frame() {
 
 const wait = (s) => new Promise((r) => setTimeout(r, s * 1000));
 
-async function speak(seg, lang, token) {
-  const res = await fetch("/api/anchor/say", {
+function fetchSpeech(seg, lang) {
+  if (seg.roomIndex !== undefined) { // a line of the room's rundown, synthesized once
+    const q = new URLSearchParams({ index: seg.roomIndex, lang });
+    return fetch(`/api/rooms/${encodeURIComponent(roomId)}/anchor/say?${q}`, { headers: auth });
+  }
+  return fetch("/api/anchor/say", {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", ...auth },
     body: JSON.stringify({ text: seg.lines[lang], lang }),
   });
+}
+
+async function speak(seg, lang, token) {
+  const res = await fetchSpeech(seg, lang);
   const body = await res.json();
   if (token !== run) return;
   if (!res.ok) { // a failed line is shown, never skipped silently
@@ -110,13 +128,21 @@ async function speak(seg, lang, token) {
   if (token === run) showLines(seg.lines, lang, 1);
 }
 
-async function perform(i) {
-  const token = ++run;
+function silence() {
+  run++;
   if (playing) playing.audio.pause();
   playing = null;
+}
+
+async function perform(i) {
+  await performSegment(plan.segments[i], i, plan.segments.length);
+}
+
+async function performSegment(seg, i, total) {
+  silence();
+  const token = run;
   index = i;
-  const seg = plan.segments[i];
-  statusLine.textContent = `${i + 1}/${plan.segments.length} · line ${seg.line}`;
+  statusLine.textContent = `${i + 1}/${total} · line ${seg.line}`;
   card(null);
   subtitles.replaceChildren();
   for (const [n, lang] of seg.speak.entries()) {
@@ -158,10 +184,52 @@ form.onsubmit = async (e) => {
 document.getElementById("next").onclick = () => plan && index + 1 < plan.segments.length && perform(index + 1);
 document.getElementById("prev").onclick = () => plan && index > 0 && perform(index - 1);
 document.getElementById("repeat").onclick = () => plan && index >= 0 && perform(index);
-document.getElementById("skip").onclick = () => { run++; if (playing) playing.audio.pause(); };
+document.getElementById("skip").onclick = silence;
 
-// for the console (issue 4) and for tests: drive the stage from outside
-window.tingshuoStage = { loadRundown, perform, get plan() { return plan; } };
+// -- in a room: follow the console through the room's events
+
+let lastCue = 0;
+let roomEvents = null;
+
+async function roomPlan() {
+  const res = await fetch(`/api/rooms/${encodeURIComponent(roomId)}/anchor`, { headers: auth });
+  const body = await res.json();
+  if (!res.ok) { statusLine.textContent = body.detail; return; }
+  plan = body.loaded ? body : null;
+  lastCue = Math.max(lastCue, body.cue);
+  document.getElementById("title").textContent = plan ? plan.title : "AI 主播 · AI anchor";
+  if (!plan) statusLine.textContent = "waiting for a rundown";
+  else if (body.index < 0) statusLine.textContent = `${plan.segments.length} segments: waiting for the first cue`;
+}
+
+function onRoomEvent(m) {
+  if (m.type === "hello") roomPlan();
+  else if (m.type === "anchor_rundown") { silence(); card(null); subtitles.replaceChildren(); roomPlan(); }
+  else if (m.type === "anchor_cue" && m.cue > lastCue) {
+    lastCue = m.cue;
+    const seg = { ...m.segment, roomIndex: m.index };
+    performSegment(seg, m.index, plan ? plan.segments.length : m.index + 1);
+  } else if (m.type === "anchor_skip" && m.cue > lastCue) {
+    lastCue = m.cue;
+    silence();
+    card(null);
+    subtitles.replaceChildren();
+    statusLine.textContent = `${m.index + 1} skipped`;
+  }
+}
+
+if (roomId && pageToken && !rehearsal) {
+  document.querySelectorAll("#controls button").forEach((b) => { b.hidden = true; });
+  roomEvents = new TS.RoomEvents(roomId, pageToken, onRoomEvent, (s, why) => {
+    if (s === "refused") statusLine.textContent = why;
+    document.body.dataset.connection = s;
+  });
+}
+
+// for tests: drive the stage from outside
+window.tingshuoStage = {
+  loadRundown, perform, get plan() { return plan; }, get events() { return roomEvents; },
+};
 
 fetch("/api/anchor/presenter").then((r) => r.json()).then((d) => {
   drawing = d;

@@ -5,6 +5,7 @@
   const $ = (id) => document.getElementById(id);
   const state = { token: "", room: null, events: null, view: null, mic: null };
   window.tsConsole = state;
+  state.api = (path, opts) => api(path, opts); // for console-anchor.js
 
   function error(msg) { $("error").textContent = msg || ""; }
 
@@ -114,7 +115,9 @@
       if (m.type === "state" && m.error) error(m.error);
       if (m.type === "state" && m.state === "idle") stopMic();
       state.view.handle(m);
+      if (window.tsAnchor) window.tsAnchor.handle(m);
     });
+    if (window.tsAnchor) await window.tsAnchor.select(room);
   }
   $("show").addEventListener("change", () => state.view && state.view.setShow($("show").value.split(",")));
 

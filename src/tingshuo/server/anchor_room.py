@@ -1,0 +1,343 @@
+"""The AI anchor in a live room: a rundown the console steps through, spoken on the stage page.
+
+A room holds at most one rundown (in this process's memory). The organizer steps through it
+(next, previous, repeat, skip); each step is room state on the server and goes out on the room's
+bus, so every open stage page follows the console. A cued line is synthesized once (then reused
+from the cache), written to the room's transcript as a final of the speaker "AI主播" / "AI
+anchor" (stored before it is broadcast, like a recognised final) with its translations: the
+rundown's own text where the line is bilingual, machine translation otherwise.
+
+See docs/protocol.md ("The AI anchor") for the calls and events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from ..anchor.routes import RundownIn, SayOut, SegmentOut, say_line
+from ..anchor.rundown import Rundown, Segment, parse_markdown, parse_yaml
+from ..errors import TingshuoError
+from ..events import Final, Translation
+from ..events import Segment as Caption
+from ..store.db import RoomInfo
+from .api_rooms import Organizer, Viewer, rooms_of
+
+if TYPE_CHECKING:
+    from .rooms import Rooms
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/rooms/{room_id}/anchor", tags=["anchor"])
+
+# a line the voice cannot say still enters the transcript, timed at this reading pace
+_FALLBACK_S_PER_CHAR = {"zh": 0.25, "en": 0.07}
+_GAP_BETWEEN_LANGUAGES_S = 0.5  # as the stage page pauses between a line's languages
+DEFAULT_ANCHOR = "AI 主播"  # rundown.py's default `anchor:`
+
+
+@dataclass
+class Plan:
+    """A room's rundown and where the console stands in it."""
+
+    rundown: Rundown
+    text: str
+    format: str
+    index: int = -1  # the segment cued last (-1: none yet)
+    cue: int = 0  # counts cues and skips: a stage page plays only the newest
+    skipped: set[int] = field(default_factory=set)
+
+
+@dataclass
+class AnchorSession:
+    """Where the anchor's captions go while the room is not listening."""
+
+    id: str
+    t0: float
+
+
+class Anchors:
+    """Every room's rundown, and the synthesized lines (once per text and voice)."""
+
+    def __init__(self) -> None:
+        self.plans: dict[str, Plan] = {}
+        self.sessions: dict[str, AnchorSession] = {}
+        self._said: dict[tuple[str, str], SayOut] = {}
+        self._lock = threading.Lock()  # one synthesis at a time: the voices share the CPU
+
+    def say(self, text: str, lang: str, settings) -> SayOut:
+        """Synthesized audio and timings of a line, made once (thread-safe)."""
+        key = (lang, text)
+        with self._lock:
+            said = self._said.get(key)
+            if said is None:
+                said = self._said[key] = say_line(text, lang, settings)
+                while len(self._said) > 256:  # a few rundowns' worth; the tts disk cache has more
+                    del self._said[next(iter(self._said))]
+            return said
+
+    def prepare(self, rundown: Rundown, settings) -> None:
+        """Synthesize every line ahead, in order, so that a cue plays at once."""
+
+        def work() -> None:
+            for seg in rundown.segments:
+                for lang in seg.speak:
+                    try:
+                        self.say(seg.lines[lang], lang, settings)
+                    except TingshuoError:
+                        pass  # reported when the line is cued
+                    except Exception:
+                        log.exception("preparing the anchor's line %d failed", seg.line)
+
+        threading.Thread(target=work, name="anchor-prepare", daemon=True).start()
+
+
+def anchors_of(request: Request) -> Anchors:
+    state = request.app.state
+    if getattr(state, "anchors", None) is None:
+        state.anchors = Anchors()
+    return state.anchors
+
+
+class AnchorOut(BaseModel):
+    loaded: bool
+    title: str = ""
+    languages: list[str] = []
+    segments: list[SegmentOut] = []
+    index: int = -1
+    cue: int = 0
+    skipped: list[int] = []
+
+
+class CueOut(BaseModel):
+    action: str
+    index: int
+    cue: int
+    segment: SegmentOut
+    caption: Caption | None = None  # the anchor's words as stored in the transcript
+    error: str | None = None  # a line the voice could not say (it is still captioned)
+
+
+def _seg_out(seg: Segment) -> SegmentOut:
+    return SegmentOut(**vars(seg))
+
+
+def _state(plan: Plan | None) -> AnchorOut:
+    if plan is None:
+        return AnchorOut(loaded=False)
+    return AnchorOut(
+        loaded=True,
+        title=plan.rundown.title,
+        languages=plan.rundown.languages,
+        segments=[_seg_out(s) for s in plan.rundown.segments],
+        index=plan.index,
+        cue=plan.cue,
+        skipped=sorted(plan.skipped),
+    )
+
+
+def _plan(request: Request, room_id: str) -> Plan:
+    plan = anchors_of(request).plans.get(room_id)
+    if plan is None:
+        raise HTTPException(409, "this room has no rundown: load one in the console first")
+    return plan
+
+
+def _publish(request: Request, room_id: str, event: dict[str, Any]) -> None:
+    request.app.state.bus.publish(room_id, event)  # on the event loop: in order
+
+
+@router.get("")
+def anchor_state(request: Request, room: Viewer) -> AnchorOut:
+    """The room's rundown and the segment cued last."""
+    return _state(anchors_of(request).plans.get(room.id))
+
+
+@router.put("/rundown", dependencies=[Organizer])
+def load_rundown(request: Request, room: Viewer, body: RundownIn) -> AnchorOut:
+    """Give the room a rundown (YAML or Markdown); a malformed one is 400 naming the line."""
+    parse = parse_yaml if body.format == "yaml" else parse_markdown
+    try:
+        rundown = parse(body.text, "rundown")
+    except TingshuoError as e:
+        raise HTTPException(400, str(e)) from None
+    anchors = anchors_of(request)
+    old = anchors.plans.get(room.id)
+    plan = anchors.plans[room.id] = Plan(rundown, body.text, body.format, cue=old.cue if old else 0)
+    anchors.prepare(rundown, request.app.state.settings)
+    log.info("room %s: rundown %r, %d segments", room.id, rundown.title, len(rundown.segments))
+    state = _state(plan)
+    _publish(
+        request,
+        room.id,
+        {
+            "type": "anchor_rundown",
+            "title": state.title,
+            "languages": state.languages,
+            "segments": len(state.segments),
+        },
+    )
+    return state
+
+
+@router.delete("/rundown", status_code=204, dependencies=[Organizer])
+def clear_rundown(request: Request, room: Viewer) -> None:
+    if anchors_of(request).plans.pop(room.id, None) is not None:
+        _publish(request, room.id, {"type": "anchor_rundown", "title": "", "segments": 0})
+
+
+@router.get("/say")
+async def say(request: Request, room: Viewer, index: int, lang: str) -> SayOut:
+    """The cued line's voice (WAV as a data URL) with unit and mouth timings, for the stage."""
+    plan = _plan(request, room.id)
+    if not 0 <= index < len(plan.rundown.segments):
+        raise HTTPException(404, f"the rundown has no segment {index}")
+    seg = plan.rundown.segments[index]
+    if lang not in seg.lines:
+        raise HTTPException(404, f"segment {index} has no {lang} line")
+    settings = request.app.state.settings
+    try:
+        return await run_in_threadpool(anchors_of(request).say, seg.lines[lang], lang, settings)
+    except TingshuoError as e:
+        raise HTTPException(400, f"line {seg.line} ({lang}): {e}") from None
+
+
+Action = Literal["next", "previous", "repeat", "skip"]
+
+
+@router.post("/{action}", dependencies=[Organizer])
+async def step(request: Request, room: Viewer, action: Action) -> CueOut:
+    """next / previous / repeat: cue a segment; skip: silence the anchor and pass over the
+    segment after the current one without saying it."""
+    plan = _plan(request, room.id)
+    last = len(plan.rundown.segments) - 1
+    index = {"next": plan.index + 1, "previous": plan.index - 1, "repeat": plan.index}.get(
+        action, plan.index + 1
+    )
+    if index > last:
+        raise HTTPException(409, "the rundown is over: previous or repeat, or load another")
+    if index < 0:
+        why = "nothing was cued yet: next starts" if action == "repeat" else "already at the start"
+        raise HTTPException(409, why)
+    plan.index = index
+    plan.cue += 1
+    seg = plan.rundown.segments[index]
+    if action == "skip":
+        plan.skipped.add(index)
+        _publish(request, room.id, {"type": "anchor_skip", "index": index, "cue": plan.cue})
+        return CueOut(action=action, index=index, cue=plan.cue, segment=_seg_out(seg))
+    plan.skipped.discard(index)
+    cue = plan.cue
+    caption, error, translate = None, None, []
+    if seg.lines:
+        caption, error, translate = await run_in_threadpool(
+            _caption, request, room, plan.rundown, seg
+        )
+    if plan.cue != cue:  # the console moved on while the line was being prepared
+        return CueOut(action=action, index=index, cue=cue, segment=_seg_out(seg), caption=caption)
+    event: dict[str, Any] = {
+        "type": "anchor_cue",
+        "action": action,
+        "index": index,
+        "cue": cue,
+        "segment": _seg_out(seg).model_dump(),
+        "caption_id": caption.id if caption else None,
+    }
+    if error:
+        event["error"] = error
+    _publish(request, room.id, event)
+    if caption is not None:
+        # the anchor's words as a caption of the room: stored already, now shown
+        final = Final(utterance=-cue, segment=caption)
+        _publish(request, room.id, final.model_dump(mode="json"))
+        if translate:
+            await _machine_translate(request, room, final, translate)
+    return CueOut(
+        action=action, index=index, cue=cue, segment=_seg_out(seg), caption=caption, error=error
+    )
+
+
+def _speaker(rundown: Rundown, lang: str) -> str:
+    if rundown.anchor and rundown.anchor != DEFAULT_ANCHOR:
+        return rundown.anchor
+    return "AI主播" if lang == "zh" else "AI anchor"
+
+
+def _caption(
+    request: Request, room: RoomInfo, rundown: Rundown, seg: Segment
+) -> tuple[Caption, str | None, list[str]]:
+    """Synthesize the line (cached) and store it as a final of the room's session."""
+    settings = request.app.state.settings
+    anchors = anchors_of(request)
+    rooms: Rooms = rooms_of(request)
+    error = None
+    duration = 0.0
+    for n, lang in enumerate(seg.speak):
+        if n:
+            duration += _GAP_BETWEEN_LANGUAGES_S
+        try:
+            duration += anchors.say(seg.lines[lang], lang, settings).duration
+        except TingshuoError as e:  # still captioned: a failed line never silently disappears
+            error = f"line {seg.line} ({lang}): {e}"
+            log.warning("room %s: the anchor cannot say %s", room.id, error)
+            duration += len(seg.lines[lang]) * _FALLBACK_S_PER_CHAR.get(lang, 0.1)
+    lang = room.lang if room.lang in seg.lines else (seg.speak or list(seg.lines))[0]
+    others = [t for t in room.targets if t != lang]
+    given = {t: seg.lines[t] for t in others if t in seg.lines}
+    session_id, start = _session_and_time(rooms, anchors, room)
+    caption = Caption(
+        session_id=session_id,
+        start=round(start, 3),
+        end=round(start + duration, 3),
+        lang=lang,
+        text=seg.lines[lang],
+        speaker=_speaker(rundown, lang),
+        translations=given,
+    )
+    caption = rooms.store.add_segment(caption)
+    if rooms.runs.get(room.id) is None:
+        rooms.store.finish_session(session_id, "done", caption.end)
+    return caption, error, [t for t in others if t not in given]
+
+
+def _session_and_time(rooms: Rooms, anchors: Anchors, room: RoomInfo) -> tuple[str, float]:
+    """The room's live session and the time in it; else the room's own anchor session."""
+    run = rooms.runs.get(room.id)
+    if run is not None:
+        return run.session.info.id, time.monotonic() - run.started
+    session = anchors.sessions.get(room.id)
+    if session is None:
+        info = rooms.store.create_session(
+            f"{room.name} · AI anchor", "AI anchor", room.lang, [], room.targets, room_id=room.id
+        )
+        session = anchors.sessions[room.id] = AnchorSession(info.id, time.monotonic())
+    return session.id, time.monotonic() - session.t0
+
+
+async def _machine_translate(request: Request, room: RoomInfo, final: Final, targets: list[str]):
+    """Languages the rundown does not give: the room's translator, stored before shown."""
+    rooms: Rooms = rooms_of(request)
+    try:
+        translator = await run_in_threadpool(rooms.translator)
+    except TingshuoError as e:
+        log.warning("room %s: the anchor's line is not translated: %s", room.id, e)
+        return
+    glossary = None
+    if room.glossary:
+        from ..mt import Glossary
+
+        glossary = Glossary.from_pairs(room.glossary)
+
+    def done(translation: Translation) -> None:
+        if translation.segment_id is not None:
+            rooms.store.set_translation(translation.segment_id, translation.lang, translation.text)
+        rooms.publish(room.id, translation.model_dump(mode="json"))
+
+    translator.submit_final(final, targets, done, glossary)

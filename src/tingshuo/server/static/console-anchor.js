@@ -1,0 +1,102 @@
+// Console: the room's rundown for the AI anchor. Load (paste or file, YAML or Markdown; a
+// malformed one shows the server's line-numbered error), then step through it. Stepping is
+// the room's state on the server: every stage page follows, whoever else has the console open.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const con = window.tsConsole;
+  const state = { room: null, plan: null };
+
+  function showError(msg) { $("rundown-error").textContent = msg || ""; }
+
+  async function guarded(fn) {
+    showError("");
+    try { await fn(); } catch (e) { showError(e.message); }
+  }
+
+  function describe(seg) {
+    const said = Object.values(seg.lines).join(" / ");
+    if (seg.kind === "pause") return `${seg.seconds} s`;
+    if (seg.kind === "cue") return `${seg.cue} (${seg.seconds} s)`;
+    if (seg.kind === "speaker") return `${seg.speaker} ${seg.title} ${said}`.trim();
+    return said;
+  }
+
+  function render() {
+    const plan = state.plan;
+    const list = $("rundown-segments");
+    const loaded = !!(plan && plan.loaded);
+    for (const b of ["previous", "repeat", "next", "skip"]) $(`anchor-${b}`).disabled = !loaded;
+    if (!loaded) { list.replaceChildren(); return; }
+    list.replaceChildren(...plan.segments.map((seg, i) => {
+      const li = document.createElement("li");
+      li.dataset.index = i;
+      const kind = document.createElement("span");
+      kind.className = "kind";
+      kind.textContent = `${seg.kind} · line ${seg.line}`;
+      li.append(kind, document.createTextNode(describe(seg)));
+      li.classList.toggle("current", i === plan.index);
+      li.classList.toggle("skipped", plan.skipped.includes(i));
+      return li;
+    }));
+    const current = list.querySelector("li.current");
+    if (current) current.scrollIntoView({ block: "nearest" });
+  }
+
+  async function refresh() {
+    if (!state.room) return;
+    state.plan = await con.api(`/api/rooms/${state.room.id}/anchor`);
+    render();
+  }
+
+  async function select(room) {
+    state.room = room;
+    $("anchor-panel").hidden = false;
+    $("link-stage").href = room.links.stage;
+    showError("");
+    await refresh();
+  }
+
+  // the room's events: another console (or this one) stepped, or changed the rundown
+  function handle(m) {
+    if (!state.room || !state.plan) return;
+    if (m.type === "anchor_rundown") refresh();
+    else if ((m.type === "anchor_cue" || m.type === "anchor_skip") && state.plan.loaded) {
+      state.plan.index = m.index;
+      const skipped = new Set(state.plan.skipped);
+      if (m.type === "anchor_skip") skipped.add(m.index); else skipped.delete(m.index);
+      state.plan.skipped = [...skipped];
+      render();
+      if (m.error) showError(`the anchor could not say ${m.error}`);
+    }
+  }
+
+  $("rundown-file").addEventListener("change", async () => {
+    const file = $("rundown-file").files[0];
+    if (!file) return;
+    $("rundown-text").value = await file.text();
+    $("rundown-format").value = /\.(md|markdown)$/i.test(file.name) ? "markdown" : "yaml";
+  });
+
+  $("rundown-load").addEventListener("click", () => guarded(async () => {
+    state.plan = await con.api(`/api/rooms/${state.room.id}/anchor/rundown`, {
+      method: "PUT",
+      body: { text: $("rundown-text").value, format: $("rundown-format").value },
+    });
+    render();
+  }));
+
+  $("rundown-clear").addEventListener("click", () => guarded(async () => {
+    await con.api(`/api/rooms/${state.room.id}/anchor/rundown`, { method: "DELETE" });
+    await refresh();
+  }));
+
+  for (const action of ["previous", "repeat", "next", "skip"]) {
+    $(`anchor-${action}`).addEventListener("click", () => guarded(async () => {
+      const out = await con.api(`/api/rooms/${state.room.id}/anchor/${action}`, { method: "POST" });
+      if (out.error) showError(`the anchor could not say ${out.error}`);
+    }));
+  }
+
+  window.tsAnchor = { select, handle, refresh, get plan() { return state.plan; } };
+})();

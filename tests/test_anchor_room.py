@@ -1,0 +1,212 @@
+"""The AI anchor in a live room, over REST and the events socket: rundown, stepping, tokens,
+and the anchor's lines in the room's transcript (real voices, real store)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import wave
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tingshuo.server.app import create_app
+from tingshuo.settings import Settings
+
+ORG = "organizer-secret"
+AUTH = {"Authorization": f"Bearer {ORG}"}
+
+RUNDOWN = """\
+title: 开幕式 Opening
+languages: [zh, en]
+segments:
+  - say:
+      zh: 各位来宾，大家好！
+      en: Good morning, everyone!
+  - cue: play video
+    seconds: 2
+  - speaker: 李明教授
+    title: 主旨演讲 Keynote
+    say: {zh: 下面有请李明教授。}
+"""
+
+MARKDOWN = """\
+---
+title: Short
+languages: [zh]
+---
+zh: 欢迎大家。
+
+[pause 1]
+"""
+
+
+@pytest.fixture(scope="module")
+def client(worker, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("anchor-room")
+    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
+    with TestClient(create_app(settings, worker=worker)) as c:
+        yield c
+
+
+def make_room(client, **body) -> dict:
+    r = client.post("/api/rooms", json={"name": "主会场", "lang": "zh", **body}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def load(client, room: dict, text: str = RUNDOWN, fmt: str = "yaml"):
+    return client.put(
+        f"/api/rooms/{room['id']}/anchor/rundown",
+        json={"text": text, "format": fmt},
+        headers=AUTH,
+    )
+
+
+def test_rundown_upload_good_and_malformed(client):
+    room = make_room(client)
+    base = f"/api/rooms/{room['id']}/anchor"
+    assert client.get(base, headers=AUTH).json() == {
+        "loaded": False,
+        "title": "",
+        "languages": [],
+        "segments": [],
+        "index": -1,
+        "cue": 0,
+        "skipped": [],
+    }
+    ok = load(client, room)
+    assert ok.status_code == 200, ok.text
+    state = ok.json()
+    assert state["title"] == "开幕式 Opening" and state["index"] == -1
+    assert [s["kind"] for s in state["segments"]] == ["say", "cue", "speaker"]
+    assert state["segments"][2]["lines"] == {"zh": "下面有请李明教授。"}
+    bad = load(client, room, "segments:\n  - say: {zh: 好}\n  - sing: la\n")
+    assert bad.status_code == 400
+    assert "line 3: unknown key 'sing'" in bad.json()["detail"]
+    bad_md = load(client, room, "---\ntitle: x\n---\nzh: 好\nhello there\n", "markdown")
+    assert (
+        bad_md.status_code == 400 and "line 5: cannot read 'hello there'" in bad_md.json()["detail"]
+    )
+    # a refused rundown leaves the loaded one in place
+    assert client.get(base, headers=AUTH).json()["title"] == "开幕式 Opening"
+    md = load(client, room, MARKDOWN, "markdown")
+    assert [s["kind"] for s in md.json()["segments"]] == ["say", "pause"]
+    assert client.delete(f"{base}/rundown", headers=AUTH).status_code == 204
+    assert client.get(base, headers=AUTH).json()["loaded"] is False
+    assert client.post(f"{base}/next", headers=AUTH).status_code == 409  # nothing to step
+
+
+def test_tokens_organizer_steps_viewer_watches(client):
+    room = make_room(client)
+    base = f"/api/rooms/{room['id']}/anchor"
+    viewer = {"Authorization": f"Bearer {room['viewer_token']}"}
+    body = {"text": RUNDOWN, "format": "yaml"}
+    assert client.put(f"{base}/rundown", json=body).status_code == 401
+    assert client.put(f"{base}/rundown", json=body, headers=viewer).status_code == 403
+    assert load(client, room).status_code == 200
+    for action in ("next", "previous", "repeat", "skip"):
+        assert client.post(f"{base}/{action}").status_code == 401
+        assert client.post(f"{base}/{action}", headers=viewer).status_code == 403
+    assert client.delete(f"{base}/rundown", headers=viewer).status_code == 403
+    assert client.get(base).status_code == 401
+    assert client.get(base, headers={"Authorization": "Bearer nope"}).status_code == 403
+    assert client.get(base, params={"token": room["viewer_token"]}).json()["loaded"] is True
+    other = make_room(client)  # a viewer token opens its own room only
+    assert client.get(base, params={"token": other["viewer_token"]}).status_code == 403
+    assert client.get("/api/rooms/nosuchroom00000/anchor", headers=AUTH).status_code == 404
+    # synthesizing free text is the organizer's; the page shell and drawing are open
+    say = {"text": "你好", "lang": "zh"}
+    assert client.post("/api/anchor/say", json=say).status_code == 401
+    assert client.post("/api/anchor/say", json=say, headers=viewer).status_code == 403
+    assert client.get(f"/room/{room['id']}/stage").status_code == 200
+    assert client.get("/api/anchor/presenter").status_code == 200
+    assert client.get("/learn").status_code == 200  # the learner's page is public
+    assert room["links"]["stage"].endswith(f"/room/{room['id']}/stage?token={room['viewer_token']}")
+
+
+def _next_events(ws, n: int) -> list[dict]:
+    return [ws.receive_json() for _ in range(n)]
+
+
+def test_stepping_is_broadcast_and_the_anchor_is_captioned(client):
+    room = make_room(client, targets=["en"])
+    base = f"/api/rooms/{room['id']}/anchor"
+    events = f"/ws/rooms/{room['id']}/events?token={room['viewer_token']}"
+    with client.websocket_connect(events) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        assert ws.receive_json()["type"] == "caught_up"
+        assert load(client, room).status_code == 200
+        loaded = ws.receive_json()
+        assert loaded["type"] == "anchor_rundown" and loaded["segments"] == 3
+
+        assert client.post(f"{base}/previous", headers=AUTH).status_code == 409
+        first = client.post(f"{base}/next", headers=AUTH)
+        assert first.status_code == 200, first.text
+        cue, final = _next_events(ws, 2)
+        assert cue["type"] == "anchor_cue" and cue["action"] == "next" and cue["index"] == 0
+        assert cue["segment"]["lines"]["en"] == "Good morning, everyone!"
+        # the anchor's words are a caption like any speaker's: stored, then broadcast
+        assert final["type"] == "final" and final["seq"] == cue["seq"] + 1
+        seg = final["segment"]
+        assert seg["id"] == cue["caption_id"] == first.json()["caption"]["id"]
+        assert seg["speaker"] == "AI主播" and seg["lang"] == "zh"
+        assert seg["text"] == "各位来宾，大家好！"
+        # the rundown's own English, not machine translation (no MT model is loaded)
+        assert seg["translations"] == {"en": "Good morning, everyone!"}
+        # both languages are spoken: the caption lasts as long as the two voices and the gap
+        zh = client.get(f"{base}/say", params={"index": 0, "lang": "zh"}, headers=AUTH).json()
+        en = client.get(f"{base}/say", params={"index": 0, "lang": "en"}, headers=AUTH).json()
+        assert seg["end"] - seg["start"] == pytest.approx(
+            zh["duration"] + en["duration"] + 0.5, abs=0.01
+        )
+        stored = client.get(
+            f"/api/rooms/{room['id']}/segments", params={"token": room["viewer_token"]}
+        ).json()
+        assert [(s["id"], s["speaker"], s["translations"]) for s in stored] == [
+            (seg["id"], "AI主播", {"en": "Good morning, everyone!"})
+        ]
+
+        assert client.post(f"{base}/next", headers=AUTH).json()["caption"] is None  # a cue card
+        cue = ws.receive_json()
+        assert cue["type"] == "anchor_cue" and cue["index"] == 1 and cue["caption_id"] is None
+        assert cue["segment"]["cue"] == "play video"
+
+        skip = client.post(f"{base}/skip", headers=AUTH).json()
+        assert skip["index"] == 2
+        skipped = ws.receive_json()
+        assert (skipped["type"], skipped["index"], skipped["cue"]) == (
+            "anchor_skip",
+            2,
+            skip["cue"],
+        )
+        state = client.get(base, headers=AUTH).json()
+        assert state["index"] == 2 and state["skipped"] == [2]
+        assert client.post(f"{base}/next", headers=AUTH).status_code == 409  # the end
+
+        back = client.post(f"{base}/previous", headers=AUTH).json()
+        assert back["index"] == 1 and ws.receive_json()["action"] == "previous"
+        again = client.post(f"{base}/repeat", headers=AUTH).json()
+        assert again["index"] == 1 and again["cue"] == back["cue"] + 1
+        assert ws.receive_json()["action"] == "repeat"
+
+    # the anchor's captions went to a session of the room, replayed like any other
+    sessions = client.get(f"/api/rooms/{room['id']}/sessions", headers=AUTH).json()
+    assert [s["source"] for s in sessions] == ["AI anchor"]
+
+
+def test_room_say_serves_the_cued_lines_audio_once(client):
+    room = make_room(client)
+    base = f"/api/rooms/{room['id']}/anchor"
+    load(client, room, MARKDOWN, "markdown")
+    params = {"index": 0, "lang": "zh", "token": room["viewer_token"]}
+    first = client.get(f"{base}/say", params=params)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    wav = base64.b64decode(body["audio"].split(",", 1)[1])
+    with wave.open(io.BytesIO(wav)) as w:
+        assert w.getnframes() / w.getframerate() == pytest.approx(body["duration"], abs=0.01)
+    assert "".join(u["text"] for u in body["units"]).startswith("欢迎大家")
+    assert client.get(f"{base}/say", params=params).json() == body  # cached, same speech
+    assert client.get(f"{base}/say", params={**params, "lang": "en"}).status_code == 404
+    assert client.get(f"{base}/say", params={**params, "index": 5}).status_code == 404
