@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 import wave
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -210,3 +212,107 @@ def test_room_say_serves_the_cued_lines_audio_once(client):
     assert client.get(f"{base}/say", params=params).json() == body  # cached, same speech
     assert client.get(f"{base}/say", params={**params, "lang": "en"}).status_code == 404
     assert client.get(f"{base}/say", params={**params, "index": 5}).status_code == 404
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM.exists() and DRIVER.exists()),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+def test_console_steps_the_rundown_stage_speaks_and_screen_captions(worker, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from .test_browser import chromium, wait_for
+    from .test_ws import LiveServer
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'tingshuo.db'}", token=ORG)
+    with LiveServer(create_app(settings, worker=worker), settings) as server:
+        room = server.http.post(
+            "/api/rooms", json={"name": "开幕式", "lang": "zh", "targets": ["en"]}
+        ).json()
+        hall = chromium(tmp_path / "hall")  # the screen, then the console, in one browser
+        stage = chromium(tmp_path / "stage")  # the stage in its own: a hidden tab would not animate
+        try:
+            hall.get(room["links"]["screen"])
+            screen = hall.current_window_handle
+            wait_for(hall, "document.getElementById('status').textContent === ''", 20, "screen")
+            stage.get(room["links"]["stage"])
+            wait_for(stage, "document.querySelector('#presenter ellipse')", 20, "the presenter")
+            wait_for(stage, "document.body.dataset.connection === 'online'", 20, "stage online")
+            assert not stage.find_element(By.ID, "next").is_displayed()  # the console steps
+
+            hall.switch_to.new_window("tab")
+            hall.get(f"{server.url}/console")
+            hall.find_element(By.ID, "token").send_keys(ORG)
+            hall.find_element(By.ID, "save-token").click()
+            wait_for(hall, f"document.querySelector('#rooms li[data-id=\"{room['id']}\"]')", 20)
+            hall.find_element(By.CSS_SELECTOR, f"#rooms li[data-id='{room['id']}']").click()
+            wait_for(hall, "!document.getElementById('anchor-panel').hidden", 20, "the panel")
+            assert (
+                hall.find_element(By.ID, "link-stage").get_attribute("href")
+                == (room["links"]["stage"])
+            )
+            text = hall.find_element(By.ID, "rundown-text")
+            text.send_keys("segments:\n- sing: la\n")  # malformed: the line and why are shown
+            hall.find_element(By.ID, "rundown-load").click()
+            error = wait_for(hall, "document.getElementById('rundown-error').textContent", 20)
+            assert "line 2: unknown key 'sing'" in error
+            hall.execute_script("arguments[0].value = arguments[1]", text, RUNDOWN)
+            hall.find_element(By.ID, "rundown-load").click()
+            wait_for(hall, "document.querySelectorAll('#rundown-segments li').length === 3", 20)
+            assert hall.find_element(By.ID, "rundown-error").text == ""
+            wait_for(stage, "document.getElementById('title').textContent === '开幕式 Opening'", 20)
+
+            hall.find_element(By.ID, "anchor-next").click()
+            wait_for(hall, "document.querySelector('#rundown-segments li.current')", 20)
+            assert (
+                hall.execute_script(
+                    "return document.querySelector('#rundown-segments li.current').dataset.index"
+                )
+                == "0"
+            )
+
+            # the stage speaks the cued line, highlighting it as it goes, then the English
+            said, mouths = [], set()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                value = stage.execute_script(
+                    "const s = document.getElementById('subtitles');"
+                    "const l = s.querySelector('.line.speaking');"
+                    "return [s.dataset.said, l && l.lang, l && l.textContent, "
+                    "document.getElementById('presenter').dataset.mouth]"
+                )
+                if value[0] is not None and value[1]:
+                    said.append((value[1], float(value[0]), value[2]))
+                mouths.add(value[3])
+                if said and said[-1][:2] == ("en", 1.0):
+                    break
+                time.sleep(0.05)
+            zh = [(v, t) for lang, v, t in said if lang == "zh"]
+            assert zh and zh[0][1] == "各位来宾，大家好！", said
+            assert [v for v, _ in zh] == sorted(v for v, _ in zh) and 0 < zh[len(zh) // 2][0] < 1
+            assert said[-1] == ("en", 1.0, "Good morning, everyone!")
+            assert len(mouths - {"rest", None}) >= 2  # the mouth moved with the voice
+
+            # the console's caption list and the hall's screen show the anchor like a speaker
+            wait_for(hall, "document.querySelector('#captions .seg.final .spk')", 20)
+            assert hall.find_element(By.CSS_SELECTOR, "#captions .seg.final .spk").text == (
+                "AI主播:"
+            )
+            hall.switch_to.window(screen)
+            wait_for(hall, "window.tsCaptions.finals().length === 1", 20, "the anchor caption")
+            row = hall.find_element(By.CSS_SELECTOR, "#captions .seg.final")
+            assert "各位来宾，大家好！" in row.text and "Good morning, everyone!" in row.text
+            assert row.find_element(By.CSS_SELECTOR, ".spk").text == "AI主播:"
+
+            # the next step is a cue card on the stage
+            hall.switch_to.window(hall.window_handles[-1])
+            hall.find_element(By.ID, "anchor-next").click()
+            wait_for(stage, "document.getElementById('card').style.visibility === 'visible'", 20)
+            assert "play video" in stage.find_element(By.ID, "card-heading").text
+        finally:
+            hall.quit()
+            stage.quit()
