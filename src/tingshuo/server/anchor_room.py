@@ -240,8 +240,9 @@ async def step(request: Request, room: Viewer, action: Action) -> CueOut:
         caption, error, translate = await run_in_threadpool(
             _caption, request, room, plan.rundown, seg
         )
-    if plan.cue != cue:  # the console moved on while the line was being prepared
-        return CueOut(action=action, index=index, cue=cue, segment=_seg_out(seg), caption=caption)
+    # the console may have moved on while the line was being prepared: then the stage is
+    # not told to say it (it is already elsewhere), but what was stored is still shown
+    current = anchors_of(request).plans.get(room.id) is plan and plan.cue == cue
     event: dict[str, Any] = {
         "type": "anchor_cue",
         "action": action,
@@ -252,7 +253,8 @@ async def step(request: Request, room: Viewer, action: Action) -> CueOut:
     }
     if error:
         event["error"] = error
-    _publish(request, room.id, event)
+    if current:
+        _publish(request, room.id, event)
     if caption is not None:
         # the anchor's words as a caption of the room: stored already, now shown
         final = Final(utterance=-cue, segment=caption)

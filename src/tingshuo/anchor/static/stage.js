@@ -200,6 +200,11 @@ async function roomPlan() {
   document.getElementById("title").textContent = plan ? plan.title : "AI 主播 · AI anchor";
   if (!plan) statusLine.textContent = "waiting for a rundown";
   else if (body.index < 0) statusLine.textContent = `${plan.segments.length} segments: waiting for the first cue`;
+  else if (!playing && index < 0) { // opened mid-event: show where the console stands
+    index = body.index;
+    statusLine.textContent = `${index + 1}/${plan.segments.length} · line ${plan.segments[index].line}`;
+    showLines(plan.segments[index].lines, null, 0);
+  }
 }
 
 function onRoomEvent(m) {
