@@ -1,6 +1,6 @@
 """Pronunciation assessment benchmark on native AISHELL readings.
 
-    python -m benchmarks.assess              # all 400 sentences (about 15 minutes on 2 cores)
+    python -m benchmarks.assess              # all 400 sentences (about 4 minutes on 2 cores)
     python -m benchmarks.assess --limit 60   # a quick look
 
 Each recording is analysed once and scored against

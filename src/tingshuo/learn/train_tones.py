@@ -6,8 +6,8 @@ Training data: the 80 AISHELL utterances of the long-form file (W0321-W0360 of b
 speakers), none of which is among the 400 the benchmark validates on. Each is analysed
 exactly as an assessment would be; a syllable is a training example when the recognizer
 heard its pinyin (so its timing is trustworthy) and it has enough voicing. Labels are the
-expected tones after sandhi. The flagging threshold is set so that 95 % of these native
-syllables are accepted.
+expected tones after sandhi. The three flagging levels (`assess.judge_tone`) are set so that
+85 % (pitch alone), 99 % (veto) and 50 % (override) of these native syllables pass.
 """
 
 from __future__ import annotations
