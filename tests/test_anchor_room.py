@@ -214,6 +214,30 @@ def test_room_say_serves_the_cued_lines_audio_once(client):
     assert client.get(f"{base}/say", params={**params, "index": 5}).status_code == 404
 
 
+def test_a_line_the_rundown_gives_in_one_language_is_machine_translated(client):
+    room = make_room(client, targets=["en"])
+    base = f"/api/rooms/{room['id']}/anchor"
+    rundown = "languages: [zh]\nsegments:\n  - say: 欢迎各位来宾参加今天的开幕式。\n"
+    events = f"/ws/rooms/{room['id']}/events?token={room['viewer_token']}"
+    with client.websocket_connect(events) as ws:
+        assert [ws.receive_json()["type"] for _ in range(2)] == ["hello", "caught_up"]
+        assert load(client, room, rundown).status_code == 200
+        assert ws.receive_json()["type"] == "anchor_rundown"
+        assert client.post(f"{base}/next", headers=AUTH).status_code == 200
+        cue, final, translation = _next_events(ws, 3)
+        assert (cue["type"], final["type"], translation["type"]) == (
+            "anchor_cue",
+            "final",
+            "translation",
+        )
+        assert final["segment"]["translations"] == {}  # not in the rundown: the translator's
+        assert translation["segment_id"] == final["segment"]["id"] and translation["lang"] == "en"
+        assert "welcome" in translation["text"].lower()
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in translation["text"])
+    stored = client.get(f"/api/rooms/{room['id']}/segments", headers=AUTH).json()
+    assert stored[-1]["translations"] == {"en": translation["text"]}  # stored before shown
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path("/usr/bin/chromedriver")
 
