@@ -60,3 +60,22 @@ def test_silent_upload_and_bad_prompt_answer_422_with_the_reason(client):
         "/api/learn/assess", files={"file": ("s.wav", buf.getvalue())}, data={"text": "hello"}
     )
     assert r.status_code == 422 and "no Chinese" in r.json()["detail"]
+
+
+def test_the_sentence_is_read_aloud_by_the_mandarin_voice(client, worker, tmp_path):
+    """'Hear it': tingshuo's own voice, which its recognizer reads back."""
+    from tingshuo.asr.base import Request
+    from tingshuo.asr.scoring import cer
+    from tingshuo.audio.decode import load_audio
+
+    r = client.get("/api/learn/speak", params={"text": "今天天气很好。"})
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    wav = tmp_path / "hear.wav"
+    wav.write_bytes(r.content)
+    audio = load_audio(wav)
+    assert 0.8 < audio.size / 16_000 < 5
+    heard = worker.recognizer.recognize(Request(audio, "zh")).text
+    assert cer(["今天天气很好"], [heard]) <= 0.2
+
+    bad = client.get("/api/learn/speak", params={"text": "😀"})
+    assert bad.status_code == 422 and bad.json()["detail"]

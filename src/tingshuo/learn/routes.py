@@ -9,16 +9,18 @@ and otherwise loads its own on first use. Assessments run one at a time in a wor
 from __future__ import annotations
 
 import csv
+import io
 import tempfile
 import threading
+import wave
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from ..errors import TingshuoError
@@ -83,6 +85,36 @@ def learn_page() -> str:
 @router.get("/api/learn/sentences")
 def sentences() -> list[PracticeSentence]:
     return practice_sentences()
+
+
+_MAX_SPEAK_CHARS = 200  # a practice sentence or two; this is not a general speech service
+
+
+@router.get("/api/learn/speak", response_class=Response)
+async def speak(
+    request: Request, text: Annotated[str, Query(max_length=_MAX_SPEAK_CHARS)]
+) -> Response:
+    """The sentence read by tingshuo's Mandarin voice (WAV), for the learner to imitate."""
+    from ..tts import load_voice
+    from ..tts.audio_out import to_int16
+
+    settings = _settings(request)
+
+    def run() -> bytes:
+        speech = load_voice("zh", settings).say(text)
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(speech.sample_rate)
+            out.writeframes(to_int16(speech.audio).tobytes())
+        return buffer.getvalue()
+
+    try:
+        body = await run_in_threadpool(run)
+    except TingshuoError as e:
+        raise HTTPException(422, str(e)) from e
+    return Response(body, media_type="audio/wav", headers={"Cache-Control": "max-age=86400"})
 
 
 @router.post("/api/learn/assess")
