@@ -62,6 +62,8 @@
     if (!state.room || !state.plan) return;
     if (m.type === "anchor_rundown") refresh();
     else if ((m.type === "anchor_cue" || m.type === "anchor_skip") && state.plan.loaded) {
+      if (m.cue < state.plan.cue) return; // an older step, overtaken by a newer one
+      state.plan.cue = m.cue;
       state.plan.index = m.index;
       const skipped = new Set(state.plan.skipped);
       if (m.type === "anchor_skip") skipped.add(m.index); else skipped.delete(m.index);
