@@ -17,8 +17,6 @@ Synthesis runs in a worker thread; the event loop never waits on a voice.
 from __future__ import annotations
 
 import base64
-import io
-import wave
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +28,7 @@ from pydantic import BaseModel, Field
 from ..errors import TingshuoError
 from ..server.auth import organizer
 from ..settings import Settings, get_settings
+from ..tts.audio_out import wav_bytes
 from . import presenter
 from .rundown import Rundown, parse_markdown, parse_yaml
 
@@ -84,18 +83,6 @@ def _settings(request: Request) -> Settings:
     return getattr(request.app.state, "settings", None) or get_settings()
 
 
-def _wav(audio, rate: int) -> bytes:
-    from ..tts.audio_out import to_int16
-
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(to_int16(audio).tobytes())
-    return buffer.getvalue()
-
-
 def say_line(text: str, lang: str, settings: Settings) -> SayOut:
     from ..tts import load_voice
 
@@ -110,7 +97,7 @@ def say_line(text: str, lang: str, settings: Settings) -> SayOut:
         voice=speech.voice,
         duration=round(speech.duration, 3),
         audio="data:audio/wav;base64,"
-        + base64.b64encode(_wav(speech.audio, speech.sample_rate)).decode(),
+        + base64.b64encode(wav_bytes(speech.audio, speech.sample_rate)).decode(),
         units=[
             UnitOut(text=u.text, start=round(u.start, 3), end=round(u.end, 3)) for u in speech.units
         ],

@@ -9,10 +9,8 @@ and otherwise loads its own on first use. Assessments run one at a time in a wor
 from __future__ import annotations
 
 import csv
-import io
 import tempfile
 import threading
-import wave
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -96,19 +94,13 @@ async def speak(
 ) -> Response:
     """The sentence read by tingshuo's Mandarin voice (WAV), for the learner to imitate."""
     from ..tts import load_voice
-    from ..tts.audio_out import to_int16
+    from ..tts.audio_out import wav_bytes
 
     settings = _settings(request)
 
     def run() -> bytes:
         speech = load_voice("zh", settings).say(text)
-        buffer = io.BytesIO()
-        with wave.open(buffer, "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(speech.sample_rate)
-            out.writeframes(to_int16(speech.audio).tobytes())
-        return buffer.getvalue()
+        return wav_bytes(speech.audio, speech.sample_rate)
 
     try:
         body = await run_in_threadpool(run)

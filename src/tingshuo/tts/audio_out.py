@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import wave
 from pathlib import Path
 
@@ -12,6 +13,17 @@ from ..errors import TingshuoError
 
 def to_int16(audio: np.ndarray) -> np.ndarray:
     return (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """A 16-bit mono WAV file in memory, for an HTTP answer."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(to_int16(audio).tobytes())
+    return buffer.getvalue()
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
