@@ -133,10 +133,18 @@ def load_tone_model() -> ToneModel:
 
 
 def fit(
-    x: np.ndarray, y: np.ndarray, hidden: int = 24, l2: float = 1e-3, epochs: int = 3000, seed=0
+    x: np.ndarray,
+    y: np.ndarray,
+    hidden: int = 24,
+    l2: float = 1e-3,
+    epochs: int = 3000,
+    seed=0,
+    weights: np.ndarray | None = None,
 ) -> dict:
-    """Fit the network by full-batch Adam on cross-entropy (y: tones 1..5)."""
+    """Fit the network by full-batch Adam on weighted cross-entropy (y: tones 1..5)."""
     rng = np.random.default_rng(seed)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    w = (w / w.sum())[:, None]
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     xs = (x - mean) / std
     t = np.eye(5)[y - 1]
@@ -154,7 +162,7 @@ def fit(
         z = h @ params["w2"] + params["b2"]
         z = np.exp(z - z.max(axis=1, keepdims=True))
         p = z / z.sum(axis=1, keepdims=True)
-        dz = (p - t) / len(xs)
+        dz = (p - t) * w
         grads = {"w2": h.T @ dz + l2 * params["w2"], "b2": dz.sum(axis=0)}
         dh = (dz @ params["w2"].T) * (1 - h**2)
         grads["w1"] = xs.T @ dh + l2 * params["w1"]
