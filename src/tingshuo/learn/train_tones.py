@@ -267,7 +267,8 @@ def main(
     for speaker, text, analysis in analyse_longform(data):
         human.setdefault(speaker, []).append((text, None, analysis))
     readings = list(synthesize(data, synth))
-    log.info("%d human utterances, %d synthesized readings", len(human), len(readings))
+    n_human = sum(len(items) for items in human.values())
+    log.info("%d human utterances, %d synthesized readings", n_human, len(readings))
     params, lv = train(human, readings)
     log.info("levels %s", lv)
     save(params, out)
