@@ -6,8 +6,7 @@ syllables before and after, and how high it sits against the pitch of the second
 (declination), these make a feature vector. A small neural network (one hidden layer,
 numpy only) gives the probabilities of the five tones; its weights are in
 `data/tone_model.json`, fitted by `python -m tingshuo.learn.train_tones` on AISHELL
-recordings that are not among the ones the benchmark validates on and on readings by
-tingshuo's Mandarin voice told to say known (often wrong) tones.
+recordings that are not among the ones the benchmark validates on.
 """
 
 from __future__ import annotations
@@ -134,18 +133,10 @@ def load_tone_model() -> ToneModel:
 
 
 def fit(
-    x: np.ndarray,
-    y: np.ndarray,
-    hidden: int = 24,
-    l2: float = 1e-3,
-    epochs: int = 3000,
-    seed=0,
-    weights: np.ndarray | None = None,
+    x: np.ndarray, y: np.ndarray, hidden: int = 24, l2: float = 1e-3, epochs: int = 3000, seed=0
 ) -> dict:
-    """Fit the network by full-batch Adam on weighted cross-entropy (y: tones 1..5)."""
+    """Fit the network by full-batch Adam on cross-entropy (y: tones 1..5)."""
     rng = np.random.default_rng(seed)
-    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
-    w = (w / w.sum())[:, None]
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     xs = (x - mean) / std
     t = np.eye(5)[y - 1]
@@ -163,7 +154,7 @@ def fit(
         z = h @ params["w2"] + params["b2"]
         z = np.exp(z - z.max(axis=1, keepdims=True))
         p = z / z.sum(axis=1, keepdims=True)
-        dz = (p - t) * w
+        dz = (p - t) / len(xs)
         grads = {"w2": h.T @ dz + l2 * params["w2"], "b2": dz.sum(axis=0)}
         dh = (dz @ params["w2"].T) * (1 - h**2)
         grads["w1"] = xs.T @ dh + l2 * params["w1"]
