@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.console import Console
 from .errors import TingshuoError
 from .learn.cli import assess
 from .mt.cli import translate
+from .paths import check_writable
 from .settings import get_settings
 from .tts.cli import anchor, speak
 
@@ -84,17 +84,6 @@ def _hotwords(words: list[str] | None, file: Path | None) -> list[str]:
             raise TingshuoError(f"{file}: cannot read the hot-word list ({e})") from e
         terms += [line.split(",")[0].strip() for line in text.splitlines() if line.strip()]
     return terms
-
-
-def _check_writable(path: Path) -> None:
-    """Fail before hours of work, not after."""
-    folder = path.expanduser().resolve().parent
-    if path.is_dir():
-        raise TingshuoError(f"{path}: is a folder; give a file name for -o")
-    if not folder.is_dir():
-        raise TingshuoError(f"{path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise TingshuoError(f"{path}: not writable; choose another -o path")
 
 
 def _write(data: bytes, output: Path | None, fmt: str, session_id: str | None = None) -> None:
@@ -209,7 +198,7 @@ def transcribe(
 
     language = _lang(lang)
     if output is not None:
-        _check_writable(output)
+        check_writable(output)
     terms = _hotwords(hotword, hotwords)
     targets, terms_glossary = _targets(to, glossary, language)
     if terms_glossary is not None:
@@ -386,7 +375,7 @@ def export(
     from .store.export import render
 
     if output is not None:
-        _check_writable(output)
+        check_writable(output)
     store = _store()
     info = store.get_session(session)
     segments = store.segments(info.id)

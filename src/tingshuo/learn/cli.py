@@ -12,18 +12,10 @@ from typing import Annotated
 import typer
 
 from ..errors import TingshuoError
+from ..paths import check_writable
 from ..settings import get_settings
 
 log = logging.getLogger(__name__)
-
-
-def _check_output(path: Path) -> None:
-    """Fail before the model loads, not after the work is done."""
-    folder = path.expanduser().resolve().parent
-    if path.is_dir():
-        raise TingshuoError(f"{path}: is a folder; give a file name")
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise TingshuoError(f"{path}: cannot write there; choose another path")
 
 
 def _write(path: Path, text: str) -> None:
@@ -86,7 +78,7 @@ def assess(
         if audio is not None or text is not None:
             raise TingshuoError("give either --batch list.tsv or one recording with --text")
         if output is not None:
-            _check_output(output)
+            check_writable(output)
         _run_batch(read_batch(batch), output, settings)
         return
     if audio is None or text is None:
@@ -94,7 +86,7 @@ def assess(
     if not audio.is_file():
         raise TingshuoError(f"{audio}: no such file")
     if html is not None:
-        _check_output(html)
+        check_writable(html, "--html")
     from .assess import assess_file, prompt_syllables
 
     prompt_syllables(text, settings)  # a bad prompt fails before the model loads

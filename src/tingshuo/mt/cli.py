@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, TextIO
@@ -11,6 +10,7 @@ from typing import Annotated, TextIO
 import typer
 
 from ..errors import TingshuoError
+from ..paths import check_writable
 from ..settings import get_settings
 from .base import LANGUAGE_NAMES, check_pair, detect_lang
 from .glossary import Glossary
@@ -28,15 +28,6 @@ def _language(value: str, option: str) -> str:
             + (" or auto" if option == "--from" else "")
         )
     return code
-
-
-def _check_output(path: Path) -> None:
-    """Fail before the model loads, not after the work is done."""
-    folder = path.expanduser().resolve().parent
-    if path.is_dir():
-        raise TingshuoError(f"{path}: is a folder; give a file name for -o")
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise TingshuoError(f"{path}: cannot write there; choose another -o path")
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -105,7 +96,7 @@ def translate(
         else:
             raise TingshuoError(f"{file}: give an .srt or a plain .txt file")
     if output is not None:
-        _check_output(output)
+        check_writable(output)
 
     settings = get_settings()
     translator = load_translator(settings, model)
