@@ -169,17 +169,23 @@ class WhisperRecognizer:
             prompt += tokenizer.encode(" " + self._prompt(lang))
         return [*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]
 
-    def _generate(self, audio: np.ndarray, prompt: list[int], shortened: bool, **options):
-        """One CTranslate2 decode; `shortened` runs the encoder on the audio and a few
-        seconds of padding instead of Whisper's full 30 s window."""
-        import ctranslate2
-
+    def _window(self, audio: np.ndarray, shortened: bool) -> tuple[np.ndarray, int]:
+        """Log-mel features padded to Whisper's 30 s window, or (`shortened`) to the audio
+        and a few seconds of padding; and how many frames hold the audio."""
         features = self._model.feature_extractor(audio)
+        n = features.shape[1]
         frames = _FULL_FRAMES
         if shortened:
-            frames = min(frames, -(-(features.shape[1] + _DRAFT_PAD_FRAMES) // 100) * 100)
+            frames = min(frames, -(-(n + _DRAFT_PAD_FRAMES) // 100) * 100)
         padded = np.zeros((features.shape[0], frames), dtype=np.float32)
-        padded[:, : min(features.shape[1], frames)] = features[:, :frames]
+        padded[:, : min(n, frames)] = features[:, :frames]
+        return padded, min(n, frames)
+
+    def _generate(self, audio: np.ndarray, prompt: list[int], shortened: bool, **options):
+        """One CTranslate2 decode of the utterance."""
+        import ctranslate2
+
+        padded, _ = self._window(audio, shortened)
         return self._model.model.generate(
             ctranslate2.StorageView.from_array(padded[None]),
             [prompt],
@@ -189,6 +195,29 @@ class WhisperRecognizer:
             return_no_speech_prob=True,
             **options,
         )[0]
+
+    def timed_words(self, audio: np.ndarray, lang: str, max_tokens: int) -> tuple[list[dict], str]:
+        """A beam decode on the shortened window, with a time for every word (faster-whisper's
+        cross-attention alignment; a Mandarin 'word' is about a character): what
+        pronunciation assessment aligns syllables with. `max_tokens` caps a decode that
+        loops on speech in another language."""
+        tokenizer = self._tokenizer(lang)
+        padded, frames = self._window(audio, shortened=True)
+        encoded = self._model.encode(padded)
+        prompt = self._prompt_tokens(tokenizer, lang, ())
+        result = self._model.model.generate(
+            encoded,
+            [prompt],
+            beam_size=self._beam,
+            max_length=len(prompt) + max_tokens,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        if not tokens:
+            return [], ""
+        words = self._model.find_alignment(tokenizer, [tokens], encoded, frames)[0]
+        return words, tokenizer.decode(tokens)
 
     def _draft(self, audio: np.ndarray, lang: str, hotwords: Sequence[str]) -> str:
         """A quick greedy decode of a partial utterance on a shortened encoder window.

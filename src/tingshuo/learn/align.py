@@ -22,10 +22,6 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _DIGIT = re.compile(r"\d")
 _NUMBER_PART = re.compile(r"[\d.%％]+")
 _DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")
-# Whisper's prompt for Mandarin: punctuated Simplified Chinese (see asr/whisper.py)
-_PROMPT = "以下是普通话的句子。"
-_FULL_FRAMES = 3000  # Whisper's 30 s window, in 10 ms feature frames
-_PAD_FRAMES = 300  # silence after the reading in the shortened window
 
 
 @dataclass(frozen=True)
@@ -90,49 +86,17 @@ def _numbers_as_read(words: list[dict]) -> list[dict]:
     return out
 
 
-def _decode_short_window(model, audio: np.ndarray, beam_size: int) -> tuple[list[dict], str]:
-    """Decode on an encoder window as long as the reading plus 3 s, then align the tokens.
-
-    faster-whisper's `transcribe` always encodes a 30 s window; a reading is a few seconds,
-    and encoding only that (like the recognizer's drafts) makes an assessment 2-4x faster.
-    The token count is capped: Mandarin is read at under 8 syllables a second, and more is
-    Whisper looping on something else (English read to a Mandarin decoder loops for seconds).
-    """
-    from faster_whisper.tokenizer import Tokenizer
-
-    features = model.feature_extractor(audio)
-    n = features.shape[1]
-    frames = min(_FULL_FRAMES, -(-(n + _PAD_FRAMES) // 100) * 100)
-    padded = np.zeros((features.shape[0], frames), dtype=np.float32)
-    padded[:, : min(n, frames)] = features[:, :frames]
-    encoded = model.encode(padded)
-    tokenizer = Tokenizer(model.hf_tokenizer, True, task="transcribe", language="zh")
-    prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + _PROMPT), *tokenizer.sot_sequence]
-    prompt.append(tokenizer.no_timestamps)
-    result = model.model.generate(
-        encoded,
-        [prompt],
-        beam_size=beam_size,
-        max_length=len(prompt) + min(400, int(10 * audio.size / 16_000) + 10),
-        suppress_blank=True,
-        suppress_tokens=[-1],
-    )[0]
-    tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-    if not tokens:
-        return [], ""
-    words = model.find_alignment(tokenizer, [tokens], encoded, min(n, frames))[0]
-    return words, tokenizer.decode(tokens)
-
-
-def recognize(recognizer, audio: np.ndarray, beam_size: int) -> Recognition:
+def recognize(recognizer, audio: np.ndarray) -> Recognition:
     """Recognize the reading as Mandarin, with a time for every character."""
-    model = getattr(recognizer, "_model", None)
-    if model is None or not hasattr(model, "transcribe"):
+    if not hasattr(recognizer, "timed_words"):
         raise TingshuoError(
             "assessment needs a Whisper recognizer with word timings: set TINGSHUO_ASR_MODEL "
             "to base or a faster-whisper model folder"
         )
-    words, text = _decode_short_window(model, audio, beam_size)
+    # Mandarin is read at under 8 syllables a second: more tokens is Whisper looping on
+    # something else (English read to a Mandarin decoder loops for seconds)
+    max_tokens = min(400, int(10 * audio.size / 16_000) + 10)
+    words, text = recognizer.timed_words(audio, "zh", max_tokens)
     t2s = _t2s()
     chars: list[tuple[str, float, float, float]] = []
     for w in _numbers_as_read(words):

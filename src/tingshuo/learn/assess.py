@@ -120,7 +120,7 @@ def analyse(recognizer, audio: np.ndarray, settings: Settings) -> Analysis:
     speech, silences, speech_s = _voice_activity(audio)
     if speech_s < MIN_SPEECH_S:
         raise TingshuoError("no speech heard: record yourself reading the prompt aloud")
-    recognition = trim_hallucinations(recognize(recognizer, audio, settings.asr_beam_size), speech)
+    recognition = trim_hallucinations(recognize(recognizer, audio), speech)
     if not recognition.syllables:
         lang = recognizer.detect_language(audio, ("zh", "en"))
         if lang == "en":
