@@ -6,7 +6,9 @@
 Texts: AISHELL reference sentences (real Mandarin news text) plus sentences with numbers,
 dates, percentages and acronyms; LJ Speech reference sentences plus the same kind in English.
 Round trip: the synthesized audio is transcribed by tingshuo's recognizer (Whisper base) and
-scored with tingshuo.asr.scoring (digits spelled the same way on both sides).
+scored with tingshuo.asr.scoring (digits spelled the same way on both sides). Mandarin is scored
+against the words the voice was given, i.e. the text after its normalisation (9:30 → 九点三十分,
+-5℃ → 零下五度, ¥380 → 三百八十元): the recognizer writing 9点30分 is not an error of speech.
 RTF = synthesis time / audio duration (median over sentences, cache off). First audio = time
 from a paragraph's request to its first sentence's audio (median). Render = wall seconds per
 minute of video, timeline (speech) ready, for the example rundown.
@@ -33,6 +35,7 @@ from tingshuo.asr.scoring import cer, wer
 from tingshuo.settings import Settings
 from tingshuo.tts import Voice, load_voice
 from tingshuo.tts.audio_out import resample
+from tingshuo.tts.zh_text import normalize as normalize_zh_text
 
 from .common import DATA, median, peak_rss_mb, read_tsv
 
@@ -101,6 +104,8 @@ def measure(lang: str, sentences: list[str], voice: Voice, recognizer) -> dict[s
         next(fresh.stream(paragraph))
         first.append(time.perf_counter() - started)
     score = cer if lang == "zh" else wer
+    if lang == "zh":
+        sentences = [normalize_zh_text(text) for text in sentences]
     extra = len(ZH_EXTRA if lang == "zh" else EN_EXTRA)
     worst = sorted(
         zip(sentences, hyps, strict=True),

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # weight of the word-frequency model that picks among Mandarin beam hypotheses (0: off);
     # 0.2 chosen on the first half of the AISHELL sentences, checked on the second
     asr_lm_weight: float = 0.2
+    # Mandarin finals: replace words by same-sounding dictionary words where the dictionary
+    # finds them far likelier (asr/homophones.py): AISHELL CER 11.0 → 9.3 %
+    asr_fix_homophones: bool = True
     # bounded queue in front of the one shared model instance
     asr_queue_size: int = 64
 

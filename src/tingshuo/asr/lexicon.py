@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from ..errors import ModelError
@@ -40,6 +40,17 @@ class WordModel:
                     freq[parts[0]] = int(parts[1])
         return cls(freq)
 
+    def words(self) -> Iterable[str]:
+        return self._freq.keys()
+
+    def known(self, word: str) -> bool:
+        return word in self._freq
+
+    def word_logprob(self, word: str, extra: Collection[str] = ()) -> float:
+        """Log-probability of one word; unknown words count as seen once, `extra` as common."""
+        f = _HOTWORD_FREQ if word in extra else self._freq.get(word, 0)
+        return math.log(f or 1) - self._log_total
+
     def logprob(self, text: str, extra: Iterable[str] = ()) -> float:
         """Log-probability of the best split of `text` (Han characters only) into words."""
         chars = "".join(ch for ch in text if "\u4e00" <= ch <= "\u9fff")
@@ -51,10 +62,9 @@ class WordModel:
         for end in range(1, n + 1):
             for start in range(max(0, end - _MAX_WORD), end):
                 word = chars[start:end]
-                f = _HOTWORD_FREQ if word in extra_words else self._freq.get(word, 0)
-                if not f and end - start > 1:
+                if end - start > 1 and word not in extra_words and word not in self._freq:
                     continue
-                score = best[start] + math.log(f or 1) - self._log_total
+                score = best[start] + self.word_logprob(word, extra_words)
                 if score > best[end]:
                     best[end] = score
         return best[n]

