@@ -340,3 +340,23 @@ def test_console_steps_the_rundown_stage_speaks_and_screen_captions(worker, tmp_
         finally:
             hall.quit()
             stage.quit()
+
+
+def test_a_restarted_server_goes_on_from_the_segment_cued_last(worker, tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'tingshuo.db'}", token=ORG)
+    with TestClient(create_app(settings, worker=worker)) as first:
+        room = make_room(first)
+        base = f"/api/rooms/{room['id']}/anchor"
+        assert load(first, room).status_code == 200
+        assert first.post(f"{base}/next", headers=AUTH).json()["index"] == 0
+        assert first.post(f"{base}/skip", headers=AUTH).json()["index"] == 1
+    with TestClient(create_app(settings, worker=worker)) as second:  # the same database
+        state = second.get(base, headers=AUTH).json()
+        assert state["loaded"] and state["title"] == "开幕式 Opening"
+        assert (state["index"], state["skipped"], state["cue"]) == (1, [1], 2)
+        cued = second.post(f"{base}/next", headers=AUTH).json()
+        assert (cued["index"], cued["cue"]) == (2, 3)
+        assert cued["caption"]["text"] == "下面有请李明教授。"
+        assert second.delete(f"{base}/rundown", headers=AUTH).status_code == 204
+    with TestClient(create_app(settings, worker=worker)) as third:
+        assert third.get(base, headers=AUTH).json()["loaded"] is False

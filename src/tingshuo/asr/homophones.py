@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import pickle
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -31,7 +30,7 @@ CHANGE_COST = 1.0  # nats per character replaced
 TONE_COST = 4.0  # nats per syllable whose tone differs from what was heard
 _SPAN = (2, 4)  # lengths of dictionary words that may replace what was written
 _MAX_HOTWORD = 8
-_VERSION = 1  # of the index format; bump when _index changes
+_VERSION = 2  # of the index format; bump when _index changes
 
 Key = tuple[str, ...]
 
@@ -58,14 +57,20 @@ def _is_han(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff"
 
 
-def _index(words: WordModel) -> dict[Key, list[tuple[str, Key]]]:
-    """Toneless pinyin → (word, toned pinyin) for every 2–4 character dictionary word."""
-    index: dict[Key, list[tuple[str, Key]]] = {}
+def _index(words: WordModel) -> dict[str, str]:
+    """Toneless pinyin ("luo shi") → its 2–4 character dictionary words with their tones
+    ("落实:luo4 shi2|落石:luo4 shi2"): strings, not tuples, so it takes 60 MB instead of 290."""
+    index: dict[str, list[str]] = {}
     for word in words.words():
         if _SPAN[0] <= len(word) <= _SPAN[1] and all(map(_is_han, word)):
-            key = tuple(_syllables(word))
-            index.setdefault(_toneless(key), []).append((word, key))
-    return index
+            key = _syllables(word)
+            index.setdefault(" ".join(_toneless(key)), []).append(f"{word}:{' '.join(key)}")
+    return {sound: "|".join(entries) for sound, entries in index.items()}
+
+
+def _same_sound(entry: str) -> list[tuple[str, Key]]:
+    pairs = (item.split(":") for item in entry.split("|")) if entry else ()
+    return [(word, tuple(key.split(" "))) for word, key in pairs]
 
 
 def _tone_misses(key: Key, heard: Sequence[str]) -> int:
@@ -74,7 +79,7 @@ def _tone_misses(key: Key, heard: Sequence[str]) -> int:
 
 
 class HomophoneFixer:
-    def __init__(self, words: WordModel, index: dict[Key, list[tuple[str, Key]]]) -> None:
+    def __init__(self, words: WordModel, index: dict[str, str]) -> None:
         self._words = words
         self._index = index
 
@@ -125,8 +130,9 @@ class HomophoneFixer:
         if len(written) == 1 or written in hot or self._words.known(written):
             yield written, self._words.word_logprob(written, terms)
         sound = _toneless(heard)
-        sounds = self._index.get(sound, []) if _SPAN[0] <= len(written) <= _SPAN[1] else []
-        sounds = sounds + [(w, k) for w, k in hot.items() if _toneless(k) == sound]
+        sounds = [(w, k) for w, k in hot.items() if _toneless(k) == sound]
+        if _SPAN[0] <= len(written) <= _SPAN[1]:
+            sounds += _same_sound(self._index.get(" ".join(sound), ""))
         for word, key in sounds:
             if word == written:
                 continue
@@ -148,26 +154,29 @@ def homophone_fixer(cache_dir: Path) -> HomophoneFixer:
         return _shared
 
 
-def _load_index(cache_dir: Path) -> dict[Key, list[tuple[str, Key]]]:
+def _load_index(cache_dir: Path) -> dict[str, str]:
     import jieba
     import pypinyin
 
     path = (
         cache_dir
         / "lexicon"
-        / (f"homophones-v{_VERSION}-jieba{jieba.__version__}-pypinyin{pypinyin.__version__}.pickle")
+        / (f"homophones-v{_VERSION}-jieba{jieba.__version__}-pypinyin{pypinyin.__version__}.tsv")
     )
-    if path.is_file():
-        try:
-            return pickle.loads(path.read_bytes())
-        except (pickle.UnpicklingError, EOFError, ValueError) as e:
-            log.warning("rebuilding the homophone index: %s is unreadable (%s)", path, e)
+    try:
+        with path.open(encoding="utf-8") as f:
+            return dict(line.rstrip("\n").split("\t", 1) for line in f)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as e:
+        log.warning("rebuilding the homophone index: %s is unreadable (%s)", path, e)
     log.info("building the homophone index of the word dictionary (once, about 15 s)")
     index = _index(word_model())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
-        partial.write_bytes(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+        with partial.open("w", encoding="utf-8") as f:
+            f.writelines(f"{sound}\t{entry}\n" for sound, entry in index.items())
         partial.replace(path)
     except OSError as e:  # a read-only or full cache still gets a working fixer
         log.warning("cannot keep the homophone index in %s: %s", path.parent, e)

@@ -1,6 +1,7 @@
 """The AI anchor in a live room: a rundown the console steps through, spoken on the stage page.
 
-A room holds at most one rundown (in this process's memory). The organizer steps through it
+A room holds at most one rundown, kept in the store with the position in it, so a server
+restart in the middle of an event goes on from the segment cued last. The organizer steps through it
 (next, previous, repeat, skip); each step is room state on the server and goes out on the room's
 bus, so every open stage page follows the console. A cued line is synthesized once (then reused
 from the cache), written to the room's transcript as a final of the speaker "AI主播" / "AI
@@ -27,7 +28,7 @@ from ..anchor.rundown import Rundown, Segment, parse_markdown, parse_yaml
 from ..errors import TingshuoError
 from ..events import Final, Translation
 from ..events import Segment as Caption
-from ..store.db import RoomInfo
+from ..store.db import RoomInfo, SavedRundown
 from .api_rooms import Organizer, Viewer, rooms_of
 
 if TYPE_CHECKING:
@@ -82,6 +83,46 @@ class Anchors:
                 while len(self._said) > 256:  # a few rundowns' worth; the tts disk cache has more
                     del self._said[next(iter(self._said))]
             return said
+
+    def plan(self, room_id: str, rooms: Rooms, settings) -> Plan | None:
+        """The room's rundown: from memory, or as the store kept it (after a restart)."""
+        plan = self.plans.get(room_id)
+        if plan is not None:
+            return plan
+        saved = rooms.store.rundown(room_id)
+        if saved is None:
+            return None
+        parse = parse_yaml if saved.format == "yaml" else parse_markdown
+        try:
+            rundown = parse(saved.text, "rundown")
+        except TingshuoError as e:  # kept by an older version that read it differently
+            log.warning("room %s: the stored rundown no longer reads: %s", room_id, e)
+            return None
+        last = len(rundown.segments) - 1
+        plan = self.plans.setdefault(
+            room_id,
+            Plan(
+                rundown,
+                saved.text,
+                saved.format,
+                index=min(saved.position, last),
+                cue=saved.cue,
+                skipped={i for i in saved.skipped if i <= last},
+            ),
+        )
+        self.prepare(rundown, settings)
+        return plan
+
+    @staticmethod
+    def save(room_id: str, plan: Plan, rooms: Rooms) -> None:
+        saved = SavedRundown(
+            text=plan.text,
+            format=plan.format,
+            position=plan.index,
+            cue=plan.cue,
+            skipped=sorted(plan.skipped),
+        )
+        rooms.store.save_rundown(room_id, saved)
 
     def prepare(self, rundown: Rundown, settings) -> None:
         """Synthesize every line ahead, in order, so that a cue plays at once."""
@@ -143,8 +184,12 @@ def _state(plan: Plan | None) -> AnchorOut:
     )
 
 
+def _current(request: Request, room_id: str) -> Plan | None:
+    return anchors_of(request).plan(room_id, rooms_of(request), request.app.state.settings)
+
+
 def _plan(request: Request, room_id: str) -> Plan:
-    plan = anchors_of(request).plans.get(room_id)
+    plan = _current(request, room_id)
     if plan is None:
         raise HTTPException(409, "this room has no rundown: load one in the console first")
     return plan
@@ -157,7 +202,7 @@ def _publish(request: Request, room_id: str, event: dict[str, Any]) -> None:
 @router.get("")
 def anchor_state(request: Request, room: Viewer) -> AnchorOut:
     """The room's rundown and the segment cued last."""
-    return _state(anchors_of(request).plans.get(room.id))
+    return _state(_current(request, room.id))
 
 
 @router.put("/rundown", dependencies=[Organizer])
@@ -169,8 +214,9 @@ def load_rundown(request: Request, room: Viewer, body: RundownIn) -> AnchorOut:
     except TingshuoError as e:
         raise HTTPException(400, str(e)) from None
     anchors = anchors_of(request)
-    old = anchors.plans.get(room.id)
+    old = _current(request, room.id)
     plan = anchors.plans[room.id] = Plan(rundown, body.text, body.format, cue=old.cue if old else 0)
+    anchors.save(room.id, plan, rooms_of(request))
     anchors.prepare(rundown, request.app.state.settings)
     log.info("room %s: rundown %r, %d segments", room.id, rundown.title, len(rundown.segments))
     state = _state(plan)
@@ -189,7 +235,10 @@ def load_rundown(request: Request, room: Viewer, body: RundownIn) -> AnchorOut:
 
 @router.delete("/rundown", status_code=204, dependencies=[Organizer])
 def clear_rundown(request: Request, room: Viewer) -> None:
-    if anchors_of(request).plans.pop(room.id, None) is not None:
+    known = _current(request, room.id) is not None
+    anchors_of(request).plans.pop(room.id, None)
+    rooms_of(request).store.delete_rundown(room.id)
+    if known:
         _publish(request, room.id, {"type": "anchor_rundown", "title": "", "segments": 0})
 
 
@@ -228,12 +277,15 @@ async def step(request: Request, room: Viewer, action: Action) -> CueOut:
         raise HTTPException(409, why)
     plan.index = index
     plan.cue += 1
-    seg = plan.rundown.segments[index]
     if action == "skip":
         plan.skipped.add(index)
+    else:
+        plan.skipped.discard(index)
+    await run_in_threadpool(anchors_of(request).save, room.id, plan, rooms_of(request))
+    seg = plan.rundown.segments[index]
+    if action == "skip":
         _publish(request, room.id, {"type": "anchor_skip", "index": index, "cue": plan.cue})
         return CueOut(action=action, index=index, cue=plan.cue, segment=_seg_out(seg))
-    plan.skipped.discard(index)
     cue = plan.cue
     caption, error, translate = None, None, []
     if seg.lines:

@@ -62,6 +62,29 @@ class RoomRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class RundownRow(Base):
+    """A room's AI-anchor rundown and where the console stands in it: an event survives a
+    server restart in the middle of its programme."""
+
+    __tablename__ = "rundowns"
+    room_id: Mapped[str] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer, default=-1)
+    cue: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class SavedRundown(BaseModel):
+    text: str
+    format: str
+    position: int = -1  # the segment cued last (-1: none yet)
+    cue: int = 0
+    skipped: list[int] = []
+
+
 class SegmentRow(Base):
     __tablename__ = "segments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -324,13 +347,44 @@ class Store:
             return _room(row)
 
     def delete_room(self, room_id: str) -> bool:
-        """The room goes; its sessions and their transcripts stay."""
+        """The room goes, with its rundown; its sessions and their transcripts stay."""
         with self._db() as db, db.begin():
             row = db.get(RoomRow, room_id)
             if row is None:
                 return False
+            rundown = db.get(RundownRow, room_id)
+            if rundown is not None:
+                db.delete(rundown)
             db.delete(row)
             return True
+
+    def save_rundown(self, room_id: str, rundown: SavedRundown) -> None:
+        with self._db() as db, db.begin():
+            row = db.get(RundownRow, room_id)
+            if row is None:
+                row = RundownRow(room_id=room_id)
+                db.add(row)
+            row.text, row.format = rundown.text, rundown.format
+            row.position, row.cue, row.skipped = rundown.position, rundown.cue, rundown.skipped
+
+    def rundown(self, room_id: str) -> SavedRundown | None:
+        with self._db() as db:
+            row = db.get(RundownRow, room_id)
+            if row is None:
+                return None
+            return SavedRundown(
+                text=row.text,
+                format=row.format,
+                position=row.position,
+                cue=row.cue,
+                skipped=list(row.skipped or []),
+            )
+
+    def delete_rundown(self, room_id: str) -> None:
+        with self._db() as db, db.begin():
+            row = db.get(RundownRow, room_id)
+            if row is not None:
+                db.delete(row)
 
     def room_sessions(self, room_id: str) -> list[SessionInfo]:
         query = select(SessionRow).where(SessionRow.room_id == room_id)
