@@ -123,3 +123,37 @@ def test_unknown_format_is_refused(transcript):
     assert "pdf" not in FORMATS
     with pytest.raises(TingshuoError, match="unknown format"):
         render(transcript, "pdf")
+
+
+def test_a_database_from_an_older_version_is_upgraded_in_place(tmp_path):
+    """Columns added since (targets, room_id, translations) are added; nothing stored is lost."""
+    import sqlite3
+
+    from tingshuo.store.db import open_store
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            """
+            CREATE TABLE sessions (id VARCHAR(32) PRIMARY KEY, title VARCHAR(300),
+                source VARCHAR(1000), lang VARCHAR(16), hotwords JSON, status VARCHAR(16),
+                created_at DATETIME, duration FLOAT);
+            CREATE TABLE segments (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id VARCHAR(32),
+                start FLOAT, "end" FLOAT, lang VARCHAR(16), text TEXT, speaker VARCHAR(100));
+            INSERT INTO sessions VALUES ('abc123', '旧会议', 'old.wav', 'zh', '[]', 'done',
+                '2026-11-01 09:00:00', 4.5);
+            INSERT INTO segments (session_id, start, "end", lang, text, speaker)
+                VALUES ('abc123', 0.0, 4.5, 'zh', '其中有两个是内因的指标。', NULL);
+            """
+        )
+    store = open_store(f"sqlite:///{path}")
+    old = store.get_session("abc1")
+    assert (old.title, old.segments, old.targets) == ("旧会议", 1, [])
+    [segment] = store.segments("abc123")
+    assert segment.text == "其中有两个是内因的指标。" and segment.translations == {}
+    store.set_translation(segment.id, "en", "Two of them are internal indicators.")
+    assert store.segments("abc123")[0].translations == {"en": "Two of them are internal indicators."}
+    room = store.create_room("主会场", "zh", ["en"])
+    new = store.create_session("新会议", lang="zh", targets=["en"], room_id=room.id)
+    assert [s.id for s in store.room_sessions(room.id)] == [new.id]
+    open_store(f"sqlite:///{path}")  # a second start finds nothing to add

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -10,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -18,14 +21,18 @@ from sqlalchemy import (
     Text,
     create_engine,
     func,
+    inspect,
+    literal,
     select,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ..errors import TingshuoError
 from ..events import Segment
+
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -170,6 +177,39 @@ def _info(row: SessionRow, count: int = 0) -> SessionInfo:
     )
 
 
+def _literal_default(column: Column, dialect) -> str | None:
+    """The column's Python default as SQL, for rows stored before the column existed."""
+    default = column.default
+    if default is None:
+        return None
+    value = default.arg(None) if default.is_callable else default.arg  # type: ignore[union-attr]
+    if isinstance(column.type, JSON):
+        value = json.dumps(value, ensure_ascii=False)
+    return str(literal(value).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """A database made by an older tingshuo lacks the columns added since: add them, with their
+    defaults, so that an upgrade keeps every stored session. New tables come from create_all;
+    columns are only ever added, never changed or dropped."""
+    schema = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in schema.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = (
+                f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                f"{column.type.compile(dialect=engine.dialect)}"
+            )
+            default = _literal_default(column, engine.dialect)
+            if default is not None:
+                ddl += f" DEFAULT {default}"
+            with engine.begin() as conn:
+                conn.exec_driver_sql(ddl)
+            log.info("database upgraded: %s.%s added", table.name, column.name)
+
+
 class Store:
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
@@ -184,6 +224,7 @@ class Store:
         self.engine = create_engine(url, future=True)
         try:
             Base.metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except OperationalError as e:
             raise TingshuoError(
                 f"cannot open the database {parsed.render_as_string()}: {e.orig}"
