@@ -151,8 +151,9 @@ def test_a_database_from_an_older_version_is_upgraded_in_place(tmp_path):
     assert (old.title, old.segments, old.targets) == ("旧会议", 1, [])
     [segment] = store.segments("abc123")
     assert segment.text == "其中有两个是内因的指标。" and segment.translations == {}
-    store.set_translation(segment.id, "en", "Two of them are internal indicators.")
-    assert store.segments("abc123")[0].translations == {"en": "Two of them are internal indicators."}
+    english = "Two of them are internal indicators."
+    store.set_translation(segment.id, "en", english)
+    assert store.segments("abc123")[0].translations == {"en": english}
     room = store.create_room("主会场", "zh", ["en"])
     new = store.create_session("新会议", lang="zh", targets=["en"], room_id=room.id)
     assert [s.id for s in store.room_sessions(room.id)] == [new.id]
