@@ -97,4 +97,3 @@ def test_transcribe_refuses_an_unknown_target_before_working(cli, aishell_rows):
     result = cli("transcribe", str(path), "--lang", "zh", "--to", "xx")
     assert result.returncode != 0
     assert "--to 'xx'" in result.stderr and "Traceback" not in result.stderr
-
