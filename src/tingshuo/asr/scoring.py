@@ -4,7 +4,8 @@ Mandarin (CER): both sides to Simplified characters; digits are written out as C
 numerals the way the AISHELL references write them (`spell_numbers`: 2003年 → 二零零三年,
 90后 → 九零后, 30年 → 三十年, 50% → 百分之五十, 1/3 → 三分之一, 8.5 → 八点五); then
 punctuation and spaces are removed and Latin letters lower-cased. English (WER):
-lower-case, punctuation removed except apostrophes inside words, split on spaces.
+lower-case, % read as "percent", punctuation removed except apostrophes inside words, split on
+spaces.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def normalize_zh(text: str) -> str:
 
 
 def normalize_en(text: str) -> list[str]:
-    text = text.lower().replace("’", "'")
+    text = text.lower().replace("’", "'").replace("%", " percent")
     text = re.sub(r"[^\w\s']|(?<!\w)'|'(?!\w)", " ", text)
     return text.split()
 
