@@ -6,7 +6,7 @@ import logging
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from .mt.cli import translate
 from .paths import check_writable
 from .settings import get_settings
 from .tts.cli import anchor, speak
+
+if TYPE_CHECKING:
+    from .speakers import Diarizer
 
 app = typer.Typer(
     help="tingshuo (听说): offline live transcription for events and meetings.",
@@ -52,6 +55,23 @@ ModelOpt = Annotated[
     str | None,
     typer.Option("--model", "-m", help="base, tiny.en, or a faster-whisper model folder"),
 ]
+SpeakersOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--speakers/--no-speakers",
+        help="label speaker turns (Speaker 1, Speaker 2…); default: TINGSHUO_SPEAKERS (on)",
+    ),
+]
+
+
+def _diarizer(speakers: bool | None) -> Diarizer | None:
+    """The speaker labeller the flag (or else the settings) asks for, or None."""
+    settings = get_settings()
+    if not (settings.speakers if speakers is None else speakers):
+        return None
+    from .speakers import Diarizer, load_speaker_encoder, new_turns
+
+    return Diarizer(load_speaker_encoder(settings), new_turns(settings))
 
 
 @app.callback()
@@ -186,6 +206,7 @@ def transcribe(
     model: ModelOpt = None,
     to: ToOpt = None,
     glossary: GlossaryOpt = None,
+    speakers: SpeakersOpt = None,
 ) -> None:
     """Transcribe a recording into punctuated, timestamped captions."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -206,6 +227,7 @@ def transcribe(
     samples = load_audio(audio)
     duration = samples.size / SAMPLE_RATE
     recognizer = _recognizer(model, language)
+    diarizer = _diarizer(speakers)
     store = _store()
     info = store.create_session(audio.name, str(audio), lang, terms, targets)
     segments: list[Segment] = []
@@ -227,6 +249,7 @@ def transcribe(
                 language,
                 terms,
                 on_progress=lambda t: progress.update(task, completed=t),
+                diarizer=diarizer,
             )
             for piece in pieces:
                 piece.session_id = info.id
@@ -266,6 +289,7 @@ def listen(
     model: ModelOpt = None,
     to: ToOpt = None,
     glossary: GlossaryOpt = None,
+    speakers: SpeakersOpt = None,
 ) -> None:
     """Live captions: partials update in place, finals commit and are stored."""
     from rich.live import Live
@@ -311,6 +335,7 @@ def listen(
         targets=targets,
         translator=translator,
         glossary=terms_glossary,
+        diarizer=_diarizer(speakers),
     )
     err.print(f"session [bold]{session.info.id}[/bold] — Ctrl-C to stop")
     out = Console()

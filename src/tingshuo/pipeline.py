@@ -14,12 +14,13 @@ import numpy as np
 from .asr.streaming import StreamingTranscriber, policy_config
 from .asr.worker import RecognizerWorker
 from .audio.decode import SAMPLE_RATE
-from .events import Final, Partial, Translation
+from .events import Final, Partial, Segment, Translation
 from .settings import Settings
 from .store.db import SessionInfo, Store
 
 if TYPE_CHECKING:
     from .mt import Glossary, TranslationWorker
+    from .speakers import Diarizer
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class LiveSession:
         translator: TranslationWorker | None = None,
         glossary: Glossary | None = None,
         room_id: str | None = None,
+        diarizer: Diarizer | None = None,
     ) -> None:
         self.store = store
         self.info: SessionInfo = store.create_session(
@@ -51,8 +53,15 @@ class LiveSession:
         self.translator = translator if self.targets else None
         self.glossary = glossary
         self.transcriber = StreamingTranscriber(
-            worker, policy_config(settings), lang, hotwords, session_id=self.info.id
+            worker,
+            policy_config(settings),
+            lang,
+            hotwords,
+            session_id=self.info.id,
+            diarizer=diarizer,
         )
+        self.diarizer = diarizer
+        self.room_id = room_id
         self._partial_interval = settings.partial_interval_s
         self.stop = threading.Event()
         self._inbox: queue.Queue = queue.Queue()
@@ -69,10 +78,38 @@ class LiveSession:
     def _emit(self, events: list[Partial | Final], sink: EventSink) -> None:
         for event in events:
             if isinstance(event, Final):
+                self._keep_speaker_name(event.segment)
                 event.segment = self.store.add_segment(event.segment)
+                self._note_speaker(event.segment)
             sink(event)
             if isinstance(event, Final) and self.translator is not None:
                 self._translate(event, sink)
+
+    def _keep_speaker_name(self, segment: Segment) -> None:
+        """An organizer's name for a voice sticks to its later captions.
+
+        Renaming a speaker, or naming one of its captions, changes the stored speaker of its
+        latest caption: that is what the voice is called from now on, unless another voice
+        already has the name (then it was a caption's correction, not a new name).
+        """
+        if self.diarizer is None or segment.speaker is None or self.room_id is None:
+            return
+        turns = self.diarizer.turns
+        index = turns.index(segment.speaker)
+        latest = self.diarizer.latest_segment.get(index) if index is not None else None
+        if index is None or latest is None:
+            return
+        rows = self.store.room_segments(self.room_id, after_id=latest - 1, limit=1)
+        named = rows[0].speaker if rows and rows[0].id == latest else None
+        if named and named != segment.speaker and turns.rename(index, named):
+            log.info("session %s: %s is now called %s", self.info.id, segment.speaker, named)
+            segment.speaker = named
+
+    def _note_speaker(self, segment: Segment) -> None:
+        if self.diarizer is not None and segment.speaker is not None and segment.id is not None:
+            index = self.diarizer.turns.index(segment.speaker)
+            if index is not None:
+                self.diarizer.latest_segment[index] = segment.id
 
     def _translate(self, final: Final, sink: EventSink) -> None:
         """Hand the caption to the translator and go on; its Translation follows later."""

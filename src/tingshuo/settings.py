@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     partial_interval_s: float = 0.5
     first_partial_s: float = 0.4
 
+    # automatic speaker turns (speakers/): each final's voice (Resemblyzer GE2E) joins the
+    # speaker whose centroid it is most similar to, if at least `speaker_threshold`, else it
+    # opens "Speaker N"; utterances under `speaker_min_voice_s` only join (unreliable voices)
+    speakers: bool = True
+    speaker_threshold: float = 0.75
+    speaker_min_voice_s: float = 1.0
+    speaker_threads: int = 1
+
     # translator: a bundled name ("qwen2.5-1.5b", "qwen2.5-0.5b") or a GGUF file path
     mt_model: str = "qwen2.5-1.5b"
     # one thread leaves the other core to the recognizer

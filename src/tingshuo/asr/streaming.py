@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from ..settings import Settings
 from .base import Hypothesis, Request
 from .policy import Commit, CommitPolicy, Draft, HypothesisStabilizer, PolicyConfig, Prepare
 from .worker import RecognizerWorker
+
+if TYPE_CHECKING:
+    from ..speakers import Diarizer
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,10 @@ class StreamingTranscriber:
         lang: str | None,
         hotwords: Sequence[str] = (),
         session_id: str | None = None,
+        diarizer: Diarizer | None = None,
     ) -> None:
         self.worker = worker
+        self.diarizer = diarizer  # labels each final's speaker
         self.lang = lang
         self.hotwords = tuple(hotwords)
         self.session_id = session_id
@@ -153,11 +159,16 @@ class StreamingTranscriber:
         self._draft_lang = None
         prepared, self._prepared = self._prepared, None
         if prepared is not None and prepared[0] == action:
-            hyp = prepared[1].result()
+            pending = prepared[1]
         else:
             if prepared is not None:
                 prepared[1].cancel()  # speech went on after the pause: that guess is void
-            hyp = self.worker.recognize(self._final_request(action.start, action.end), owner=self)
+            pending = self.worker.submit(self._final_request(action.start, action.end), owner=self)
+        # the voice is embedded here, in the session's thread, while the recognizer decodes
+        voice = None
+        if self.diarizer is not None:
+            voice = self.diarizer.voice(self._slice(action.start, action.end))
+        hyp = pending.result()
         utterance = self.utterance
         self.utterance += 1
         if hyp is None or not hyp.text:
@@ -168,6 +179,8 @@ class StreamingTranscriber:
             end=round(action.end, 3),
             lang=hyp.lang,
             text=hyp.text,
+            # only utterances with words join a speaker: a cough opens nobody
+            speaker=self.diarizer.label(voice) if voice is not None else None,
         )
         return [Final(utterance=utterance, segment=segment)]
 
@@ -179,12 +192,13 @@ def transcribe_audio(
     lang: str | None,
     hotwords: Sequence[str] = (),
     on_progress: Callable[[float], None] | None = None,
+    diarizer: Diarizer | None = None,
 ) -> Iterator[Segment]:
     """A whole recording, cut into utterances by the same policy as live audio, one final each.
 
     Language is detected per utterance when `lang` is None, since meetings mix languages.
     """
-    transcriber = StreamingTranscriber(worker, config, lang, hotwords)
+    transcriber = StreamingTranscriber(worker, config, lang, hotwords, diarizer=diarizer)
     for i in range(0, audio.size, SAMPLE_RATE):
         for event in transcriber.feed(audio[i : i + SAMPLE_RATE], eager=False):
             yield event.segment

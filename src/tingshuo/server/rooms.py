@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -27,13 +28,17 @@ from ..errors import TingshuoError
 from ..events import Final, Partial, Translation
 from ..pipeline import LiveSession, PushSource
 from ..settings import Settings
+from ..speakers.turns import LABEL
 from ..store.db import RoomInfo, Store
 from .bus import Bus
 
 if TYPE_CHECKING:
     from ..mt import TranslationWorker
+    from ..speakers import Diarizer, SpeakerEncoder
 
 log = logging.getLogger(__name__)
+
+_AUTO_SPEAKER = re.compile(re.escape(LABEL).replace(r"\{n\}", r"(\d+)"))
 
 # silence appended when a room pauses, so that the words spoken before the pause become final
 _PAUSE_SILENCE_S = 1.0
@@ -103,6 +108,10 @@ class Rooms:
         self._starting: set[str] = set()
         self._translator: TranslationWorker | None = None
         self._translator_lock = threading.Lock()
+        self._speaker_encoder: SpeakerEncoder | None = None
+        self._speakers_lock = threading.Lock()
+        # each room's speakers, kept across its sessions so "Dr Li" is known after a break
+        self._diarizers: dict[str, Diarizer] = {}
         # a previous process may have stopped while rooms were live
         for room in store.list_rooms():
             if room.state != "idle":
@@ -153,6 +162,31 @@ class Rooms:
                 self._translator = TranslationWorker(load_translator(self.settings), self.settings)
             return self._translator
 
+    # -- speaker turns: one encoder for all rooms, loaded on the first room that starts
+
+    def diarizer(self, room_id: str) -> Diarizer | None:
+        if not self.settings.speakers:
+            return None
+        from ..speakers import Diarizer, load_speaker_encoder, new_turns
+
+        with self._speakers_lock:
+            if self._speaker_encoder is None:
+                try:
+                    self._speaker_encoder = load_speaker_encoder(self.settings)
+                except (TingshuoError, ImportError) as e:
+                    log.warning("captions go without speaker labels: %s", e)
+                    return None
+            if room_id not in self._diarizers:
+                # after a restart: go on from the room's highest "Speaker N", never reuse it
+                numbers = [
+                    int(m.group(1))
+                    for seg in self.store.room_segments(room_id)
+                    if seg.speaker and (m := _AUTO_SPEAKER.fullmatch(seg.speaker))
+                ]
+                turns = new_turns(self.settings, first_number=max(numbers, default=0) + 1)
+                self._diarizers[room_id] = Diarizer(self._speaker_encoder, turns)
+            return self._diarizers[room_id]
+
     # -- control
 
     async def start(
@@ -202,6 +236,7 @@ class Rooms:
             glossary = Glossary.from_pairs(room.glossary)
             hotwords += [e.source for e in glossary.entries]
         translator = await run_in_threadpool(self.translator) if room.targets else None
+        diarizer = await run_in_threadpool(self.diarizer, room_id)
         blocks: Iterable[np.ndarray]
         push = None
         if kind == "device":
@@ -219,6 +254,7 @@ class Rooms:
             translator=translator,
             glossary=glossary,
             room_id=room.id,
+            diarizer=diarizer,
         )
         run = RoomRun(room, kind, session)
         if kind == "push":
