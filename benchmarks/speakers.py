@@ -1,7 +1,7 @@
 """Speaker turns benchmark: per-final speaker accuracy, speakers found, embedding time.
 
-    python -m benchmarks.speakers               # everything (about 5 minutes on 2 cores)
-    python -m benchmarks.speakers --no-pipeline # embeddings and clustering only (1–2 minutes)
+    python -m benchmarks.speakers               # everything (about 2 minutes on 2 cores)
+    python -m benchmarks.speakers --no-pipeline # embeddings and clustering only (about 1 minute)
 
 The threshold is chosen on one part of the data and reported on the rest:
 - tuning: the 400 AISHELL sentences in `audio/` (2 speakers, W0121–W0320) put in random
