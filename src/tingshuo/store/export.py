@@ -40,15 +40,24 @@ def to_txt(segments: Sequence[Segment], languages: Sequence[str] = ()) -> str:
 
 
 def to_srt(segments: Sequence[Segment], languages: Sequence[str] = ()) -> str:
-    subtitles = [
-        srt.Subtitle(
-            index=i,
-            start=timedelta(seconds=seg.start),
-            end=timedelta(seconds=max(seg.end, seg.start + 0.001)),
-            content="\n".join(_lines(seg, languages)),
+    """SubRip cues; where more than one voice speaks, the speaker's name leads a cue when
+    the speaker changes, as subtitlers mark a new voice (SRT has no speaker field)."""
+    subtitles = []
+    previous = None
+    several = len({seg.speaker for seg in segments}) > 1
+    for i, seg in enumerate(segments, 1):
+        lines = _lines(seg, languages)
+        if several and seg.speaker and seg.speaker != previous:
+            lines[0] = f"{seg.speaker}: {lines[0]}"
+        previous = seg.speaker
+        subtitles.append(
+            srt.Subtitle(
+                index=i,
+                start=timedelta(seconds=seg.start),
+                end=timedelta(seconds=max(seg.end, seg.start + 0.001)),
+                content="\n".join(lines),
+            )
         )
-        for i, seg in enumerate(segments, 1)
-    ]
     return srt.compose(subtitles, reindex=False)
 
 
