@@ -20,6 +20,7 @@ import logging
 import math
 import threading
 from collections.abc import Iterable, Sequence
+from importlib.metadata import version
 from pathlib import Path
 
 from .lexicon import WordModel, word_model
@@ -155,14 +156,8 @@ def homophone_fixer(cache_dir: Path) -> HomophoneFixer:
 
 
 def _load_index(cache_dir: Path) -> dict[str, str]:
-    import jieba
-    import pypinyin
-
-    path = (
-        cache_dir
-        / "lexicon"
-        / (f"homophones-v{_VERSION}-jieba{jieba.__version__}-pypinyin{pypinyin.__version__}.tsv")
-    )
+    versions = f"jieba{version('jieba')}-pypinyin{version('pypinyin')}"
+    path = cache_dir / "lexicon" / f"homophones-v{_VERSION}-{versions}.tsv"
     try:
         with path.open(encoding="utf-8") as f:
             return dict(line.rstrip("\n").split("\t", 1) for line in f)

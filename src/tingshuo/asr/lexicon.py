@@ -9,6 +9,7 @@ the hypothesis with the best Whisper score plus a weighted share of that, per ch
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
 from collections.abc import Collection, Iterable
@@ -27,13 +28,8 @@ class WordModel:
 
     @classmethod
     def from_jieba(cls) -> WordModel:
-        try:
-            import jieba
-        except ImportError as e:
-            raise ModelError("jieba is not installed: pip install 'jieba==0.42.1'") from e
         freq: dict[str, int] = {}
-        path = Path(jieba.__file__).parent / "dict.txt"
-        with path.open(encoding="utf-8") as f:
+        with jieba_dictionary().open(encoding="utf-8") as f:
             for line in f:
                 parts = line.split(" ")
                 if len(parts) >= 2 and len(parts[0]) <= _MAX_WORD:
@@ -72,6 +68,15 @@ class WordModel:
     def per_char(self, text: str, extra: Iterable[str] = ()) -> float:
         n = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
         return self.logprob(text, extra) / n if n else 0.0
+
+
+def jieba_dictionary() -> Path:
+    """jieba's dict.txt, found without importing jieba (which imports the deprecated
+    pkg_resources and warns)."""
+    spec = importlib.util.find_spec("jieba")
+    if spec is None or spec.origin is None:
+        raise ModelError("jieba is not installed: pip install 'jieba==0.42.1'")
+    return Path(spec.origin).parent / "dict.txt"
 
 
 _shared: WordModel | None = None
