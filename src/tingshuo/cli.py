@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from .errors import TingshuoError
+from .errors import StoreError, TingshuoError
 from .learn.cli import assess
 from .mt.cli import translate
 from .paths import check_writable
@@ -20,6 +20,7 @@ from .tts.cli import anchor, speak
 
 if TYPE_CHECKING:
     from .speakers import Diarizer
+    from .store.db import Store
 
 app = typer.Typer(
     help="tingshuo (听说): offline live transcription for events and meetings.",
@@ -175,7 +176,7 @@ def _translator():
         return load_translator(get_settings())
 
 
-def _translate_segments(store, segments, targets: list[str], glossary) -> None:
+def _translate_segments(store: Store | None, segments, targets: list[str], glossary) -> None:
     """Translate a finished transcript caption by caption, each with the ones before it as
     context, and store each translation as it comes: an interruption keeps what is done."""
     from rich.progress import track
@@ -191,7 +192,8 @@ def _translate_segments(store, segments, targets: list[str], glossary) -> None:
             turns = context[target][-get_settings().mt_context_captions :]
             text = engine.translate(seg.text, seg.lang, target, turns, glossary)
             seg.translations[target] = text
-            store.set_translation(seg.id, target, text)
+            if store is not None and seg.id is not None:
+                store.set_translation(seg.id, target, text)
             context[target].append(Turn(seg.text, text))
 
 
@@ -232,6 +234,7 @@ def transcribe(
     info = store.create_session(audio.name, str(audio), lang, terms, targets)
     segments: list[Segment] = []
     status = "failed"
+    lost: StoreError | None = None  # the database refused a write: keep going without it
     try:
         with Progress(
             TextColumn("[bold]transcribing[/bold] {task.description}"),
@@ -253,21 +256,37 @@ def transcribe(
             )
             for piece in pieces:
                 piece.session_id = info.id
-                segments.append(store.add_segment(piece))
+                if lost is None:
+                    try:
+                        piece = store.add_segment(piece)
+                    except StoreError as e:  # the transcript goes on, to the output file
+                        lost = e
+                        err.print(f"[red]{e}[/red]: transcribing on, into the output only")
+                segments.append(piece)
             progress.update(task, completed=duration)
         status = "done"
     except KeyboardInterrupt:
         status = "stopped"
         err.print(f"stopped: {len(segments)} segments kept in session {info.id}")
     finally:
-        store.finish_session(info.id, status, duration)
+        if lost is None:
+            try:
+                store.finish_session(info.id, status, duration)
+            except StoreError as e:
+                lost = e
     if not segments and status == "done":
         raise TingshuoError(f"{audio}: no speech found (only silence or noise)")
     if targets and status == "done":
-        _translate_segments(store, segments, targets, terms_glossary)
+        _translate_segments(None if lost else store, segments, targets, terms_glossary)
     meta = {"session": info.id, "source": str(audio), "duration": round(duration, 3)}
     body = render(segments, fmt.value, title=audio.name, meta=meta, languages=targets)
     _write(body, output, fmt.value, info.id)
+    if lost is not None:
+        stored = sum(s.id is not None for s in segments)
+        raise StoreError(
+            f"{lost}; the whole transcript was written to {output or 'stdout'}, "
+            f"{stored} of its {len(segments)} segments are in session {info.id}"
+        )
     if status != "done":
         raise typer.Exit(130)
 

@@ -14,3 +14,7 @@ class AudioError(TingshuoError):
 
 class ModelError(TingshuoError):
     """A model package that is missing, incomplete or corrupt."""
+
+
+class StoreError(TingshuoError):
+    """The database refused a write (a full disk, a lost server): what was stored stays."""

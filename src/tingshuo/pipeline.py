@@ -14,6 +14,7 @@ import numpy as np
 from .asr.streaming import StreamingTranscriber, policy_config
 from .asr.worker import RecognizerWorker
 from .audio.decode import SAMPLE_RATE
+from .errors import StoreError
 from .events import Final, Partial, Segment, Translation
 from .settings import Settings
 from .store.db import SessionInfo, Store
@@ -62,6 +63,8 @@ class LiveSession:
         )
         self.diarizer = diarizer
         self.room_id = room_id
+        self.store_error: StoreError | None = None  # the first write the database refused
+        self.on_store_error: Callable[[StoreError], None] | None = None
         self._partial_interval = settings.partial_interval_s
         self.stop = threading.Event()
         self._inbox: queue.Queue = queue.Queue()
@@ -79,11 +82,24 @@ class LiveSession:
         for event in events:
             if isinstance(event, Final):
                 self._keep_speaker_name(event.segment)
-                event.segment = self.store.add_segment(event.segment)
+                event.segment = self._stored(event.segment)
                 self._note_speaker(event.segment)
             sink(event)
             if isinstance(event, Final) and self.translator is not None:
                 self._translate(event, sink)
+
+    def _stored(self, segment: Segment) -> Segment:
+        """The final as stored, before it is shown. When the database refuses (a full disk),
+        captions go on being shown, unstored, and what was stored stays."""
+        if self.store_error is None:
+            try:
+                return self.store.add_segment(segment)
+            except StoreError as e:
+                self.store_error = e
+                log.error("session %s: captions are no longer stored: %s", self.info.id, e)
+                if self.on_store_error is not None:
+                    self.on_store_error(e)
+        return segment
 
     def _keep_speaker_name(self, segment: Segment) -> None:
         """An organizer's name for a voice sticks to its later captions.
@@ -120,9 +136,12 @@ class LiveSession:
         def done(translation: Translation) -> None:
             # stored before it is shown, like the caption it belongs to
             if translation.segment_id is not None:
-                self.store.set_translation(
-                    translation.segment_id, translation.lang, translation.text
-                )
+                try:
+                    self.store.set_translation(
+                        translation.segment_id, translation.lang, translation.text
+                    )
+                except StoreError as e:  # shown all the same
+                    log.error("session %s: a translation is not stored: %s", self.info.id, e)
             sink(translation)
 
         assert self.translator is not None
@@ -177,9 +196,18 @@ class LiveSession:
             try:
                 self._emit(self.transcriber.flush(), sink)
             finally:
-                self.store.finish_session(self.info.id, status, self.transcriber.seconds)
+                try:
+                    self.store.finish_session(self.info.id, status, self.transcriber.seconds)
+                except StoreError as e:
+                    self.store_error = self.store_error or e
         if source_error:
             raise source_error[0]
+        if self.store_error is not None:
+            stored = self.store.get_session(self.info.id).segments
+            raise StoreError(
+                f"{self.store_error}; the session went on without storing: "
+                f"{stored} captions are in session {self.info.id}"
+            )
         return self.store.get_session(self.info.id)
 
 

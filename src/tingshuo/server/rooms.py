@@ -24,7 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE
 from ..audio.sources import file_blocks, mic_blocks
-from ..errors import TingshuoError
+from ..errors import StoreError, TingshuoError
 from ..events import Final, Partial, Translation
 from ..pipeline import LiveSession, PushSource
 from ..settings import Settings
@@ -256,6 +256,10 @@ class Rooms:
             room_id=room.id,
             diarizer=diarizer,
         )
+        session.on_store_error = lambda e: self.publish(
+            room.id,
+            {"type": "state", "state": "live", "error": f"{e}: captions are shown, not stored"},
+        )
         run = RoomRun(room, kind, session)
         if kind == "push":
             push = run.push = PushSource()
@@ -353,7 +357,10 @@ class Rooms:
 
     def _announce(self, room_id: str, state: str, **extra: Any) -> None:
         """Store the room's state and tell its viewers (from any thread, in order)."""
-        self.store.update_room(room_id, state=state)
+        try:
+            self.store.update_room(room_id, state=state)
+        except StoreError as e:  # a full disk: the viewers are told all the same
+            log.error("room %s: its state is not stored: %s", room_id, e)
         self.publish(room_id, {"type": "state", "state": state, **extra})
 
     def _paced(self, run: RoomRun, path: Path, speed: float) -> Iterator[np.ndarray]:

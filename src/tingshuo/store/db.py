@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -29,10 +31,13 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from ..errors import TingshuoError
+from ..errors import StoreError, TingshuoError
 from ..events import Segment
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -210,6 +215,21 @@ def _add_missing_columns(engine: Engine) -> None:
             log.info("database upgraded: %s.%s added", table.name, column.name)
 
 
+def _writes(method: Callable[P, T]) -> Callable[P, T]:
+    """A write the database refuses (a full disk, a lost server) is one StoreError, and its
+    transaction is rolled back: what was stored before stays."""
+
+    @functools.wraps(method)
+    def write(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except SQLAlchemyError as e:
+            reason = str(getattr(e, "orig", None) or e).splitlines()[0]
+            raise StoreError(f"cannot write to the database: {reason}") from e
+
+    return write
+
+
 class Store:
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
@@ -234,6 +254,7 @@ class Store:
     def _db(self) -> Session:
         return self._sessions()
 
+    @_writes
     def create_session(
         self,
         title: str,
@@ -259,6 +280,7 @@ class Store:
             db.add(row)
         return _info(row)
 
+    @_writes
     def add_segment(self, segment: Segment) -> Segment:
         """Write a final segment; returns it with its id."""
         if segment.session_id is None:
@@ -277,12 +299,14 @@ class Store:
             db.flush()
             return row.to_segment()
 
+    @_writes
     def set_translation(self, segment_id: int, lang: str, text: str) -> None:
         with self._db() as db, db.begin():
             row = db.get(SegmentRow, segment_id)
             if row is not None:
                 row.translations = {**(row.translations or {}), lang: text}
 
+    @_writes
     def finish_session(self, session_id: str, status: str, duration: float) -> None:
         with self._db() as db, db.begin():
             row = db.get(SessionRow, session_id)
@@ -342,6 +366,7 @@ class Store:
 
     # rooms (the live event server)
 
+    @_writes
     def create_room(
         self,
         name: str,
@@ -374,6 +399,7 @@ class Store:
         with self._db() as db:
             return [_room(r) for r in db.scalars(select(RoomRow).order_by(RoomRow.created_at))]
 
+    @_writes
     def update_room(self, room_id: str, **fields: object) -> RoomInfo | None:
         """Set the given columns (name, lang, targets, hotwords, glossary, state)."""
         with self._db() as db, db.begin():
@@ -387,6 +413,7 @@ class Store:
             db.flush()
             return _room(row)
 
+    @_writes
     def delete_room(self, room_id: str) -> bool:
         """The room goes, with its rundown; its sessions and their transcripts stay."""
         with self._db() as db, db.begin():
@@ -399,6 +426,7 @@ class Store:
             db.delete(row)
             return True
 
+    @_writes
     def save_rundown(self, room_id: str, rundown: SavedRundown) -> None:
         with self._db() as db, db.begin():
             row = db.get(RundownRow, room_id)
@@ -421,6 +449,7 @@ class Store:
                 skipped=list(row.skipped or []),
             )
 
+    @_writes
     def delete_rundown(self, room_id: str) -> None:
         with self._db() as db, db.begin():
             row = db.get(RundownRow, room_id)
@@ -447,6 +476,7 @@ class Store:
         with self._db() as db:
             return [r.to_segment() for r in db.scalars(query)]
 
+    @_writes
     def set_speaker(self, segment_id: int, speaker: str | None) -> Segment | None:
         with self._db() as db, db.begin():
             row = db.get(SegmentRow, segment_id)
@@ -456,6 +486,7 @@ class Store:
             db.flush()
             return row.to_segment()
 
+    @_writes
     def rename_speaker(self, room_id: str, old: str, new: str) -> list[int]:
         """Every segment of the room labelled `old` becomes `new`; returns their ids."""
         sessions = select(SessionRow.id).where(SessionRow.room_id == room_id)
