@@ -442,9 +442,12 @@ def minutes(
         str | None, typer.Option("--lang", help="zh or en (default: the meeting's language)")
     ] = None,
 ) -> None:
-    """Meeting minutes (会议纪要) of a stored session: who spoke, points, decisions, action
-    items, read out of the transcript by the bundled language model (about 20 s per 1,200
-    characters of transcript on 2 cores)."""
+    """Meeting minutes (会议纪要) of a stored session: speakers, topics, key points, decisions
+    and action items.
+
+    Key points are the transcript's own captions; decisions and action items are asked of the
+    bundled language model (about 20 s per 1,200 characters of transcript on 2 cores).
+    """
     from rich.progress import Progress
 
     from .minutes import to_docx, to_markdown, write_minutes
