@@ -312,6 +312,7 @@ def listen(
 ) -> None:
     """Live captions: partials update in place, finals commit and are stored."""
     from rich.live import Live
+    from rich.markup import escape
     from rich.text import Text
 
     from .asr.worker import RecognizerWorker
@@ -362,6 +363,8 @@ def listen(
     def stamp(t: float) -> str:
         return f"[dim]{int(t // 60):02d}:{t % 60:04.1f}[/dim]"
 
+    voice: list[str | None] = [None]  # the speaker of the caption shown last
+
     with Live(Text(""), console=out, transient=True, auto_refresh=False) as live:
 
         def show(event: Partial | Final | Translation) -> None:
@@ -370,7 +373,12 @@ def listen(
             elif isinstance(event, Final):
                 seg = event.segment
                 live.update(Text(""), refresh=True)
-                out.print(f"{stamp(seg.start)} {seg.text}")
+                # the speaker's name where the voice changes, as subtitles mark a new voice
+                who = ""
+                if seg.speaker and seg.speaker != voice[0]:
+                    who = f"[bold]{escape(seg.speaker)}:[/bold] "
+                voice[0] = seg.speaker
+                out.print(f"{stamp(seg.start)} {who}{escape(seg.text)}")
             else:
                 line = Text.assemble(
                     (event.stable, "bold"), (event.unstable, "italic dim"), style=""
