@@ -122,3 +122,45 @@ def test_transcribe_with_speakers_writes_them_into_the_export(cli, tmp_path, ais
         "Speaker 2",
         "Speaker 1",
     ]
+
+
+def test_a_restarted_server_still_knows_the_room_s_voices(worker, settings, db_url, aishell_rows):
+    import asyncio
+
+    from tingshuo.server.bus import LocalBus
+    from tingshuo.server.rooms import Rooms
+
+    store = open_store(db_url)
+    room = store.create_room("panel", lang="zh")
+    a = _sentences(aishell_rows, "S0150", 3)
+    b = _sentences(aishell_rows, "S0252", 2)
+    loop = asyncio.new_event_loop()
+
+    def listen(rooms: Rooms, parts: list[np.ndarray], act=lambda seg: None) -> list[str | None]:
+        session = LiveSession(
+            worker, store, settings, "zh", room_id=room.id, diarizer=rooms.diarizer(room.id)
+        )
+        shown: list[str | None] = []
+
+        def sink(event):
+            if isinstance(event, Final):
+                shown.append(event.segment.speaker)
+                act(event.segment)
+
+        audio = _with_pauses(parts)
+        session.run((audio[i : i + 1600] for i in range(0, audio.size, 1600)), sink)
+        return shown
+
+    def name_the_first_voice(seg):
+        if seg.speaker == "Speaker 1":
+            store.rename_speaker(room.id, "Speaker 1", "李老师")
+
+    before = listen(
+        Rooms(settings, store, worker, LocalBus(), loop), [a[0], a[1], b[0]], name_the_first_voice
+    )
+    assert before == ["Speaker 1", "李老师", "Speaker 2"]
+    # a new server process on the same database: the voices come back with their names
+    after = listen(Rooms(settings, store, worker, LocalBus(), loop), [b[1], a[2]])
+    assert after == ["Speaker 2", "李老师"]
+    assert [v.name for v in store.voices(room.id)] == ["李老师", "Speaker 2"]
+    loop.close()

@@ -17,7 +17,7 @@ from .audio.decode import SAMPLE_RATE
 from .errors import StoreError
 from .events import Final, Partial, Segment, Translation
 from .settings import Settings
-from .store.db import SessionInfo, Store
+from .store.db import SavedVoice, SessionInfo, Store
 
 if TYPE_CHECKING:
     from .mt import Glossary, TranslationWorker
@@ -126,6 +126,18 @@ class LiveSession:
             index = self.diarizer.turns.index(segment.speaker)
             if index is not None:
                 self.diarizer.latest_segment[index] = segment.id
+                if self.room_id is not None:
+                    self._save_voice(index)
+
+    def _save_voice(self, index: int) -> None:
+        """The room's voice as it now stands, so a restarted server still knows it."""
+        assert self.diarizer is not None and self.room_id is not None
+        name, total, utterances = self.diarizer.turns.state(index)
+        voice = SavedVoice(position=index, name=name, total=total.tolist(), utterances=utterances)
+        try:
+            self.store.save_voice(self.room_id, voice)
+        except StoreError as e:  # the caption is what matters; the voice is known in memory
+            log.warning("session %s: voice %s not stored: %s", self.info.id, name, e)
 
     def _translate(self, final: Final, sink: EventSink) -> None:
         """Hand the caption to the translator and go on; its Translation follows later."""

@@ -167,7 +167,7 @@ class Rooms:
     def diarizer(self, room_id: str) -> Diarizer | None:
         if not self.settings.speakers:
             return None
-        from ..speakers import Diarizer, load_speaker_encoder, new_turns
+        from ..speakers import load_speaker_encoder
 
         with self._speakers_lock:
             if self._speaker_encoder is None:
@@ -177,15 +177,29 @@ class Rooms:
                     log.warning("captions go without speaker labels: %s", e)
                     return None
             if room_id not in self._diarizers:
-                # after a restart: go on from the room's highest "Speaker N", never reuse it
-                numbers = [
-                    int(m.group(1))
-                    for seg in self.store.room_segments(room_id)
-                    if seg.speaker and (m := _AUTO_SPEAKER.fullmatch(seg.speaker))
-                ]
-                turns = new_turns(self.settings, first_number=max(numbers, default=0) + 1)
-                self._diarizers[room_id] = Diarizer(self._speaker_encoder, turns)
+                self._diarizers[room_id] = self._restored_diarizer(room_id)
             return self._diarizers[room_id]
+
+    def _restored_diarizer(self, room_id: str) -> Diarizer:
+        """A room's speakers as the store kept them: after a restart a voice is still who the
+        organizer named, and new voices go on from the highest "Speaker N", never reusing it."""
+        from ..speakers import Diarizer, new_turns
+
+        assert self._speaker_encoder is not None
+        segments = self.store.room_segments(room_id)
+        voices = self.store.voices(room_id)
+        names = [seg.speaker for seg in segments if seg.speaker] + [v.name for v in voices]
+        numbers = [int(m.group(1)) for name in names if (m := _AUTO_SPEAKER.fullmatch(name))]
+        turns = new_turns(self.settings, first_number=max(numbers, default=0) + 1)
+        diarizer = Diarizer(self._speaker_encoder, turns)
+        latest = {seg.speaker: seg.id for seg in segments if seg.speaker and seg.id is not None}
+        for voice in voices:
+            turns.restore(voice.name, np.asarray(voice.total, dtype=np.float32), voice.utterances)
+            if voice.name in latest:
+                diarizer.latest_segment[len(turns.speakers) - 1] = latest[voice.name]
+        if voices:
+            log.info("room %s: %d known voices restored", room_id, len(voices))
+        return diarizer
 
     # -- control
 

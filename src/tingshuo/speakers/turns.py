@@ -92,6 +92,15 @@ class SpeakerTurns:
         self.speakers.append(_Speaker(name, embedding.astype(np.float32)))
         return len(self.speakers) - 1
 
+    def state(self, index: int) -> tuple[str, np.ndarray, int]:
+        """A speaker's name, the sum of its embeddings and how many: what a restart needs."""
+        speaker = self.speakers[index]
+        return speaker.name, speaker.total, speaker.utterances
+
+    def restore(self, name: str, total: np.ndarray, utterances: int) -> None:
+        """Bring back a speaker from `state`, after those already known."""
+        self.speakers.append(_Speaker(name, np.asarray(total, dtype=np.float32), utterances))
+
     def rename(self, index: int, name: str) -> bool:
         """Give a speaker a person's name; refused (False) if another speaker has it."""
         other = self.index(name)

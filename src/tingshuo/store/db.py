@@ -89,6 +89,27 @@ class RundownRow(Base):
     skipped: Mapped[list] = mapped_column(JSON, default=list)
 
 
+class VoiceRow(Base):
+    """A speaker a room's diarizer knows: its name and the sum of its voice embeddings, so
+    that after a restart a voice is still the person the organizer named."""
+
+    __tablename__ = "voices"
+    room_id: Mapped[str] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    total: Mapped[list] = mapped_column(JSON)
+    utterances: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class SavedVoice(BaseModel):
+    position: int
+    name: str
+    total: list[float]
+    utterances: int
+
+
 class SavedRundown(BaseModel):
     text: str
     format: str
@@ -423,8 +444,27 @@ class Store:
             rundown = db.get(RundownRow, room_id)
             if rundown is not None:
                 db.delete(rundown)
+            for voice in db.scalars(select(VoiceRow).where(VoiceRow.room_id == room_id)):
+                db.delete(voice)
             db.delete(row)
             return True
+
+    @_writes
+    def save_voice(self, room_id: str, voice: SavedVoice) -> None:
+        with self._db() as db, db.begin():
+            row = db.get(VoiceRow, (room_id, voice.position))
+            if row is None:
+                row = VoiceRow(room_id=room_id, position=voice.position)
+                db.add(row)
+            row.name, row.total, row.utterances = voice.name, voice.total, voice.utterances
+
+    def voices(self, room_id: str) -> list[SavedVoice]:
+        query = select(VoiceRow).where(VoiceRow.room_id == room_id).order_by(VoiceRow.position)
+        with self._db() as db:
+            return [
+                SavedVoice(position=r.position, name=r.name, total=r.total, utterances=r.utterances)
+                for r in db.scalars(query)
+            ]
 
     @_writes
     def save_rundown(self, room_id: str, rundown: SavedRundown) -> None:
