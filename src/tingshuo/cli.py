@@ -557,6 +557,16 @@ def models(
             except TingshuoError as e:
                 status = f"[red]{e}[/red]"
         table.add_row(spec.name, spec.kind, f"{spec.size / 1e6:.0f} MB", spec.licence, status)
+    if verify:
+        # built here once, so the first Mandarin caption does not wait for it
+        from .asr.homophones import homophone_fixer, index_path
+
+        homophone_fixer(settings.cache_dir)
+        path = index_path(settings.cache_dir)
+        kept = path.is_file()
+        size = f"{path.stat().st_size / 1e6:.0f} MB" if kept else ""
+        status = f"ok: {path}" if kept else "[yellow]in memory only[/yellow]"
+        table.add_row("pinyin index", "lexicon", size, "MIT (jieba, pypinyin)", status)
     Console().print(table)
 
 

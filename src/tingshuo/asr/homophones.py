@@ -155,9 +155,14 @@ def homophone_fixer(cache_dir: Path) -> HomophoneFixer:
         return _shared
 
 
-def _load_index(cache_dir: Path) -> dict[str, str]:
+def index_path(cache_dir: Path) -> Path:
+    """Where the pinyin index of the dictionary is kept (built on first use)."""
     versions = f"jieba{version('jieba')}-pypinyin{version('pypinyin')}"
-    path = cache_dir / "lexicon" / f"homophones-v{_VERSION}-{versions}.tsv"
+    return cache_dir / "lexicon" / f"homophones-v{_VERSION}-{versions}.tsv"
+
+
+def _load_index(cache_dir: Path) -> dict[str, str]:
+    path = index_path(cache_dir)
     try:
         with path.open(encoding="utf-8") as f:
             return dict(line.rstrip("\n").split("\t", 1) for line in f)
