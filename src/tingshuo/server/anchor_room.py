@@ -245,7 +245,7 @@ def clear_rundown(request: Request, room: Viewer) -> None:
 @router.get("/say")
 async def say(request: Request, room: Viewer, index: int, lang: str) -> SayOut:
     """The cued line's voice (WAV as a data URL) with unit and mouth timings, for the stage."""
-    plan = _plan(request, room.id)
+    plan = await run_in_threadpool(_plan, request, room.id)  # may read the store
     if not 0 <= index < len(plan.rundown.segments):
         raise HTTPException(404, f"the rundown has no segment {index}")
     seg = plan.rundown.segments[index]
@@ -265,7 +265,7 @@ Action = Literal["next", "previous", "repeat", "skip"]
 async def step(request: Request, room: Viewer, action: Action) -> CueOut:
     """next / previous / repeat: cue a segment; skip: silence the anchor and pass over the
     segment after the current one without saying it."""
-    plan = _plan(request, room.id)
+    plan = await run_in_threadpool(_plan, request, room.id)  # may read the store
     last = len(plan.rundown.segments) - 1
     index = {"next": plan.index + 1, "previous": plan.index - 1, "repeat": plan.index}.get(
         action, plan.index + 1
