@@ -519,6 +519,7 @@ def serve(
     import uvicorn
 
     from .server.app import create_app
+    from .server.limits import log_config
 
     settings = get_settings()
     if token is not None:
@@ -533,7 +534,8 @@ def serve(
     host, port = host or settings.host, port or settings.port
     url = f"http://{host}:{port}/console?token={settings.token}"
     err.print(f"console: {url}", highlight=False, soft_wrap=True)
-    uvicorn.run(create_app(settings), host=host, port=port)
+    # tokens in logged URLs (?token=…) are redacted
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config())
 
 
 @app.command()

@@ -92,6 +92,20 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = 256 * 1024  # one audio frame (8 s of 16 kHz s16le)
     audio_backlog_s: float = 10.0  # audio waiting for the recognizer before a sender is slowed
 
+    # hardening (issue 12): limits applied before any work (server/limits.py)
+    # viewer sockets open at once from one address (0: no cap); raise it, or 0, when the
+    # audience reaches the server through one NAT or proxy without --proxy-headers
+    max_viewers_per_address: int = 20
+    max_viewers_per_link: int = 2000  # per room viewer link (the organizer's token is apart)
+    # public model-running endpoints (/api/learn/*, /api/anchor/rundown) per client address
+    public_rate_per_minute: float = 30.0  # 0: no rate limit
+    public_burst: int = 10
+    public_workers: int = 1  # their own threads, never the live rooms'
+    public_queue: int = 8  # requests waiting for those threads before 503
+    max_body_kb: int = 2048  # any request body but file uploads (max_upload_mb)
+    max_transcribe_s: float = 6 * 3600.0  # longest file /api/transcribe decodes
+
+
 
 @lru_cache
 def get_settings() -> Settings:

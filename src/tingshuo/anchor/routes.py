@@ -5,7 +5,8 @@
 - GET  /room/{id}/stage        the stage page: the presenter (SVG, the same drawing as the
                                video), the anchor's voice, subtitles highlighted as spoken
 - GET  /api/anchor/presenter   the drawing as JSON (shapes, eyes, mouth shapes)
-- POST /api/anchor/rundown     parse a rundown (YAML or Markdown text) into segments
+- POST /api/anchor/rundown     parse a rundown (YAML or Markdown text) into segments (public:
+                               rate-limited per client, parsed in the public worker pool)
 - POST /api/anchor/say         synthesize one line: WAV (base64), units with times, mouth track
                                (organizer token: it spends the server's CPU on any text)
 
@@ -27,10 +28,11 @@ from pydantic import BaseModel, Field
 
 from ..errors import TingshuoError
 from ..server.auth import organizer
+from ..server.limits import public_limit, run_public
 from ..settings import Settings, get_settings
 from ..tts.audio_out import wav_bytes
 from . import presenter
-from .rundown import Rundown, parse_markdown, parse_yaml
+from .rundown import MAX_CHARS, Rundown, parse_markdown, parse_yaml
 
 STATIC = Path(__file__).parent / "static"
 router = APIRouter(tags=["anchor"])
@@ -57,7 +59,7 @@ class SayOut(BaseModel):
 
 
 class RundownIn(BaseModel):
-    text: str = Field(max_length=200_000)
+    text: str = Field(max_length=MAX_CHARS)
     format: Literal["yaml", "markdown"] = "yaml"
 
 
@@ -124,12 +126,11 @@ def presenter_drawing() -> dict:
     return presenter.description()
 
 
-@router.post("/api/anchor/rundown")
-def rundown(body: RundownIn) -> RundownOut:
+@router.post("/api/anchor/rundown", dependencies=[Depends(public_limit)])
+async def rundown(request: Request, body: RundownIn) -> RundownOut:
+    parse = parse_yaml if body.format == "yaml" else parse_markdown
     try:
-        plan: Rundown = (parse_yaml if body.format == "yaml" else parse_markdown)(
-            body.text, "rundown"
-        )
+        plan: Rundown = await run_public(request, parse, body.text, "rundown")
     except TingshuoError as e:
         raise HTTPException(status_code=400, detail=str(e)) from e
     return RundownOut(

@@ -39,6 +39,8 @@ from ..errors import TingshuoError
 
 KINDS = ("say", "pause", "cue", "speaker")
 MAX_SECONDS = 600.0
+# a long event's rundown is tens of KB; the limit is checked before any parsing
+MAX_CHARS = 200_000
 
 
 class RundownError(TingshuoError):
@@ -94,22 +96,57 @@ def load_rundown(path: Path) -> Rundown:
 # -- YAML -----------------------------------------------------------------------------------
 
 
+def _check_size(text: str, name: str) -> None:
+    if len(text) > MAX_CHARS:
+        raise RundownError(
+            f"{name}: a rundown of {len(text)} characters is over the limit of {MAX_CHARS}: "
+            "split the event into several rundowns"
+        )
+
+
+def _no_alias_loader():
+    """SafeLoader that refuses anchors and aliases (&name, *name): a few hundred bytes of
+    nested aliases ("billion laughs") expand to gigabytes once the values are read."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    "anchors and aliases (&name, *name) are not allowed in a rundown",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
 def _compose(text: str, name: str, first_line: int = 1):
     import yaml
 
+    _check_size(text, name)
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_no_alias_loader())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + first_line}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise RundownError(f"{name}{where}: not valid YAML ({problem})") from e
+    except RecursionError as e:  # thousands of nested [ or {
+        raise RundownError(f"{name}: not valid YAML (nested too deeply)") from e
 
 
-def _value(node):
+def _value(node, name: str = "rundown", first_line: int = 1):
     import yaml
 
-    return yaml.SafeLoader(yaml.serialize(node)).get_single_data()
+    try:
+        return yaml.SafeLoader(yaml.serialize(node)).get_single_data()
+    except (ValueError, RecursionError) as e:  # an integer of 5,000 digits, say
+        line = node.start_mark.line + first_line
+        raise RundownError(f"{name} line {line}: a value cannot be read ({str(e)[:60]})") from e
 
 
 def _mapping(node, name: str, line: int, what: str) -> dict[str, tuple]:
@@ -126,7 +163,7 @@ def parse_yaml(text: str, name: str = "rundown", first_line: int = 1) -> Rundown
     if root is None:
         raise RundownError(f"{name}: the rundown is empty")
     top = _mapping(root, name, first_line, "the rundown")
-    meta = {k: _value(v) for k, (v, _) in top.items() if k != "segments"}
+    meta = {k: _value(v, name, first_line) for k, (v, _) in top.items() if k != "segments"}
     if "segments" not in top:
         raise RundownError(f"{name}: no `segments:` list (see examples/opening-ceremony.yaml)")
     seq, seq_line = top["segments"]
@@ -138,7 +175,7 @@ def parse_yaml(text: str, name: str = "rundown", first_line: int = 1) -> Rundown
     for node in seq.value:
         line = node.start_mark.line + first_line
         keys = _mapping(node, name, line, "a segment")
-        fields = {k: _value(v) for k, (v, _) in keys.items()}
+        fields = {k: _value(v, name, first_line) for k, (v, _) in keys.items()}
         rundown.segments.append(_segment(fields, name, line, rundown.languages))
     return rundown
 
@@ -240,12 +277,14 @@ _BRACKET = re.compile(r"^\[(pause|cue|speaker)\b\s*(.*)\]$", re.I)
 
 
 def parse_markdown(text: str, name: str = "rundown.md") -> Rundown:
+    _check_size(text, name)
     match = _FRONT.match(text)
     if not match:
         raise RundownError(
             f"{name} line 1: a Markdown rundown starts with front matter between '---' lines"
         )
-    meta = _value(_compose(match.group(1), name, 2)) if match.group(1).strip() else {}
+    front = match.group(1)
+    meta = _value(_compose(front, name, 2), name, 2) if front.strip() else {}
     if not isinstance(meta, dict):
         raise RundownError(f"{name} line 2: the front matter must be keys and values")
     rundown = _rundown(meta, name)

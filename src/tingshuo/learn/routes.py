@@ -3,25 +3,27 @@
     app.include_router(tingshuo.learn.routes.router)
 
 The router uses the app's shared recognizer (`app.state.worker.recognizer`) when there is one
-and otherwise loads its own on first use. Assessments run one at a time in a worker thread.
+and otherwise loads its own on first use. The page needs no token, so everything that runs a
+model is rate-limited per client and runs in the public worker pool (server/limits.py), never
+on the event loop or in the threads the live rooms use; sizes and lengths are checked first.
 """
 
 from __future__ import annotations
 
 import csv
-import tempfile
 import threading
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
 from ..errors import TingshuoError
+from ..server.limits import public_limit, run_public
+from ..server.uploads import save_upload, upload_file
 from ..settings import Settings, get_settings
 from . import report
 from .assess import Assessment
@@ -29,6 +31,7 @@ from .assess import Assessment
 router = APIRouter()
 _LOCK = threading.Lock()  # one assessment at a time: the recognizer is shared
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 30 s of audio in any format is far below this
+_CHARS_PER_SYLLABLE = 10  # "zhuang1 " and punctuation: a prompt longer than this is refused
 
 
 class PracticeSentence(BaseModel):
@@ -88,7 +91,7 @@ def sentences() -> list[PracticeSentence]:
 _MAX_SPEAK_CHARS = 200  # a practice sentence or two; this is not a general speech service
 
 
-@router.get("/api/learn/speak", response_class=Response)
+@router.get("/api/learn/speak", response_class=Response, dependencies=[Depends(public_limit)])
 async def speak(
     request: Request, text: Annotated[str, Query(max_length=_MAX_SPEAK_CHARS)]
 ) -> Response:
@@ -103,13 +106,13 @@ async def speak(
         return wav_bytes(speech.audio, speech.sample_rate)
 
     try:
-        body = await run_in_threadpool(run)
+        body = await run_public(request, run)
     except TingshuoError as e:
         raise HTTPException(422, str(e)) from e
     return Response(body, media_type="audio/wav", headers={"Cache-Control": "max-age=86400"})
 
 
-@router.post("/api/learn/assess")
+@router.post("/api/learn/assess", dependencies=[Depends(public_limit)])
 async def assess_upload(
     request: Request,
     file: Annotated[UploadFile, File(description="the learner's recording")],
@@ -120,28 +123,36 @@ async def assess_upload(
     from .assess import assess_audio, prompt_syllables
 
     settings = _settings(request)
+    # limits before work: the length now, the prompt's syllables off the event loop
+    limit = settings.assess_max_syllables * _CHARS_PER_SYLLABLE
+    if len(text) > limit:
+        raise HTTPException(
+            422,
+            f"the prompt has {len(text)} characters; assess at most {limit} at a time: "
+            "split it into sentences",
+        )
     try:
-        prompt_syllables(text, settings)
+        await run_public(request, prompt_syllables, text, settings)
     except TingshuoError as e:
         raise HTTPException(422, str(e)) from e
-    suffix = Path(file.filename or "recording").suffix or ".webm"
-    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
-        size = 0
-        while chunk := await file.read(1 << 20):
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                raise HTTPException(413, "recording too large: read one or two sentences")
-            tmp.write(chunk)
-        tmp.flush()
-        recognizer = await run_in_threadpool(_recognizer, request)
+    name = Path(file.filename or "recording").name
+    if not Path(name).suffix:
+        name += ".webm"
+    with upload_file(settings, name) as tmp:
+        await save_upload(
+            file, tmp, MAX_UPLOAD_BYTES, "recording too large: read one or two sentences"
+        )
 
-        def run() -> Assessment:
-            audio = load_audio(tmp.name)
+        def run() -> AssessmentOut:
+            recognizer = _recognizer(request)
+            # decoding stops past the longest reading assessed: a small file of compressed
+            # silence cannot make the server decode hours
+            audio = load_audio(tmp.name, settings.assess_max_audio_s, name)
             with _LOCK:
-                return assess_audio(recognizer, audio, text, settings)
+                result = assess_audio(recognizer, audio, text, settings)
+            return AssessmentOut(assessment=result, cards_html=report.cards_html(result))
 
         try:
-            result = await run_in_threadpool(run)
+            return await run_public(request, run)
         except TingshuoError as e:
             raise HTTPException(422, str(e)) from e
-    return AssessmentOut(assessment=result, cards_html=report.cards_html(result))

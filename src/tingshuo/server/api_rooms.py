@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
@@ -23,12 +24,16 @@ from ..store.db import RoomInfo
 from ..store.export import FORMATS, render
 from .auth import Denied, check_viewer, organizer
 from .rooms import RoomError, Rooms
+from .uploads import save_upload, upload_file
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 
 Lang = Literal["zh", "en", "auto"]
+
+# ids and positions are SQL integers: larger values are a 422, not an overflow inside the driver
+MAX_ID = 2**63 - 1
 
 MEDIA = {
     "txt": "text/plain; charset=utf-8",
@@ -119,6 +124,22 @@ class RoomOut(RoomInfo):
     session_id: str | None = None
 
 
+class ViewerRoomOut(BaseModel):
+    """A room as its viewers see it: not its hot words or glossary (the organizer's
+    preparation, which may name what is not public yet)."""
+
+    id: str
+    name: str
+    lang: str
+    targets: list[str]
+    viewer_token: str
+    state: str
+    created_at: datetime
+    links: Links
+    source: str | None = None
+    session_id: str | None = None
+
+
 class SpeakerIn(BaseModel):
     speaker: str | None = Field(default=None, max_length=100)
 
@@ -198,9 +219,12 @@ def list_rooms(request: Request) -> list[RoomOut]:
     return [_out(request, r) for r in request.app.state.store.list_rooms()]
 
 
-@router.get("/{room_id}")
-def get_room(request: Request, room: Viewer) -> RoomOut:
-    return _out(request, room)
+@router.get("/{room_id}", response_model=RoomOut | ViewerRoomOut)
+def get_room(request: Request, room: Viewer) -> RoomOut | ViewerRoomOut:
+    out = _out(request, room)
+    if check_viewer(request, room):  # the organizer
+        return out
+    return ViewerRoomOut(**out.model_dump(exclude={"hotwords", "glossary"}))
 
 
 @router.patch("/{room_id}", dependencies=[Organizer])
@@ -236,21 +260,18 @@ async def start_file(
     room = _room(request, room_id)
     settings = request.app.state.settings
     limit = settings.max_upload_mb * 1024 * 1024
-    suffix = Path(file.filename or "upload").suffix
-    tmp = tempfile.NamedTemporaryFile(suffix=suffix, prefix="tingshuo-room-", delete=False)
+    name = Path(file.filename or "upload").name
+    # kept until the room has played it (rooms.py removes it); in the uploads folder, so a
+    # server that was killed meanwhile removes it at its next start
+    tmp = upload_file(settings, name, delete=False)
     path = Path(tmp.name)
     try:
-        size = 0
         with tmp:
-            while chunk := await file.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPException(413, f"file larger than {settings.max_upload_mb} MB")
-                tmp.write(chunk)
+            await save_upload(file, tmp, limit, f"file larger than {settings.max_upload_mb} MB")
         try:
-            await run_in_threadpool(probe, path)  # not audio: a clear 422 now, not later
+            await run_in_threadpool(probe, path, name)  # not audio: a clear 422 now, not later
         except AudioError as e:
-            raise HTTPException(422, str(e).replace(str(path), file.filename or "upload")) from None
+            raise HTTPException(422, str(e)) from None
         await rooms_of(request).start(
             room.id, "file", path=path, speed=speed, cleanup=path, label=file.filename
         )
@@ -301,7 +322,7 @@ def stop(request: Request, room_id: str) -> RoomOut:
 def segments(
     request: Request,
     room: Viewer,
-    since: Annotated[int, Query(ge=0, description="only segments with a larger id")] = 0,
+    since: Annotated[int, Query(ge=0, le=MAX_ID, description="only segments with a larger id")] = 0,
     limit: Annotated[int | None, Query(ge=1, le=10000)] = None,
 ) -> list[Segment]:
     """The room's stored finals (all its sessions), in order: scrollback and catch-up."""
@@ -315,7 +336,12 @@ def room_sessions(request: Request, room_id: str) -> list[dict]:
 
 
 @router.put("/{room_id}/segments/{segment_id}/speaker", dependencies=[Organizer])
-def set_speaker(request: Request, room_id: str, segment_id: int, body: SpeakerIn) -> Segment:
+def set_speaker(
+    request: Request,
+    room_id: str,
+    segment_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
+    body: SpeakerIn,
+) -> Segment:
     """Name who said one caption; viewers get a `speaker` event."""
     store = request.app.state.store
     _room(request, room_id)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
-import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -31,9 +31,11 @@ from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store, open_store
 from ..store.export import FORMATS, render
 from . import anchor_room, api_rooms, pages, ws
-from .auth import organizer
+from .auth import COOKIE, organizer
 from .bus import LocalBus
+from .limits import BodyLimit, SocketCaps
 from .rooms import Rooms
+from .uploads import clean_uploads, save_upload, upload_file
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,11 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         else:
             app.state.worker = worker
         app.state.store = open_store(settings.database_url)
+        # a previous process killed mid-session (kill -9, power cut) left these behind
+        interrupted = app.state.store.close_interrupted_sessions()
+        if interrupted:
+            log.warning("%d session(s) left live by a stopped server: 'interrupted'", interrupted)
+        await run_in_threadpool(clean_uploads, settings)
         app.state.bus = LocalBus(settings.viewer_queue_size)
         app.state.rooms = Rooms(
             settings, app.state.store, app.state.worker, app.state.bus, asyncio.get_running_loop()
@@ -74,12 +81,17 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             log.warning("organizer token (set TINGSHUO_TOKEN to choose one): %s", token)
         yield
         await app.state.rooms.close()
+        public = getattr(app.state, "public", None)
+        if public is not None:
+            public.close()
         if own:
             app.state.worker.close()
 
     app = FastAPI(title="tingshuo", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.token = token
+    app.state.sockets = SocketCaps(settings.max_viewers_per_address, settings.max_viewers_per_link)
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     app.include_router(api_rooms.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
@@ -110,6 +122,27 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             viewers=request.app.state.bus.subscribers(),
         )
 
+    @app.post("/api/login", status_code=204, dependencies=need_token)
+    def login(request: Request) -> Response:
+        """The console's sign-in: the organizer token (sent as a header) comes back as an
+        HttpOnly cookie, which the browser then sends with WebSockets and images instead of
+        a `?token=` that would be written to access logs."""
+        response = Response(status_code=204)
+        response.set_cookie(
+            COOKIE,
+            request.app.state.token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @app.delete("/api/login", status_code=204)
+    def logout() -> Response:
+        response = Response(status_code=204)
+        response.delete_cookie(COOKIE, httponly=True, samesite="strict")
+        return response
+
     @app.post("/api/transcribe", dependencies=need_token)
     async def transcribe(
         request: Request,
@@ -123,16 +156,10 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         worker.recognizer.check_language(language)
         terms = [t.strip() for t in hotwords.replace("\n", ",").split(",") if t.strip()]
         limit = settings.max_upload_mb * 1024 * 1024
-        suffix = Path(file.filename or "upload").suffix
-        with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
-            size = 0
-            while chunk := await file.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPException(413, f"file larger than {settings.max_upload_mb} MB")
-                tmp.write(chunk)
-            tmp.flush()
-            samples = await run_in_threadpool(load_audio, tmp.name)
+        name = Path(file.filename or "upload").name
+        with upload_file(settings, name) as tmp:
+            await save_upload(file, tmp, limit, f"file larger than {settings.max_upload_mb} MB")
+            samples = await run_in_threadpool(load_audio, tmp.name, settings.max_transcribe_s, name)
         db = store(request)
         info = db.create_session(file.filename or "upload", file.filename or "", lang, terms)
 
@@ -178,10 +205,36 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         )
 
     @app.get("/api/search", dependencies=need_token)
-    def search(request: Request, q: str, limit: int = 100) -> list[SearchHit]:
+    def search(
+        request: Request,
+        q: Annotated[str, Query(max_length=1000)],
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    ) -> list[SearchHit]:
         return store(request).search(q, limit)
 
     return app
+
+
+# bodies that may be large: file uploads (multipart framing on top of the file itself)
+_UPLOADS = re.compile(r"^/api/(transcribe|rooms/[^/]+/start/file)$")
+_SLACK = 64 * 1024
+
+
+def body_limits(settings: Settings):
+    """Path → the largest request body it accepts, for the BodyLimit middleware."""
+    from ..learn.routes import MAX_UPLOAD_BYTES
+
+    uploads = settings.max_upload_mb * 1024 * 1024 + _SLACK
+    default = settings.max_body_kb * 1024
+
+    def limit_for(path: str) -> int:
+        if _UPLOADS.match(path):
+            return uploads
+        if path == "/api/learn/assess":
+            return MAX_UPLOAD_BYTES + _SLACK
+        return default
+
+    return limit_for
 
 
 def _mount_features(app: FastAPI) -> None:

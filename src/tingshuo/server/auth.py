@@ -2,11 +2,16 @@
 
 Tokens come as `Authorization: Bearer …` or, where a browser cannot set headers (WebSocket,
 links, downloads), as a `token` query parameter. Missing gives 401, wrong gives 403.
+The console also gets the organizer token as an HttpOnly cookie (`POST /api/login`), which
+its WebSockets and images send instead of a `?token=` that would end up in access logs; the
+cookie counts only for reads and WebSockets from this server's own pages (SameSite=Strict,
+and a WebSocket's Origin must be this host), so another site cannot act with it.
 """
 
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
@@ -17,6 +22,8 @@ from ..store.db import RoomInfo
 WS_UNAUTHORIZED = 4401
 WS_FORBIDDEN = 4403
 WS_NOT_FOUND = 4404
+
+COOKIE = "tingshuo_organizer"
 
 
 class Denied(Exception):
@@ -38,10 +45,33 @@ def presented_token(conn: HTTPConnection) -> str | None:
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return conn.query_params.get("token") or None
+    return conn.query_params.get("token") or _cookie_token(conn)
 
 
-def _same(a: str, b: str) -> bool:
+def _cookie_token(conn: HTTPConnection) -> str | None:
+    token = conn.cookies.get(COOKIE)
+    if not token:
+        return None
+    if conn.scope["type"] == "http" and conn.scope.get("method") not in ("GET", "HEAD"):
+        return None  # a cookie never authorizes a change: those need the header
+    origin = conn.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc not in _own_hosts(conn):
+        return None  # a page of another site opening a socket here
+    return token
+
+
+def _own_hosts(conn: HTTPConnection) -> set[str | None]:
+    """The names this server is reached by: as asked, through a proxy, or as configured."""
+    settings = getattr(conn.app.state, "settings", None)
+    public = getattr(settings, "public_url", None)
+    return {
+        conn.headers.get("host"),
+        conn.headers.get("x-forwarded-host"),
+        urlsplit(public).netloc if public else None,
+    } - {None}
+
+
+def same(a: str, b: str) -> bool:
     return secrets.compare_digest(a.encode(), b.encode())
 
 
@@ -49,7 +79,7 @@ def check_organizer(conn: HTTPConnection) -> None:
     token = presented_token(conn)
     if token is None:
         raise Denied(401, "organizer token required: send 'Authorization: Bearer <token>'")
-    if not _same(token, conn.app.state.token):
+    if not same(token, conn.app.state.token):
         raise Denied(403, "wrong organizer token")
 
 
@@ -58,9 +88,9 @@ def check_viewer(conn: HTTPConnection, room: RoomInfo) -> bool:
     token = presented_token(conn)
     if token is None:
         raise Denied(401, "this room needs its viewer token: open the link the organizer shared")
-    if _same(token, conn.app.state.token):
+    if same(token, conn.app.state.token):
         return True
-    if not _same(token, room.viewer_token):
+    if not same(token, room.viewer_token):
         raise Denied(403, "wrong viewer token for this room")
     return False
 

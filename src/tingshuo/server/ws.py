@@ -20,6 +20,7 @@ from ..audio.decode import SAMPLE_RATE
 from ..errors import TingshuoError
 from .auth import Denied, check_organizer, check_viewer
 from .bus import Bus, Message
+from .limits import client_address, socket_caps
 from .rooms import RoomError, Rooms
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ WS_CONFLICT = 4409  # the room already listens to another source
 WS_TOO_SLOW = 4408  # a viewer that fell too far behind; reconnect with since=
 
 MIN_RATE, MAX_RATE = 8_000, 192_000
+MAX_ID = 2**63 - 1  # segment ids are SQL integers
 # the first bytes of encoded files people send by mistake instead of raw PCM
 _CONTAINERS = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\x1aE\xdf\xa3", b"ftyp")
 
@@ -169,9 +171,11 @@ async def events_out(ws: WebSocket, room_id: str, since: int = 0) -> None:
     rooms = _rooms(ws)
     bus: Bus = rooms.bus
     settings = rooms.settings
+    if not 0 <= since <= MAX_ID:
+        return await _close(ws, WS_BAD_MESSAGE, f"since must be a segment id, 0..{MAX_ID}")
     try:
         room = await run_in_threadpool(rooms.room, room_id)
-        check_viewer(ws, room)
+        is_organizer = check_viewer(ws, room)
     except Denied as e:
         return await _close(ws, e.ws_code, e.reason)
     except RoomError as e:
@@ -182,7 +186,22 @@ async def events_out(ws: WebSocket, room_id: str, since: int = 0) -> None:
         )
     if bus.subscribers() >= settings.max_viewers:
         return await _close(ws, WS_TRY_LATER, "the server has too many viewers; try again later")
+    if is_organizer:  # the console and stage: never capped below the server's limit
+        return await _events(ws, rooms, bus, room, since)
+    # one phone or one shared link cannot take every seat (issue 12: socket squatting)
+    caps = socket_caps(ws)
+    address = client_address(ws)
+    link = (room.id, room.viewer_token)
+    refused = caps.acquire(address, link)
+    if refused is not None:
+        return await _close(ws, WS_TRY_LATER, refused)
+    try:
+        await _events(ws, rooms, bus, room, since)
+    finally:
+        caps.release(address, link)
 
+
+async def _events(ws: WebSocket, rooms: Rooms, bus: Bus, room, since: int) -> None:
     # subscribe first, then read the store: a final stored meanwhile is in both and sent once
     sub = bus.subscribe(room.id)
     try:

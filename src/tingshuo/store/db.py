@@ -335,6 +335,20 @@ class Store:
                 row.status = status
                 row.duration = duration
 
+    @_writes
+    def close_interrupted_sessions(self) -> int:
+        """Sessions still 'live' when a server starts were cut off by a crash or kill -9:
+        mark them 'interrupted' (what they stored stays); returns how many."""
+        with self._db() as db, db.begin():
+            rows = db.scalars(select(SessionRow).where(SessionRow.status == "live")).all()
+            for row in rows:
+                row.status = "interrupted"
+                last = db.scalar(
+                    select(func.max(SegmentRow.end)).where(SegmentRow.session_id == row.id)
+                )
+                row.duration = max(row.duration or 0.0, last or 0.0)
+            return len(rows)
+
     def list_sessions(self) -> list[SessionInfo]:
         counts = (
             select(SegmentRow.session_id, func.count(SegmentRow.id).label("n"))
@@ -352,7 +366,9 @@ class Store:
     def get_session(self, session_id: str) -> SessionInfo:
         """By id, or by a unique prefix of it (as `tingshuo sessions` shows them)."""
         with self._db() as db:
-            rows = db.scalars(select(SessionRow).where(SessionRow.id.startswith(session_id))).all()
+            # escaped: `%` or `_` in what a user typed are characters, not wildcards
+            prefix = SessionRow.id.startswith(session_id, autoescape=True)
+            rows = db.scalars(select(SessionRow).where(prefix)).all()
             if len(rows) != 1 or not session_id:
                 what = "no session" if not rows else "several sessions"
                 raise TingshuoError(f"{what} matching {session_id!r}: see `tingshuo sessions`")
