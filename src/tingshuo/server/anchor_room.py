@@ -338,9 +338,13 @@ def _caption(
             duration += _GAP_BETWEEN_LANGUAGES_S
         try:
             duration += anchors.say(seg.lines[lang], lang, settings).duration
-        except TingshuoError as e:  # still captioned: a failed line never silently disappears
-            error = f"line {seg.line} ({lang}): {e}"
-            log.warning("room %s: the anchor cannot say %s", room.id, error)
+        except Exception as e:  # still captioned: a failed line never silently disappears
+            if isinstance(e, TingshuoError):
+                error = f"line {seg.line} ({lang}): {e}"
+                log.warning("room %s: the anchor cannot say %s", room.id, error)
+            else:  # a voice's own failure: the cue still answers, and the caption is stored
+                error = f"line {seg.line} ({lang}): the voice failed on this line"
+                log.exception("room %s: the anchor's voice failed on line %d", room.id, seg.line)
             duration += len(seg.lines[lang]) * _FALLBACK_S_PER_CHAR.get(lang, 0.1)
     lang = room.lang if room.lang in seg.lines else (seg.speak or list(seg.lines))[0]
     others = [t for t in room.targets if t != lang]

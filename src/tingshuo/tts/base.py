@@ -7,7 +7,10 @@ mouth shapes without knowing which engine spoke.
 
 from __future__ import annotations
 
+import logging
+import math
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -74,7 +77,8 @@ _SENTENCE_END = re.compile(r"(?<=[。！？!?；;…])\s*|(?<=[.])\s+(?=[A-Z\"'�
 
 
 def split_sentences(text: str, max_chars: int = 80, first_chars: int = 24) -> list[str]:
-    """Sentences in reading order; over-long ones are cut at commas, and the first one already
+    """Sentences in reading order; over-long ones are cut at commas, or at word boundaries
+    where they have none (a voice model has a longest input), and the first one already
     past `first_chars`, so the first audio comes quickly."""
     pieces: list[str] = []
     for sentence in _SENTENCE_END.split(text):
@@ -88,13 +92,47 @@ def split_sentences(text: str, max_chars: int = 80, first_chars: int = 24) -> li
             pieces.append(sentence[: cut + 1].strip())
             sentence = sentence[cut + 1 :].strip()
         if sentence:
-            pieces.append(sentence)
+            pieces += split_words(sentence, max_chars)
     if pieces and len(pieces[0]) > first_chars:
         first = pieces[0]
         cuts = [i for i, c in enumerate(first) if c in "，,、：:；;" and 6 <= i < len(first) - 6]
         if cuts:
             pieces[0:1] = [first[: cuts[0] + 1].strip(), first[cuts[0] + 1 :].strip()]
     return pieces
+
+
+def words(text: str) -> list[str]:
+    """`text` as words, spaces kept, joining back to `text`: jieba's words where it is
+    Chinese, else runs up to and including whitespace."""
+    if re.search(r"[\u3400-\u9fff]", text):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # jieba imports the deprecated pkg_resources
+            import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        return jieba.lcut(text, HMM=False)
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def split_words(text: str, max_chars: int) -> list[str]:
+    """`text` in pieces of at most `max_chars` (of about equal length), cut between words;
+    a single longer word is cut where it must."""
+    if len(text) <= max_chars:
+        return [text]
+    target = math.ceil(len(text) / math.ceil(len(text) / max_chars))
+    pieces: list[str] = []
+    current = ""
+    for word in words(text):
+        if current and (len(current) >= target or len(current) + len(word) > max_chars):
+            pieces.append(current)
+            current = ""
+        current += word
+        while len(current) > max_chars:
+            pieces.append(current[:max_chars])
+            current = current[max_chars:]
+    if current:
+        pieces.append(current)
+    return [p.strip() for p in pieces if p.strip()]
 
 
 def concatenate(parts: list[Speech], pause_s: float) -> Speech:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ import numpy as np
 
 from ..errors import ModelError, TingshuoError
 from ..models import PackageFile, package_file, sha256_of
-from .base import Phone, Speech, Unit
+from .base import Phone, Speech, Unit, concatenate, split_words
 from .zh_text import PAUSES, check_sayable, normalize
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,14 @@ LETTERS = {
 }
 # a Latin word longer than this is English, which this voice cannot read
 MAX_SPELLED = 5
+# the acoustic model's input has 512 positions (longer input is silently cut short) and its
+# output 2048 mel frames (25.6 s: longer fails inside the graph); a sentence past either is
+# said in two halves, cut between words
+MAX_SYMBOLS = 500
+
+
+class _TooLong(Exception):
+    pass
 
 
 def _rewrite_dropout(source: Path, target: Path) -> None:
@@ -239,6 +249,20 @@ class ZhFastSpeech:
     # -- synthesis -------------------------------------------------------------------------
 
     def synthesize(self, sentence: str) -> Speech:
+        try:
+            return self._synthesize(sentence)
+        except _TooLong:
+            pass
+        halves = split_words(sentence, math.ceil(len(sentence) / 2))
+        if len(halves) < 2:
+            raise TingshuoError(
+                f"the Mandarin voice cannot say {sentence[:20]!r}… in one breath: add punctuation"
+            )
+        log.info("a sentence of %d characters is said in two halves", len(sentence))
+        speech = concatenate([self.synthesize(h) for h in halves], pause_s=0.0)
+        return dataclasses.replace(speech, text=sentence)
+
+    def _synthesize(self, sentence: str) -> Speech:
         spoken = normalize(sentence)
         check_sayable(spoken, sentence)
         units = self.phones(spoken)
@@ -255,8 +279,14 @@ class ZhFastSpeech:
         symbols.append("sil")
         owner.append(-1)
         ids = [self._ids[s] for s in symbols] + [self._ids["eos"]]
+        if len(ids) > MAX_SYMBOLS:
+            raise _TooLong
         with self._lock:
-            mel, durations = self._text2mel(ids)
+            try:
+                mel, durations = self._text2mel(ids)
+            except RuntimeError as e:  # "gather index out of bounds": past 2048 mel frames
+                log.debug("the acoustic model refused %d symbols: %s", len(ids), e)
+                raise _TooLong from e
             audio = self._mel2audio(mel)
         frames = np.maximum(durations[: len(symbols)], 0)
         edges = np.concatenate([[0], np.cumsum(frames)]) * HOP / SAMPLE_RATE
