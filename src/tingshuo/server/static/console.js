@@ -35,9 +35,12 @@
 
   // -- token
 
-  function useToken(t) {
+  async function useToken(t) {
     state.token = t.trim();
     localStorage.setItem("tingshuo-token", state.token);
+    // the token comes back as an HttpOnly cookie: sockets and images then carry no ?token=,
+    // which access logs would keep
+    await api("/api/login", { method: "POST" });
     return loadRooms();
   }
   $("save-token").addEventListener("click", () => guarded(() => useToken($("token").value)));
@@ -100,7 +103,10 @@
       $(el).href = url;
       if (el !== "link-obs") $(el).textContent = url;
     }
-    $("qr").querySelector("img").src = `/api/rooms/${id}/qr.svg?token=${encodeURIComponent(state.token)}`;
+    const qr = await api(`/api/rooms/${id}/qr.svg`, { raw: true }); // token in the header
+    const img = $("qr").querySelector("img");
+    if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(await qr.blob());
     const show = $("show");
     const options = [["src", TS.langName("src")]];
     for (const t of room.targets) options.push([`src,${t}`, `${TS.langName("src")} + ${TS.langName(t)}`]);
@@ -110,7 +116,7 @@
     const box = $("captions");
     box.replaceChildren();
     state.view = new TS.Captions(box, { show: show.value.split(","), onSegment: nameSpeaker });
-    state.events = new TS.RoomEvents(id, state.token, (m) => {
+    state.events = new TS.RoomEvents(id, "", (m) => { // "": the login cookie is the token
       if (m.type === "hello" || m.type === "state") showState(m.state);
       if (m.type === "state" && m.error) error(m.error);
       if (m.type === "state" && m.state === "idle") stopMic();
@@ -172,8 +178,7 @@
     mute.gain.value = 0;
     source.connect(node).connect(mute).connect(ctx.destination); // keeps the graph pulling
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const q = new URLSearchParams({ token: state.token });
-    const ws = new WebSocket(`${proto}//${location.host}/ws/rooms/${state.room.id}/audio?${q}`);
+    const ws = new WebSocket(`${proto}//${location.host}/ws/rooms/${state.room.id}/audio`); // cookie
     ws.binaryType = "arraybuffer";
     const mic = (state.mic = { stream, ctx, ws, frames: 0 });
     ws.onopen = () => ws.send(JSON.stringify({ type: "start", sample_rate: 16000, format: "s16le" }));
@@ -219,6 +224,7 @@
   // -- start: a token from ?token= or the last one used
   const q = new URLSearchParams(location.search);
   const initial = q.get("token") || localStorage.getItem("tingshuo-token") || "";
+  if (q.has("token")) history.replaceState(null, "", location.pathname); // out of history
   if (initial) {
     $("token").value = initial;
     guarded(() => useToken(initial));
