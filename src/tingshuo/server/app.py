@@ -19,6 +19,8 @@ from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request,
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from .. import __version__
 from ..asr import load_recognizer
@@ -31,9 +33,9 @@ from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store, open_store
 from ..store.export import FORMATS, render
 from . import anchor_room, api_rooms, pages, ws
-from .auth import COOKIE, organizer
+from .auth import COOKIE, organizer, presented_token, same
 from .bus import LocalBus
-from .limits import BodyLimit, SocketCaps
+from .limits import BodyLimit, PublicLimit, SocketCaps
 from .rooms import Rooms
 from .uploads import clean_uploads, save_upload, upload_file
 
@@ -92,6 +94,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     app.state.token = token
     app.state.sockets = SocketCaps(settings.max_viewers_per_address, settings.max_viewers_per_link)
     app.add_middleware(BodyLimit, limit_for=body_limits(settings))
+    app.add_middleware(PublicLimit, paths=_PUBLIC.match)  # outermost: before anything is read
     app.include_router(api_rooms.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
@@ -218,18 +221,26 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
 # bodies that may be large: file uploads (multipart framing on top of the file itself)
 _UPLOADS = re.compile(r"^/api/(transcribe|rooms/[^/]+/start/file)$")
 _SLACK = 64 * 1024
+# public routes that run a model: rate-limited per client (server/limits.py)
+_PUBLIC = re.compile(r"^/api/(learn/(speak|assess)|anchor/rundown)$")
 
 
 def body_limits(settings: Settings):
-    """Path → the largest request body it accepts, for the BodyLimit middleware."""
+    """Request → the largest body it may send, for the BodyLimit middleware."""
     from ..learn.routes import MAX_UPLOAD_BYTES
 
     uploads = settings.max_upload_mb * 1024 * 1024 + _SLACK
     default = settings.max_body_kb * 1024
 
-    def limit_for(path: str) -> int:
+    def limit_for(scope: Scope) -> int:
+        path = scope["path"]
         if _UPLOADS.match(path):
-            return uploads
+            # the token is checked after the body is read: without it, no large body
+            conn = HTTPConnection(scope)
+            token = presented_token(conn)
+            if token is not None and same(token, conn.app.state.token):
+                return uploads
+            return default
         if path == "/api/learn/assess":
             return MAX_UPLOAD_BYTES + _SLACK
         return default

@@ -43,7 +43,7 @@ class BodyLimit:
     when the running count crosses it), instead of after the whole body was spooled to disk.
     """
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[Scope], int]) -> None:
         self.app = app
         self.limit_for = limit_for
 
@@ -51,7 +51,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
+        limit = self.limit_for(scope)
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():
@@ -109,7 +109,9 @@ def _too_large(limit: int) -> str:
     return f"request body larger than {size}, the most this endpoint accepts"
 
 
-async def _answer(send: Send, status: int, detail: str) -> None:
+async def _answer(
+    send: Send, status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     import json
 
     body = json.dumps({"detail": detail}).encode()
@@ -121,6 +123,7 @@ async def _answer(send: Send, status: int, detail: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),  # the rest of the body is not read
+                *extra,
             ],
         }
     )
@@ -179,18 +182,24 @@ class PublicWork:
         )
         self._waiting = 0
 
+    def refusal(self, conn: HTTPConnection) -> tuple[float, str, int] | None:
+        """None if the client may go on (counted), else (seconds to wait, why, Retry-After).
+        The organizer is never limited."""
+        if conn.scope.get(_ADMITTED) or is_organizer_token(conn):
+            return None
+        conn.scope[_ADMITTED] = True  # counted once, by the middleware or the dependency
+        wait = self.limiter.take(client_address(conn))
+        if wait <= 0:
+            return None
+        seconds = max(1, round(wait + 0.5))
+        return wait, f"too many requests from your address: try again in {seconds} s", seconds
+
     def admit(self, request: Request) -> None:
-        """Raise 429 for a client over its rate; the organizer is never limited."""
-        if _is_organizer(request):
-            return
-        wait = self.limiter.take(client_address(request))
-        if wait > 0:
-            seconds = max(1, round(wait + 0.5))
-            raise HTTPException(
-                429,
-                f"too many requests from your address: try again in {seconds} s",
-                headers={"Retry-After": str(seconds)},
-            )
+        """Raise 429 for a client over its rate."""
+        refused = self.refusal(request)
+        if refused is not None:
+            _, why, seconds = refused
+            raise HTTPException(429, why, headers={"Retry-After": str(seconds)})
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in the public pool; 503 when too many already wait for it."""
@@ -218,22 +227,52 @@ def _lower_priority() -> None:
         pass
 
 
-def _is_organizer(request: Request) -> bool:
-    token = getattr(request.app.state, "token", None)
+SQUAT_PAUSE_S = 1.0  # before a refused viewer socket is closed
+
+
+def is_organizer_token(conn: HTTPConnection) -> bool:
+    """The organizer's token was presented (header, query or cookie)."""
+    token = getattr(conn.app.state, "token", None)
     if not token:
         return False
     from .auth import presented_token, same
 
-    given = presented_token(request)
+    given = presented_token(conn)
     return given is not None and same(given, token)
+
+
+_ADMITTED = "tingshuo.rate_checked"
+MAX_TARPIT_S = 1.0
+
+
+class PublicLimit:
+    """ASGI middleware: the per-client rate limit of the public model-running paths, applied
+    before the body is read (a refused request costs next to nothing), and answered after a
+    pause of up to a second, so that a client sending one request after another is slowed
+    to the rate it is allowed instead of taking the CPU with refusals."""
+
+    def __init__(self, app: ASGIApp, paths: Callable[[str], bool]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.paths(scope["path"]):
+            conn = HTTPConnection(scope)
+            refused = public_work(conn).refusal(conn)
+            if refused is not None:
+                wait, why, seconds = refused
+                await asyncio.sleep(min(wait, MAX_TARPIT_S))
+                await _answer(send, 429, why, ((b"retry-after", str(seconds).encode()),))
+                return
+        await self.app(scope, receive, send)
 
 
 _public_lock = threading.Lock()
 
 
-def public_work(request: Request) -> PublicWork:
+def public_work(conn: HTTPConnection) -> PublicWork:
     """The app's PublicWork, made on first use (a router may be mounted on any app)."""
-    state = request.app.state
+    state = conn.app.state
     work = getattr(state, "public", None)
     if work is None:
         with _public_lock:
@@ -245,7 +284,8 @@ def public_work(request: Request) -> PublicWork:
 
 
 def public_limit(request: Request) -> None:
-    """FastAPI dependency of the public model-running routes."""
+    """FastAPI dependency of the public model-running routes (where no PublicLimit
+    middleware has counted the request already)."""
     public_work(request).admit(request)
 
 
@@ -268,10 +308,16 @@ class SocketCaps:
         self.addresses: dict[str, int] = {}
         self.links: dict[tuple[str, str], int] = {}
 
+    def address_full(self, address: str) -> bool:
+        return bool(self.per_address) and self.addresses.get(address, 0) >= self.per_address
+
+    def address_refusal(self) -> str:
+        return f"too many connections from your address (limit {self.per_address})"
+
     def acquire(self, address: str, link: tuple[str, str]) -> str | None:
         """Count one socket in, or say why not (on the event loop: no lock needed)."""
-        if self.per_address and self.addresses.get(address, 0) >= self.per_address:
-            return f"too many connections from your address (limit {self.per_address})"
+        if self.address_full(address):
+            return self.address_refusal()
         if self.per_link and self.links.get(link, 0) >= self.per_link:
             return f"this link has its limit of {self.per_link} viewers"
         self.addresses[address] = self.addresses.get(address, 0) + 1

@@ -20,7 +20,7 @@ from ..audio.decode import SAMPLE_RATE
 from ..errors import TingshuoError
 from .auth import Denied, check_organizer, check_viewer
 from .bus import Bus, Message
-from .limits import client_address, socket_caps
+from .limits import SQUAT_PAUSE_S, client_address, is_organizer_token, socket_caps
 from .rooms import RoomError, Rooms
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,13 @@ async def events_out(ws: WebSocket, room_id: str, since: int = 0) -> None:
     settings = rooms.settings
     if not 0 <= since <= MAX_ID:
         return await _close(ws, WS_BAD_MESSAGE, f"since must be a segment id, 0..{MAX_ID}")
+    # a squatter is refused before any database read, and after a pause that slows one
+    # retrying in a loop at no cost (the organizer, known by token alone, is never capped)
+    caps = socket_caps(ws)
+    address = client_address(ws)
+    if caps.address_full(address) and not is_organizer_token(ws):
+        await asyncio.sleep(SQUAT_PAUSE_S)
+        return await _close(ws, WS_TRY_LATER, caps.address_refusal())
     try:
         room = await run_in_threadpool(rooms.room, room_id)
         is_organizer = check_viewer(ws, room)
@@ -189,8 +196,6 @@ async def events_out(ws: WebSocket, room_id: str, since: int = 0) -> None:
     if is_organizer:  # the console and stage: never capped below the server's limit
         return await _events(ws, rooms, bus, room, since)
     # one phone or one shared link cannot take every seat (issue 12: socket squatting)
-    caps = socket_caps(ws)
-    address = client_address(ws)
     link = (room.id, room.viewer_token)
     refused = caps.acquire(address, link)
     if refused is not None:
