@@ -72,10 +72,13 @@ class Server:
             "OMP_WAIT_POLICY": "PASSIVE",
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tingshuo", "serve", "--port", str(self.port), "--token", TOKEN],
+            [sys.executable, "-m", "tingshuo"]
+            + (["-v"] if os.environ.get("BENCH_SERVER_LOG") else [])
+            + ["serve", "--port", str(self.port), "--token", TOKEN],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            # the server's log, where BENCH_SERVER_LOG names a file
+            stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "ab"),  # noqa: SIM115
         )
         self.http = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60

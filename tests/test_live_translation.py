@@ -39,12 +39,17 @@ def test_translations_follow_their_finals_and_are_stored(worker, settings, db_ur
         blocks = (audio[i : i + 1600] for i in range(0, audio.size, 1600))
         session.run(blocks, events.append)
     finals = [e for e in events if isinstance(e, Final)]
-    translations = [e for e in events if isinstance(e, Translation)]
+    translations = [e for e in events if isinstance(e, Translation) and not e.partial]
+    partials = [e for e in events if isinstance(e, Translation) and e.partial]
     assert len(finals) == 2 and len(translations) == 2
     for final in finals:
         mine = [t for t in translations if t.segment_id == final.segment.id]
         assert len(mine) == 1 and mine[0].lang == "en"
         assert events.index(final) < events.index(mine[0])
+        # the first words went out while the model was still writing
+        words = [p for p in partials if p.segment_id == final.segment.id]
+        assert words and events.index(final) < events.index(words[0])
+        assert events.index(words[-1]) < events.index(mine[0])
         assert not any("\u4e00" <= ch <= "\u9fff" for ch in mine[0].text)
     joined = " ".join(t.text for t in translations)
     assert "Vanke" in joined and "Wanda" in joined

@@ -203,7 +203,12 @@ def test_worker_translates_finals_without_blocking_the_caller(translator: LlmTra
     events: list[Translation] = []
     done = threading.Event()
 
+    partials: list[Translation] = []
+
     def on_translation(event: Translation) -> None:
+        if event.partial:  # the words so far, while the model writes
+            partials.append(event)
+            return
         events.append(event)
         if len(events) == 2:
             done.set()
@@ -224,6 +229,7 @@ def test_worker_translates_finals_without_blocking_the_caller(translator: LlmTra
         assert [e.segment_id for e in events] == [10, 11]
         assert all(e.lang == "en" and not CJK.search(e.text) for e in events)
         assert futures[0].result() == {"en": events[0].text}  # zh→zh is skipped
+        assert {p.segment_id for p in partials} == {10, 11}
         # the same caption again comes from the cache
         started = time.perf_counter()
         again = worker.submit_final(finals[0], ["en"]).result(timeout=60)
@@ -291,9 +297,13 @@ class ScriptedChat:
         self.replies = list(replies)
         self.sent: list[list[dict[str, str]]] = []
 
-    def create_chat_completion(self, messages: list[dict[str, str]], **kwargs: Any) -> Any:
-        self.sent.append(messages)
-        return {"choices": [{"message": {"content": self.replies.pop(0)}}]}
+    def chat(self, messages: list[dict[str, str]], max_tokens: int, **kwargs: Any) -> str:
+        self.sent.append(list(messages))
+        reply = self.replies.pop(0)
+        if kwargs.get("on_text") is not None:
+            for end in range(1, len(reply) + 1):
+                kwargs["on_text"](reply[:end])
+        return reply
 
 
 def test_an_echo_of_the_source_is_retried_strictly_without_context() -> None:

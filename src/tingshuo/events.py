@@ -47,7 +47,12 @@ class Final(BaseModel):
 
 
 class Translation(BaseModel):
-    """Follows the Final of the same segment once its translation is ready."""
+    """Follows the Final of the same segment once its translation is ready.
+
+    While the model writes, `partial` ones carry the translation so far (shown, not stored).
+    When translation falls behind, a final's translation may come from the faster model
+    (`degraded`) or be `skipped` (empty text; marked, so nothing is lost silently).
+    """
 
     type: Literal["translation"] = "translation"
     session_id: str | None = None
@@ -55,6 +60,10 @@ class Translation(BaseModel):
     utterance: int
     lang: str
     text: str
+    partial: bool = False
+    degraded: bool = False
+    skipped: bool = False
+    model: str | None = None
 
 
 Event = Partial | Final | Translation

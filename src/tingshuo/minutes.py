@@ -213,10 +213,9 @@ def _ask(chat: ChatModel, chunk: str, question: str, lang: str) -> str:
     label = "会议记录：" if lang == "zh" else "Transcript:"
     messages = [{"role": "user", "content": f"{label}\n{chunk}\n\n{question}"}]
     try:
-        result = chat.create_chat_completion(messages, temperature=0.0, max_tokens=300)
+        return chat.chat(messages, 300, stop=())
     except ValueError as e:  # llama.cpp's way of saying the prompt does not fit
         raise TingshuoError(f"the language model refused the transcript: {e}") from e
-    return result["choices"][0]["message"]["content"] or ""
 
 
 def _clock(seconds: float) -> str:

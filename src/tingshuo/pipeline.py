@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING
@@ -72,11 +74,37 @@ class LiveSession:
         # samples put in / taken out of the inbox, each written by one thread only
         self._received = 0
         self._consumed = 0
+        # when audio arrived: (samples received so far, monotonic time), to tell how late a
+        # caption is; and when the block being worked on arrived (None: caught up)
+        self._arrivals: deque[tuple[int, float]] = deque(maxlen=6000)
+        self._working_since: float | None = None
+        self.shedding_drafts = False
+        # recent final lags (phrase end heard → final out) and translation lags (final out →
+        # translation complete), in seconds
+        self.final_lags: deque[float] = deque(maxlen=50)
+        self.translation_lags: deque[float] = deque(maxlen=50)
+        self._finals_out: dict[int, float] = {}
 
     @property
     def backlog_s(self) -> float:
         """Seconds of audio received but not yet processed: how far behind real time it is."""
         return (self._received - self._consumed) / SAMPLE_RATE
+
+    @property
+    def lag_s(self) -> float:
+        """How long ago the audio now being worked on arrived: how late captions are now."""
+        since = self._working_since
+        return 0.0 if since is None else max(time.monotonic() - since, 0.0)
+
+    def _heard_at(self, seconds: float) -> float | None:
+        """When the audio at `seconds` into the session arrived."""
+        sample = int(seconds * SAMPLE_RATE)
+        found = None
+        for received, at in reversed(self._arrivals):
+            if received < sample:
+                break
+            found = at
+        return found
 
     def _emit(self, events: list[Partial | Final], sink: EventSink) -> None:
         for event in events:
@@ -84,6 +112,12 @@ class LiveSession:
                 self._keep_speaker_name(event.segment)
                 event.segment = self._stored(event.segment)
                 self._note_speaker(event.segment)
+                heard = self._heard_at(event.segment.end)
+                now = time.monotonic()
+                if heard is not None:
+                    self.final_lags.append(now - heard)
+                if event.segment.id is not None and self.translator is not None:
+                    self._finals_out[event.segment.id] = now
             sink(event)
             if isinstance(event, Final) and self.translator is not None:
                 self._translate(event, sink)
@@ -146,6 +180,12 @@ class LiveSession:
             return
 
         def done(translation: Translation) -> None:
+            if translation.partial or translation.skipped:
+                sink(translation)  # the words so far, or a marked gap: shown, not stored
+                return
+            out = self._finals_out.pop(translation.segment_id or -1, None)
+            if out is not None:
+                self.translation_lags.append(time.monotonic() - out)
             # stored before it is shown, like the caption it belongs to
             if translation.segment_id is not None:
                 try:
@@ -175,7 +215,9 @@ class LiveSession:
             try:
                 for block in blocks:
                     self._received += block.size
-                    inbox.put(block)
+                    now = time.monotonic()
+                    self._arrivals.append((self._received, now))
+                    inbox.put((block, now))
                     if self.stop.is_set():
                         break
             except BaseException as e:  # reported by the consumer, in its thread
@@ -187,14 +229,18 @@ class LiveSession:
         status = "done"
         try:
             while not self.stop.is_set():
-                block = inbox.get()
-                if block is _END:
+                item = inbox.get()
+                if item is _END:
                     break
+                block, self._working_since = item
                 self._consumed += block.size
                 backlog_s = inbox.qsize() * block.size / SAMPLE_RATE
-                self._emit(
-                    self.transcriber.feed(block, eager=backlog_s < self._partial_interval), sink
-                )
+                # behind real time: drafts are the first to go
+                self.shedding_drafts = backlog_s >= self._partial_interval
+                self._emit(self.transcriber.feed(block, eager=not self.shedding_drafts), sink)
+                nxt = inbox.queue[0] if inbox.qsize() else None
+                self._working_since = nxt[1] if isinstance(nxt, tuple) else None
+            self._working_since = None
             if self.stop.is_set():
                 status = "stopped"
         except KeyboardInterrupt:

@@ -58,8 +58,22 @@ class Settings(BaseSettings):
 
     # translator: a bundled name ("qwen2.5-1.5b", "qwen2.5-0.5b") or a GGUF file path
     mt_model: str = "qwen2.5-1.5b"
-    # one thread leaves the other core to the recognizer
-    mt_threads: int = 1
+    # live rooms degrade to this one when translations fall behind ("" for none)
+    mt_fast_model: str = "qwen2.5-0.5b"
+    # threads of the translation model; live, it uses one while the recognizer works
+    mt_threads: int = 2
+    # recognition first: the translator's thread runs at this nice value (0-19, Linux)
+    mt_nice: int = 10
+    # a live caption goes to the fast model when the main one would finish it later than
+    # this after its final, or when other captions wait
+    mt_target_lag_s: float = 2.5
+    # a caption still untranslated this long after its final, with newer ones waiting, is
+    # skipped (and marked)
+    mt_skip_after_s: float = 8.0
+    # captions this late (s behind the speaker): translations go to the fast model; later
+    # still: translation stops until captions catch up
+    mt_shed_quality_lag_s: float = 2.0
+    mt_shed_translation_lag_s: float = 5.0
     mt_context_captions: int = 2
     mt_queue_size: int = 64
     mt_cache_size: int = 2048
@@ -104,7 +118,6 @@ class Settings(BaseSettings):
     public_queue: int = 8  # requests waiting for those threads before 503
     max_body_kb: int = 2048  # any request body but file uploads (max_upload_mb)
     max_transcribe_s: float = 6 * 3600.0  # longest file /api/transcribe decodes
-
 
 
 @lru_cache

@@ -31,6 +31,8 @@ class RecognizerWorker:
         self._order = itertools.count()
         self._latest_draft: dict[object, int] = {}
         self._lock = threading.Lock()
+        self._finals = 0  # final requests queued or running
+        self._active = 0  # all requests queued or running
         self._thread = threading.Thread(target=self._run, name="recognizer", daemon=True)
         self._thread.start()
 
@@ -43,14 +45,36 @@ class RecognizerWorker:
             with self._lock:
                 self._latest_draft[owner] = n
         item = (priority, n, owner, request, future)
+        with self._lock:
+            self._active += 1
+            self._finals += not request.draft
+        future.add_done_callback(self._final_done if not request.draft else self._draft_done)
         if request.draft:
             try:
                 self._queue.put_nowait(item)
             except queue.Full as e:
+                future.cancel()  # never queued: it counts as done
                 raise QueueFull("the recognizer is saturated; draft skipped") from e
         else:
             self._queue.put(item)
         return future
+
+    def _final_done(self, _: Future) -> None:
+        with self._lock:
+            self._finals -= 1
+            self._active -= 1
+
+    def _draft_done(self, _: Future) -> None:
+        with self._lock:
+            self._active -= 1
+
+    def busy(self) -> bool:
+        """A final waits for the model or is being decoded: lower-priority work should yield."""
+        return self._finals > 0
+
+    def idle(self) -> bool:
+        """Nothing waits for the model or is being decoded: the CPU is free for other work."""
+        return self._active == 0
 
     def waiting(self, owner: object = None) -> int:
         """Requests queued by others than `owner`: the model is wanted elsewhere."""

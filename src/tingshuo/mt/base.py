@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -51,6 +51,8 @@ class Translator(Protocol):
         tgt: str,
         context: Sequence[Turn] = (),
         glossary: Glossary | None = None,
+        conversation: Hashable | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> str: ...
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..errors import ModelError, TingshuoError
 from ..models import resolve
@@ -31,16 +31,18 @@ from .base import (
 )
 from .cleanup import Issue, clean, leftover_source, problems
 from .glossary import Glossary
+from .llama_chat import CallStats, LlamaChat
 
 log = logging.getLogger(__name__)
 
 PAIRS = frozenset({("zh", "en"), ("en", "zh"), ("ja", "en"), ("ko", "en")})
 # room for the system prompt, the conversation so far and a 400-character piece with its reply
 CONTEXT_TOKENS = 4096
-# the running conversation is cut back to the requested context beyond this many turns, or
-# this many characters (a Chinese character can be a token: this keeps within CONTEXT_TOKENS)
-MAX_HISTORY_TURNS = 8
-MAX_HISTORY_CHARS = 2000
+# A room's conversation only grows, so each caption reads just its own tokens; beyond this
+# many turns or characters it starts again from its last few turns (one slower caption). A
+# Chinese character can be a token: this keeps well within CONTEXT_TOKENS.
+MAX_HISTORY_TURNS = 24
+MAX_HISTORY_CHARS = 2400
 
 _SYSTEM = (
     "You are a professional translator. Translate the user's {src} text into {tgt}. "
@@ -61,9 +63,16 @@ _STRICT = (
 
 
 class ChatModel(Protocol):
-    """The part of `llama_cpp.Llama` used here."""
+    """A chat model: `llama_chat.LlamaChat` over llama.cpp, or a scripted one in tests."""
 
-    def create_chat_completion(self, messages: list[dict[str, str]], **kwargs: Any) -> Any: ...
+    def chat(
+        self,
+        messages: Sequence[dict[str, str]],
+        max_tokens: int,
+        key: Hashable | None = None,
+        on_text: Callable[[str], None] | None = None,
+        stop: Sequence[str] = ("\n\n",),
+    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -84,11 +93,12 @@ class LlmTranslator:
         self.context_turns = context_turns
         # one llama.cpp context is not thread-safe
         self._lock = threading.Lock()
-        # Captions go to the model as one growing conversation: llama.cpp keeps the evaluated
-        # prompt, so the context turns cost nothing the second time. Rebuilding them from
-        # scratch for every caption would triple the latency of a short caption on one core.
-        self._history: list[_Exchange] = []
-        self._history_pair: tuple[str, str] | None = None
+        # Each conversation (a room and direction) goes to the model as one growing chat: the
+        # evaluated prompt is kept, so earlier turns cost nothing the second time. A sliding
+        # window would change the prompt's start and make every caption read it all again.
+        self._histories: dict[Hashable, list[_Exchange]] = {}
+        # what each model call of the last translation cost (prompt read, tokens written)
+        self.calls: list[CallStats] = []
 
     def translate(
         self,
@@ -97,7 +107,11 @@ class LlmTranslator:
         tgt: str,
         context: Sequence[Turn] = (),
         glossary: Glossary | None = None,
+        conversation: Hashable | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> str:
+        """`conversation` names the chat this text continues (a room); `context` seeds a new
+        one. `on_text` gets the translation so far as the model writes it."""
         text = text.strip()
         if not text:
             raise TingshuoError("nothing to translate: the text is empty")
@@ -106,14 +120,41 @@ class LlmTranslator:
         check_pair(src, tgt, self.pairs)
         turns = list(context)
         lines: list[str] = []
+        key = (conversation, src, tgt)
+        self.calls = []
         for line in text.splitlines():  # line breaks stay; long lines go by sentences
             out: list[str] = []
             for piece in split_sentences(line):
-                translated = self._translate_piece(piece, src, tgt, turns, glossary)
+                shown = None
+                if on_text is not None:
+                    before = "\n".join([*lines, join_pieces(out, tgt)]).strip()
+
+                    def shown(partial: str, before: str = before) -> None:
+                        on_text(join_pieces([before, partial.strip()], tgt).strip())
+
+                translated = self._translate_piece(piece, src, tgt, turns, glossary, key, shown)
                 out.append(translated)
                 turns.append(Turn(piece, translated))
             lines.append(join_pieces(out, tgt))
         return "\n".join(lines)
+
+    def prepare(self, conversation: Hashable, src: str, tgt: str) -> None:
+        """Read a new conversation's instruction now, so its first caption does not wait."""
+        prefill = getattr(self.llm, "prefill", None)
+        if prefill is None or src == tgt or (src, tgt) not in self.pairs:
+            return
+        with self._lock:
+            key = (conversation, src, tgt) if self.context_turns else None
+            prefill([{"role": "system", "content": self._system(src, tgt, False)}], key)
+
+    def forget(self, conversation: Hashable) -> None:
+        """A conversation that has ended: its history and cache are let go."""
+        with self._lock:
+            for key in [k for k in self._histories if k[0] == conversation]:
+                del self._histories[key]
+                forget = getattr(self.llm, "forget", None)
+                if forget is not None:
+                    forget(key)
 
     def _translate_piece(
         self,
@@ -122,13 +163,16 @@ class LlmTranslator:
         tgt: str,
         context: Sequence[Turn],
         glossary: Glossary | None,
+        key: tuple[Hashable | None, str, str],
+        on_text: Callable[[str], None] | None,
     ) -> str:
         prepared = numbers.rewrite(glossary.apply(piece, src, tgt) if glossary else piece, src, tgt)
         with self._lock:
-            prior = self._conversation(
-                context[-self.context_turns :] if self.context_turns else [], src, tgt
+            prior = self._conversation(key, context)
+            conversation = key if self.context_turns else None
+            reply = self._chat(
+                prepared, src, tgt, prior, strict=False, key=conversation, on_text=on_text
             )
-            reply = self._chat(prepared, src, tgt, prior, strict=False)
             output = self._finish(reply, prepared, src, tgt, glossary)
             issues = self.check(output, piece, prepared, src, tgt, glossary)
             if issues and all(i.kind == "leftover" for i in issues):
@@ -150,20 +194,30 @@ class LlmTranslator:
                     log.info("retry of %r: %s", piece[:60], "; ".join(map(str, issues)))
                     output = self._fix_leftovers(output, prepared, src, tgt, glossary)
                 reply = output  # the conversation goes on from the answer kept
-            self._history.append(_Exchange(Turn(piece, output), prepared, reply))
+            if self.context_turns:
+                self._histories[key].append(_Exchange(Turn(piece, output), prepared, reply))
         return output
 
-    def _conversation(self, context: Sequence[Turn], src: str, tgt: str) -> list[tuple[str, str]]:
-        """Earlier (user, assistant) turns to send: the running conversation when it ends with
-        the requested context, else the context alone (and the conversation restarts)."""
-        n = len(context)
-        history = self._history if self._history_pair == (src, tgt) else []
-        ends_with_context = [e.turn for e in history[len(history) - n :]] == list(context)
-        if not (n and n <= len(history) <= MAX_HISTORY_TURNS and ends_with_context):
-            history = [_Exchange(t, t.source, t.target) for t in context]
-        while history and sum(len(e.user) + len(e.reply) for e in history) > MAX_HISTORY_CHARS:
-            history = history[1:]
-        self._history, self._history_pair = history, (src, tgt)
+    def _conversation(
+        self, key: tuple[Hashable | None, str, str], context: Sequence[Turn]
+    ) -> list[tuple[str, str]]:
+        """Earlier (user, assistant) turns to send: the conversation so far, which only grows;
+        a new one starts from the caller's context, a long one from its own last turns."""
+        if not self.context_turns:
+            return []
+        history = self._histories.get(key)
+        if history is None and key[0] is not None:
+            # a live conversation starts from the instruction alone, which is already read:
+            # earlier captions as context would cost their tokens before the first caption
+            history = []
+        elif history is None:
+            history = [_Exchange(t, t.source, t.target) for t in context[-self.context_turns :]]
+        elif (
+            len(history) > MAX_HISTORY_TURNS
+            or sum(len(e.user) + len(e.reply) for e in history) > MAX_HISTORY_CHARS
+        ):
+            history = history[-self.context_turns :]
+        self._histories[key] = history
         return [(e.user, e.reply) for e in history]
 
     def _finish(
@@ -233,14 +287,10 @@ class LlmTranslator:
         prior: list[tuple[str, str]],
         strict: bool,
         keep: Sequence[str] = (),
+        key: Hashable | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> str:
-        names = {"src": LANGUAGE_NAMES[src], "tgt": LANGUAGE_NAMES[tgt]}
-        if tgt == "zh":
-            system = _SYSTEM_ZH.format(src_zh=_ZH_NAMES.get(src, "外文"))
-        else:
-            system = _SYSTEM.format(**names)
-        if strict:
-            system += _STRICT.format(**names)
+        system = self._system(src, tgt, strict)
         if keep:
             system += " Your translation must contain: " + ", ".join(keep) + "."
         messages = [{"role": "system", "content": system}]
@@ -249,16 +299,25 @@ class LlmTranslator:
             messages.append({"role": "assistant", "content": assistant})
         messages.append({"role": "user", "content": text})
         try:
-            result = self.llm.create_chat_completion(
-                messages,
-                temperature=0.0,
-                # a translation is rarely over twice the source; this caps a rambling reply
-                max_tokens=2 * len(text) + 32,
-                stop=["\n\n"],
-            )
+            # a translation is rarely over twice the source; this caps a rambling reply
+            reply = self.llm.chat(messages, 2 * len(text) + 32, key=key, on_text=on_text)
         except ValueError as e:  # llama.cpp's way of saying the prompt does not fit
             raise TingshuoError(f"the translation model refused the text: {e}") from e
-        return result["choices"][0]["message"]["content"] or ""
+        stats = getattr(self.llm, "last", None)
+        if isinstance(stats, CallStats):
+            self.calls.append(stats)
+        return reply
+
+    @staticmethod
+    def _system(src: str, tgt: str, strict: bool) -> str:
+        names = {"src": LANGUAGE_NAMES[src], "tgt": LANGUAGE_NAMES[tgt]}
+        if tgt == "zh":
+            system = _SYSTEM_ZH.format(src_zh=_ZH_NAMES.get(src, "外文"))
+        else:
+            system = _SYSTEM.format(**names)
+        if strict:
+            system += _STRICT.format(**names)
+        return system
 
 
 def _badness(issues: list[Issue]) -> tuple[int, int]:
@@ -277,9 +336,14 @@ def gguf_path(name_or_path: str, cache_dir: Path) -> Path:
     return path
 
 
-def load_translator(settings: Settings, model: str | None = None) -> LlmTranslator:
+def load_translator(
+    settings: Settings, model: str | None = None, context_turns: int | None = None
+) -> LlmTranslator:
     """Load the translation model named in settings (or `model`): minutes the first time,
-    while the bundled file is assembled, then a few seconds."""
+    while the bundled file is assembled, then a few seconds. `context_turns`: earlier
+    captions a new conversation starts from (default: the setting; 0: none at all)."""
+    if context_turns is None:
+        context_turns = settings.mt_context_captions
     path = gguf_path(model or settings.mt_model, settings.cache_dir)
     try:
         from llama_cpp import Llama
@@ -294,10 +358,10 @@ def load_translator(settings: Settings, model: str | None = None) -> LlmTranslat
             n_ctx=CONTEXT_TOKENS,
             n_threads=settings.mt_threads,
             n_threads_batch=settings.mt_threads,
-            chat_format="chatml",
             seed=0,
             verbose=False,
         )
     except ValueError as e:
         raise ModelError(f"{path}: llama.cpp cannot load it as a GGUF model ({e})") from e
-    return LlmTranslator(llm, model or settings.mt_model, settings.mt_context_captions)
+    engine = LlamaChat(llm, threads=settings.mt_threads)
+    return LlmTranslator(engine, model or settings.mt_model, context_turns)

@@ -1,39 +1,89 @@
-"""One translator shared by every live session, in its own thread, behind a bounded queue.
+"""One translator shared by every live session, in its own low-priority thread.
 
 A session hands over each final caption with `submit` and goes on at once; the translations
-arrive later, one `Translation` event per target language, through the callback (on the
-translator's thread) and through the returned Future. Finals go before drafts, and a draft
-that is still waiting when a newer one from the same session arrives is dropped. The last
-captions of each session and direction go along as context; a segment said again comes from
-an LRU cache.
+arrive later through the callback (on the translator's thread) and the returned Future: first
+`partial` Translation events with the words written so far, then the complete one, stored by
+the caller. Finals go before drafts, and a draft still waiting when a newer one from the same
+session arrives is dropped. A segment said again comes from an LRU cache.
+
+Recognition comes first: this thread runs at a lower CPU priority (`mt_nice`) and the model
+pauses between tokens while a final waits for the recognizer. When translations would fall
+behind, they degrade rather than lag, in this order:
+1. a caption goes to the fast model (the bundled 0.5B) when the main one would miss
+   `mt_target_lag_s`, when others wait behind it, or when captions themselves run late;
+2. a caption is skipped (a `skipped` Translation, so viewers see the gap) when it has waited
+   `mt_skip_after_s` with newer ones behind it, or captions are `mt_shed_translation_lag_s`
+   late.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..errors import TingshuoError
 from ..events import Final, Translation
 from ..settings import Settings
 from .base import Translator, Turn
 from .glossary import Glossary
+from .llama_chat import CallStats
 
 log = logging.getLogger(__name__)
 
-_FINAL, _DRAFT, _STOP = 0, 1, 2
+_FINAL, _PREPARE, _DRAFT, _STOP = 0, 1, 2, 3
+# the translation so far goes out at most this often (every viewer gets each one)
+_PARTIAL_EVERY_S = 0.25
 
 TranslationCallback = Callable[[Translation], None]
+
+MAIN, FAST, SKIP = "main", "fast", "skip"
 
 
 class QueueFull(TingshuoError):
     pass
+
+
+class Recognition(Protocol):
+    def busy(self) -> bool:
+        """A final waits for the recognizer: translation pauses."""
+        ...
+
+    def idle(self) -> bool:
+        """The recognizer has nothing to do: translation may use more threads."""
+        ...
+
+
+@dataclass
+class Speed:
+    """A model's measured pace, to tell what a caption will cost it before it starts."""
+
+    prompt_rate: float  # prompt tokens read per second
+    write_rate: float  # tokens written per second
+    prompt_per_char: float = 1.0  # prompt tokens per source character (a caption's own turn)
+    written_per_char: float = 0.8  # tokens written per source character
+
+    def estimate(self, chars: int) -> float:
+        read = (self.prompt_per_char * chars + 8) / self.prompt_rate
+        return read + (self.written_per_char * chars + 2) / self.write_rate
+
+    def update(self, chars: int, stats: CallStats) -> None:
+        a = 0.3  # the last few captions count most
+        prompt, written = stats.prompt_tokens, stats.generated_tokens
+        if prompt >= 8 and stats.prompt_s > 0:
+            self.prompt_rate += a * (prompt / stats.prompt_s - self.prompt_rate)
+            self.prompt_per_char += a * (max(prompt - 8, 1) / chars - self.prompt_per_char)
+        if written >= 4 and stats.generate_s > 0:
+            self.write_rate += a * (written / stats.generate_s - self.write_rate)
+            self.written_per_char += a * (written / chars - self.written_per_char)
 
 
 @dataclass(frozen=True)
@@ -46,22 +96,58 @@ class Job:
     segment_id: int | None = None
     draft: bool = False
     glossary: Glossary | None = None
+    submitted: float = field(default_factory=time.monotonic)
+
+
+def lower_priority(nice: int) -> None:
+    """Lower the calling thread's CPU priority (Linux: a thread's nice value is its own, and
+    threads it starts, such as the model's, inherit it)."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except OSError as e:
+        log.info("translation runs at normal priority: %s", e)
 
 
 class TranslationWorker:
-    def __init__(self, translator: Translator, settings: Settings) -> None:
+    def __init__(
+        self,
+        translator: Translator,
+        settings: Settings,
+        fast: Translator | None = None,
+        caption_lag: Callable[[], float] | None = None,
+        recognizer: Recognition | None = None,
+    ) -> None:
+        """`fast`: a quicker, weaker translator to degrade to. `caption_lag`: how late
+        captions are now (s), to shed translation when recognition falls behind.
+        `recognizer`: the model the translator gives way to."""
         self.translator = translator
+        self.fast = fast
+        self._caption_lag = caption_lag or (lambda: 0.0)
+        if recognizer is not None:
+            for t in (translator, fast):
+                engine = getattr(t, "llm", None)
+                if engine is not None and hasattr(engine, "yield_to"):
+                    engine.yield_to = recognizer.busy
+                    engine.spare_core = recognizer.idle
+        self.settings = settings
         self._queue: queue.PriorityQueue = queue.PriorityQueue(maxsize=settings.mt_queue_size)
         # drafts may only fill half the queue, so that finals always find room
         self._draft_room = max(1, settings.mt_queue_size // 2)
         self._order = itertools.count()
         self._latest_draft: dict[str | None, int] = {}
         self._lock = threading.Lock()
+        self._waiting: dict[int, float] = {}  # order -> submitted, of finals not yet done
         # touched by the worker thread only
         self._context: dict[tuple[str | None, str, str], deque[Turn]] = {}
         self._context_size = settings.mt_context_captions
         self._cache: OrderedDict[tuple, str] = OrderedDict()
         self._cache_size = settings.mt_cache_size
+        # each model's pace as measured (a first guess: a 2-core laptop, one thread busy)
+        self.speed = {MAIN: Speed(18.0, 9.0), FAST: Speed(40.0, 20.0)}
+        self.shedding = "none"  # the last decision under pressure: none, quality, translation
+        self.counts = {MAIN: 0, FAST: 0, SKIP: 0}
         self._thread = threading.Thread(target=self._run, name="translator", daemon=True)
         self._thread.start()
 
@@ -86,6 +172,10 @@ class TranslationWorker:
         except queue.Full:
             log.warning("translation queue full: caption %s not translated", job.utterance)
             future.set_exception(QueueFull("the translator is saturated; caption not translated"))
+            return future
+        if not job.draft:
+            with self._lock:
+                self._waiting[n] = job.submitted
         return future
 
     def submit_final(
@@ -111,11 +201,47 @@ class TranslationWorker:
     def pending(self) -> int:
         return self._queue.qsize()
 
+    def lag_s(self) -> float:
+        """How long the oldest final not yet translated has waited (0 when none waits)."""
+        with self._lock:
+            oldest = min(self._waiting.values(), default=None)
+        return 0.0 if oldest is None else time.monotonic() - oldest
+
+    def prepare(self, session_id: str, src: str, targets: Sequence[str]) -> None:
+        """A live session is starting: its conversations' instructions are read now (after
+        any waiting caption), so that its first caption does not pay for them."""
+        for tgt in targets:
+            if tgt != src:
+                self._queue.put_nowait(
+                    (_PREPARE, next(self._order), (session_id, src, tgt), None, None)
+                )
+
+    def forget(self, session_id: str) -> None:
+        """A session has ended: its conversation with the model is let go."""
+        for t in (self.translator, self.fast):
+            forget = getattr(t, "forget", None)
+            if forget is not None:
+                forget(session_id)
+
+    def _finals_waiting(self) -> int:
+        with self._queue.mutex:
+            return sum(1 for item in self._queue.queue if item[0] == _FINAL)
+
     def _run(self) -> None:
+        lower_priority(self.settings.mt_nice)
         while True:
             priority, n, job, callback, future = self._queue.get()
             if priority == _STOP:
                 return
+            if priority == _PREPARE:
+                for t in (self.translator, self.fast):
+                    prepare = getattr(t, "prepare", None)
+                    if prepare is not None:
+                        try:
+                            prepare(*job)
+                        except Exception as e:  # the first caption will read it instead
+                            log.warning("translation model not prepared: %s", e)
+                continue
             if job.draft:
                 with self._lock:
                     stale = self._latest_draft.get(job.session_id) != n
@@ -123,12 +249,45 @@ class TranslationWorker:
                     future.cancel()
                     continue
             if not future.set_running_or_notify_cancel():
+                self._done(n)
                 continue
             try:
                 future.set_result(self._translate(job, callback))
             except Exception as e:  # the caller decides; the worker keeps serving
                 log.warning("translation of caption %s failed: %s", job.utterance, e)
                 future.set_exception(e)
+            finally:
+                self._done(n)
+
+    def _done(self, n: int) -> None:
+        with self._lock:
+            self._waiting.pop(n, None)
+
+    def plan(self, job: Job) -> str:
+        """Which model translates this caption, or whether it is skipped (see module doc)."""
+        if job.draft:
+            return MAIN
+        s = self.settings
+        age = time.monotonic() - job.submitted
+        behind = self._finals_waiting()
+        caption_lag = self._caption_lag()
+        if caption_lag >= s.mt_shed_translation_lag_s:
+            self.shedding = "translation"
+            return SKIP
+        if age >= s.mt_skip_after_s and behind:
+            self.shedding = "translation"
+            return SKIP
+        if self.fast is None:
+            self.shedding = "none"
+            return MAIN
+        if caption_lag >= s.mt_shed_quality_lag_s:
+            self.shedding = "quality"
+            return FAST
+        if behind or age + self.speed[MAIN].estimate(len(job.text)) > s.mt_target_lag_s:
+            self.shedding = "quality" if behind else "none"
+            return FAST
+        self.shedding = "none"
+        return MAIN
 
     def _translate(self, job: Job, callback: TranslationCallback | None) -> dict[str, str]:
         results: dict[str, str] = {}
@@ -139,38 +298,84 @@ class TranslationWorker:
             if (job.src, tgt) not in self.translator.pairs:
                 log.info("no %s→%s translation for caption %s", job.src, tgt, job.utterance)
                 continue
-            results[tgt] = self._one(job, text, tgt)
-            if callback is not None:
-                event = Translation(
-                    session_id=job.session_id,
-                    segment_id=job.segment_id,
-                    utterance=job.utterance,
-                    lang=tgt,
-                    text=results[tgt],
-                )
-                try:
-                    callback(event)
-                except Exception:  # a broken sink must not stop the translator
-                    log.exception("translation callback failed")
+            mode = self.plan(job)
+            if mode == SKIP:
+                log.info("caption %s of %s: translation skipped", job.utterance, job.session_id)
+                self.counts[SKIP] += 1
+                self._send(callback, job, tgt, "", skipped=True)
+                continue
+            results[tgt], model = self._one(job, text, tgt, mode, callback)
+            self._send(callback, job, tgt, results[tgt], degraded=mode == FAST, model=model)
         return results
 
-    def _one(self, job: Job, text: str, tgt: str) -> str:
+    def _send(
+        self, callback: TranslationCallback | None, job: Job, tgt: str, text: str, **extra
+    ) -> None:
+        if callback is None:
+            return
+        event = Translation(
+            session_id=job.session_id,
+            segment_id=job.segment_id,
+            utterance=job.utterance,
+            lang=tgt,
+            text=text,
+            **extra,
+        )
+        try:
+            callback(event)
+        except Exception:  # a broken sink must not stop the translator
+            log.exception("translation callback failed")
+
+    def _one(
+        self, job: Job, text: str, tgt: str, mode: str, callback: TranslationCallback | None
+    ) -> tuple[str, str]:
         key = (text, job.src, tgt, job.glossary.key if job.glossary else ())
         context = self._context.setdefault(
             (job.session_id, job.src, tgt), deque(maxlen=self._context_size)
         )
+        translator = self.fast if mode == FAST and self.fast is not None else self.translator
         if key in self._cache:
             self._cache.move_to_end(key)
             result = self._cache[key]
         else:
-            result = self.translator.translate(text, job.src, tgt, list(context), job.glossary)
+            last = [0.0]
+
+            def partial(so_far: str) -> None:
+                now = time.monotonic()
+                # the first words at once, then a few times a second
+                if so_far and (not last[0] or now - last[0] >= _PARTIAL_EVERY_S):
+                    last[0] = now
+                    self._send(callback, job, tgt, so_far, partial=True)
+
+            result = translator.translate(
+                text,
+                job.src,
+                tgt,
+                list(context),
+                job.glossary,
+                conversation=job.session_id,
+                on_text=partial if callback is not None and not job.draft else None,
+            )
             if not job.draft:
+                calls = getattr(translator, "calls", None)
+                stats = CallStats.total(calls) if calls else None
+                log.info(
+                    "caption %s of %s by %s: %.2f s after its final, %s",
+                    job.utterance,
+                    job.session_id,
+                    translator.name,
+                    time.monotonic() - job.submitted,
+                    stats,
+                )
+                if stats is not None:
+                    self.speed[mode].update(max(len(text), 1), stats)
+                self.counts[mode] += 1
                 self._cache[key] = result
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         if not job.draft and self._context_size:
             context.append(Turn(text, result))
-        return result
+        return result, translator.name
 
     def close(self) -> None:
         self._queue.put((_STOP, next(self._order), None, None, None))

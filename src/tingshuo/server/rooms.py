@@ -42,6 +42,8 @@ _AUTO_SPEAKER = re.compile(re.escape(LABEL).replace(r"\{n\}", r"(\d+)"))
 
 # silence appended when a room pauses, so that the words spoken before the pause become final
 _PAUSE_SILENCE_S = 1.0
+# how often a live room's lag is looked at (and published when it changed)
+_LAG_EVERY_S = 1.0
 
 
 class RoomError(TingshuoError):
@@ -69,6 +71,7 @@ class RoomRun:
     paused: bool = False
     stopping: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    watch: asyncio.Future | None = None  # the task that reports its lag
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -81,6 +84,25 @@ class RoomRun:
             "source": self.kind,
             "session_id": self.session.info.id,
             "backlog_s": round(self.session.backlog_s, 2),
+        }
+
+    def lag(self, translator: TranslationWorker | None) -> dict[str, Any]:
+        """How far behind this room's captions and translations are, and what is shed."""
+        session = self.session
+        recent = list(session.final_lags)[-5:]
+        caption = max([session.lag_s, *recent[-1:]])
+        translation = 0.0
+        shed = "drafts" if session.shedding_drafts else "none"
+        if session.translator is not None and translator is not None:
+            done = list(session.translation_lags)[-1:]
+            translation = max([translator.lag_s(), *done])
+            if translator.shedding != "none":
+                shed = translator.shedding
+        return {
+            "type": "lag",
+            "caption_s": round(caption, 2),
+            "translation_s": round(translation, 2),
+            "shed": shed,
         }
 
 
@@ -159,8 +181,25 @@ class Rooms:
                 from ..mt import TranslationWorker, load_translator
 
                 log.info("loading the translation model for rooms with target languages")
-                self._translator = TranslationWorker(load_translator(self.settings), self.settings)
+                main = load_translator(self.settings)
+                fast = None
+                if self.settings.mt_fast_model:
+                    try:  # without context: its calls read only the caption
+                        fast = load_translator(self.settings, self.settings.mt_fast_model, 0)
+                    except TingshuoError as e:
+                        log.warning("no fast translation model to fall back on: %s", e)
+                self._translator = TranslationWorker(
+                    main,
+                    self.settings,
+                    fast=fast,
+                    caption_lag=self.caption_lag,
+                    recognizer=self.worker,
+                )
             return self._translator
+
+    def caption_lag(self) -> float:
+        """How far behind real time the live rooms' recognition is now: the worst room."""
+        return max([0.0, *(run.session.lag_s for run in list(self.runs.values()))])
 
     # -- speaker turns: one encoder for all rooms, loaded on the first room that starts
 
@@ -275,6 +314,8 @@ class Rooms:
             {"type": "state", "state": "live", "error": f"{e}: captions are shown, not stored"},
         )
         run = RoomRun(room, kind, session)
+        if translator is not None and lang is not None:
+            translator.prepare(session.info.id, lang, room.targets)
         if kind == "push":
             push = run.push = PushSource()
             blocks = push
@@ -290,7 +331,22 @@ class Rooms:
             target=self._work, args=(run, blocks, cleanup), name=f"room-{room_id}", daemon=True
         )
         run.thread.start()
+        run.watch = asyncio.ensure_future(self._report_lag(run))
         return run
+
+    async def _report_lag(self, run: RoomRun) -> None:
+        """While a room runs, its console and screens hear how late captions and
+        translations are, and what is being shed to keep up."""
+        last: dict[str, Any] = {}
+        quiet = 0
+        while self.runs.get(run.room.id) is run:
+            await asyncio.sleep(_LAG_EVERY_S)
+            report = run.lag(self._translator)
+            quiet += 1
+            # a changed picture at once, an unchanged one now and then
+            if report != last or quiet >= 5:
+                self.bus.publish(run.room.id, report)
+                last, quiet = report, 0
 
     def push(self, room_id: str, samples: np.ndarray) -> None:
         run = self.runs.get(room_id)
@@ -347,6 +403,8 @@ class Rooms:
             status = info.status
             # the room is idle once the last caption's translations are out too
             run.session.wait_translations(timeout=120)
+            if self._translator is not None:
+                self._translator.forget(run.session.info.id)
         except TingshuoError as e:
             error = str(e)
             log.warning("room %s: %s", run.room.id, e)

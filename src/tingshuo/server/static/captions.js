@@ -49,7 +49,7 @@ const TS = (() => {
         const m = JSON.parse(e.data);
         if (m.type === "hello") this.targets = m.room.targets || [];
         else if (m.type === "final") this._final(m.segment);
-        else if (m.type === "translation") this._translated(m.segment_id, m.lang);
+        else if (m.type === "translation" && !m.partial) this._translated(m.segment_id, m.lang);
         else if (m.type === "caught_up") this.onStatus("online");
         this.onEvent(m);
       };
@@ -156,11 +156,17 @@ const TS = (() => {
       this.scroll();
     }
 
-    translation(id, lang, text) {
+    // `how`: "partial" while the model writes (a complete one may already be there from a
+    // replay: it stays), "skipped" when translation could not keep up
+    translation(id, lang, text, how = "") {
       const row = this.rows.get(id);
       if (!row) return;
       const line = this._line(row, lang, "tr");
-      line.textContent = text;
+      if (how === "partial" && line.textContent && !line.classList.contains("pending")) return;
+      line.classList.toggle("pending", how === "partial");
+      line.classList.toggle("skipped", how === "skipped");
+      line.textContent = how !== "skipped" ? text
+        : lang === "zh" ? "（为跟上进度，此句未翻译）" : "(not translated, to keep up)";
       line.lang = lang === "zh" ? "zh-CN" : lang;
       this.scroll();
     }
@@ -186,7 +192,10 @@ const TS = (() => {
     // one place that understands the protocol's event types
     handle(m) {
       if (m.type === "final") this.final(m.segment);
-      else if (m.type === "translation") this.translation(m.segment_id, m.lang, m.text);
+      else if (m.type === "translation") {
+        const how = m.partial ? "partial" : m.skipped ? "skipped" : "";
+        this.translation(m.segment_id, m.lang, m.text, how);
+      }
       else if (m.type === "partial") this.partialText(m);
       else if (m.type === "speaker") for (const id of m.segment_ids) this.speaker(id, m.speaker);
       else if (m.type === "state" && m.state !== "live") this.clearPartial();

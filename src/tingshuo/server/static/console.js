@@ -90,6 +90,22 @@
     $("btn-stop").disabled = !running;
   }
 
+  // how late this room's captions and translations are, and what is shed to keep up
+  const SHED = {
+    drafts: "drafts paused", quality: "fast translation model", translation: "translation paused",
+  };
+  function showLag(m) {
+    const el = $("room-lag");
+    let text = `captions ${m.caption_s.toFixed(1)} s behind`;
+    if (state.room && state.room.targets.length) {
+      text += ` · translations ${m.translation_s.toFixed(1)} s`;
+    }
+    if (m.shed && m.shed !== "none") text += ` · ${SHED[m.shed] || m.shed} to keep up`;
+    el.textContent = text;
+    el.classList.toggle("late", m.caption_s > 3 || m.shed === "translation");
+    el.hidden = false;
+  }
+
   async function select(id) {
     const room = await api(`/api/rooms/${id}`);
     state.room = room;
@@ -118,6 +134,8 @@
     state.view = new TS.Captions(box, { show: show.value.split(","), onSegment: nameSpeaker });
     state.events = new TS.RoomEvents(id, "", (m) => { // "": the login cookie is the token
       if (m.type === "hello" || m.type === "state") showState(m.state);
+      if (m.type === "lag") showLag(m);
+      if (m.type === "state" && m.state === "idle") $("room-lag").hidden = true;
       if (m.type === "state" && m.error) error(m.error);
       if (m.type === "state" && m.state === "idle") stopMic();
       state.view.handle(m);
