@@ -7,7 +7,8 @@ Starts `tingshuo serve` in a subprocess (a private database and token), makes ro
 listen in Mandarin and translate into English, and plays the two-speaker AISHELL long-form
 recording into each at 1× (`start/file`) while a viewer WebSocket per room listens. Cases:
 `1q` one room on a quiet machine, `2q` two rooms, `1b` one room while another process keeps
-one core busy (a Python loop at normal priority), `2b` two rooms so.
+one core busy (a Python loop at normal priority), `2b` two rooms so; `1q-off` and `1b-off`
+the same room without translation, for comparison.
 
 For every final, measured on the viewer (server `ts` of each event, same clock):
 - **final lag**: its publish time minus the moment its last word was played;
@@ -42,7 +43,15 @@ from .common import median, p95
 from .server_load import LONGFORM, Server, rss_mb, write_wav
 
 console = Console(stderr=True)
-CASES = {"1q": (1, False), "2q": (2, False), "1b": (1, True), "2b": (2, True)}
+# rooms, another process busy beside, translated
+CASES = {
+    "1q": (1, False, True),
+    "2q": (2, False, True),
+    "1b": (1, True, True),
+    "2b": (2, True, True),
+    "1q-off": (1, False, False),
+    "1b-off": (1, True, False),
+}
 
 
 def hog() -> subprocess.Popen:
@@ -82,13 +91,22 @@ async def watch_room(server: Server, room: dict, started: asyncio.Event, out: di
 
 
 async def run_case(
-    server: Server, wav: Path, rooms_n: int, seconds: float, verbose: bool = False
+    server: Server,
+    wav: Path,
+    rooms_n: int,
+    seconds: float,
+    verbose: bool = False,
+    translated: bool = True,
 ) -> dict:
     rooms = []
     for i in range(rooms_n):
         r = server.http.post(
-            "/api/rooms", json={"name": f"room {i + 1} of {rooms_n}", "lang": "zh",
-                                "targets": ["en"]}
+            "/api/rooms",
+            json={
+                "name": f"room {i + 1} of {rooms_n}",
+                "lang": "zh",
+                "targets": ["en"] if translated else [],
+            },
         )
         r.raise_for_status()
         rooms.append(r.json())
@@ -117,7 +135,7 @@ async def run_case(
             final_lags.append(f["ts"] - (t0 + seg["end"]))
             tr = out["done"].get(sid)
             if tr is None:
-                counts["lost"] += 1
+                counts["lost"] += translated
             elif tr.get("skipped"):
                 counts["skipped"] += 1
             else:
@@ -137,7 +155,7 @@ async def run_case(
                 )
         for e in out["lags"] if verbose else []:
             print(f"lag {e['ts'] - t0:6.1f}: {e}", file=sys.stderr)
-    n = sum(counts.values())
+    n = len(final_lags)
     return {
         "finals": n,
         "final_p50": median(final_lags),
@@ -264,14 +282,17 @@ def main() -> None:
             # load the models (recognizer, translators, voices) before anything is timed
             asyncio.run(run_case(server, warm, 1, 10.0))
             for case in cases:
-                rooms_n, busy = CASES[case]
+                rooms_n, busy, translated = CASES[case]
                 label = f"{rooms_n} room{'s' if rooms_n > 1 else ''}, " + (
                     "one core busy" if busy else "quiet"
                 )
+                label += "" if translated else ", no translation"
                 console.log(label)
                 other = hog() if busy else None
                 try:
-                    r = asyncio.run(run_case(server, wav, rooms_n, args.seconds, args.verbose))
+                    r = asyncio.run(
+                        run_case(server, wav, rooms_n, args.seconds, args.verbose, translated)
+                    )
                 finally:
                     if other is not None:
                         other.kill()

@@ -6,7 +6,7 @@ import numpy as np
 import srt
 
 from tingshuo.audio.decode import load_audio
-from tingshuo.events import Final, Translation
+from tingshuo.events import Final, Segment, Translation
 from tingshuo.mt import Glossary, TranslationWorker, load_translator
 from tingshuo.pipeline import LiveSession
 from tingshuo.store.db import open_store
@@ -102,3 +102,26 @@ def test_transcribe_refuses_an_unknown_target_before_working(cli, aishell_rows):
     result = cli("transcribe", str(path), "--lang", "zh", "--to", "xx")
     assert result.returncode != 0
     assert "--to 'xx'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_export_fills_in_translations_a_live_room_skipped(cli, db_url):
+    """A live room that fell behind skipped a caption's translation (marked to viewers);
+    the export translates it then, and keeps it."""
+    store = open_store(db_url)
+    info = store.create_session("bilingual", "websocket", "zh", [], ["en"])
+    kept = store.add_segment(
+        Segment(session_id=info.id, start=0.0, end=2.0, lang="zh", text="大家好。")
+    )
+    store.set_translation(kept.id, "en", "Hello everyone.")
+    skipped = store.add_segment(
+        Segment(session_id=info.id, start=2.5, end=5.0, lang="zh", text="欢迎来到发布会。")
+    )
+    result = cli("export", info.id, "-f", "txt", "--bilingual")
+    assert result.returncode == 0, result.stderr
+    assert "Hello everyone." in result.stdout
+    filled = open_store(db_url).segments(info.id)[1].translations.get("en", "")
+    assert skipped.id is not None and "welcome" in filled.lower()
+    assert filled in result.stdout
+    # a second export has nothing left to fill: the model is not loaded again
+    again = cli("export", info.id, "-f", "txt", "--bilingual", "--no-fill")
+    assert filled in again.stdout

@@ -422,6 +422,13 @@ def export(
     bilingual: Annotated[
         bool, typer.Option("--bilingual", help="translations beside each caption")
     ] = False,
+    fill: Annotated[
+        bool,
+        typer.Option(
+            "--fill/--no-fill",
+            help="translate captions whose live translation was skipped (and store them)",
+        ),
+    ] = True,
 ) -> None:
     """Export a stored session again."""
     from .store.export import render
@@ -431,6 +438,18 @@ def export(
     store = _store()
     info = store.get_session(session)
     segments = store.segments(info.id)
+    # a live room sheds translations it cannot keep up with: they are written now
+    gaps = [
+        s
+        for s in segments
+        if s.text.strip() and any(t != s.lang and t not in s.translations for t in info.targets)
+    ]
+    if fill and gaps:
+        log.info("%d captions of %s lack a translation: translating them", len(gaps), info.id)
+        for target in info.targets:
+            todo = [s for s in gaps if target != s.lang and target not in s.translations]
+            if todo:
+                _translate_segments(store, todo, [target], None)
     meta = {"session": info.id, "source": info.source, "duration": info.duration}
     languages = info.targets or sorted({lang for s in segments for lang in s.translations})
     if not bilingual and not info.targets:
