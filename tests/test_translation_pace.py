@@ -29,7 +29,7 @@ class Timed:
     def __init__(self, name: str, seconds: float) -> None:
         self.name = name
         self.seconds = seconds
-        self.calls: list[str] = []
+        self.texts: list[str] = []
 
     def translate(
         self,
@@ -41,7 +41,7 @@ class Timed:
         conversation: Hashable | None = None,
         on_text: Callable[[str], None] | None = None,
     ) -> str:
-        self.calls.append(text)
+        self.texts.append(text)
         words = [f"w{i}" for i in range(4)]
         for i in range(len(words)):
             time.sleep(self.seconds / len(words))
@@ -111,7 +111,7 @@ def test_a_caption_that_would_miss_its_target_goes_to_the_fast_model() -> None:
     with TranslationWorker(main, settings, fast=fast) as worker:
         worker.speed["main"].prompt_rate = 2.0  # as measured on a slow machine: 10 s a caption
         worker.submit_final(final(0, "一句很长很长的话。"), ["en"], sink).result(timeout=10)
-    assert complete(events)[100].model == "fast" and main.calls == []
+    assert complete(events)[100].model == "fast" and main.texts == []
 
 
 def test_late_captions_shed_quality_then_translation() -> None:
@@ -183,3 +183,20 @@ def test_two_rooms_take_turns_without_reading_their_history_again(small) -> None
             assert small.calls[0].prompt_tokens <= 20, (room, text, small.calls)
     small.forget("room-b")
     small.forget("room-c")
+
+
+@pytest.mark.slow
+def test_a_drafts_stable_words_are_read_before_the_final(small) -> None:
+    final = "今天我们在这里召开年度总结会议。"
+    read = {}
+    for room, draft in (("room-d", None), ("room-e", "今天我们在这里召开")):
+        small.prepare(room, "zh", "en")
+        small.translate("大家好。", "zh", "en", conversation=room)
+        if draft:
+            small.prefetch(room, "zh", "en", draft)  # a draft's stable part
+        out = small.translate(final, "zh", "en", conversation=room)
+        assert out and not any("\u4e00" <= ch <= "\u9fff" for ch in out)
+        read[room] = small.calls[0].prompt_tokens
+        small.forget(room)
+    # read ahead, the final leaves only its last words and the reply's opening to read
+    assert read["room-e"] <= read["room-d"] - 5, read

@@ -64,6 +64,11 @@ class LiveSession:
             diarizer=diarizer,
         )
         self.diarizer = diarizer
+        if self.translator is not None:
+            # while translations wait or are written, drafts come at most every 1.5 s
+            busy_gap = 3 * settings.partial_interval_s
+            translator = self.translator
+            self.transcriber.draft_gap = lambda: busy_gap if translator.busy() else 0.0
         self.room_id = room_id
         self.store_error: StoreError | None = None  # the first write the database refused
         self.on_store_error: Callable[[StoreError], None] | None = None
@@ -84,6 +89,7 @@ class LiveSession:
         self.final_lags: deque[float] = deque(maxlen=50)
         self.translation_lags: deque[float] = deque(maxlen=50)
         self._finals_out: dict[int, float] = {}
+        self._read_ahead_chars: dict[int, int] = {}  # utterance -> stable length to read at
 
     @property
     def backlog_s(self) -> float:
@@ -121,6 +127,8 @@ class LiveSession:
             sink(event)
             if isinstance(event, Final) and self.translator is not None:
                 self._translate(event, sink)
+            elif isinstance(event, Partial) and self.translator is not None:
+                self._read_ahead(event)
 
     def _stored(self, segment: Segment) -> Segment:
         """The final as stored, before it is shown. When the database refuses (a full disk),
@@ -199,6 +207,16 @@ class LiveSession:
         assert self.translator is not None
         future = self.translator.submit_final(final, targets, done, self.glossary)
         self._translations = [f for f in self._translations if not f.done()] + [future]
+
+    def _read_ahead(self, partial: Partial) -> None:
+        """A draft's stable words go to the translator early (it reads them while it would
+        wait anyway): the final's translation then starts with its last words."""
+        if len(partial.stable) >= self._read_ahead_chars.get(partial.utterance, 4):
+            self._read_ahead_chars = {partial.utterance: len(partial.stable) + 4}
+            assert self.translator is not None
+            self.translator.prefetch(
+                self.info.id, partial.lang, self.targets, partial.stable, self.glossary
+            )
 
     def wait_translations(self, timeout: float | None = None) -> None:
         """Until the translations of every caption so far have been delivered (or failed)."""

@@ -174,6 +174,11 @@ class HypothesisStabilizer:
         self.stable = ""
         self._previous = None
 
+    @property
+    def has_text(self) -> bool:
+        """The open utterance has had a draft with words."""
+        return bool(self._previous)
+
     def update(self, hypothesis: str) -> tuple[str, str]:
         """Return (stable, unstable) for a new draft of the open utterance."""
         previous = self._previous

@@ -62,6 +62,10 @@ class StreamingTranscriber:
         self.utterance = 0
         self._draft_lang: str | None = None
         self._prepared: tuple[Commit, Future[Hypothesis]] | None = None
+        # seconds of audio between drafts beyond the policy's own interval: raised while
+        # other work (translation) needs the CPU, since drafts are the first to go
+        self.draft_gap: Callable[[], float] = lambda: 0.0
+        self._drafted_to = 0.0  # audio time of the last draft
         self._audio = np.zeros(0, dtype=np.float32)
         self._offset = 0  # stream sample index of self._audio[0]
         self._frames = 0  # VAD frames consumed
@@ -119,6 +123,9 @@ class StreamingTranscriber:
             # another session's request is queued: its final matters more than this
             # redraft, and the caption is redrafted at the next interval anyway
             return []
+        if self.stabilizer.has_text and action.end - self._drafted_to < self.draft_gap():
+            return []  # the CPU is wanted elsewhere: fewer redrafts (never no first draft)
+        self._drafted_to = action.end
         audio = self._slice(action.start, action.end)
         if self.lang is None and self._draft_lang is None and audio.size >= SAMPLE_RATE:
             self._draft_lang = self.worker.recognizer.detect_language(audio)

@@ -157,10 +157,22 @@ class LlamaChat:
                 self._threads_now = n
         return waited
 
-    def prefill(self, messages: Sequence[dict[str, str]], key: Hashable | None = None) -> None:
-        """Read a conversation's opening (its instruction) now, before its first call."""
+    def prefill(
+        self,
+        messages: Sequence[dict[str, str]],
+        key: Hashable | None = None,
+        open_end: bool = False,
+    ) -> None:
+        """Read the start of a coming call now, while the CPU is free: a conversation's
+        instruction before its first caption, or (`open_end`) a caption's words known before
+        it is final, its last message left open. The call then reads only what differs."""
         self._switch(key)
-        self._read(self.prompt_tokens(messages, reply=False), CallStats(), whole=True)
+        tokens = self.prompt_tokens(messages, reply=False)
+        if open_end:
+            # without "<|im_end|>\n", and the last word, which may join what follows
+            tokens = tokens[:-3]
+        if tokens:
+            self._read(tokens, CallStats(), whole=True)
         if key is None:
             self._current = None
 

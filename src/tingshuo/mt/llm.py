@@ -147,6 +147,34 @@ class LlmTranslator:
             key = (conversation, src, tgt) if self.context_turns else None
             prefill([{"role": "system", "content": self._system(src, tgt, False)}], key)
 
+    def prefetch(
+        self,
+        conversation: Hashable,
+        src: str,
+        tgt: str,
+        text: str,
+        glossary: Glossary | None = None,
+    ) -> None:
+        """The start of a caption that is not final yet (a draft's stable words): read it
+        into the conversation now, so the final's translation begins with its last words."""
+        prefill = getattr(self.llm, "prefill", None)
+        pieces = split_sentences(text.strip())
+        if prefill is None or not pieces or (src, tgt) not in self.pairs or src == tgt:
+            return
+        piece = pieces[0]
+        prepared = numbers.rewrite(glossary.apply(piece, src, tgt) if glossary else piece, src, tgt)
+        with self._lock:
+            key = (conversation, src, tgt)
+            prior = self._conversation(key, [])
+            messages = [{"role": "system", "content": self._system(src, tgt, False)}]
+            for user, assistant in prior:
+                messages += [
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": assistant},
+                ]
+            messages.append({"role": "user", "content": prepared})
+            prefill(messages, key if self.context_turns else None, open_end=True)
+
     def forget(self, conversation: Hashable) -> None:
         """A conversation that has ended: its history and cache are let go."""
         with self._lock:

@@ -139,6 +139,7 @@ class TranslationWorker:
         self._latest_draft: dict[str | None, int] = {}
         self._lock = threading.Lock()
         self._waiting: dict[int, float] = {}  # order -> submitted, of finals not yet done
+        self._latest_prefetch: dict[str, int] = {}
         # touched by the worker thread only
         self._context: dict[tuple[str | None, str, str], deque[Turn]] = {}
         self._context_size = settings.mt_context_captions
@@ -201,6 +202,11 @@ class TranslationWorker:
     def pending(self) -> int:
         return self._queue.qsize()
 
+    def busy(self) -> bool:
+        """A caption is being translated or waits to be."""
+        with self._lock:
+            return bool(self._waiting)
+
     def lag_s(self) -> float:
         """How long the oldest final not yet translated has waited (0 when none waits)."""
         with self._lock:
@@ -212,9 +218,30 @@ class TranslationWorker:
         any waiting caption), so that its first caption does not pay for them."""
         for tgt in targets:
             if tgt != src:
-                self._queue.put_nowait(
-                    (_PREPARE, next(self._order), (session_id, src, tgt), None, None)
-                )
+                item = ("prepare", session_id, src, tgt)
+                self._queue.put_nowait((_PREPARE, next(self._order), item, None, None))
+
+    def prefetch(
+        self,
+        session_id: str,
+        src: str,
+        targets: Sequence[str],
+        text: str,
+        glossary: Glossary | None = None,
+    ) -> None:
+        """A draft's stable words, before the caption is final: the model reads them now,
+        while it would wait anyway, so the final's translation starts sooner. Only the
+        newest of a session counts; finals always go first."""
+        n = next(self._order)
+        with self._lock:
+            self._latest_prefetch[session_id] = n
+        for tgt in targets:
+            if tgt != src:
+                item = ("prefetch", session_id, src, tgt, text, glossary)
+                try:
+                    self._queue.put_nowait((_PREPARE, n, item, None, None))
+                except queue.Full:
+                    return
 
     def forget(self, session_id: str) -> None:
         """A session has ended: its conversation with the model is let go."""
@@ -234,13 +261,7 @@ class TranslationWorker:
             if priority == _STOP:
                 return
             if priority == _PREPARE:
-                for t in (self.translator, self.fast):
-                    prepare = getattr(t, "prepare", None)
-                    if prepare is not None:
-                        try:
-                            prepare(*job)
-                        except Exception as e:  # the first caption will read it instead
-                            log.warning("translation model not prepared: %s", e)
+                self._read_ahead(n, job)
                 continue
             if job.draft:
                 with self._lock:
@@ -258,6 +279,29 @@ class TranslationWorker:
                 future.set_exception(e)
             finally:
                 self._done(n)
+
+    def _read_ahead(self, n: int, item: tuple) -> None:
+        """A conversation's instruction, or a caption's first words, read before they are
+        needed; by the model that would translate now (none while translation is shed)."""
+        kind, session_id, *args = item
+        if kind == "prefetch":
+            with self._lock:
+                if self._latest_prefetch.get(session_id) != n:
+                    return  # a newer draft came
+            if self._finals_waiting() or self.shedding == "translation":
+                return
+            fast = self.shedding == "quality" and self.fast is not None
+            targets = [self.fast if fast else self.translator]
+        else:
+            targets = [self.translator, self.fast]
+        for t in targets:
+            method = getattr(t, kind, None)
+            if method is None:
+                continue
+            try:
+                method(session_id, *args)
+            except Exception as e:  # the caption will read it instead
+                log.warning("translation model could not read ahead: %s", e)
 
     def _done(self, n: int) -> None:
         with self._lock:
