@@ -5,7 +5,9 @@
 
 Starts `tingshuo serve` in a subprocess (a private database and token), makes rooms that
 listen in Mandarin and translate into English, and plays the two-speaker AISHELL long-form
-recording into each at 1× (`start/file`) while a viewer WebSocket per room listens. Cases:
+recording into each at 1× (`start/file`; each room its own stretch, so that no caption is
+in the translation cache) while a viewer WebSocket per room listens. Each case has a fresh
+server. Cases:
 `1q` one room on a quiet machine, `2q` two rooms, `1b` one room while another process keeps
 one core busy (a Python loop at normal priority), `2b` two rooms so; `1q-off` and `1b-off`
 the same room without translation, for comparison.
@@ -17,7 +19,7 @@ For every final, measured on the viewer (server `ts` of each event, same clock):
 - what each final got: a translation by the main model, one by the fast model (degraded), or
   a marked skip; finals with no translation event at all are counted as lost;
 - **drafts per utterance**: partial captions seen for each utterance longer than 2 s.
-Run time: about 2.5 minutes per case with `--seconds 120`, plus a minute to start.
+Run time: about 3 minutes per case with `--seconds 120`, and 2 for the cost table.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -92,7 +93,7 @@ async def watch_room(server: Server, room: dict, started: asyncio.Event, out: di
 
 async def run_case(
     server: Server,
-    wav: Path,
+    wavs: list[Path],
     rooms_n: int,
     seconds: float,
     verbose: bool = False,
@@ -118,7 +119,7 @@ async def run_case(
     ]
     await asyncio.gather(*(s.wait() for s in starts))
     t0s = []
-    for room in rooms:
+    for room, wav in zip(rooms, wavs, strict=False):
         t0s.append(await asyncio.to_thread(server.play, room, wav))
     peak = rss_mb(server.proc.pid)
     while not all(w.done() for w in watchers):
@@ -187,9 +188,11 @@ def caption_costs(captions: list[str], model: str, window: bool) -> dict:
     turns: list[Turn] = []
     for i, text in enumerate(captions):
         if window:
-            out = translator.translate(text, "zh", "en", turns[-2:], conversation=f"w{i}")
-            translator.forget(f"w{i}")
+            # no conversation: the context is sent again each time, the prompt's start moves
+            out = translator.translate(text, "zh", "en", turns[-2:])
         else:
+            if i == 0:
+                translator.prepare("room", "zh", "en")  # as a room does when it starts
             out = translator.translate(text, "zh", "en", conversation="room")
         turns.append(Turn(text, out))
         st = CallStats.total(translator.calls)  # the caption's call and any repair
@@ -254,7 +257,10 @@ def main() -> None:
         if c not in CASES:
             raise SystemExit(f"unknown case {c!r}: use {', '.join(CASES)}")
 
-    audio = load_audio(LONGFORM)[: int(args.seconds * 16000)]
+    # each room hears its own stretch of the file (its captions are not in the other's cache)
+    whole = load_audio(LONGFORM)
+    n = int(args.seconds * 16000)
+    starts = [0, min(n + 30 * 16000, max(whole.size - n, 0))]
     table = Table(
         "case",
         "finals",
@@ -273,49 +279,53 @@ def main() -> None:
         title=f"live rooms zh→en, {args.seconds:.0f} s of audio, {os.cpu_count()} cores",
     )
     with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "talk.wav"
-        write_wav(wav, audio)
+        wavs = []
+        for i, start in enumerate(starts):
+            wavs.append(Path(tmp) / f"talk{i}.wav")
+            write_wav(wavs[-1], whole[start : start + n])
         warm = Path(tmp) / "warm.wav"
-        write_wav(warm, audio[: 10 * 16000])
-        server = Server(Path(tmp))
-        try:
-            # load the models (recognizer, translators, voices) before anything is timed
-            asyncio.run(run_case(server, warm, 1, 10.0))
-            for case in cases:
-                rooms_n, busy, translated = CASES[case]
-                label = f"{rooms_n} room{'s' if rooms_n > 1 else ''}, " + (
-                    "one core busy" if busy else "quiet"
-                )
-                label += "" if translated else ", no translation"
-                console.log(label)
+        write_wav(warm, whole[-10 * 16000 :])
+        for case in cases:
+            rooms_n, busy, translated = CASES[case]
+            label = f"{rooms_n} room{'s' if rooms_n > 1 else ''}, " + (
+                "one core busy" if busy else "quiet"
+            )
+            label += "" if translated else ", no translation"
+            console.log(label)
+            # a fresh server for each case: no translation is in its cache yet
+            folder = Path(tmp) / case
+            folder.mkdir()
+            server = Server(folder)
+            try:
+                # load the models (recognizer, translators, voices) before anything is timed
+                asyncio.run(run_case(server, [warm], 1, 10.0))
                 other = hog() if busy else None
                 try:
                     r = asyncio.run(
-                        run_case(server, wav, rooms_n, args.seconds, args.verbose, translated)
+                        run_case(server, wavs, rooms_n, args.seconds, args.verbose, translated)
                     )
                 finally:
                     if other is not None:
                         other.kill()
                         other.wait()
-                table.add_row(
-                    label,
-                    str(r["finals"]),
-                    f"{r['final_p50']:.2f}",
-                    f"{r['final_p95']:.2f}",
-                    f"{r['tr_p50']:.2f}",
-                    f"{r['tr_p95']:.2f}",
-                    f"{r['first_p50']:.2f}",
-                    str(r["main"]),
-                    str(r["fast"]),
-                    str(r["skipped"]),
-                    str(r["lost"]),
-                    f"{r['drafts_min']} · {r['drafts_med']:.0f}",
-                    ", ".join(r["shed"]) or "-",
-                    f"{r['rss']:.0f}",
-                )
-                time.sleep(2)
-        finally:
-            server.close()
+            finally:
+                server.close()
+            table.add_row(
+                label,
+                str(r["finals"]),
+                f"{r['final_p50']:.2f}",
+                f"{r['final_p95']:.2f}",
+                f"{r['tr_p50']:.2f}",
+                f"{r['tr_p95']:.2f}",
+                f"{r['first_p50']:.2f}",
+                str(r["main"]),
+                str(r["fast"]),
+                str(r["skipped"]),
+                str(r["lost"]),
+                f"{r['drafts_min']} · {r['drafts_med']:.0f}",
+                ", ".join(r["shed"]) or "-",
+                f"{r['rss']:.0f}",
+            )
     Console(width=240).print(table)
 
 

@@ -26,6 +26,7 @@ class Request:
     lang: str | None  # None: detect
     hotwords: Sequence[str] = field(default=())
     draft: bool = False  # a partial: cheaper decoding is fine
+    live: bool = False  # a live caption's final: time counts as much as the last tenth of CER
 
 
 class Recognizer(Protocol):

@@ -50,6 +50,7 @@ class StreamingTranscriber:
         hotwords: Sequence[str] = (),
         session_id: str | None = None,
         diarizer: Diarizer | None = None,
+        live: bool = True,
     ) -> None:
         self.worker = worker
         self.diarizer = diarizer  # labels each final's speaker
@@ -60,6 +61,7 @@ class StreamingTranscriber:
         self.vad = StreamingVAD()
         self.stabilizer = HypothesisStabilizer()
         self.utterance = 0
+        self._live = live  # live captions: finals decode on a shorter window
         self._draft_lang: str | None = None
         self._prepared: tuple[Commit, Future[Hypothesis]] | None = None
         # seconds of audio between drafts beyond the policy's own interval: raised while
@@ -150,7 +152,9 @@ class StreamingTranscriber:
         ]
 
     def _final_request(self, start: float, end: float) -> Request:
-        return Request(self._slice(start, end), self.lang, self.hotwords, draft=False)
+        return Request(
+            self._slice(start, end), self.lang, self.hotwords, draft=False, live=self._live
+        )
 
     def _prepare(self, action: Prepare) -> None:
         if self._prepared is not None:
@@ -205,7 +209,9 @@ def transcribe_audio(
 
     Language is detected per utterance when `lang` is None, since meetings mix languages.
     """
-    transcriber = StreamingTranscriber(worker, config, lang, hotwords, diarizer=diarizer)
+    transcriber = StreamingTranscriber(
+        worker, config, lang, hotwords, diarizer=diarizer, live=False
+    )
     for i in range(0, audio.size, SAMPLE_RATE):
         for event in transcriber.feed(audio[i : i + SAMPLE_RATE], eager=False):
             yield event.segment

@@ -63,27 +63,26 @@ class Recognition(Protocol):
 
 
 @dataclass
-class Speed:
-    """A model's measured pace, to tell what a caption will cost it before it starts."""
+class Pace:
+    """A model's measured seconds per source character of a live caption (its new prompt
+    tokens, the reply, any repair and the pauses for recognition): what the next caption
+    will cost it. A model not chosen for a while drifts back to its first guess, so one slow
+    caption does not rule it out for good."""
 
-    prompt_rate: float  # prompt tokens read per second
-    write_rate: float  # tokens written per second
-    prompt_per_char: float = 1.0  # prompt tokens per source character (a caption's own turn)
-    written_per_char: float = 0.8  # tokens written per source character
+    prior: float
+    per_char: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.per_char = self.per_char or self.prior
 
     def estimate(self, chars: int) -> float:
-        read = (self.prompt_per_char * chars + 8) / self.prompt_rate
-        return read + (self.written_per_char * chars + 2) / self.write_rate
+        return self.per_char * max(chars, 4)
 
-    def update(self, chars: int, stats: CallStats) -> None:
-        a = 0.3  # the last few captions count most
-        prompt, written = stats.prompt_tokens, stats.generated_tokens
-        if prompt >= 8 and stats.prompt_s > 0:
-            self.prompt_rate += a * (prompt / stats.prompt_s - self.prompt_rate)
-            self.prompt_per_char += a * (max(prompt - 8, 1) / chars - self.prompt_per_char)
-        if written >= 4 and stats.generate_s > 0:
-            self.write_rate += a * (written / stats.generate_s - self.write_rate)
-            self.written_per_char += a * (written / chars - self.written_per_char)
+    def update(self, chars: int, seconds: float) -> None:
+        self.per_char += 0.3 * (seconds / max(chars, 4) - self.per_char)
+
+    def relax(self) -> None:
+        self.per_char += 0.2 * (self.prior - self.per_char)
 
 
 @dataclass(frozen=True)
@@ -145,8 +144,8 @@ class TranslationWorker:
         self._context_size = settings.mt_context_captions
         self._cache: OrderedDict[tuple, str] = OrderedDict()
         self._cache_size = settings.mt_cache_size
-        # each model's pace as measured (a first guess: a 2-core laptop, one thread busy)
-        self.speed = {MAIN: Speed(18.0, 9.0), FAST: Speed(40.0, 20.0)}
+        # each model's pace as measured (first guesses: a 2-core machine beside a live room)
+        self.pace = {MAIN: Pace(0.1), FAST: Pace(0.05)}
         self.shedding = "none"  # the last decision under pressure: none, quality, translation
         self.counts = {MAIN: 0, FAST: 0, SKIP: 0}
         self._thread = threading.Thread(target=self._run, name="translator", daemon=True)
@@ -327,8 +326,9 @@ class TranslationWorker:
         if caption_lag >= s.mt_shed_quality_lag_s:
             self.shedding = "quality"
             return FAST
-        if behind or age + self.speed[MAIN].estimate(len(job.text)) > s.mt_target_lag_s:
+        if behind or age + self.pace[MAIN].estimate(len(job.text)) > s.mt_target_lag_s:
             self.shedding = "quality" if behind else "none"
+            self.pace[MAIN].relax()
             return FAST
         self.shedding = "none"
         return MAIN
@@ -391,6 +391,7 @@ class TranslationWorker:
                     last[0] = now
                     self._send(callback, job, tgt, so_far, partial=True)
 
+            started = time.monotonic()
             result = translator.translate(
                 text,
                 job.src,
@@ -411,8 +412,7 @@ class TranslationWorker:
                     time.monotonic() - job.submitted,
                     stats,
                 )
-                if stats is not None:
-                    self.speed[mode].update(max(len(text), 1), stats)
+                self.pace[mode].update(len(text), time.monotonic() - started)
                 self.counts[mode] += 1
                 self._cache[key] = result
                 if len(self._cache) > self._cache_size:
