@@ -71,9 +71,12 @@ def test_finals_match_the_file_transcript(stream_events, worker, settings):
     audio, events = stream_events
     streamed = [e.segment for e in events if isinstance(e, Final)]
     batch = list(transcribe_audio(worker, audio, policy_config(settings), "zh"))
-    # drafts and early finals change nothing: the same utterances, read the same way
+    # drafts and early finals change nothing: the same utterances
     assert [(s.start, s.end) for s in streamed] == [(s.start, s.end) for s in batch]
-    assert cer(["".join(s.text for s in batch)], ["".join(s.text for s in streamed)]) <= 0.05
+    # read nearly the same way: live finals decode on a shortened window, files on the whole
+    assert cer(["".join(s.text for s in batch)], ["".join(s.text for s in streamed)]) <= 0.15
+    live = list(transcribe_audio(worker, audio, policy_config(settings), "zh", live=True))
+    assert "".join(s.text for s in live) == "".join(s.text for s in streamed)
 
 
 def test_live_session_stores_each_final_before_showing_it(worker, settings, db_url, aishell_rows):

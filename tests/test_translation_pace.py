@@ -109,7 +109,7 @@ def test_a_caption_that_would_miss_its_target_goes_to_the_fast_model() -> None:
     main, fast = Timed("main", 0.1), Timed("fast", 0.05)
     events, sink = collect()
     with TranslationWorker(main, settings, fast=fast) as worker:
-        worker.speed["main"].prompt_rate = 2.0  # as measured on a slow machine: 10 s a caption
+        worker.pace["main"].per_char = 1.0  # as measured on a slow machine: 10 s a caption
         worker.submit_final(final(0, "一句很长很长的话。"), ["en"], sink).result(timeout=10)
     assert complete(events)[100].model == "fast" and main.texts == []
 

@@ -121,9 +121,10 @@ class StreamingTranscriber:
             self._offset += drop
 
     def _draft(self, action: Draft) -> list[Partial]:
-        if self.worker.waiting(owner=self):
+        if self.worker.waiting(owner=self, finals_only=self.stabilizer.has_text is False):
             # another session's request is queued: its final matters more than this
-            # redraft, and the caption is redrafted at the next interval anyway
+            # redraft, and the caption is redrafted at the next interval anyway (an
+            # utterance's first draft gives way only to finals: a caption must show)
             return []
         if self.stabilizer.has_text and action.end - self._drafted_to < self.draft_gap():
             return []  # the CPU is wanted elsewhere: fewer redrafts (never no first draft)
@@ -204,14 +205,14 @@ def transcribe_audio(
     hotwords: Sequence[str] = (),
     on_progress: Callable[[float], None] | None = None,
     diarizer: Diarizer | None = None,
+    live: bool = False,
 ) -> Iterator[Segment]:
     """A whole recording, cut into utterances by the same policy as live audio, one final each.
 
     Language is detected per utterance when `lang` is None, since meetings mix languages.
+    `live`: decode finals as a live session does (a shortened window), to compare the two.
     """
-    transcriber = StreamingTranscriber(
-        worker, config, lang, hotwords, diarizer=diarizer, live=False
-    )
+    transcriber = StreamingTranscriber(worker, config, lang, hotwords, diarizer=diarizer, live=live)
     for i in range(0, audio.size, SAMPLE_RATE):
         for event in transcriber.feed(audio[i : i + SAMPLE_RATE], eager=False):
             yield event.segment

@@ -147,6 +147,7 @@ class WhisperRecognizer:
             self._prompt_tokens(tokenizer, "zh", hotwords),
             shortened=pad > 0,
             pad_frames=pad,
+            silence=True,
             beam_size=self._beam,
             num_hypotheses=self._beam,
             return_scores=True,
@@ -157,6 +158,9 @@ class WhisperRecognizer:
         # faster-whisper's own test for silence: likely no speech, and nothing sure said
         if result.no_speech_prob > 0.6 and result.scores[0] < -1.0:
             return ""
+        if pad:
+            # a shortened window now and then makes Whisper say the utterance twice over
+            texts = [_once(t) for t in texts]
         if _compression_ratio(texts[0]) > 2.4:
             # a loop: faster-whisper's temperature fallback handles it better
             return self._final(audio, "zh", hotwords)
@@ -184,17 +188,27 @@ class WhisperRecognizer:
         return [*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]
 
     def _window(
-        self, audio: np.ndarray, shortened: bool, pad_frames: int = _DRAFT_PAD_FRAMES
+        self,
+        audio: np.ndarray,
+        shortened: bool,
+        pad_frames: int = _DRAFT_PAD_FRAMES,
+        silence: bool = False,
     ) -> tuple[np.ndarray, int]:
         """Log-mel features padded to Whisper's 30 s window, or (`shortened`) to the audio
-        and `pad_frames` of padding; and how many frames hold the audio."""
+        and `pad_frames` of padding; and how many frames hold the audio. `silence`: the
+        padding is the features of silent audio (what Whisper saw in training after speech)
+        rather than zero features, which on a short window made it say a final twice."""
+        n = -(-audio.size // 160)  # frames that hold the audio (10 ms hop)
+        if silence and shortened:
+            audio = np.concatenate([audio, np.zeros(pad_frames * 160, dtype=np.float32)])
         features = self._model.feature_extractor(audio)
-        n = features.shape[1]
+        n = min(n, features.shape[1])
         frames = _FULL_FRAMES
         if shortened:
             frames = min(frames, -(-(n + pad_frames) // 100) * 100)
         padded = np.zeros((features.shape[0], frames), dtype=np.float32)
-        padded[:, : min(n, frames)] = features[:, :frames]
+        have = min(features.shape[1], frames)
+        padded[:, :have] = features[:, :have]
         return padded, min(n, frames)
 
     def _generate(
@@ -203,12 +217,13 @@ class WhisperRecognizer:
         prompt: list[int],
         shortened: bool,
         pad_frames: int = _DRAFT_PAD_FRAMES,
+        silence: bool = False,
         **options,
     ):
         """One CTranslate2 decode of the utterance."""
         import ctranslate2
 
-        padded, _ = self._window(audio, shortened, pad_frames)
+        padded, _ = self._window(audio, shortened, pad_frames, silence=silence)
         return self._model.model.generate(
             ctranslate2.StorageView.from_array(padded[None]),
             [prompt],
@@ -263,6 +278,25 @@ class WhisperRecognizer:
         if len(text) > 12 * audio.size / SAMPLE_RATE + 10 or not self._keep(text, lang):
             return ""
         return text
+
+
+def _once(text: str) -> str:
+    """A text that is the same words (3 characters or more) two or more times over, and
+    nothing else but punctuation, said once; any other text as it is."""
+    bare = re.sub(r"[\W_]+", "", text)
+    found = re.fullmatch(r"(.{3,}?)\1+", bare)
+    if not found:
+        return text
+    unit = found.group(1)
+    # the first saying of it, with its own punctuation
+    end, seen = 0, 0
+    while seen < len(unit) and end < len(text):
+        if re.match(r"[\W_]", text[end]) is None:
+            seen += 1
+        end += 1
+    while end < len(text) and re.match(r"[\W_]", text[end]):
+        end += 1
+    return text[:end].strip()
 
 
 def _compression_ratio(text: str) -> float:

@@ -76,10 +76,15 @@ class RecognizerWorker:
         """Nothing waits for the model or is being decoded: the CPU is free for other work."""
         return self._active == 0
 
-    def waiting(self, owner: object = None) -> int:
-        """Requests queued by others than `owner`: the model is wanted elsewhere."""
+    def waiting(self, owner: object = None, finals_only: bool = False) -> int:
+        """Requests (or only finals) queued by others than `owner`: the model is wanted
+        elsewhere."""
         with self._queue.mutex:
-            return sum(1 for item in self._queue.queue if item[2] is not owner)
+            return sum(
+                1
+                for item in self._queue.queue
+                if item[2] is not owner and (not finals_only or item[0] == _FINAL)
+            )
 
     def recognize(self, request: Request, owner: object = None) -> Hypothesis | None:
         """Blocking convenience; None when a draft was superseded or refused."""
