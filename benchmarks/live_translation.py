@@ -188,7 +188,9 @@ def caption_costs(captions: list[str], model: str, window: bool) -> dict:
     turns: list[Turn] = []
     for i, text in enumerate(captions):
         if window:
-            # no conversation: the context is sent again each time, the prompt's start moves
+            # no kept conversation: the context is sent again each time, the prompt's start
+            # moves with it (how captions were translated before)
+            translator.forget(None)
             out = translator.translate(text, "zh", "en", turns[-2:])
         else:
             if i == 0:

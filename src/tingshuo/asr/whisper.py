@@ -148,6 +148,9 @@ class WhisperRecognizer:
             shortened=pad > 0,
             pad_frames=pad,
             silence=True,
+            # on a short window a beam can run on to the length limit, saying it all again:
+            # no one says more than about 10 characters a second
+            max_length=_MAX_TOKENS if not pad else min(_MAX_TOKENS, 24 + 12 * audio.size // 16000),
             beam_size=self._beam,
             num_hypotheses=self._beam,
             return_scores=True,
@@ -224,10 +227,10 @@ class WhisperRecognizer:
         import ctranslate2
 
         padded, _ = self._window(audio, shortened, pad_frames, silence=silence)
+        options.setdefault("max_length", _MAX_TOKENS)
         return self._model.model.generate(
             ctranslate2.StorageView.from_array(padded[None]),
             [prompt],
-            max_length=_MAX_TOKENS,
             suppress_blank=True,
             suppress_tokens=[-1],
             return_no_speech_prob=True,
@@ -281,16 +284,22 @@ class WhisperRecognizer:
 
 
 def _once(text: str) -> str:
-    """A text that is the same words (3 characters or more) two or more times over, and
-    nothing else but punctuation, said once; any other text as it is."""
+    """A text that says the same words (3 characters or more) over again, the last time
+    perhaps cut short, and nothing else but punctuation: said once. Any other text as it is."""
     bare = re.sub(r"[\W_]+", "", text)
-    found = re.fullmatch(r"(.{3,}?)\1+", bare)
-    if not found:
+    unit = next(
+        (
+            n
+            for n in range(3, len(bare) // 2 + 1)
+            if bare[n:] == (bare[:n] * (len(bare) // n + 1))[: len(bare) - n]
+        ),
+        0,
+    )
+    if not unit:
         return text
-    unit = found.group(1)
     # the first saying of it, with its own punctuation
     end, seen = 0, 0
-    while seen < len(unit) and end < len(text):
+    while seen < unit and end < len(text):
         if re.match(r"[\W_]", text[end]) is None:
             seen += 1
         end += 1
