@@ -167,13 +167,7 @@ class LlmTranslator:
         with self._lock:
             key = (conversation, src, tgt)
             prior = self._conversation(key, [])
-            messages = [{"role": "system", "content": self._system(src, tgt, False)}]
-            for user, assistant in prior:
-                messages += [
-                    {"role": "user", "content": user},
-                    {"role": "assistant", "content": assistant},
-                ]
-            messages.append({"role": "user", "content": prepared})
+            messages = _messages(self._system(src, tgt, False), prior, prepared)
             prefill(messages, key if self.context_turns else None, open_end=True)
 
     def forget(self, conversation: Hashable) -> None:
@@ -322,11 +316,7 @@ class LlmTranslator:
         system = self._system(src, tgt, strict)
         if keep:
             system += " Your translation must contain: " + ", ".join(keep) + "."
-        messages = [{"role": "system", "content": system}]
-        for user, assistant in prior:
-            messages.append({"role": "user", "content": user})
-            messages.append({"role": "assistant", "content": assistant})
-        messages.append({"role": "user", "content": text})
+        messages = _messages(system, prior, text)
         try:
             # a translation is rarely over twice the source; this caps a rambling reply
             reply = self.llm.chat(messages, 2 * len(text) + 32, key=key, on_text=on_text)
@@ -347,6 +337,16 @@ class LlmTranslator:
         if strict:
             system += _STRICT.format(**names)
         return system
+
+
+def _messages(system: str, prior: list[tuple[str, str]], text: str) -> list[dict[str, str]]:
+    """The chat a call sends (and a read-ahead must match): instruction, turns, the text."""
+    messages = [{"role": "system", "content": system}]
+    for user, assistant in prior:
+        messages.append({"role": "user", "content": user})
+        messages.append({"role": "assistant", "content": assistant})
+    messages.append({"role": "user", "content": text})
+    return messages
 
 
 def _badness(issues: list[Issue]) -> tuple[int, int]:
