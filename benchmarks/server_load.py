@@ -60,7 +60,7 @@ def rss_mb(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws = f"ws://127.0.0.1:{self.port}"
@@ -70,6 +70,7 @@ class Server:
             "TINGSHUO_MAX_VIEWERS_PER_ROOM": "5000",
             "TINGSHUO_MAX_LIVE_ROOMS": "32",
             "OMP_WAIT_POLICY": "PASSIVE",
+            **(env or {}),
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tingshuo"]

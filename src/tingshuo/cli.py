@@ -343,7 +343,9 @@ def listen(
 
         translator = TranslationWorker(_translator(), settings)
     worker = RecognizerWorker(_recognizer(model, language), settings.asr_queue_size)
-    store = _store()
+    from .store.pending import open_buffered_store
+
+    store = open_buffered_store(settings)  # captions never wait for the database
     session = LiveSession(
         worker,
         store,
@@ -391,6 +393,8 @@ def listen(
                 translator.close()  # let the last captions' translations arrive
         except KeyboardInterrupt:
             info = store.get_session(session.info.id)
+        finally:
+            store.close(timeout=10)
     err.print(f"session {info.id}: {info.segments} segments, {info.duration:.1f} s ({info.status})")
 
 

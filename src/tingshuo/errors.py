@@ -17,4 +17,7 @@ class ModelError(TingshuoError):
 
 
 class StoreError(TingshuoError):
-    """The database refused a write (a full disk, a lost server): what was stored stays."""
+    """The database refused a write or a read (a full disk, a lost server): what was stored
+    stays."""
+
+    status = 503

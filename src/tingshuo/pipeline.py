@@ -157,7 +157,11 @@ class LiveSession:
         latest = self.diarizer.latest_segment.get(index) if index is not None else None
         if index is None or latest is None:
             return
-        rows = self.store.room_segments(self.room_id, after_id=latest - 1, limit=1)
+        try:
+            rows = self.store.room_segments(self.room_id, after_id=latest - 1, limit=1)
+        except StoreError as e:  # the name waits; the caption does not
+            log.warning("session %s: speaker name not looked up: %s", self.info.id, e)
+            return
         named = rows[0].speaker if rows and rows[0].id == latest else None
         if named and named != segment.speaker and turns.rename(index, named):
             log.info("session %s: %s is now called %s", self.info.id, segment.speaker, named)
@@ -278,13 +282,18 @@ class LiveSession:
                     self.store_error = self.store_error or e
         if source_error:
             raise source_error[0]
+        try:
+            info = self.store.get_session(self.info.id)
+        except StoreError:  # the database cannot be read now; the session ended all the same
+            info = self.info.model_copy(
+                update={"status": status, "duration": self.transcriber.seconds}
+            )
         if self.store_error is not None:
-            stored = self.store.get_session(self.info.id).segments
             raise StoreError(
                 f"{self.store_error}; the session went on without storing: "
-                f"{stored} captions are in session {self.info.id}"
+                f"{info.segments} captions are in session {self.info.id}"
             )
-        return self.store.get_session(self.info.id)
+        return info
 
 
 class PushSource:

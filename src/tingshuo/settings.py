@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     # where bundled models are assembled once; tests and every process share it
     cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("tingshuo")))
     database_url: str = Field(default_factory=_default_database_url)
+    # while the database refuses writes, a server keeps this many waiting (journaled beside
+    # a SQLite file, or in the data folder) and retries; a SQLite lock is waited for this long
+    store_pending_max: int = 20_000
+    store_busy_timeout_s: float = 5.0
 
     # recognizer: a bundled name ("base", "tiny.en") or a faster-whisper model folder
     asr_model: str = "base"

@@ -24,7 +24,8 @@ AUTH = {"Authorization": f"Bearer {ORG}"}
 
 @contextlib.contextmanager
 def live_server(worker, folder: Path, **overrides) -> Iterator[LiveServer]:
-    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG, **overrides)
+    overrides.setdefault("database_url", f"sqlite:///{folder / 'tingshuo.db'}")
+    settings = Settings(token=ORG, **overrides)
     with LiveServer(create_app(settings, worker=worker), settings) as live:
         yield live
 

@@ -27,11 +27,12 @@ from ..asr import load_recognizer
 from ..asr.streaming import policy_config, transcribe_audio
 from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE, load_audio
-from ..errors import AudioError, TingshuoError
+from ..errors import AudioError, StoreError, TingshuoError
 from ..events import Segment
 from ..settings import Settings
-from ..store.db import SearchHit, SessionInfo, Store, open_store
+from ..store.db import SearchHit, SessionInfo, Store
 from ..store.export import FORMATS, render
+from ..store.pending import open_buffered_store
 from . import anchor_room, api_rooms, pages, ws
 from .auth import COOKIE, organizer, presented_token, same
 from .bus import LocalBus
@@ -49,6 +50,9 @@ class Health(BaseModel):
     sessions: int
     rooms_live: int = 0
     viewers: int = 0
+    # "ok", or why captions are not being saved now; and how many writes wait
+    store: str = "ok"
+    store_waiting: int = 0
 
 
 class TranscriptOut(BaseModel):
@@ -69,7 +73,8 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             app.state.worker = RecognizerWorker(recognizer, settings.asr_queue_size)
         else:
             app.state.worker = worker
-        app.state.store = open_store(settings.database_url)
+        # captions never wait for the database: writes go through a journal (store/pending.py)
+        app.state.store = await run_in_threadpool(open_buffered_store, settings)
         # a previous process killed mid-session (kill -9, power cut) left these behind
         interrupted = app.state.store.close_interrupted_sessions()
         if interrupted:
@@ -86,6 +91,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         public = getattr(app.state, "public", None)
         if public is not None:
             public.close()
+        await run_in_threadpool(app.state.store.close)
         if own:
             app.state.worker.close()
 
@@ -116,13 +122,21 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     @app.get("/health")
     def health(request: Request) -> Health:
         worker: RecognizerWorker = request.app.state.worker
+        db = store(request)
+        try:
+            sessions = len(db.list_sessions())
+        except StoreError:  # the server still serves: it says so rather than failing
+            sessions = -1
+        failure = getattr(db, "failure", None) or ("cannot read" if sessions < 0 else None)
         return Health(
-            status="ok",
+            status="ok" if failure is None else "degraded",
             version=__version__,
             model=str(getattr(worker.recognizer, "model_dir", worker.recognizer.name)),
-            sessions=len(store(request).list_sessions()),
+            sessions=sessions,
             rooms_live=len(request.app.state.rooms.runs),
             viewers=request.app.state.bus.subscribers(),
+            store="ok" if failure is None else "captions are not being saved",
+            store_waiting=getattr(db, "waiting", 0),
         )
 
     @app.post("/api/login", status_code=204, dependencies=need_token)

@@ -30,6 +30,7 @@ from ..pipeline import LiveSession, PushSource
 from ..settings import Settings
 from ..speakers.turns import LABEL
 from ..store.db import RoomInfo, Store
+from ..store.pending import StoreState
 from .bus import Bus
 
 if TYPE_CHECKING:
@@ -134,15 +135,25 @@ class Rooms:
         self._speakers_lock = threading.Lock()
         # each room's speakers, kept across its sessions so "Dr Li" is known after a break
         self._diarizers: dict[str, Diarizer] = {}
+        self._unsaved: set[str] = set()  # rooms told that captions wait to be stored
         # a previous process may have stopped while rooms were live
         for room in store.list_rooms():
             if room.state != "idle":
                 store.update_room(room.id, state="idle")
+        listeners = getattr(store, "listeners", None)
+        if listeners is not None:
+            listeners.append(self._store_state)
 
     # -- lookups
 
     def room(self, room_id: str) -> RoomInfo:
-        room = self.store.get_room(room_id)
+        try:
+            room = self.store.get_room(room_id)
+        except StoreError:
+            run = self.runs.get(room_id)
+            if run is None:
+                raise
+            room = run.room  # a database that cannot be read does not end a live room
         if room is None:
             raise RoomNotFound(f"no room {room_id!r}: check the link or create the room")
         return room
@@ -166,6 +177,20 @@ class Rooms:
             self.loop.call_soon_threadsafe(self.bus.publish, room_id, event)
         except RuntimeError:  # the loop has closed: the server is shutting down
             pass
+
+    def _store_state(self, state: StoreState) -> None:
+        """From the store's writer: each room whose captions wait (or waited) is told whether
+        they are being saved, and how many wait. Plain words only: the reason is logged."""
+        rooms = set(self.runs) | set(self._unsaved) | {r for r in state.waiting if r}
+        for room_id in rooms:
+            waiting = state.waiting.get(room_id, 0)
+            if state.saving and not waiting and room_id not in self._unsaved:
+                continue
+            if state.saving and not waiting:
+                self._unsaved.discard(room_id)
+            else:
+                self._unsaved.add(room_id)
+            self.publish(room_id, {"type": "store", "saving": state.saving, "waiting": waiting})
 
     def _sink(self, room_id: str):
         def sink(event: Partial | Final | Translation) -> None:
@@ -225,8 +250,12 @@ class Rooms:
         from ..speakers import Diarizer, new_turns
 
         assert self._speaker_encoder is not None
-        segments = self.store.room_segments(room_id)
-        voices = self.store.voices(room_id)
+        try:
+            segments = self.store.room_segments(room_id)
+            voices = self.store.voices(room_id)
+        except StoreError as e:  # speakers start afresh; the room runs all the same
+            log.warning("room %s: known voices not restored: %s", room_id, e)
+            segments, voices = [], []
         names = [seg.speaker for seg in segments if seg.speaker] + [v.name for v in voices]
         numbers = [int(m.group(1)) for name in names if (m := _AUTO_SPEAKER.fullmatch(name))]
         turns = new_turns(self.settings, first_number=max(numbers, default=0) + 1)
@@ -310,8 +339,7 @@ class Rooms:
             diarizer=diarizer,
         )
         session.on_store_error = lambda e: self.publish(
-            room.id,
-            {"type": "state", "state": "live", "error": f"{e}: captions are shown, not stored"},
+            room.id, {"type": "store", "saving": False, "waiting": 0, "lost": True}
         )
         run = RoomRun(room, kind, session)
         if translator is not None and lang is not None:
@@ -408,8 +436,9 @@ class Rooms:
         except TingshuoError as e:
             error = str(e)
             log.warning("room %s: %s", run.room.id, e)
-        except Exception as e:
-            error = f"the room stopped on an internal error: {e}"
+        except Exception:
+            # viewers see plain words; what went wrong (SQL, a traceback) is in the log
+            error = "the room stopped on an internal error (the server log says more)"
             log.exception("room %s failed", run.room.id)
         finally:
             if cleanup is not None:
@@ -430,7 +459,7 @@ class Rooms:
     def _announce(self, room_id: str, state: str, **extra: Any) -> None:
         """Store the room's state and tell its viewers (from any thread, in order)."""
         try:
-            self.store.update_room(room_id, state=state)
+            self.store.set_room_state(room_id, state)
         except StoreError as e:  # a full disk: the viewers are told all the same
             log.error("room %s: its state is not stored: %s", room_id, e)
         self.publish(room_id, {"type": "state", "state": state, **extra})

@@ -239,8 +239,8 @@ async def _events(ws: WebSocket, rooms: Rooms, bus: Bus, room, since: int) -> No
         await ws.send_json({"type": "caught_up", "last_segment_id": last_id})
 
         def fresh(msg: Message) -> bool:
-            if msg.type == "final":
-                return (msg.segment_id or 0) > last_id
+            if msg.type == "final":  # one the store could not number is shown all the same
+                return msg.segment_id is None or msg.segment_id > last_id
             if msg.type == "translation" and msg.segment_id is not None:
                 return have.get((msg.segment_id, msg.lang or "")) != msg.body
             return True

@@ -14,6 +14,7 @@ from typing import ParamSpec, TypeVar
 from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -22,10 +23,12 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    event,
     func,
     inspect,
     literal,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -116,6 +119,16 @@ class SavedRundown(BaseModel):
     position: int = -1  # the segment cued last (-1: none yet)
     cue: int = 0
     skipped: list[int] = []
+
+
+class CounterRow(Base):
+    """The next segment id not yet handed out. Ids are reserved from here in blocks, so a
+    server can number captions while its database is away, and two processes writing to one
+    database never hand out the same id."""
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next: Mapped[int] = mapped_column(BigInteger)
 
 
 class SegmentRow(Base):
@@ -245,14 +258,35 @@ def _writes(method: Callable[P, T]) -> Callable[P, T]:
         try:
             return method(*args, **kwargs)
         except SQLAlchemyError as e:
-            reason = str(getattr(e, "orig", None) or e).splitlines()[0]
-            raise StoreError(f"cannot write to the database: {reason}") from e
+            raise StoreError(f"cannot write to the database: {_reason(e)}") from e
 
     return write
 
 
+def _reads(method: Callable[P, T]) -> Callable[P, T]:
+    """A read the database cannot answer (locked, restarting, gone) is one StoreError."""
+
+    @functools.wraps(method)
+    def read(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot read the database: {_reason(e)}") from e
+
+    return read
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL: readers never wait for a writer, and a writer for readers
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout_s: float = 5.0) -> None:
         parsed = make_url(url)
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
             folder = Path(parsed.database).expanduser().parent
@@ -262,7 +296,14 @@ class Store:
                 raise TingshuoError(
                     f"cannot create the database folder {folder}: {e.strerror}"
                 ) from e
-        self.engine = create_engine(url, future=True)
+        if parsed.drivername.startswith("sqlite"):
+            # a locked database is waited for this long before a statement gives up
+            self.engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
+            if parsed.database not in (None, "", ":memory:"):
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            # a connection the server dropped (a restart) is noticed before it is used
+            self.engine = create_engine(url, pool_pre_ping=True)
         try:
             Base.metadata.create_all(self.engine)
             _add_missing_columns(self.engine)
@@ -302,23 +343,47 @@ class Store:
         return _info(row)
 
     @_writes
+    def reserve_ids(self, count: int) -> int:
+        """Reserve `count` segment ids for this process; returns the first of them."""
+        with self._db() as db, db.begin():
+            return self._reserve(db, count)
+
+    def _reserve(self, db: Session, count: int) -> int:
+        bump = (
+            update(CounterRow)
+            .where(CounterRow.name == "segments")
+            .values(next=CounterRow.next + count)
+            .returning(CounterRow.next)
+        )
+        after = db.scalar(bump)
+        if after is None:  # the first reservation in this database
+            last = db.scalar(select(func.max(SegmentRow.id))) or 0
+            db.add(CounterRow(name="segments", next=last + 1 + count))
+            db.flush()
+            return last + 1
+        return after - count
+
+    @_writes
     def add_segment(self, segment: Segment) -> Segment:
-        """Write a final segment; returns it with its id."""
+        """Write a final segment; returns it with its id (the one it has, or a new one)."""
         if segment.session_id is None:
             raise ValueError("segment has no session_id")
-        row = SegmentRow(
-            session_id=segment.session_id,
-            start=segment.start,
-            end=segment.end,
-            lang=segment.lang,
-            text=segment.text,
-            speaker=segment.speaker,
-            translations=dict(segment.translations),
-        )
         with self._db() as db, db.begin():
-            db.add(row)
+            row = self._segment_row(db, segment)
             db.flush()
             return row.to_segment()
+
+    def _segment_row(self, db: Session, segment: Segment) -> SegmentRow:
+        """Insert the segment, or (written before, by a journal being replayed) update it."""
+        row = db.get(SegmentRow, segment.id) if segment.id is not None else None
+        if row is None:
+            row = SegmentRow(id=segment.id if segment.id is not None else self._reserve(db, 1))
+            db.add(row)
+        row.session_id = segment.session_id  # type: ignore[assignment]
+        row.start, row.end, row.lang = segment.start, segment.end, segment.lang
+        row.text, row.speaker = segment.text, segment.speaker
+        row.translations = dict(segment.translations)
+        return row
 
     @_writes
     def set_translation(self, segment_id: int, lang: str, text: str) -> None:
@@ -349,6 +414,7 @@ class Store:
                 row.duration = max(row.duration or 0.0, last or 0.0)
             return len(rows)
 
+    @_reads
     def list_sessions(self) -> list[SessionInfo]:
         counts = (
             select(SegmentRow.session_id, func.count(SegmentRow.id).label("n"))
@@ -363,6 +429,7 @@ class Store:
         with self._db() as db:
             return [_info(row, n) for row, n in db.execute(query)]
 
+    @_reads
     def get_session(self, session_id: str) -> SessionInfo:
         """By id, or by a unique prefix of it (as `tingshuo sessions` shows them)."""
         with self._db() as db:
@@ -377,6 +444,7 @@ class Store:
             )
             return _info(rows[0], n or 0)
 
+    @_reads
     def segments(self, session_id: str, after_id: int | None = None) -> list[Segment]:
         query = select(SegmentRow).where(SegmentRow.session_id == session_id)
         if after_id is not None:
@@ -386,6 +454,7 @@ class Store:
                 r.to_segment() for r in db.scalars(query.order_by(SegmentRow.start, SegmentRow.id))
             ]
 
+    @_reads
     def search(self, text: str, limit: int = 100) -> list[SearchHit]:
         if not text.strip():
             raise TingshuoError("nothing to search for: give a word or phrase")
@@ -427,11 +496,13 @@ class Store:
             db.add(row)
         return _room(row)
 
+    @_reads
     def get_room(self, room_id: str) -> RoomInfo | None:
         with self._db() as db:
             row = db.get(RoomRow, room_id)
             return _room(row) if row is not None else None
 
+    @_reads
     def list_rooms(self) -> list[RoomInfo]:
         with self._db() as db:
             return [_room(r) for r in db.scalars(select(RoomRow).order_by(RoomRow.created_at))]
@@ -449,6 +520,13 @@ class Store:
                 setattr(row, key, value)
             db.flush()
             return _room(row)
+
+    @_writes
+    def set_room_state(self, room_id: str, state: str) -> None:
+        with self._db() as db, db.begin():
+            row = db.get(RoomRow, room_id)
+            if row is not None:
+                row.state = state
 
     @_writes
     def delete_room(self, room_id: str) -> bool:
@@ -474,6 +552,7 @@ class Store:
                 db.add(row)
             row.name, row.total, row.utterances = voice.name, voice.total, voice.utterances
 
+    @_reads
     def voices(self, room_id: str) -> list[SavedVoice]:
         query = select(VoiceRow).where(VoiceRow.room_id == room_id).order_by(VoiceRow.position)
         with self._db() as db:
@@ -492,6 +571,7 @@ class Store:
             row.text, row.format = rundown.text, rundown.format
             row.position, row.cue, row.skipped = rundown.position, rundown.cue, rundown.skipped
 
+    @_reads
     def rundown(self, room_id: str) -> SavedRundown | None:
         with self._db() as db:
             row = db.get(RundownRow, room_id)
@@ -512,11 +592,13 @@ class Store:
             if row is not None:
                 db.delete(row)
 
+    @_reads
     def room_sessions(self, room_id: str) -> list[SessionInfo]:
         query = select(SessionRow).where(SessionRow.room_id == room_id)
         with self._db() as db:
             return [_info(r) for r in db.scalars(query.order_by(SessionRow.created_at))]
 
+    @_reads
     def room_segments(
         self, room_id: str, after_id: int = 0, limit: int | None = None
     ) -> list[Segment]:

@@ -87,6 +87,11 @@ const TS = (() => {
     close() { this.closed = true; if (this.ws) this.ws.close(); }
   }
 
+  // Viewers' notice while the server cannot save captions (they are still shown live)
+  function storeNotice(el, m) {
+    if (m.type === "store") el.hidden = m.saving && !m.lost;
+  }
+
   // A caption list: finals (with translations and speakers) and the open partial.
   // `show` lists what is visible: "src" (what was said) and target language codes.
   class Captions {
@@ -213,5 +218,5 @@ const TS = (() => {
     return names[code] || code;
   }
 
-  return { params, RoomEvents, Captions, langName };
+  return { params, RoomEvents, Captions, langName, storeNotice };
 })();

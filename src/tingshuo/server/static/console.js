@@ -106,6 +106,22 @@
     el.hidden = false;
   }
 
+  // captions the database has not taken yet (it is locked, restarting or full)
+  let storeTimer = null;
+  function showStore(m) {
+    const el = $("room-store");
+    clearTimeout(storeTimer);
+    el.classList.toggle("late", !m.saving || m.lost);
+    if (m.lost) el.textContent = "⚠ captions are no longer saved (too many waited): shown only";
+    else if (!m.saving) el.textContent = `⚠ captions are not being saved: ${m.waiting} waiting`;
+    else if (m.waiting) el.textContent = `saving ${m.waiting} waiting captions…`;
+    else {
+      el.textContent = "✓ all captions saved";
+      storeTimer = setTimeout(() => { el.hidden = true; }, 15000);
+    }
+    el.hidden = false;
+  }
+
   async function select(id) {
     const room = await api(`/api/rooms/${id}`);
     state.room = room;
@@ -135,6 +151,7 @@
     state.events = new TS.RoomEvents(id, "", (m) => { // "": the login cookie is the token
       if (m.type === "hello" || m.type === "state") showState(m.state);
       if (m.type === "lag") showLag(m);
+      if (m.type === "store") showStore(m);
       if (m.type === "state" && m.state === "idle") $("room-lag").hidden = true;
       if (m.type === "state" && m.error) error(m.error);
       if (m.type === "state" && m.state === "idle") stopMic();

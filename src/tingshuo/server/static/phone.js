@@ -8,6 +8,7 @@
   const view = new TS.Captions(el, { keep: 0, follow: false });
   window.tsCaptions = view;
   const select = document.getElementById("langs");
+  const notice = document.getElementById("store-notice");
   const badge = document.getElementById("status");
   const follow = document.getElementById("follow");
   const saved = localStorage.getItem("tingshuo-lang");
@@ -44,6 +45,7 @@
       select.value = options.some(([v]) => v === wanted) ? wanted : "src";
       view.setShow(select.value.split(","));
     }
+    TS.storeNotice(notice, m);
     view.handle(m);
     if (following) toBottom();
   }, (state, why) => {

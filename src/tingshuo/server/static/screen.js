@@ -8,6 +8,7 @@
   const view = new TS.Captions(document.getElementById("captions"), { keep: 30 });
   window.tsCaptions = view;
   const select = document.getElementById("langs");
+  const notice = document.getElementById("store-notice");
   const status = document.getElementById("status");
 
   function choices(targets) {
@@ -39,6 +40,7 @@
         qr.hidden = false;
       }
     }
+    TS.storeNotice(notice, m);
     view.handle(m);
   }, (state, why) => {
     status.textContent = state === "online" ? "" : `${state}${why ? ": " + why : ""}`;

@@ -1,0 +1,548 @@
+"""Writes the database has not taken yet: a live room never waits for its database.
+
+`BufferedStore` is the store a server uses. A caption gets its id at once (ids come from a
+block reserved ahead of need), goes into a journal file beside the database, and is written
+by one writer thread, in order, in small transactions. While the database refuses (locked,
+restarting, a full disk) the writer retries with backoff and nothing is dropped: the pending
+writes stay in order, in the journal and in memory, up to `limit` of them.
+
+Reads of a room's or a session's captions see the pending ones too, and when the database
+cannot be read at all, a room's recent captions come from memory, so viewers that reconnect
+still catch up. Each process owns its journal (an exclusive lock); one that died leaves its
+journal behind, and the next process to open the same database writes it in.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from platformdirs import user_data_dir
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+
+from ..errors import StoreError, TingshuoError
+from ..events import Segment
+from ..settings import Settings
+from .db import RoomRow, SavedVoice, SegmentRow, SessionInfo, SessionRow, Store, VoiceRow
+
+log = logging.getLogger(__name__)
+
+_BATCH = 100  # writes per transaction
+_RECENT = 2000  # captions kept in memory for catch-up while the database cannot be read
+_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
+_REPORT_EVERY_S = 1.0
+
+
+def journal_dir(database_url: str) -> Path:
+    """Where a database's pending writes are journaled: beside a SQLite file, else in the
+    user's data folder under a name taken from the URL (without its password)."""
+    url = make_url(database_url)
+    if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
+        path = Path(url.database).expanduser()
+        return path.with_name(path.name + ".pending")
+    name = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    return Path(user_data_dir("tingshuo")) / "pending" / name
+
+
+@dataclass(frozen=True)
+class StoreState:
+    """What a room's console and viewers are told about saving."""
+
+    saving: bool  # False while the database refuses writes
+    waiting: dict[str | None, int] = field(default_factory=dict)  # captions per room id
+
+
+def _retriable(error: SQLAlchemyError) -> bool:
+    """A database that is away (locked, restarting, full): worth trying again. A write the
+    database rejects on its merits (a constraint) would fail forever."""
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+class BufferedStore(Store):
+    def __init__(
+        self,
+        url: str,
+        folder: Path | None = None,
+        limit: int = 20_000,
+        block: int = 1000,
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        super().__init__(url, busy_timeout_s)
+        self.limit = limit
+        self._block = block
+        self._lock = threading.Lock()
+        self._queue: deque[dict[str, Any]] = deque()
+        # the latest version of recent captions (written or not), by id
+        self._recent: OrderedDict[int, Segment] = OrderedDict()
+        self._unwritten: dict[int, int] = {}  # segment id -> writes of it still pending
+        self._room_of: dict[str, str | None] = {}  # session id -> room id
+        self._ids = range(0)  # ids this process may hand out, in order
+        self._spare = range(0)  # the next block, reserved by the writer ahead of need
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._closed = False
+        self.failure: str | None = None  # why the database refuses now (for the log)
+        self.listeners: list[Callable[[StoreState], None]] = []
+        self._reported: StoreState | None = None  # told last (None: nothing to tell)
+        self._reported_at = 0.0
+        self.folder = folder if folder is not None else journal_dir(url)
+        self._journal: IO[str] | None = None
+        self._on_disk = True  # the journal holds every pending write
+        self._open_journal()
+        self._take_over_journals()
+        self._ids = self._reserve_block()
+        self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
+        self._writer.start()
+
+    # -- writes, from any thread: never wait for the database
+
+    def create_session(self, title: str, source: str = "", lang: str = "auto",
+                       hotwords: Sequence[str] = (), targets: Sequence[str] = (),
+                       room_id: str | None = None) -> SessionInfo:  # fmt: skip
+        info = super().create_session(title, source, lang, hotwords, targets, room_id)
+        with self._lock:
+            self._room_of[info.id] = room_id
+        return info
+
+    def add_segment(self, segment: Segment) -> Segment:
+        if segment.session_id is None:
+            raise ValueError("segment has no session_id")
+        with self._lock:
+            self._check_room()
+            segment = segment.model_copy(update={"id": self._next_id()})
+            self._remember(segment)
+            self._append({"op": "segment", "segment": segment.model_dump(mode="json")})
+        return segment
+
+    def set_translation(self, segment_id: int, lang: str, text: str) -> None:
+        with self._lock:
+            self._check_room()
+            kept = self._recent.get(segment_id)
+            if kept is not None:
+                kept = kept.model_copy(update={"translations": {**kept.translations, lang: text}})
+                self._remember(kept)
+            self._append({"op": "translation", "id": segment_id, "lang": lang, "text": text})
+
+    def finish_session(self, session_id: str, status: str, duration: float) -> None:
+        with self._lock:
+            self._append(
+                {"op": "finish", "session": session_id, "status": status, "duration": duration}
+            )
+
+    def set_room_state(self, room_id: str, state: str) -> None:
+        with self._lock:
+            self._append({"op": "room_state", "room": room_id, "state": state})
+
+    def save_voice(self, room_id: str, voice: SavedVoice) -> None:
+        with self._lock:
+            self._check_room()
+            self._append({"op": "voice", "room": room_id, "voice": voice.model_dump()})
+
+    def set_speaker(self, segment_id: int, speaker: str | None) -> Segment | None:
+        self._wait_written(segment_id)
+        segment = super().set_speaker(segment_id, speaker)
+        if segment is not None:
+            with self._lock:
+                if segment_id in self._recent:
+                    self._remember(segment)
+        return segment
+
+    def rename_speaker(self, room_id: str, old: str, new: str) -> list[int]:
+        self.flush(timeout=5)
+        ids = super().rename_speaker(room_id, old, new)
+        with self._lock:
+            for i in ids:
+                if i in self._recent:
+                    self._remember(self._recent[i].model_copy(update={"speaker": new}))
+        return ids
+
+    # -- reads: the database's rows with the pending writes laid over them
+
+    def segments(self, session_id: str, after_id: int | None = None) -> list[Segment]:
+        rows = {s.id: s for s in super().segments(session_id, after_id)}
+        with self._lock:
+            for seg in self._recent.values():
+                if seg.session_id == session_id and (after_id is None or seg.id > after_id):  # type: ignore[operator]
+                    rows[seg.id] = seg
+        return sorted(rows.values(), key=lambda s: (s.start, s.id or 0))
+
+    def room_segments(
+        self, room_id: str, after_id: int = 0, limit: int | None = None
+    ) -> list[Segment]:
+        try:
+            rows = {s.id: s for s in super().room_segments(room_id, after_id, limit)}
+        except StoreError as e:
+            # viewers catching up still get the room's recent captions, from memory
+            log.warning("room %s: catch-up from memory: %s", room_id, e)
+            rows = {}
+        with self._lock:
+            for seg in self._recent.values():
+                if (seg.id or 0) > after_id and self._room_of.get(seg.session_id or "") == room_id:
+                    rows[seg.id] = seg
+        merged = sorted(rows.values(), key=lambda s: s.id or 0)
+        return merged[:limit] if limit is not None else merged
+
+    def get_session(self, session_id: str) -> SessionInfo:
+        ends = self._pending_ends()  # before the read: one written meanwhile is still seen
+        return self._pending_view(super().get_session(session_id), ends)
+
+    def list_sessions(self) -> list[SessionInfo]:
+        ends = self._pending_ends()
+        return [self._pending_view(info, ends) for info in super().list_sessions()]
+
+    def room_sessions(self, room_id: str) -> list[SessionInfo]:
+        ends = self._pending_ends()
+        return [self._pending_view(info, ends) for info in super().room_sessions(room_id)]
+
+    def _pending_ends(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {op["session"]: op for op in self._queue if op["op"] == "finish"}
+
+    def _pending_view(self, info: SessionInfo, ends: dict[str, dict[str, Any]]) -> SessionInfo:
+        """A session as it will be once the pending writes are in: its captions counted and
+        its end (status, duration) applied."""
+        with self._lock:
+            pending = sum(
+                1
+                for op in self._queue
+                if op["op"] == "segment" and op["segment"]["session_id"] == info.id
+            )
+        update: dict[str, Any] = {"segments": info.segments + pending}
+        end = ends.get(info.id)
+        if end is not None:
+            update |= {"status": end["status"], "duration": end["duration"]}
+        return info.model_copy(update=update)
+
+    # -- state
+
+    @property
+    def waiting(self) -> int:
+        """Writes not yet in the database."""
+        with self._lock:
+            return len(self._queue)
+
+    def state(self) -> StoreState:
+        with self._lock:
+            return self._state()
+
+    def _state(self) -> StoreState:
+        waiting: dict[str | None, int] = {}
+        for op in self._queue:
+            if op["op"] == "segment":
+                room = self._room_of.get(op["segment"]["session_id"])
+                waiting[room] = waiting.get(room, 0) + 1
+        return StoreState(saving=self.failure is None, waiting=waiting)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every pending write is in the database; False if it is still away."""
+        self._wake.set()
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is pending (for at most `timeout`); what is left stays in the journal
+        and is written by the next process that opens this database."""
+        if not self.flush(timeout):
+            log.error(
+                "%d writes could not reach the database; they are kept in %s and will be "
+                "written when tingshuo next opens it",
+                self.waiting,
+                self.folder,
+            )
+        self._closed = True
+        self._wake.set()
+        self._writer.join(timeout=max(timeout, 1.0))
+        with self._lock:
+            if self._journal is not None:
+                empty = not self._queue
+                name = self._journal.name
+                try:
+                    self._journal.close()
+                    if empty:
+                        Path(name).unlink(missing_ok=True)
+                except OSError as e:  # a full disk: the journal is as complete as it could be
+                    log.error("the journal of pending writes did not close cleanly: %s", e)
+                self._journal = None
+        self.engine.dispose()
+
+    # -- inside, with the lock held
+
+    def _next_id(self) -> int:
+        if not self._ids:
+            self._ids, self._spare = self._spare, range(0)
+        if not self._ids:
+            self._ids = self._reserve_block()
+        if not self._ids:
+            raise StoreError("cannot number captions: the database is away and no ids are left")
+        first, self._ids = self._ids[0], self._ids[1:]
+        if len(self._ids) < self._block // 2 and not self._spare:
+            self._wake.set()  # the writer reserves the next block while the database is up
+        return first
+
+    def _reserve_block(self) -> range:
+        try:
+            start = self.reserve_ids(self._block)
+        except StoreError as e:
+            log.warning("no segment ids reserved: %s", e)
+            return range(0)
+        return range(start, start + self._block)
+
+    def _check_room(self) -> None:
+        if len(self._queue) >= self.limit:
+            raise StoreError(
+                f"cannot write to the database: {self.failure or 'it is too slow'}, and "
+                f"{len(self._queue)} writes already wait for it"
+            )
+
+    def _remember(self, segment: Segment) -> None:
+        assert segment.id is not None
+        self._recent[segment.id] = segment
+        self._recent.move_to_end(segment.id)
+        while len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
+
+    def _append(self, op: dict[str, Any]) -> None:
+        """Queue a write (journaled first, where the disk allows) and wake the writer."""
+        self._queue.append(op)
+        self._idle.clear()
+        if op["op"] == "segment":
+            sid = op["segment"]["id"]
+            self._unwritten[sid] = self._unwritten.get(sid, 0) + 1
+        elif op["op"] == "translation" and op["id"] in self._unwritten:
+            self._unwritten[op["id"]] += 1
+        if self._journal is not None and self._on_disk:
+            try:
+                self._journal.write(json.dumps(op, ensure_ascii=False) + "\n")
+                self._journal.flush()
+            except OSError as e:
+                self._on_disk = False
+                log.error("pending writes are kept in memory only: %s", e.strerror or e)
+        self._wake.set()
+
+    def _written(self, ops: list[dict[str, Any]]) -> None:
+        for _ in ops:
+            op = self._queue.popleft()
+            key = op["segment"]["id"] if op["op"] == "segment" else op.get("id")
+            if key in self._unwritten:
+                self._unwritten[key] -= 1
+                if self._unwritten[key] <= 0:
+                    del self._unwritten[key]
+        if not self._queue:
+            self._restart_journal()
+            self._idle.set()
+
+    # -- the journal file
+
+    def _open_journal(self) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / f"pending-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+            journal = path.open("a+", encoding="utf-8")
+            fcntl.flock(journal, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._journal = journal
+        except OSError as e:
+            log.error("no journal for pending writes (kept in memory): %s", e)
+            self._journal = None
+
+    def _restart_journal(self) -> None:
+        """Empty once everything is written; rewritten whole when it had fallen behind."""
+        if self._journal is None:
+            return
+        try:
+            self._journal.seek(0)
+            self._journal.truncate()
+            for op in self._queue:
+                self._journal.write(json.dumps(op, ensure_ascii=False) + "\n")
+            self._journal.flush()
+            if not self._on_disk:
+                log.info("pending writes are journaled again")
+            self._on_disk = True
+        except OSError:
+            self._on_disk = False
+
+    def _take_over_journals(self) -> None:
+        """Journals left by processes that stopped before their writes were in: ours now."""
+        if self._journal is None:
+            return
+        for path in sorted(self.folder.glob("pending-*.jsonl")):
+            if path.name == Path(self._journal.name).name:
+                continue
+            try:
+                with path.open("r", encoding="utf-8") as f:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # its owner still runs?
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            ops = []
+            for line in lines:
+                try:
+                    ops.append(json.loads(line))
+                except json.JSONDecodeError:  # the line a crash cut short
+                    continue
+            with self._lock:
+                for op in ops:
+                    if op.get("op") == "segment":
+                        self._remember(Segment.model_validate(op["segment"]))
+                    self._append(op)
+            path.unlink(missing_ok=True)
+            if ops:
+                log.warning("%d writes left by a stopped process are being stored", len(ops))
+
+    # -- the writer thread
+
+    def _write_loop(self) -> None:
+        failures = 0
+        while True:
+            delay = _BACKOFF_S[min(failures, len(_BACKOFF_S)) - 1] if failures else None
+            self._wake.wait(delay)
+            self._wake.clear()
+            if self._closed:
+                return
+            if len(self._ids) < self._block // 2 and not self._spare:
+                spare = self._reserve_block()
+                with self._lock:
+                    self._spare = spare
+            while True:
+                with self._lock:
+                    batch = list(self._queue)[:_BATCH]
+                if not batch:
+                    break
+                done, error = self._write_batch(batch)
+                if done:
+                    with self._lock:
+                        self._written(done)
+                        recovered = self.failure is not None and error is None
+                        if recovered:
+                            self.failure = None
+                    if recovered:
+                        log.warning("the database takes writes again")
+                if error is not None:
+                    failures += 1
+                    self._failed(error)
+                    break
+                failures = 0
+                self._report()
+            self._report()
+
+    def _write_batch(
+        self, batch: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], SQLAlchemyError | None]:
+        """The leading writes that are done, and the retriable error that stopped the rest."""
+        try:
+            self._write(batch)
+            return batch, None
+        except SQLAlchemyError as e:
+            if _retriable(e):
+                return [], e
+        # refused on its merits: written one by one, and the refused one dropped
+        done: list[dict[str, Any]] = []
+        for op in batch:
+            try:
+                self._write([op])
+            except SQLAlchemyError as e:
+                if _retriable(e):
+                    return done, e
+                log.error("a write the database refuses is dropped (%s): %s", op["op"], e)
+            done.append(op)
+        return done, None
+
+    def _failed(self, error: SQLAlchemyError) -> None:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        with self._lock:
+            first = self.failure is None
+            self.failure = reason
+            waiting = len(self._queue)
+        if first:
+            log.error("the database refuses writes (%s): %d wait, retrying", reason, waiting)
+        self._report()
+
+    def _report(self) -> None:
+        """Tell the listeners from the first refused write until every waiting write is in:
+        a change of `saving` at once, changed counts at most once a second, and the end
+        (saving, nothing waiting) always."""
+        with self._lock:
+            state = self._state()
+        if self._reported is None and state.saving:
+            return  # all is well, and nobody was told otherwise
+        done = state.saving and not state.waiting
+        last = self._reported
+        now = time.monotonic()
+        if last == state:
+            return
+        if not done and last is not None and last.saving == state.saving:
+            if now - self._reported_at < _REPORT_EVERY_S:
+                return
+        self._reported = None if done else state
+        self._reported_at = now
+        for listener in list(self.listeners):
+            try:
+                listener(state)
+            except Exception:  # a listener's fault must not stop the writer
+                log.exception("a store listener failed")
+
+    def _write(self, ops: list[dict[str, Any]]) -> None:
+        with self._db() as db, db.begin():
+            for op in ops:
+                self._apply(db, op)
+
+    def _apply(self, db, op: dict[str, Any]) -> None:
+        kind = op["op"]
+        if kind == "segment":
+            self._segment_row(db, Segment.model_validate(op["segment"]))
+        elif kind == "translation":
+            row = db.get(SegmentRow, op["id"])
+            if row is not None:
+                row.translations = {**(row.translations or {}), op["lang"]: op["text"]}
+        elif kind == "finish":
+            row = db.get(SessionRow, op["session"])
+            if row is not None:
+                row.status, row.duration = op["status"], op["duration"]
+        elif kind == "room_state":
+            row = db.get(RoomRow, op["room"])
+            if row is not None:
+                row.state = op["state"]
+        elif kind == "voice":
+            voice = SavedVoice.model_validate(op["voice"])
+            row = db.get(VoiceRow, (op["room"], voice.position))
+            if row is None:
+                row = VoiceRow(room_id=op["room"], position=voice.position)
+                db.add(row)
+            row.name, row.total, row.utterances = voice.name, voice.total, voice.utterances
+        db.flush()
+
+    def _wait_written(self, segment_id: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if segment_id not in self._unwritten:
+                    return
+            self._wake.set()
+            time.sleep(0.05)
+        raise StoreError(
+            "this caption is not in the database yet (it is away); try again in a moment"
+        )
+
+
+def open_buffered_store(settings: Settings) -> BufferedStore:
+    try:
+        return BufferedStore(
+            settings.database_url,
+            limit=settings.store_pending_max,
+            busy_timeout_s=settings.store_busy_timeout_s,
+        )
+    except SQLAlchemyError as e:
+        raise TingshuoError(f"cannot open the database {settings.database_url}: {e}") from e
