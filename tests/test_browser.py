@@ -196,3 +196,73 @@ def test_browser_microphone_through_the_audio_worklet_gives_the_right_words(
         assert driver.find_element(By.ID, "error").text == ""
     finally:
         driver.quit()
+
+
+def test_phone_and_console_say_when_captions_are_not_being_saved(server, aishell_rows, tmp_path):
+    """A database another program has locked: the phone keeps showing captions and says
+    they are not being saved; the console counts those waiting; both clear once saved."""
+    import sqlite3
+
+    from selenium.webdriver.common.by import By
+
+    rows = [by_id(aishell_rows)[u] for u in ["BAC009S0252W0171", "BAC009S0252W0252"]]
+    gap = np.zeros(16000, dtype=np.float32)
+    audio = np.concatenate([gap[:8000], load_audio(AISHELL / rows[0]["path"]), gap])
+    audio = np.concatenate([audio, load_audio(AISHELL / rows[1]["path"]), gap])
+    talk = tmp_path / "talk.wav"
+    write_wav(talk, audio, 16000)
+    db = server.app.state.settings.database_url.removeprefix("sqlite:///")
+
+    driver = chromium(tmp_path)
+    try:
+        room = create_room(driver, server, "Hall B")
+        console = driver.current_window_handle
+        driver.switch_to.new_window("tab")
+        driver.set_window_size(390, 844)
+        driver.get(room["links"]["phone"])
+        phone = driver.current_window_handle
+        wait_for(driver, "document.getElementById('status').textContent === 'live'", 20, "phone")
+        notice = driver.find_element(By.ID, "store-notice")
+        assert not notice.is_displayed()
+
+        with talk.open("rb") as f:
+            r = server.http.post(
+                f"/api/rooms/{room['id']}/start/file",
+                files={"file": ("talk.wav", f, "audio/wav")},
+                data={"speed": "2"},
+                timeout=120,
+            )
+        assert r.status_code == 200, r.text
+        lock = sqlite3.connect(db, timeout=30)  # before the first caption is written
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            wait_for(driver, "window.tsCaptions.finals().length >= 1", 60, "a caption")
+            wait_for(driver, "!document.getElementById('store-notice').hidden", 30, "the notice")
+            assert notice.is_displayed() and "not being saved" in notice.text
+            box = notice.rect
+            assert box["y"] < 844 and box["width"] > 300  # on screen, across the phone
+            driver.save_screenshot(str(tmp_path / "phone-not-saved.png"))
+            driver.switch_to.window(console)
+            wait_for(
+                driver, "document.getElementById('room-store').textContent.includes('waiting')", 20
+            )
+            assert "not being saved" in driver.find_element(By.ID, "room-store").text
+            wait_for(driver, "window.tsConsole.view.finals().length >= 1", 30)
+        finally:
+            lock.close()
+        wait_for(
+            driver,
+            "document.getElementById('room-store').textContent.includes('all captions saved')",
+            60,
+            "the console to say all are saved",
+        )
+        driver.switch_to.window(phone)
+        wait_for(driver, "document.getElementById('store-notice').hidden", 10, "notice gone")
+        assert not notice.is_displayed()
+        wait_for(driver, "window.tsCaptions.finals().length >= 2", 60, "both captions")
+        stored = server.http.get(f"/api/rooms/{room['id']}/segments").json()
+        assert [s["text"] for s in stored] == driver.execute_script(
+            "return window.tsCaptions.finals()"
+        )
+    finally:
+        driver.quit()
