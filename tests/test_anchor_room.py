@@ -230,6 +230,9 @@ def test_a_line_the_rundown_gives_in_one_language_is_machine_translated(client):
             "final",
             "translation",
         )
+        while translation["partial"]:  # the words so far, as the model writes them
+            translation = ws.receive_json()
+            assert translation["type"] == "translation"
         assert final["segment"]["translations"] == {}  # not in the rundown: the translator's
         assert translation["segment_id"] == final["segment"]["id"] and translation["lang"] == "en"
         assert "welcome" in translation["text"].lower()

@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tingshuo.learn.routes import router
+from tingshuo.live.models import Models
+from tingshuo.settings import Settings
 
 from .conftest import AISHELL
 
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def client(worker):
     app = FastAPI()
-    app.state.worker = worker
+    app.state.models = Models(Settings(), worker)  # as `tingshuo serve` holds them
     app.include_router(router)
     return TestClient(app)
 

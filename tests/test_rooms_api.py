@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tingshuo.events import Segment
+from tingshuo.events import Partial, Segment
+from tingshuo.live.bus import LocalBus
 from tingshuo.server.app import create_app
-from tingshuo.server.bus import LocalBus
 from tingshuo.settings import Settings
 
 ORG = "organizer-secret"
@@ -196,7 +196,9 @@ def test_a_slow_subscriber_is_dropped_and_the_others_get_every_event():
         reader, sleeper = bus.subscribe("r"), bus.subscribe("r")
         got = []
         for i in range(10):
-            bus.publish("r", {"type": "partial", "n": i})
+            bus.publish(
+                "r", Partial(utterance=i, start=0, end=1, lang="zh", stable="", unstable="")
+            )
             got.append((await reader.get()).seq)
         other = bus.subscribe("other")
         return got, sleeper.dropped.is_set(), bus.subscribers("r") == 1 and other.queue.empty()

@@ -127,8 +127,9 @@ def test_transcribe_with_speakers_writes_them_into_the_export(cli, tmp_path, ais
 def test_a_restarted_server_still_knows_the_room_s_voices(worker, settings, db_url, aishell_rows):
     import asyncio
 
-    from tingshuo.server.bus import LocalBus
-    from tingshuo.server.rooms import Rooms
+    from tingshuo.live.bus import LocalBus
+    from tingshuo.live.models import Models
+    from tingshuo.live.rooms import Rooms
 
     store = open_store(db_url)
     room = store.create_room("panel", lang="zh")
@@ -156,11 +157,13 @@ def test_a_restarted_server_still_knows_the_room_s_voices(worker, settings, db_u
             store.rename_speaker(room.id, "Speaker 1", "李老师")
 
     before = listen(
-        Rooms(settings, store, worker, LocalBus(), loop), [a[0], a[1], b[0]], name_the_first_voice
+        Rooms(settings, store, Models(settings, worker), LocalBus(), loop),
+        [a[0], a[1], b[0]],
+        name_the_first_voice,
     )
     assert before == ["Speaker 1", "李老师", "Speaker 2"]
     # a new server process on the same database: the voices come back with their names
-    after = listen(Rooms(settings, store, worker, LocalBus(), loop), [b[1], a[2]])
+    after = listen(Rooms(settings, store, Models(settings, worker), LocalBus(), loop), [b[1], a[2]])
     assert after == ["Speaker 2", "李老师"]
     assert [v.name for v in store.voices(room.id)] == ["李老师", "Speaker 2"]
     loop.close()

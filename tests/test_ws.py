@@ -19,6 +19,7 @@ from websockets.sync.client import connect
 
 from tingshuo.asr.scoring import cer
 from tingshuo.audio.decode import load_audio
+from tingshuo.events import Partial
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
@@ -364,7 +365,7 @@ def test_a_viewer_that_never_reads_is_dropped_and_the_others_get_everything(work
     with LiveServer(create_app(settings, worker=worker), settings) as live:
         room = live.room()
         total = 1000
-        reader = Viewer(events_url(live, room), until=lambda m: m.get("n") == total - 1)
+        reader = Viewer(events_url(live, room), until=lambda m: m.get("utterance") == total - 1)
         # this one stops reading after its first message, behind a small receive window,
         # so the server's socket buffers fill after a few megabytes
         raw = socket.socket()
@@ -377,11 +378,15 @@ def test_a_viewer_that_never_reads_is_dropped_and_the_others_get_everything(work
             time.sleep(0.05)
         page = "字" * 4000  # 12 kB an event, 12 MB in all
         for n in range(total):
-            rooms.publish(room["id"], {"type": "note", "n": n, "text": page})
+            rooms.publish(
+                room["id"],
+                Partial(utterance=n, start=0, end=1, lang="zh", stable=page, unstable=""),
+            )
             if n % 5 == 4:
                 time.sleep(0.01)  # a fast speaker, not a flood in one loop iteration
         reader.join(60)
-        assert [m["n"] for m in reader.events if m["type"] == "note"] == list(range(total))
+        notes = [m["utterance"] for m in reader.events if m["type"] == "partial"]
+        assert notes == list(range(total))
         assert live.app.state.bus.subscribers(room["id"]) == 1  # the sleeper was let go
         sleeper.close_timeout = 1
         sleeper.close()

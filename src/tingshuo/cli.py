@@ -216,7 +216,8 @@ def transcribe(
     from .asr.streaming import policy_config, transcribe_audio
     from .asr.worker import RecognizerWorker
     from .audio.decode import SAMPLE_RATE, load_audio
-    from .events import Segment
+    from .events import Final, Segment
+    from .live.captions import CaptionPath
     from .store.export import render
 
     language = _lang(lang)
@@ -235,6 +236,10 @@ def transcribe(
     segments: list[Segment] = []
     status = "failed"
     lost: StoreError | None = None  # the database refused a write: keep going without it
+    captions = CaptionPath(store)  # stored as they come; the transcript goes on without it
+    captions.on_store_error = lambda e: err.print(
+        f"[red]{e}[/red]: transcribing on, into the output only"
+    )
     try:
         with Progress(
             TextColumn("[bold]transcribing[/bold] {task.description}"),
@@ -254,19 +259,15 @@ def transcribe(
                 on_progress=lambda t: progress.update(task, completed=t),
                 diarizer=diarizer,
             )
-            for piece in pieces:
+            for n, piece in enumerate(pieces):
                 piece.session_id = info.id
-                if lost is None:
-                    try:
-                        piece = store.add_segment(piece)
-                    except StoreError as e:  # the transcript goes on, to the output file
-                        lost = e
-                        err.print(f"[red]{e}[/red]: transcribing on, into the output only")
-                segments.append(piece)
+                segments.append(captions.commit(Final(utterance=n, segment=piece)).segment)
+            lost = captions.store_error
             progress.update(task, completed=duration)
         status = "done"
     except KeyboardInterrupt:
         status = "stopped"
+        lost = captions.store_error
         err.print(f"stopped: {len(segments)} segments kept in session {info.id}")
     finally:
         if lost is None:

@@ -1,8 +1,10 @@
-"""The typed messages the listening pipeline passes from stage to stage."""
+"""The typed messages the listening pipeline passes from stage to stage, and the events a
+room's viewers get (docs/protocol.md): typed from where they are made onto the bus, which
+serializes each once for every subscriber."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -67,3 +69,94 @@ class Translation(BaseModel):
 
 
 Event = Partial | Final | Translation
+
+
+class _Notice(BaseModel):
+    """A room event whose unset fields are left out of the message."""
+
+    def wire(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(mode="json").items() if v is not None}
+
+
+class RoomState(_Notice):
+    """The room started, paused or ended (then with `status`, and `error` after a failure)."""
+
+    type: Literal["state"] = "state"
+    state: Literal["live", "paused", "idle"]
+    session_id: str | None = None
+    source: str | None = None
+    status: str | None = None
+    error: str | None = None
+
+
+class Lag(_Notice):
+    """How far behind the room's captions and translations are, and what is shed."""
+
+    type: Literal["lag"] = "lag"
+    caption_s: float
+    translation_s: float
+    shed: str
+
+
+class StoreNotice(_Notice):
+    """Whether captions are being saved, and how many of the room's wait to be."""
+
+    type: Literal["store"] = "store"
+    saving: bool
+    waiting: int
+    lost: bool | None = None
+
+
+class SpeakerNamed(BaseModel):
+    type: Literal["speaker"] = "speaker"
+    segment_ids: list[int]
+    speaker: str | None
+
+
+class AnchorRundown(_Notice):
+    type: Literal["anchor_rundown"] = "anchor_rundown"
+    title: str
+    languages: list[str] = Field(default_factory=list)
+    segments: int
+
+
+class AnchorCue(_Notice):
+    type: Literal["anchor_cue"] = "anchor_cue"
+    action: str
+    index: int
+    cue: int
+    segment: dict[str, Any]
+    caption_id: int | None = None
+    error: str | None = None
+
+    def wire(self) -> dict[str, Any]:
+        out = super().wire()
+        out.setdefault("caption_id", None)  # null: a pause, cue card or silent slot
+        return out
+
+
+class AnchorSkip(_Notice):
+    type: Literal["anchor_skip"] = "anchor_skip"
+    index: int
+    cue: int
+
+
+RoomEvent = (
+    Partial
+    | Final
+    | Translation
+    | RoomState
+    | Lag
+    | StoreNotice
+    | SpeakerNamed
+    | AnchorRundown
+    | AnchorCue
+    | AnchorSkip
+)
+
+
+def wire(event: RoomEvent) -> dict[str, Any]:
+    """The event as its JSON message says it."""
+    if isinstance(event, _Notice):
+        return event.wire()
+    return event.model_dump(mode="json")

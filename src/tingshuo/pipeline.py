@@ -1,4 +1,5 @@
-"""A live session: audio blocks in; partials and finals out; finals stored before they are shown."""
+"""A live session: audio blocks in; partials and finals out. Finals take the caption path
+(live/captions.py): stored, then shown, then translated."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +17,8 @@ from .asr.streaming import StreamingTranscriber, policy_config
 from .asr.worker import RecognizerWorker
 from .audio.decode import SAMPLE_RATE
 from .errors import StoreError
-from .events import Final, Partial, Segment, Translation
+from .events import Final, Partial, RoomEvent, Segment, Translation
+from .live.captions import CaptionPath
 from .settings import Settings
 from .store.db import SavedVoice, SessionInfo, Store
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EventSink = Callable[[Partial | Final | Translation], None]
+EventSink = Callable[[RoomEvent], None]
 
 _END = object()
 
@@ -55,6 +56,7 @@ class LiveSession:
         self.targets = [t for t in targets]
         self.translator = translator if self.targets else None
         self.glossary = glossary
+        self.captions = CaptionPath(store, self.translator, self.targets, glossary)
         self.transcriber = StreamingTranscriber(
             worker,
             policy_config(settings),
@@ -70,12 +72,9 @@ class LiveSession:
             translator = self.translator
             self.transcriber.draft_gap = lambda: busy_gap if translator.busy() else 0.0
         self.room_id = room_id
-        self.store_error: StoreError | None = None  # the first write the database refused
-        self.on_store_error: Callable[[StoreError], None] | None = None
         self._partial_interval = settings.partial_interval_s
         self.stop = threading.Event()
         self._inbox: queue.Queue = queue.Queue()
-        self._translations: list[Future] = []
         # samples put in / taken out of the inbox, each written by one thread only
         self._received = 0
         self._consumed = 0
@@ -112,36 +111,50 @@ class LiveSession:
             found = at
         return found
 
+    @property
+    def store_error(self) -> StoreError | None:
+        """The first write the store refused."""
+        return self.captions.store_error
+
+    @property
+    def on_store_error(self) -> Callable[[StoreError], None] | None:
+        return self.captions.on_store_error
+
+    @on_store_error.setter
+    def on_store_error(self, callback: Callable[[StoreError], None] | None) -> None:
+        self.captions.on_store_error = callback
+
     def _emit(self, events: list[Partial | Final], sink: EventSink) -> None:
         for event in events:
             if isinstance(event, Final):
                 self._keep_speaker_name(event.segment)
-                event.segment = self._stored(event.segment)
-                self._note_speaker(event.segment)
-                heard = self._heard_at(event.segment.end)
-                now = time.monotonic()
-                if heard is not None:
-                    self.final_lags.append(now - heard)
-                if event.segment.id is not None and self.translator is not None:
-                    self._finals_out[event.segment.id] = now
+                self.captions.commit(event, self._noting(sink), stored=self._stored)
+                continue
             sink(event)
-            if isinstance(event, Final) and self.translator is not None:
-                self._translate(event, sink)
-            elif isinstance(event, Partial) and self.translator is not None:
+            if self.translator is not None:
                 self._read_ahead(event)
 
-    def _stored(self, segment: Segment) -> Segment:
-        """The final as stored, before it is shown. When the database refuses (a full disk),
-        captions go on being shown, unstored, and what was stored stays."""
-        if self.store_error is None:
-            try:
-                return self.store.add_segment(segment)
-            except StoreError as e:
-                self.store_error = e
-                log.error("session %s: captions are no longer stored: %s", self.info.id, e)
-                if self.on_store_error is not None:
-                    self.on_store_error(e)
-        return segment
+    def _stored(self, final: Final) -> None:
+        """Between storing a final and showing it: its speaker and how late it is."""
+        self._note_speaker(final.segment)
+        heard = self._heard_at(final.segment.end)
+        now = time.monotonic()
+        if heard is not None:
+            self.final_lags.append(now - heard)
+        if final.segment.id is not None and self.translator is not None:
+            self._finals_out[final.segment.id] = now
+
+    def _noting(self, sink: EventSink) -> EventSink:
+        """The sink, noting how long each complete translation took after its final."""
+
+        def publish(event: RoomEvent) -> None:
+            if isinstance(event, Translation) and not (event.partial or event.skipped):
+                out = self._finals_out.pop(event.segment_id or -1, None)
+                if out is not None:
+                    self.translation_lags.append(time.monotonic() - out)
+            sink(event)
+
+        return publish
 
     def _keep_speaker_name(self, segment: Segment) -> None:
         """An organizer's name for a voice sticks to its later captions.
@@ -185,33 +198,6 @@ class LiveSession:
         except StoreError as e:  # the caption is what matters; the voice is known in memory
             log.warning("session %s: voice %s not stored: %s", self.info.id, name, e)
 
-    def _translate(self, final: Final, sink: EventSink) -> None:
-        """Hand the caption to the translator and go on; its Translation follows later."""
-        targets = [t for t in self.targets if t != final.segment.lang]
-        if not targets:
-            return
-
-        def done(translation: Translation) -> None:
-            if translation.partial or translation.skipped:
-                sink(translation)  # the words so far, or a marked gap: shown, not stored
-                return
-            out = self._finals_out.pop(translation.segment_id or -1, None)
-            if out is not None:
-                self.translation_lags.append(time.monotonic() - out)
-            # stored before it is shown, like the caption it belongs to
-            if translation.segment_id is not None:
-                try:
-                    self.store.set_translation(
-                        translation.segment_id, translation.lang, translation.text
-                    )
-                except StoreError as e:  # shown all the same
-                    log.error("session %s: a translation is not stored: %s", self.info.id, e)
-            sink(translation)
-
-        assert self.translator is not None
-        future = self.translator.submit_final(final, targets, done, self.glossary)
-        self._translations = [f for f in self._translations if not f.done()] + [future]
-
     def _read_ahead(self, partial: Partial) -> None:
         """A draft's stable words go to the translator early (it reads them while it would
         wait anyway): the final's translation then starts with its last words."""
@@ -224,7 +210,7 @@ class LiveSession:
 
     def wait_translations(self, timeout: float | None = None) -> None:
         """Until the translations of every caption so far have been delivered (or failed)."""
-        wait(self._translations, timeout=timeout)
+        self.captions.wait(timeout)
 
     def run(self, blocks: Iterable[np.ndarray], sink: EventSink) -> SessionInfo:
         """Consume a source until it ends or `stop` is set; what was heard is always kept."""
@@ -279,7 +265,7 @@ class LiveSession:
                 try:
                     self.store.finish_session(self.info.id, status, self.transcriber.seconds)
                 except StoreError as e:
-                    self.store_error = self.store_error or e
+                    self.captions.store_error = self.store_error or e
         if source_error:
             raise source_error[0]
         try:

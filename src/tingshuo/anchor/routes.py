@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -35,6 +35,9 @@ from . import presenter
 from .rundown import MAX_CHARS, Rundown, parse_markdown, parse_yaml
 
 STATIC = Path(__file__).parent / "static"
+if TYPE_CHECKING:
+    from ..tts import Voice
+
 router = APIRouter(tags=["anchor"])
 
 
@@ -85,10 +88,11 @@ def _settings(request: Request) -> Settings:
     return getattr(request.app.state, "settings", None) or get_settings()
 
 
-def say_line(text: str, lang: str, settings: Settings) -> SayOut:
+def say_line(text: str, lang: str, settings: Settings, voice: Voice | None = None) -> SayOut:
+    """The line in `voice` (default: the process's voice for `lang`)."""
     from ..tts import load_voice
 
-    speech = load_voice(lang, settings).say(text)
+    speech = (voice or load_voice(lang, settings)).say(text)
     mouth = [
         (round(p.start, 3), round(p.end, 3), presenter.viseme(p.symbol, speech.lang))
         for u in speech.units

@@ -70,8 +70,8 @@ def _own_recognizer():
 
 
 def _recognizer(request: Request):
-    worker = getattr(request.app.state, "worker", None)
-    return worker.recognizer if worker is not None else _own_recognizer()
+    models = getattr(request.app.state, "models", None)
+    return models.worker.recognizer if models is not None else _own_recognizer()
 
 
 def _settings(request: Request) -> Settings:
@@ -101,8 +101,11 @@ async def speak(
 
     settings = _settings(request)
 
+    models = getattr(request.app.state, "models", None)  # the server's voices, if served
+
     def run() -> bytes:
-        speech = load_voice("zh", settings).say(text)
+        voice = models.voice("zh") if models is not None else load_voice("zh", settings)
+        speech = voice.say(text)
         return wav_bytes(speech.audio, speech.sample_rate)
 
     try:

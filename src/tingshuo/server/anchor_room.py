@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -26,13 +26,14 @@ from pydantic import BaseModel
 from ..anchor.routes import RundownIn, SayOut, SegmentOut, say_line
 from ..anchor.rundown import Rundown, Segment, parse_markdown, parse_yaml
 from ..errors import TingshuoError
-from ..events import Final, Translation
+from ..events import AnchorCue, AnchorRundown, AnchorSkip, Final, RoomEvent
 from ..events import Segment as Caption
 from ..store.db import RoomInfo, SavedRundown
 from .api_rooms import Organizer, Viewer, rooms_of
 
 if TYPE_CHECKING:
-    from .rooms import Rooms
+    from ..live.models import Models
+    from ..live.rooms import Rooms
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Anchors:
     """Every room's rundown, and the synthesized lines (once per text and voice)."""
 
     def __init__(self) -> None:
+        self.models: Models | None = None  # the server's (its voices); set when it starts
         self.plans: dict[str, Plan] = {}
         self.sessions: dict[str, AnchorSession] = {}
         self._said: dict[tuple[str, str], SayOut] = {}
@@ -79,7 +81,8 @@ class Anchors:
         with self._lock:
             said = self._said.get(key)
             if said is None:
-                said = self._said[key] = say_line(text, lang, settings)
+                voice = self.models.voice(lang) if self.models is not None else None
+                said = self._said[key] = say_line(text, lang, settings, voice)
                 while len(self._said) > 256:  # a few rundowns' worth; the tts disk cache has more
                     del self._said[next(iter(self._said))]
             return said
@@ -195,8 +198,8 @@ def _plan(request: Request, room_id: str) -> Plan:
     return plan
 
 
-def _publish(request: Request, room_id: str, event: dict[str, Any]) -> None:
-    request.app.state.bus.publish(room_id, event)  # on the event loop: in order
+def _publish(request: Request, room_id: str, event: RoomEvent) -> None:
+    rooms_of(request).publish(room_id, event)  # from any thread: in order, on the event loop
 
 
 @router.get("")
@@ -223,12 +226,7 @@ def load_rundown(request: Request, room: Viewer, body: RundownIn) -> AnchorOut:
     _publish(
         request,
         room.id,
-        {
-            "type": "anchor_rundown",
-            "title": state.title,
-            "languages": state.languages,
-            "segments": len(state.segments),
-        },
+        AnchorRundown(title=state.title, languages=state.languages, segments=len(state.segments)),
     )
     return state
 
@@ -239,7 +237,7 @@ def clear_rundown(request: Request, room: Viewer) -> None:
     anchors_of(request).plans.pop(room.id, None)
     rooms_of(request).store.delete_rundown(room.id)
     if known:
-        _publish(request, room.id, {"type": "anchor_rundown", "title": "", "segments": 0})
+        _publish(request, room.id, AnchorRundown(title="", segments=0))
 
 
 @router.get("/say")
@@ -284,38 +282,63 @@ async def step(request: Request, room: Viewer, action: Action) -> CueOut:
     await run_in_threadpool(anchors_of(request).save, room.id, plan, rooms_of(request))
     seg = plan.rundown.segments[index]
     if action == "skip":
-        _publish(request, room.id, {"type": "anchor_skip", "index": index, "cue": plan.cue})
+        _publish(request, room.id, AnchorSkip(index=index, cue=plan.cue))
         return CueOut(action=action, index=index, cue=plan.cue, segment=_seg_out(seg))
     cue = plan.cue
-    caption, error, translate = None, None, []
-    if seg.lines:
-        caption, error, translate = await run_in_threadpool(
-            _caption, request, room, plan.rundown, seg
-        )
+    caption = await run_in_threadpool(_cue, request, room, plan, seg, action, index, cue)
+    return CueOut(
+        action=action,
+        index=index,
+        cue=cue,
+        segment=_seg_out(seg),
+        caption=caption.segment if caption else None,
+        error=caption.error if caption else None,
+    )
+
+
+@dataclass
+class _Said:
+    segment: Caption
+    error: str | None
+
+
+def _cue(
+    request: Request, room: RoomInfo, plan: Plan, seg: Segment, action: str, index: int, cue: int
+) -> _Said | None:
+    """Say the cued segment's line (if it has one) and put it on the room's caption path: the
+    `anchor_cue` event goes out once the caption is stored (it names the caption), then the
+    caption, then its machine translations."""
+    said = _caption(request, room, plan.rundown, seg) if seg.lines else None
     # the console may have moved on while the line was being prepared: then the stage is
     # not told to say it (it is already elsewhere), but what was stored is still shown
     current = anchors_of(request).plans.get(room.id) is plan and plan.cue == cue
-    event: dict[str, Any] = {
-        "type": "anchor_cue",
-        "action": action,
-        "index": index,
-        "cue": cue,
-        "segment": _seg_out(seg).model_dump(),
-        "caption_id": caption.id if caption else None,
-    }
-    if error:
-        event["error"] = error
-    if current:
-        _publish(request, room.id, event)
-    if caption is not None:
-        # the anchor's words as a caption of the room: stored already, now shown
-        final = Final(utterance=-cue, segment=caption)
-        _publish(request, room.id, final.model_dump(mode="json"))
-        if translate:
-            await _machine_translate(request, room, final, translate)
-    return CueOut(
-        action=action, index=index, cue=cue, segment=_seg_out(seg), caption=caption, error=error
+
+    def announce(final: Final | None) -> None:
+        if current:
+            event = AnchorCue(
+                action=action,
+                index=index,
+                cue=cue,
+                segment=_seg_out(seg).model_dump(),
+                caption_id=final.segment.id if final else None,
+                error=said.error if said else None,
+            )
+            _publish(request, room.id, event)
+
+    if said is None:
+        announce(None)
+        return None
+    rooms = rooms_of(request)
+    path = rooms.captions(room)
+    final = path.commit(
+        Final(utterance=-cue, segment=said.segment),
+        lambda event: _publish(request, room.id, event),
+        stored=announce,
+        targets=[t for t in room.targets if t not in said.segment.translations],
     )
+    if rooms.session_clock(room.id) is None:
+        rooms.store.finish_session(final.segment.session_id or "", "done", final.segment.end)
+    return _Said(final.segment, said.error)
 
 
 def _speaker(rundown: Rundown, lang: str) -> str:
@@ -324,10 +347,8 @@ def _speaker(rundown: Rundown, lang: str) -> str:
     return "AI主播" if lang == "zh" else "AI anchor"
 
 
-def _caption(
-    request: Request, room: RoomInfo, rundown: Rundown, seg: Segment
-) -> tuple[Caption, str | None, list[str]]:
-    """Synthesize the line (cached) and store it as a final of the room's session."""
+def _caption(request: Request, room: RoomInfo, rundown: Rundown, seg: Segment) -> _Said:
+    """Synthesize the line (cached): the caption of the room's session it becomes."""
     settings = request.app.state.settings
     anchors = anchors_of(request)
     rooms: Rooms = rooms_of(request)
@@ -359,17 +380,14 @@ def _caption(
         speaker=_speaker(rundown, lang),
         translations=given,
     )
-    caption = rooms.store.add_segment(caption)
-    if rooms.runs.get(room.id) is None:
-        rooms.store.finish_session(session_id, "done", caption.end)
-    return caption, error, [t for t in others if t not in given]
+    return _Said(caption, error)
 
 
 def _session_and_time(rooms: Rooms, anchors: Anchors, room: RoomInfo) -> tuple[str, float]:
     """The room's live session and the time in it; else the room's own anchor session."""
-    run = rooms.runs.get(room.id)
-    if run is not None:
-        return run.session.info.id, time.monotonic() - run.started
+    clock = rooms.session_clock(room.id)
+    if clock is not None:
+        return clock
     session = anchors.sessions.get(room.id)
     if session is None:
         info = rooms.store.create_session(
@@ -377,25 +395,3 @@ def _session_and_time(rooms: Rooms, anchors: Anchors, room: RoomInfo) -> tuple[s
         )
         session = anchors.sessions[room.id] = AnchorSession(info.id, time.monotonic())
     return session.id, time.monotonic() - session.t0
-
-
-async def _machine_translate(request: Request, room: RoomInfo, final: Final, targets: list[str]):
-    """Languages the rundown does not give: the room's translator, stored before shown."""
-    rooms: Rooms = rooms_of(request)
-    try:
-        translator = await run_in_threadpool(rooms.translator)
-    except TingshuoError as e:
-        log.warning("room %s: the anchor's line is not translated: %s", room.id, e)
-        return
-    glossary = None
-    if room.glossary:
-        from ..mt import Glossary
-
-        glossary = Glossary.from_pairs(room.glossary)
-
-    def done(translation: Translation) -> None:
-        if translation.segment_id is not None:
-            rooms.store.set_translation(translation.segment_id, translation.lang, translation.text)
-        rooms.publish(room.id, translation.model_dump(mode="json"))
-
-    translator.submit_final(final, targets, done, glossary)

@@ -18,12 +18,12 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..audio.decode import probe
 from ..errors import AudioError
-from ..events import Segment
+from ..events import Segment, SpeakerNamed
+from ..live.rooms import RoomError, Rooms
 from ..mt.base import LANGUAGE_NAMES
 from ..store.db import RoomInfo
 from ..store.export import FORMATS, render
 from .auth import Denied, check_viewer, organizer
-from .rooms import RoomError, Rooms
 from .uploads import save_upload, upload_file
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ def get_room(request: Request, room: Viewer) -> RoomOut | ViewerRoomOut:
 def update_room(request: Request, room_id: str, body: RoomPatch) -> RoomOut:
     """Settings change between runs; a listening room keeps its settings until it stops."""
     _room(request, room_id)
-    if room_id in rooms_of(request).runs:
+    if rooms_of(request).is_live(room_id):
         raise HTTPException(409, "stop the room before changing its settings")
     fields = body.model_dump(exclude_none=True)
     room = request.app.state.store.update_room(room_id, **fields)
@@ -243,7 +243,7 @@ def delete_room(request: Request, room_id: str) -> Response:
     """The room goes (its links stop working); its sessions and transcripts stay."""
     _room(request, room_id)
     rooms = rooms_of(request)
-    if room_id in rooms.runs:
+    if rooms.is_live(room_id):
         rooms.stop(room_id)
     request.app.state.store.delete_room(room_id)
     return Response(status_code=204)
@@ -261,7 +261,7 @@ async def start_file(
     settings = request.app.state.settings
     limit = settings.max_upload_mb * 1024 * 1024
     name = Path(file.filename or "upload").name
-    # kept until the room has played it (rooms.py removes it); in the uploads folder, so a
+    # kept until the room has played it (live/rooms.py removes it); in the uploads folder, so a
     # server that was killed meanwhile removes it at its next start
     tmp = upload_file(settings, name, delete=False)
     path = Path(tmp.name)
@@ -349,9 +349,7 @@ def set_speaker(
     seg = store.set_speaker(segment_id, body.speaker or None)
     if seg is None or seg.session_id not in mine:
         raise HTTPException(404, f"no segment {segment_id} in this room")
-    rooms_of(request).publish(
-        room_id, {"type": "speaker", "segment_ids": [segment_id], "speaker": seg.speaker}
-    )
+    rooms_of(request).publish(room_id, SpeakerNamed(segment_ids=[segment_id], speaker=seg.speaker))
     return seg
 
 
@@ -361,9 +359,7 @@ def rename_speaker(request: Request, room_id: str, body: RenameIn) -> dict:
     _room(request, room_id)
     ids = request.app.state.store.rename_speaker(room_id, body.old, body.new)
     if ids:
-        rooms_of(request).publish(
-            room_id, {"type": "speaker", "segment_ids": ids, "speaker": body.new}
-        )
+        rooms_of(request).publish(room_id, SpeakerNamed(segment_ids=ids, speaker=body.new))
     return {"renamed": len(ids)}
 
 

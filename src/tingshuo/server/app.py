@@ -23,21 +23,22 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from .. import __version__
-from ..asr import load_recognizer
 from ..asr.streaming import policy_config, transcribe_audio
 from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE, load_audio
 from ..errors import AudioError, StoreError, TingshuoError
-from ..events import Segment
+from ..events import Final, Segment
+from ..live.bus import LocalBus
+from ..live.captions import CaptionPath
+from ..live.models import Models
+from ..live.rooms import Rooms
 from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store
 from ..store.export import FORMATS, render
 from ..store.pending import open_buffered_store
 from . import anchor_room, api_rooms, pages, ws
 from .auth import COOKIE, organizer, presented_token, same
-from .bus import LocalBus
 from .limits import BodyLimit, PublicLimit, SocketCaps
-from .rooms import Rooms
 from .uploads import clean_uploads, save_upload, upload_file
 
 log = logging.getLogger(__name__)
@@ -66,13 +67,11 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # one recognizer for the whole process, loaded before the first request
-        own = worker is None
-        if own:
-            recognizer = await run_in_threadpool(load_recognizer, settings)
-            app.state.worker = RecognizerWorker(recognizer, settings.asr_queue_size)
-        else:
-            app.state.worker = worker
+        # every model of the process has one owner; the recognizer loads before any request
+        models = app.state.models = Models(settings, worker)
+        await run_in_threadpool(models.load)
+        app.state.worker = models.worker
+        app.state.anchors.models = models
         # captions never wait for the database: writes go through a journal (store/pending.py)
         app.state.store = await run_in_threadpool(open_buffered_store, settings)
         # a previous process killed mid-session (kill -9, power cut) left these behind
@@ -82,7 +81,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         await run_in_threadpool(clean_uploads, settings)
         app.state.bus = LocalBus(settings.viewer_queue_size)
         app.state.rooms = Rooms(
-            settings, app.state.store, app.state.worker, app.state.bus, asyncio.get_running_loop()
+            settings, app.state.store, models, app.state.bus, asyncio.get_running_loop()
         )
         if settings.token is None:
             log.warning("organizer token (set TINGSHUO_TOKEN to choose one): %s", token)
@@ -91,9 +90,8 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         public = getattr(app.state, "public", None)
         if public is not None:
             public.close()
+        await run_in_threadpool(models.close)
         await run_in_threadpool(app.state.store.close)
-        if own:
-            app.state.worker.close()
 
     app = FastAPI(title="tingshuo", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -133,7 +131,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             version=__version__,
             model=str(getattr(worker.recognizer, "model_dir", worker.recognizer.name)),
             sessions=sessions,
-            rooms_live=len(request.app.state.rooms.runs),
+            rooms_live=request.app.state.rooms.live_count,
             viewers=request.app.state.bus.subscribers(),
             store="ok" if failure is None else "captions are not being saved",
             store_waiting=getattr(db, "waiting", 0),
@@ -181,12 +179,15 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         info = db.create_session(file.filename or "upload", file.filename or "", lang, terms)
 
         def run() -> list[Segment]:
-            out = []
+            path = CaptionPath(db)
             config = policy_config(settings)
-            for seg in transcribe_audio(worker, samples, config, language, terms):
+            segments = transcribe_audio(worker, samples, config, language, terms)
+            for n, seg in enumerate(segments):
                 seg.session_id = info.id
-                out.append(db.add_segment(seg))
-            return out
+                path.commit(Final(utterance=n, segment=seg))
+            if path.store_error is not None:
+                raise path.store_error
+            return db.segments(info.id)
 
         try:
             segments = await run_in_threadpool(run)

@@ -18,10 +18,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..audio.decode import SAMPLE_RATE
 from ..errors import TingshuoError
+from ..live.bus import Bus, Message
+from ..live.rooms import RoomError, Rooms
 from .auth import Denied, check_organizer, check_viewer
-from .bus import Bus, Message
 from .limits import SQUAT_PAUSE_S, client_address, is_organizer_token, socket_caps
-from .rooms import RoomError, Rooms
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +110,14 @@ async def audio_in(ws: WebSocket, room_id: str) -> None:
                 if run is None:
                     run = await rooms.start(room.id, "push")
                     await ws.send_json({"type": "ready", **run.describe()})
-                if rooms.runs.get(room.id) is not run or run.stopping.is_set():
+                if not rooms.takes_audio(room.id, run):
                     # stopped from the console or REST
                     run = None
                     return await _close(ws, 1000, "the room was stopped")
                 rooms.push(room.id, decode(data))
                 # a sender faster than the recognizer is slowed down, not buffered without end
-                while (
-                    run.session.backlog_s > settings.audio_backlog_s
-                    and rooms.runs.get(room.id) is run
+                while rooms.backlog_s(room.id) > settings.audio_backlog_s and rooms.takes_audio(
+                    room.id, run
                 ):
                     await asyncio.sleep(0.05)
                 continue
@@ -160,7 +159,7 @@ async def audio_in(ws: WebSocket, room_id: str) -> None:
         pass
     finally:
         # the sender is gone: what it sent is still transcribed, then the session ends
-        if run is not None and rooms.runs.get(room.id) is run:
+        if run is not None and rooms.takes_audio(room.id, run):
             rooms.stop(room.id)
 
 

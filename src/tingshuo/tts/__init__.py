@@ -19,7 +19,16 @@ from ..errors import TingshuoError
 from ..settings import Settings
 from .base import Phone, Speech, Synthesizer, Unit, concatenate, split_sentences
 
-__all__ = ["Phone", "Speech", "Synthesizer", "Unit", "Voice", "load_voice", "check_lang"]
+__all__ = [
+    "Phone",
+    "Speech",
+    "Synthesizer",
+    "Unit",
+    "Voice",
+    "check_lang",
+    "load_voice",
+    "make_voice",
+]
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +157,16 @@ _voices: dict[tuple, Voice] = {}
 _voices_lock = threading.Lock()
 
 
+def make_voice(lang: str, settings: Settings, fallback: bool = False) -> Voice:
+    """A new voice for a language: zh and en have real voices; other languages (or
+    `fallback=True`) use espeak-ng. A server holds its voices in `live.models.Models`."""
+    code = check_lang(lang)
+    engine = _engine(code, settings.cache_dir, settings.tts_threads, fallback, settings.tts_zh_pace)
+    return Voice(engine, settings)
+
+
 def load_voice(lang: str, settings: Settings, fallback: bool = False) -> Voice:
-    """The voice for a language, loaded once per process: zh and en have real voices;
-    other languages (or `fallback=True`) use espeak-ng."""
+    """The voice for a language, made once per command-line process (see `make_voice`)."""
     code = check_lang(lang)
     key = (
         code,
@@ -162,8 +178,5 @@ def load_voice(lang: str, settings: Settings, fallback: bool = False) -> Voice:
     )
     with _voices_lock:
         if key not in _voices:
-            engine = _engine(
-                code, settings.cache_dir, settings.tts_threads, fallback, settings.tts_zh_pace
-            )
-            _voices[key] = Voice(engine, settings)
+            _voices[key] = make_voice(code, settings, fallback)
         return _voices[key]

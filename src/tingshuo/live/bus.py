@@ -17,7 +17,9 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
+
+from ..events import Final, RoomEvent, Translation, wire
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class Subscription:
 
 
 class Bus(Protocol):
-    def publish(self, room_id: str, event: dict[str, Any]) -> Message:
+    def publish(self, room_id: str, event: RoomEvent) -> Message:
         """Number the event, serialize it and hand it to every subscriber of the room."""
         ...
 
@@ -58,6 +60,23 @@ class Bus(Protocol):
     def last_seq(self, room_id: str) -> int: ...
 
 
+def _message(seq: int, event: RoomEvent) -> Message:
+    envelope = {"seq": seq, "ts": round(time.time(), 4), **wire(event)}
+    segment_id = lang = body = None
+    if isinstance(event, Final):
+        segment_id = event.segment.id
+    elif isinstance(event, Translation):
+        segment_id, lang, body = event.segment_id, event.lang, event.text
+    return Message(
+        seq=seq,
+        type=event.type,
+        text=json.dumps(envelope, ensure_ascii=False),
+        segment_id=segment_id,
+        lang=lang,
+        body=body,
+    )
+
+
 class LocalBus:
     """In-process bus; call it from the event loop's thread only."""
 
@@ -66,22 +85,10 @@ class LocalBus:
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
         self._seq: dict[str, int] = defaultdict(int)
 
-    def publish(self, room_id: str, event: dict[str, Any]) -> Message:
+    def publish(self, room_id: str, event: RoomEvent) -> Message:
         self._seq[room_id] += 1
         seq = self._seq[room_id]
-        envelope = {"seq": seq, "ts": round(time.time(), 4), **event}
-        kind = str(event.get("type", ""))
-        segment_id = event.get("segment_id")
-        if kind == "final":
-            segment_id = event["segment"]["id"]
-        message = Message(
-            seq=seq,
-            type=kind,
-            text=json.dumps(envelope, ensure_ascii=False),
-            segment_id=segment_id,
-            lang=event.get("lang"),
-            body=event.get("text") if kind == "translation" else None,
-        )
+        message = _message(seq, event)
         for sub in list(self._subs.get(room_id, ())):
             try:
                 sub.queue.put_nowait(message)

@@ -1,9 +1,10 @@
-"""Rooms that listen: one LiveSession per running room, all sharing the app's recognizer.
+"""Rooms that listen: one LiveSession per running room, all sharing the server's models.
 
 A room runs from `start` (a source: audio pushed over a WebSocket, an uploaded file played as
 live, or the server's sound device) until `stop` or the end of the source; each run is a
 stored session of the room. The session works in its own thread; its events come back to the
-event loop and go out on the bus, finals after they are stored.
+event loop and go out on the bus, finals after they are stored (live/captions.py). `server/`
+reaches a room only through the methods here, never a run's internals.
 """
 
 from __future__ import annotations
@@ -21,17 +22,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from fastapi.concurrency import run_in_threadpool
 
-from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE
 from ..audio.sources import file_blocks, mic_blocks
 from ..errors import StoreError, TingshuoError
-from ..events import Final, Partial, Translation
+from ..events import Lag, RoomEvent, RoomState, StoreNotice
 from ..pipeline import LiveSession, PushSource
 from ..settings import Settings
 from ..speakers.turns import LABEL
 from ..store.db import RoomInfo, Store
 from ..store.pending import StoreState
 from .bus import Bus
+from .captions import CaptionPath
+from .models import Models
 
 if TYPE_CHECKING:
     from ..mt import TranslationWorker
@@ -87,7 +89,7 @@ class RoomRun:
             "backlog_s": round(self.session.backlog_s, 2),
         }
 
-    def lag(self, translator: TranslationWorker | None) -> dict[str, Any]:
+    def lag(self, translator: TranslationWorker | None) -> Lag:
         """How far behind this room's captions and translations are, and what is shed."""
         session = self.session
         recent = list(session.final_lags)[-5:]
@@ -99,12 +101,15 @@ class RoomRun:
             translation = max([translator.lag_s(), *done])
             if translator.shedding != "none":
                 shed = translator.shedding
-        return {
-            "type": "lag",
-            "caption_s": round(caption, 2),
-            "translation_s": round(translation, 2),
-            "shed": shed,
-        }
+        return Lag(caption_s=round(caption, 2), translation_s=round(translation, 2), shed=shed)
+
+
+def _glossary(room: RoomInfo):
+    if not room.glossary:
+        return None
+    from ..mt import Glossary
+
+    return Glossary.from_pairs(room.glossary)
 
 
 def _silence() -> np.ndarray:
@@ -118,21 +123,20 @@ class Rooms:
         self,
         settings: Settings,
         store: Store,
-        worker: RecognizerWorker,
+        models: Models,
         bus: Bus,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.worker = worker
+        self.models = models
+        self.worker = models.worker
         self.bus = bus
         self.loop = loop
         self.runs: dict[str, RoomRun] = {}
         self._starting: set[str] = set()
-        self._translator: TranslationWorker | None = None
-        self._translator_lock = threading.Lock()
-        self._speaker_encoder: SpeakerEncoder | None = None
         self._speakers_lock = threading.Lock()
+        models.caption_lag = self.caption_lag
         # each room's speakers, kept across its sessions so "Dr Li" is known after a break
         self._diarizers: dict[str, Diarizer] = {}
         self._unsaved: set[str] = set()  # rooms told that captions wait to be stored
@@ -169,14 +173,48 @@ class Rooms:
         run = self.runs.get(room_id)
         return run.describe() if run else {"state": "idle", "source": None, "session_id": None}
 
+    @property
+    def live_count(self) -> int:
+        return len(self.runs)
+
+    def is_live(self, room_id: str) -> bool:
+        return room_id in self.runs
+
+    def takes_audio(self, room_id: str, run: RoomRun) -> bool:
+        """Whether `run` is still the room's run and still listening."""
+        return self.runs.get(room_id) is run and not run.stopping.is_set()
+
+    def backlog_s(self, room_id: str) -> float:
+        """Seconds of audio received but not yet processed in the room (0: not live)."""
+        run = self.runs.get(room_id)
+        return run.session.backlog_s if run is not None else 0.0
+
+    def session_clock(self, room_id: str) -> tuple[str, float] | None:
+        """The live session of the room and the time in it now; None when not live."""
+        run = self.runs.get(room_id)
+        if run is None:
+            return None
+        return run.session.info.id, time.monotonic() - run.started
+
     # -- events, from any thread
 
-    def publish(self, room_id: str, event: dict[str, Any]) -> None:
+    def publish(self, room_id: str, event: RoomEvent) -> None:
         """Thread-safe: the bus is touched on the event loop only, in call order."""
         try:
             self.loop.call_soon_threadsafe(self.bus.publish, room_id, event)
         except RuntimeError:  # the loop has closed: the server is shutting down
             pass
+
+    def captions(self, room: RoomInfo) -> CaptionPath:
+        """The caption path of a room's captions that come from outside a listening session
+        (the AI anchor's lines): stored, published to the room, translated into its targets."""
+        translator = None
+        if room.targets:
+            try:
+                translator = self.models.translator()
+            except TingshuoError as e:
+                log.warning("room %s: captions go untranslated: %s", room.id, e)
+        return CaptionPath(self.store, translator, room.targets, _glossary(room))
 
     def _store_state(self, state: StoreState) -> None:
         """From the store's writer: each room whose captions wait (or waited) is told whether
@@ -190,37 +228,18 @@ class Rooms:
                 self._unsaved.discard(room_id)
             else:
                 self._unsaved.add(room_id)
-            self.publish(room_id, {"type": "store", "saving": state.saving, "waiting": waiting})
+            self.publish(room_id, StoreNotice(saving=state.saving, waiting=waiting))
 
     def _sink(self, room_id: str):
-        def sink(event: Partial | Final | Translation) -> None:
-            self.publish(room_id, event.model_dump(mode="json"))
+        def sink(event: RoomEvent) -> None:
+            self.publish(room_id, event)
 
         return sink
 
-    # -- translation, loaded on the first room that needs it
+    # -- models
 
     def translator(self) -> TranslationWorker:
-        with self._translator_lock:
-            if self._translator is None:
-                from ..mt import TranslationWorker, load_translator
-
-                log.info("loading the translation model for rooms with target languages")
-                main = load_translator(self.settings)
-                fast = None
-                if self.settings.mt_fast_model:
-                    try:  # without context: its calls read only the caption
-                        fast = load_translator(self.settings, self.settings.mt_fast_model, 0)
-                    except TingshuoError as e:
-                        log.warning("no fast translation model to fall back on: %s", e)
-                self._translator = TranslationWorker(
-                    main,
-                    self.settings,
-                    fast=fast,
-                    caption_lag=self.caption_lag,
-                    recognizer=self.worker,
-                )
-            return self._translator
+        return self.models.translator()
 
     def caption_lag(self) -> float:
         """How far behind real time the live rooms' recognition is now: the worst room."""
@@ -229,27 +248,19 @@ class Rooms:
     # -- speaker turns: one encoder for all rooms, loaded on the first room that starts
 
     def diarizer(self, room_id: str) -> Diarizer | None:
-        if not self.settings.speakers:
+        encoder = self.models.speaker_encoder()
+        if encoder is None:
             return None
-        from ..speakers import load_speaker_encoder
-
         with self._speakers_lock:
-            if self._speaker_encoder is None:
-                try:
-                    self._speaker_encoder = load_speaker_encoder(self.settings)
-                except (TingshuoError, ImportError) as e:
-                    log.warning("captions go without speaker labels: %s", e)
-                    return None
             if room_id not in self._diarizers:
-                self._diarizers[room_id] = self._restored_diarizer(room_id)
+                self._diarizers[room_id] = self._restored_diarizer(room_id, encoder)
             return self._diarizers[room_id]
 
-    def _restored_diarizer(self, room_id: str) -> Diarizer:
+    def _restored_diarizer(self, room_id: str, encoder: SpeakerEncoder) -> Diarizer:
         """A room's speakers as the store kept them: after a restart a voice is still who the
         organizer named, and new voices go on from the highest "Speaker N", never reusing it."""
         from ..speakers import Diarizer, new_turns
 
-        assert self._speaker_encoder is not None
         try:
             segments = self.store.room_segments(room_id)
             voices = self.store.voices(room_id)
@@ -259,7 +270,7 @@ class Rooms:
         names = [seg.speaker for seg in segments if seg.speaker] + [v.name for v in voices]
         numbers = [int(m.group(1)) for name in names if (m := _AUTO_SPEAKER.fullmatch(name))]
         turns = new_turns(self.settings, first_number=max(numbers, default=0) + 1)
-        diarizer = Diarizer(self._speaker_encoder, turns)
+        diarizer = Diarizer(encoder, turns)
         latest = {seg.speaker: seg.id for seg in segments if seg.speaker and seg.id is not None}
         for voice in voices:
             turns.restore(voice.name, np.asarray(voice.total, dtype=np.float32), voice.utterances)
@@ -310,12 +321,9 @@ class Rooms:
         room_id = room.id
         lang = None if room.lang == "auto" else room.lang
         self.worker.recognizer.check_language(lang)
-        glossary = None
+        glossary = _glossary(room)
         hotwords = list(room.hotwords)
-        if room.glossary:
-            from ..mt import Glossary
-
-            glossary = Glossary.from_pairs(room.glossary)
+        if glossary is not None:
             hotwords += [e.source for e in glossary.entries]
         translator = await run_in_threadpool(self.translator) if room.targets else None
         diarizer = await run_in_threadpool(self.diarizer, room_id)
@@ -339,7 +347,7 @@ class Rooms:
             diarizer=diarizer,
         )
         session.on_store_error = lambda e: self.publish(
-            room.id, {"type": "store", "saving": False, "waiting": 0, "lost": True}
+            room.id, StoreNotice(saving=False, waiting=0, lost=True)
         )
         run = RoomRun(room, kind, session)
         if translator is not None and lang is not None:
@@ -365,11 +373,11 @@ class Rooms:
     async def _report_lag(self, run: RoomRun) -> None:
         """While a room runs, its console and screens hear how late captions and
         translations are, and what is being shed to keep up."""
-        last: dict[str, Any] = {}
+        last: Lag | None = None
         quiet = 0
         while self.runs.get(run.room.id) is run:
             await asyncio.sleep(_LAG_EVERY_S)
-            report = run.lag(self._translator)
+            report = run.lag(self.models.loaded_translator)
             quiet += 1
             # a changed picture at once, an unchanged one now and then
             if report != last or quiet >= 5:
@@ -418,8 +426,6 @@ class Rooms:
         for run in runs:
             if run.thread is not None:
                 await run_in_threadpool(run.thread.join, 30)
-        if self._translator is not None:
-            await run_in_threadpool(self._translator.close)
 
     # -- inside the room's thread
 
@@ -431,8 +437,9 @@ class Rooms:
             status = info.status
             # the room is idle once the last caption's translations are out too
             run.session.wait_translations(timeout=120)
-            if self._translator is not None:
-                self._translator.forget(run.session.info.id)
+            translator = self.models.loaded_translator
+            if translator is not None:
+                translator.forget(run.session.info.id)
         except TingshuoError as e:
             error = str(e)
             log.warning("room %s: %s", run.room.id, e)
@@ -451,10 +458,9 @@ class Rooms:
     def _finished(self, run: RoomRun, status: str, error: str | None) -> None:
         if self.runs.get(run.room.id) is run:
             del self.runs[run.room.id]
-        extra: dict[str, Any] = {"session_id": run.session.info.id, "status": status}
-        if error:
-            extra["error"] = error
-        self._announce(run.room.id, "idle", **extra)
+        self._announce(
+            run.room.id, "idle", session_id=run.session.info.id, status=status, error=error
+        )
 
     def _announce(self, room_id: str, state: str, **extra: Any) -> None:
         """Store the room's state and tell its viewers (from any thread, in order)."""
@@ -462,7 +468,7 @@ class Rooms:
             self.store.set_room_state(room_id, state)
         except StoreError as e:  # a full disk: the viewers are told all the same
             log.error("room %s: its state is not stored: %s", room_id, e)
-        self.publish(room_id, {"type": "state", "state": state, **extra})
+        self.publish(room_id, RoomState(state=state, **extra))
 
     def _paced(self, run: RoomRun, path: Path, speed: float) -> Iterator[np.ndarray]:
         """The file as if live, at `speed`× real time (0: as fast as it decodes); pausable."""

@@ -1,0 +1,110 @@
+"""Every model a server holds, each loaded once on first need and closed together: the
+recognizer (behind its one worker), the translator, the speaker encoder and the voices."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..asr.worker import RecognizerWorker
+from ..errors import TingshuoError
+from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..mt import TranslationWorker
+    from ..speakers import SpeakerEncoder
+    from ..tts import Voice
+
+log = logging.getLogger(__name__)
+
+
+class Models:
+    def __init__(self, settings: Settings, worker: RecognizerWorker | None = None) -> None:
+        """`worker`: a recognizer already loaded (tests share one); else `load` loads it."""
+        self.settings = settings
+        self._worker = worker
+        self._own_worker = worker is None
+        self._translator: TranslationWorker | None = None
+        self._speaker_encoder: SpeakerEncoder | None = None
+        self._speakers_failed = False
+        self._voices: dict[tuple[str, bool], Voice] = {}
+        self._lock = threading.Lock()  # one model loads at a time
+        # how far behind live recognition is (the rooms set it): the translator sheds by it
+        self.caption_lag: Callable[[], float] = lambda: 0.0
+
+    def load(self) -> None:
+        """The recognizer, before the first request (blocking: call it off the event loop)."""
+        if self._worker is None:
+            from ..asr import load_recognizer
+
+            recognizer = load_recognizer(self.settings)
+            self._worker = RecognizerWorker(recognizer, self.settings.asr_queue_size)
+
+    @property
+    def worker(self) -> RecognizerWorker:
+        if self._worker is None:
+            raise RuntimeError("Models.load() was not called")
+        return self._worker
+
+    def translator(self) -> TranslationWorker:
+        """The translation worker, loaded on the first room (or line) that needs it."""
+        with self._lock:
+            if self._translator is None:
+                from ..mt import TranslationWorker, load_translator
+
+                log.info("loading the translation model for rooms with target languages")
+                main = load_translator(self.settings)
+                fast = None
+                if self.settings.mt_fast_model:
+                    try:  # without context: its calls read only the caption
+                        fast = load_translator(self.settings, self.settings.mt_fast_model, 0)
+                    except TingshuoError as e:
+                        log.warning("no fast translation model to fall back on: %s", e)
+                self._translator = TranslationWorker(
+                    main,
+                    self.settings,
+                    fast=fast,
+                    caption_lag=lambda: self.caption_lag(),
+                    recognizer=self.worker,
+                )
+            return self._translator
+
+    @property
+    def loaded_translator(self) -> TranslationWorker | None:
+        """The translator if a room has loaded it, without loading it."""
+        return self._translator
+
+    def speaker_encoder(self) -> SpeakerEncoder | None:
+        """The voice encoder for speaker turns; None (captions go unlabelled) when it is off
+        or cannot load."""
+        if not self.settings.speakers or self._speakers_failed:
+            return None
+        with self._lock:
+            if self._speaker_encoder is None:
+                from ..speakers import load_speaker_encoder
+
+                try:
+                    self._speaker_encoder = load_speaker_encoder(self.settings)
+                except (TingshuoError, ImportError) as e:
+                    log.warning("captions go without speaker labels: %s", e)
+                    self._speakers_failed = True
+                    return None
+            return self._speaker_encoder
+
+    def voice(self, lang: str, fallback: bool = False) -> Voice:
+        """tingshuo's voice for a language (the AI anchor, the learner's model reading)."""
+        from ..tts import check_lang, make_voice
+
+        key = (check_lang(lang), fallback)
+        with self._lock:
+            if key not in self._voices:
+                self._voices[key] = make_voice(key[0], self.settings, fallback)
+            return self._voices[key]
+
+    def close(self) -> None:
+        if self._translator is not None:
+            self._translator.close()
+        if self._own_worker and self._worker is not None:
+            self._worker.close()
