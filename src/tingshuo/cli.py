@@ -563,6 +563,17 @@ def serve(
 
 
 @app.command()
+def worker(
+    rooms: Annotated[int, typer.Option("--rooms", min=1, help="live rooms held at once")] = 4,
+) -> None:
+    """Run live rooms for the gateways (`tingshuo serve`) that share TINGSHUO_BUS_URL and
+    TINGSHUO_DATABASE_URL: holds the models, claims rooms, stores and publishes captions."""
+    from .live.room_worker import RoomWorker
+
+    RoomWorker(get_settings(), rooms).run()
+
+
+@app.command()
 def models(
     verify: Annotated[
         bool, typer.Option("--verify", help="assemble and check every model")

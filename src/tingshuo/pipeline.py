@@ -48,15 +48,24 @@ class LiveSession:
         glossary: Glossary | None = None,
         room_id: str | None = None,
         diarizer: Diarizer | None = None,
+        resume: SessionInfo | None = None,
+        offset_s: float = 0.0,
+        utterance_base: int = 0,
+        id_floor: Callable[[], int] | None = None,
     ) -> None:
+        """`resume`: go on with a session another process started (a room taken over by
+        another worker); its audio resumes `offset_s` into the session, and utterances are
+        numbered from `utterance_base` so that pages never mistake one for an earlier one."""
         self.store = store
-        self.info: SessionInfo = store.create_session(
+        self.info: SessionInfo = resume or store.create_session(
             title, source, lang or "auto", hotwords, targets, room_id=room_id
         )
+        self.offset_s = offset_s
+        self.utterance_base = utterance_base
         self.targets = [t for t in targets]
         self.translator = translator if self.targets else None
         self.glossary = glossary
-        self.captions = CaptionPath(store, self.translator, self.targets, glossary)
+        self.captions = CaptionPath(store, self.translator, self.targets, glossary, id_floor)
         self.transcriber = StreamingTranscriber(
             worker,
             policy_config(settings),
@@ -74,6 +83,8 @@ class LiveSession:
         self.room_id = room_id
         self._partial_interval = settings.partial_interval_s
         self.stop = threading.Event()
+        # another process took the session over: stop without a last final or an end
+        self.abandoned = threading.Event()
         self._inbox: queue.Queue = queue.Queue()
         # samples put in / taken out of the inbox, each written by one thread only
         self._received = 0
@@ -126,6 +137,7 @@ class LiveSession:
 
     def _emit(self, events: list[Partial | Final], sink: EventSink) -> None:
         for event in events:
+            self._in_session_time(event)
             if isinstance(event, Final):
                 self._keep_speaker_name(event.segment)
                 self.captions.commit(event, self._noting(sink), stored=self._stored)
@@ -134,10 +146,23 @@ class LiveSession:
             if self.translator is not None:
                 self._read_ahead(event)
 
+    def _in_session_time(self, event: Partial | Final) -> None:
+        if not (self.offset_s or self.utterance_base):
+            return
+        event.utterance += self.utterance_base
+        timed = event.segment if isinstance(event, Final) else event
+        timed.start = round(timed.start + self.offset_s, 3)
+        timed.end = round(timed.end + self.offset_s, 3)
+
+    @property
+    def seconds(self) -> float:
+        """How far into the session the audio heard so far reaches."""
+        return self.offset_s + self.transcriber.seconds
+
     def _stored(self, final: Final) -> None:
         """Between storing a final and showing it: its speaker and how late it is."""
         self._note_speaker(final.segment)
-        heard = self._heard_at(final.segment.end)
+        heard = self._heard_at(final.segment.end - self.offset_s)
         now = time.monotonic()
         if heard is not None:
             self.final_lags.append(now - heard)
@@ -212,6 +237,16 @@ class LiveSession:
         """Until the translations of every caption so far have been delivered (or failed)."""
         self.captions.wait(timeout)
 
+    def _end(self, status: str, sink: EventSink) -> None:
+        """The open utterance becomes final, and the session is closed with `status`."""
+        try:
+            self._emit(self.transcriber.flush(), sink)
+        finally:
+            try:
+                self.store.finish_session(self.info.id, status, self.seconds)
+            except StoreError as e:
+                self.captions.store_error = self.store_error or e
+
     def run(self, blocks: Iterable[np.ndarray], sink: EventSink) -> SessionInfo:
         """Consume a source until it ends or `stop` is set; what was heard is always kept."""
         # The source runs in its own thread so a slow decode never makes a live source drop
@@ -259,21 +294,16 @@ class LiveSession:
             raise
         finally:
             self.stop.set()
-            try:
-                self._emit(self.transcriber.flush(), sink)
-            finally:
-                try:
-                    self.store.finish_session(self.info.id, status, self.transcriber.seconds)
-                except StoreError as e:
-                    self.captions.store_error = self.store_error or e
+            if not self.abandoned.is_set():
+                self._end(status, sink)
+        if self.abandoned.is_set():
+            return self.info
         if source_error:
             raise source_error[0]
         try:
             info = self.store.get_session(self.info.id)
         except StoreError:  # the database cannot be read now; the session ended all the same
-            info = self.info.model_copy(
-                update={"status": status, "duration": self.transcriber.seconds}
-            )
+            info = self.info.model_copy(update={"status": status, "duration": self.seconds})
         if self.store_error is not None:
             raise StoreError(
                 f"{self.store_error}; the session went on without storing: "

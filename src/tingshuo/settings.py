@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     # a SQLite file, or in the data folder) and retries; a SQLite lock is waited for this long
     store_pending_max: int = 20_000
     store_busy_timeout_s: float = 5.0
+    # several processes (docs/deployment in the README): with a Redis URL, `tingshuo serve`
+    # is a gateway and `tingshuo worker` processes run the rooms, each holding a room with a
+    # lease it renews; a room whose worker stops is taken over once the lease lapses
+    bus_url: str | None = None
+    worker_lease_s: float = 3.0
 
     # recognizer: a bundled name ("base", "tiny.en") or a faster-whisper model folder
     asr_model: str = "base"

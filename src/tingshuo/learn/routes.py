@@ -2,7 +2,7 @@
 
     app.include_router(tingshuo.learn.routes.router)
 
-The router uses the app's shared recognizer (`app.state.worker.recognizer`) when there is one
+The router uses the server's recognizer (`app.state.models`) when there is one
 and otherwise loads its own on first use. The page needs no token, so everything that runs a
 model is rate-limited per client and runs in the public worker pool (server/limits.py), never
 on the event loop or in the threads the live rooms use; sizes and lengths are checked first.

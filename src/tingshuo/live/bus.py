@@ -1,7 +1,9 @@
 """Publish/subscribe of room events.
 
-`Bus` is the interface; `LocalBus` keeps everything in this process (the default). A Redis
-bus can come later behind the same interface for several server processes.
+`Bus` is the interface; `LocalBus` keeps everything in this process (the default);
+`RedisBus` (TINGSHUO_BUS_URL) carries events between processes: workers publish captions,
+gateways publish room states, and each gateway reads the streams of the rooms its viewers
+watch.
 
 Every event of a room gets the next number of that room's sequence, so a viewer can tell
 that nothing was lost between two events it received. Each subscriber has its own bounded
@@ -14,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import queue
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -119,3 +123,187 @@ class LocalBus:
 
     def last_seq(self, room_id: str) -> int:
         return self._seq.get(room_id, 0)
+
+
+# INCR the room's counter and append the event with it, in one step: events of a room are
+# numbered in the order they enter its stream, whichever process publishes them. A final
+# also records how far into the session the room's captions reach (a worker that takes the
+# room over resumes there, live/room_worker.py).
+_PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+local text = '{"seq":' .. seq .. ',"ts":' .. ARGV[2] .. ',' .. string.sub(ARGV[1], 2)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', text, 'seq', seq,
+  'type', ARGV[4], 'sid', ARGV[5], 'lang', ARGV[6], 'body', ARGV[7])
+if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 'final_end', ARGV[8], 'final_id', ARGV[5])
+end
+return seq
+"""
+
+
+def room_key(room_id: str, what: str) -> str:
+    """The Redis key of one thing of a room (`seq`, `events`, `audio`, `run`, `lease`)."""
+    return f"tingshuo:room:{room_id}:{what}"
+
+
+class RedisBus:
+    """Room events through Redis streams (one per room, trimmed to `keep` events).
+
+    `publish` never waits: events go out in call order from one publishing thread, so a
+    session thread, the translator and the event loop may all publish. A gateway's viewers
+    subscribe here; one task reads the streams of every room with local viewers and hands
+    each event to their queues, as `LocalBus` does.
+    """
+
+    def __init__(self, url: str, queue_size: int = 512, keep: int = 5000) -> None:
+        import redis
+
+        self.url = url
+        self.queue_size = queue_size
+        self.keep = keep
+        self.redis = redis.Redis.from_url(url, socket_timeout=5, health_check_interval=10)
+        self._script = self.redis.register_script(_PUBLISH)
+        self._out: queue.Queue = queue.Queue(maxsize=100_000)
+        self._subs: dict[str, set[Subscription]] = defaultdict(set)
+        self._from: dict[str, str] = {}  # room -> the last stream id read for its viewers
+        self._reader: asyncio.Task | None = None
+        self._closed = False
+        self._publisher = threading.Thread(target=self._publish_loop, name="bus-out", daemon=True)
+        self._publisher.start()
+
+    def publish(self, room_id: str, event: RoomEvent) -> None:
+        try:
+            self._out.put_nowait((room_id, event))
+        except queue.Full:
+            log.error("room %s: Redis is away, 100,000 events wait: this one is dropped", room_id)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every event published so far is in Redis."""
+        deadline = time.monotonic() + timeout
+        while self._out.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._out.unfinished_tasks
+
+    def _publish_loop(self) -> None:
+        import redis
+
+        while True:
+            room_id, event = self._out.get()
+            if room_id is None:
+                return
+            data = wire(event)
+            segment_id = lang = body = final_end = ""
+            if isinstance(event, Final):
+                segment_id = str(event.segment.id or "")
+                final_end = str(event.segment.end)
+            elif isinstance(event, Translation):
+                segment_id, lang, body = str(event.segment_id or ""), event.lang, event.text
+            args = [
+                json.dumps(data, ensure_ascii=False),
+                repr(round(time.time(), 4)),
+                self.keep,
+                event.type,
+                segment_id,
+                lang,
+                body,
+                final_end,
+            ]
+            keys = [room_key(room_id, "seq"), room_key(room_id, "events"), room_key(room_id, "run")]
+            delay = 0.2
+            while True:
+                try:
+                    self._script(keys=keys, args=args)
+                    break
+                except redis.RedisError as e:  # Redis restarting: the event waits, in order
+                    if self._closed:
+                        break
+                    log.warning("room %s: cannot publish to Redis (%s); retrying", room_id, e)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            self._out.task_done()
+
+    def subscribe(self, room_id: str) -> Subscription:
+        sub = Subscription(room_id, asyncio.Queue(self.queue_size))
+        if room_id not in self._from:
+            # from the newest event now: what is published after this call reaches `sub`
+            newest = self.redis.xrevrange(room_key(room_id, "events"), count=1)
+            self._from[room_id] = newest[0][0].decode() if newest else "0-0"
+        self._subs[room_id].add(sub)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.ensure_future(self._read())
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.room_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.room_id]
+                self._from.pop(sub.room_id, None)
+
+    def subscribers(self, room_id: str | None = None) -> int:
+        if room_id is not None:
+            return len(self._subs.get(room_id, ()))
+        return sum(len(s) for s in self._subs.values())
+
+    def last_seq(self, room_id: str) -> int:
+        return int(self.redis.get(room_key(room_id, "seq")) or 0)
+
+    async def _read(self) -> None:
+        """One reader for every room with viewers here; reconnects when Redis comes back."""
+        import redis.asyncio as aredis
+        from redis import RedisError
+
+        client = aredis.Redis.from_url(self.url)
+        delay = 0.2
+        try:
+            while self._subs and not self._closed:
+                streams = {room_key(r, "events"): i for r, i in self._from.items()}
+                try:
+                    got = await client.xread(streams, count=500, block=500)
+                    delay = 0.2
+                except RedisError as e:
+                    log.warning("cannot read room events from Redis (%s); retrying", e)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                for stream, entries in got or []:
+                    room_id = stream.decode().split(":")[2]
+                    for entry_id, fields in entries:
+                        if room_id in self._from:
+                            self._from[room_id] = entry_id.decode()
+                        self._deliver(room_id, _from_stream(fields))
+        finally:
+            await client.aclose()
+
+    def _deliver(self, room_id: str, message: Message) -> None:
+        for sub in list(self._subs.get(room_id, ())):
+            try:
+                sub.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                log.warning("room %s: a viewer fell behind; dropped", room_id)
+                self.unsubscribe(sub)
+                sub.dropped.set()
+
+    def close(self) -> None:
+        self.flush(5)
+        self._closed = True
+        self._out.put((None, None))
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+def _from_stream(fields: dict[bytes, bytes]) -> Message:
+    def text(key: bytes) -> str:
+        return fields.get(key, b"").decode()
+
+    sid = text(b"sid")
+    kind = text(b"type")
+    return Message(
+        seq=int(text(b"seq") or 0),
+        type=kind,
+        text=text(b"e"),
+        segment_id=int(sid) if sid else None,
+        lang=text(b"lang") or None,
+        body=text(b"body") if kind == "translation" else None,
+    )

@@ -34,8 +34,12 @@ class CaptionPath:
         translator: TranslationWorker | None = None,
         targets: Sequence[str] = (),
         glossary: Glossary | None = None,
+        id_floor: Callable[[], int] | None = None,
     ) -> None:
+        """`id_floor`: where other processes also number this room's captions, the largest
+        id given so far (a new caption's id goes above it)."""
         self.store = store
+        self.id_floor = id_floor
         self.translator = translator if targets else None
         self.targets = list(targets)
         self.glossary = glossary
@@ -63,6 +67,8 @@ class CaptionPath:
     def store_segment(self, segment: Segment) -> Segment:
         if self.store_error is None:
             try:
+                if self.id_floor is not None:
+                    self.store.ensure_ids_above(self.id_floor())  # type: ignore[attr-defined]
                 return self.store.add_segment(segment)
             except StoreError as e:
                 self.store_error = e

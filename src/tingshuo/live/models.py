@@ -30,23 +30,34 @@ class Models:
         self._speaker_encoder: SpeakerEncoder | None = None
         self._speakers_failed = False
         self._voices: dict[tuple[str, bool], Voice] = {}
-        self._lock = threading.Lock()  # one model loads at a time
+        self._lock = threading.RLock()  # one model loads at a time
         # how far behind live recognition is (the rooms set it): the translator sheds by it
         self.caption_lag: Callable[[], float] = lambda: 0.0
 
     def load(self) -> None:
         """The recognizer, before the first request (blocking: call it off the event loop)."""
-        if self._worker is None:
-            from ..asr import load_recognizer
+        with self._lock:
+            if self._worker is None:
+                from ..asr import load_recognizer
 
-            recognizer = load_recognizer(self.settings)
-            self._worker = RecognizerWorker(recognizer, self.settings.asr_queue_size)
+                recognizer = load_recognizer(self.settings)
+                self._worker = RecognizerWorker(recognizer, self.settings.asr_queue_size)
 
     @property
     def worker(self) -> RecognizerWorker:
+        """The recognizer's worker (loaded now if it was not: a gateway loads it only for a
+        file to transcribe or a learner's reading)."""
         if self._worker is None:
-            raise RuntimeError("Models.load() was not called")
+            self.load()
+        assert self._worker is not None
         return self._worker
+
+    @property
+    def recognizer_name(self) -> str:
+        if self._worker is None:
+            return self.settings.asr_model
+        recognizer = self._worker.recognizer
+        return str(getattr(recognizer, "model_dir", recognizer.name))
 
     def translator(self) -> TranslationWorker:
         """The translation worker, loaded on the first room (or line) that needs it."""

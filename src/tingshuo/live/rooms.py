@@ -104,6 +104,33 @@ class RoomRun:
         return Lag(caption_s=round(caption, 2), translation_s=round(translation, 2), shed=shed)
 
 
+def restored_diarizer(
+    settings: Settings, store: Store, encoder: SpeakerEncoder, room_id: str
+) -> Diarizer:
+    """A room's speakers as the store kept them: after a restart a voice is still who the
+    organizer named, and new voices go on from the highest "Speaker N", never reusing it."""
+    from ..speakers import Diarizer, new_turns
+
+    try:
+        segments = store.room_segments(room_id)
+        voices = store.voices(room_id)
+    except StoreError as e:  # speakers start afresh; the room runs all the same
+        log.warning("room %s: known voices not restored: %s", room_id, e)
+        segments, voices = [], []
+    names = [seg.speaker for seg in segments if seg.speaker] + [v.name for v in voices]
+    numbers = [int(m.group(1)) for name in names if (m := _AUTO_SPEAKER.fullmatch(name))]
+    turns = new_turns(settings, first_number=max(numbers, default=0) + 1)
+    diarizer = Diarizer(encoder, turns)
+    latest = {seg.speaker: seg.id for seg in segments if seg.speaker and seg.id is not None}
+    for voice in voices:
+        turns.restore(voice.name, np.asarray(voice.total, dtype=np.float32), voice.utterances)
+        if voice.name in latest:
+            diarizer.latest_segment[len(turns.speakers) - 1] = latest[voice.name]
+    if voices:
+        log.info("room %s: %d known voices restored", room_id, len(voices))
+    return diarizer
+
+
 def _glossary(room: RoomInfo):
     if not room.glossary:
         return None
@@ -253,32 +280,10 @@ class Rooms:
             return None
         with self._speakers_lock:
             if room_id not in self._diarizers:
-                self._diarizers[room_id] = self._restored_diarizer(room_id, encoder)
+                self._diarizers[room_id] = restored_diarizer(
+                    self.settings, self.store, encoder, room_id
+                )
             return self._diarizers[room_id]
-
-    def _restored_diarizer(self, room_id: str, encoder: SpeakerEncoder) -> Diarizer:
-        """A room's speakers as the store kept them: after a restart a voice is still who the
-        organizer named, and new voices go on from the highest "Speaker N", never reusing it."""
-        from ..speakers import Diarizer, new_turns
-
-        try:
-            segments = self.store.room_segments(room_id)
-            voices = self.store.voices(room_id)
-        except StoreError as e:  # speakers start afresh; the room runs all the same
-            log.warning("room %s: known voices not restored: %s", room_id, e)
-            segments, voices = [], []
-        names = [seg.speaker for seg in segments if seg.speaker] + [v.name for v in voices]
-        numbers = [int(m.group(1)) for name in names if (m := _AUTO_SPEAKER.fullmatch(name))]
-        turns = new_turns(self.settings, first_number=max(numbers, default=0) + 1)
-        diarizer = Diarizer(encoder, turns)
-        latest = {seg.speaker: seg.id for seg in segments if seg.speaker and seg.id is not None}
-        for voice in voices:
-            turns.restore(voice.name, np.asarray(voice.total, dtype=np.float32), voice.utterances)
-            if voice.name in latest:
-                diarizer.latest_segment[len(turns.speakers) - 1] = latest[voice.name]
-        if voices:
-            log.info("room %s: %d known voices restored", room_id, len(voices))
-        return diarizer
 
     # -- control
 

@@ -28,8 +28,9 @@ from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE, load_audio
 from ..errors import AudioError, StoreError, TingshuoError
 from ..events import Final, Segment
-from ..live.bus import LocalBus
+from ..live.bus import LocalBus, RedisBus
 from ..live.captions import CaptionPath
+from ..live.cluster import ClusterRooms
 from ..live.models import Models
 from ..live.rooms import Rooms
 from ..settings import Settings
@@ -67,22 +68,27 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # every model of the process has one owner; the recognizer loads before any request
+        # every model of the process has one owner
         models = app.state.models = Models(settings, worker)
-        await run_in_threadpool(models.load)
-        app.state.worker = models.worker
         app.state.anchors.models = models
         # captions never wait for the database: writes go through a journal (store/pending.py)
         app.state.store = await run_in_threadpool(open_buffered_store, settings)
-        # a previous process killed mid-session (kill -9, power cut) left these behind
-        interrupted = app.state.store.close_interrupted_sessions()
-        if interrupted:
-            log.warning("%d session(s) left live by a stopped server: 'interrupted'", interrupted)
         await run_in_threadpool(clean_uploads, settings)
-        app.state.bus = LocalBus(settings.viewer_queue_size)
-        app.state.rooms = Rooms(
-            settings, app.state.store, models, app.state.bus, asyncio.get_running_loop()
-        )
+        loop = asyncio.get_running_loop()
+        if settings.bus_url:
+            # a gateway: workers (`tingshuo worker`) run the rooms and hold the recognizer
+            app.state.bus = RedisBus(settings.bus_url, settings.viewer_queue_size)
+            app.state.rooms = ClusterRooms(settings, app.state.store, models, app.state.bus, loop)
+        else:
+            await run_in_threadpool(models.load)  # the recognizer, before any request
+            # a previous process killed mid-session (kill -9, power cut) left these behind
+            interrupted = app.state.store.close_interrupted_sessions()
+            if interrupted:
+                log.warning(
+                    "%d session(s) left live by a stopped server: 'interrupted'", interrupted
+                )
+            app.state.bus = LocalBus(settings.viewer_queue_size)
+            app.state.rooms = Rooms(settings, app.state.store, models, app.state.bus, loop)
         if settings.token is None:
             log.warning("organizer token (set TINGSHUO_TOKEN to choose one): %s", token)
         yield
@@ -91,6 +97,8 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         if public is not None:
             public.close()
         await run_in_threadpool(models.close)
+        if settings.bus_url:
+            await run_in_threadpool(app.state.bus.close)
         await run_in_threadpool(app.state.store.close)
 
     app = FastAPI(title="tingshuo", version=__version__, lifespan=lifespan)
@@ -119,7 +127,6 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
 
     @app.get("/health")
     def health(request: Request) -> Health:
-        worker: RecognizerWorker = request.app.state.worker
         db = store(request)
         try:
             sessions = len(db.list_sessions())
@@ -129,7 +136,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         return Health(
             status="ok" if failure is None else "degraded",
             version=__version__,
-            model=str(getattr(worker.recognizer, "model_dir", worker.recognizer.name)),
+            model=request.app.state.models.recognizer_name,
             sessions=sessions,
             rooms_live=request.app.state.rooms.live_count,
             viewers=request.app.state.bus.subscribers(),
@@ -167,7 +174,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     ) -> TranscriptOut:
         """Transcribe an uploaded recording; the result is stored as a session."""
         language = None if lang == "auto" else lang
-        worker: RecognizerWorker = request.app.state.worker
+        worker: RecognizerWorker = await run_in_threadpool(lambda: request.app.state.models.worker)
         worker.recognizer.check_language(language)
         terms = [t.strip() for t in hotwords.replace("\n", ",").split(",") if t.strip()]
         limit = settings.max_upload_mb * 1024 * 1024

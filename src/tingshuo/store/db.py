@@ -614,6 +614,17 @@ class Store:
         with self._db() as db:
             return [r.to_segment() for r in db.scalars(query)]
 
+    @_reads
+    def last_segment_id(self, room_id: str) -> int:
+        """The largest segment id stored in the room (0: none)."""
+        query = (
+            select(func.max(SegmentRow.id))
+            .join(SessionRow, SessionRow.id == SegmentRow.session_id)
+            .where(SessionRow.room_id == room_id)
+        )
+        with self._db() as db:
+            return db.scalar(query) or 0
+
     @_writes
     def set_speaker(self, segment_id: int, speaker: str | None) -> Segment | None:
         with self._db() as db, db.begin():

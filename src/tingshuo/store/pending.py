@@ -171,6 +171,19 @@ class BufferedStore(Store):
                     self._remember(self._recent[i].model_copy(update={"speaker": new}))
         return ids
 
+    def ensure_ids_above(self, floor: int) -> None:
+        """The next id handed out is above `floor` (a room's last caption, which another
+        process may have numbered from a later block): a room's captions stay in order."""
+        with self._lock:
+            if self._ids and self._ids[0] > floor:
+                return
+            if self._spare and self._spare[0] > floor:
+                self._ids, self._spare = self._spare, range(0)
+                return
+            fresh = self._reserve_block()  # later than every block reserved before it
+            if fresh:
+                self._ids, self._spare = fresh, range(0)
+
     # -- reads: the database's rows with the pending writes laid over them
 
     def segments(self, session_id: str, after_id: int | None = None) -> list[Segment]:
@@ -247,6 +260,12 @@ class BufferedStore(Store):
                 room = self._room_of.get(op["segment"]["session_id"])
                 waiting[room] = waiting.get(room, 0) + 1
         return StoreState(saving=self.failure is None, waiting=waiting)
+
+    def adopt_orphans(self, timeout: float = 5.0) -> bool:
+        """Journals that processes which died here left behind: written in now (a worker
+        taking over a room wants the dead worker's last captions stored first)."""
+        self._take_over_journals()
+        return self.flush(timeout)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every pending write is in the database; False if it is still away."""

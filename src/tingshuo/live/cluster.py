@@ -1,0 +1,350 @@
+"""Rooms run by worker processes (TINGSHUO_BUS_URL): what a gateway (`tingshuo serve`) does.
+
+A gateway holds no model and no room. Starting a room writes its run to Redis (a hash: the
+source, the session, its state) and adds it to the set of rooms that want a worker; a worker
+(`tingshuo worker`, live/room_worker.py) claims it with a lease. The room's audio goes into a
+Redis stream, whichever gateway receives it (a console's WebSocket, a file played as live, the
+gateway's sound device), each block stamped with its time in the session; the worker reads
+it from there, and its events come back on the bus. Pause and stop are commands in the same
+stream, so they reach the worker in order with the audio.
+
+The rooms themselves, their tokens, rundowns and voices are in the database; live state is in
+Redis: any gateway can serve any room's viewers and take its audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi.concurrency import run_in_threadpool
+
+from ..audio.decode import SAMPLE_RATE
+from ..audio.sources import file_blocks, mic_blocks
+from ..errors import StoreError
+from ..events import RoomEvent, RoomState
+from ..settings import Settings
+from ..store.db import RoomInfo, Store
+from .bus import RedisBus, room_key
+from .captions import CaptionPath
+from .models import Models
+from .rooms import RoomBusy, RoomNotFound, TooManyRooms, _glossary
+
+log = logging.getLogger(__name__)
+
+LIVE = "tingshuo:live"  # the set of rooms that want a worker
+AUDIO_KEEP_S = 600  # the audio stream keeps this much (a worker resumes from inside it)
+BLOCK_S = 0.1
+_NO_WORKER_AFTER_S = 5.0
+_PAUSE_SILENCE_S = 1.0
+
+
+def to_pcm(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
+def from_pcm(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+@dataclass(eq=False)
+class RemoteRun:
+    """A room's run as this gateway started it (its audio may come through here)."""
+
+    room: RoomInfo
+    kind: str
+    session_id: str
+    stopping: threading.Event = field(default_factory=threading.Event)
+    paused: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {"state": "paused" if self.paused else "live", "source": self.kind,
+                "session_id": self.session_id, "backlog_s": 0.0}  # fmt: skip
+
+
+class ClusterRooms:
+    """The rooms as a gateway sees them: the same methods as `Rooms`, backed by Redis."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        models: Models,
+        bus: RedisBus,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.models = models
+        self.bus = bus
+        self.loop = loop
+        self.redis = bus.redis
+        self._local: dict[str, RemoteRun] = {}  # runs whose audio comes through this gateway
+        self._audio_lock = threading.Lock()
+        self._watch = asyncio.ensure_future(self._report_unclaimed())
+
+    # -- lookups
+
+    def room(self, room_id: str) -> RoomInfo:
+        room = self.store.get_room(room_id)
+        if room is None:
+            raise RoomNotFound(f"no room {room_id!r}: check the link or create the room")
+        return room
+
+    def _run(self, room_id: str) -> dict[str, str]:
+        raw = self.redis.hgetall(room_key(room_id, "run"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def status(self, room_id: str) -> dict[str, Any]:
+        run = self._run(room_id)
+        if not run:
+            return {"state": "idle", "source": None, "session_id": None}
+        return {
+            "state": run.get("state", "live"),
+            "source": run.get("source"),
+            "session_id": run.get("session_id"),
+            "backlog_s": round(self.backlog_s(room_id), 2),
+        }
+
+    @property
+    def live_count(self) -> int:
+        return int(self.redis.scard(LIVE))
+
+    def is_live(self, room_id: str) -> bool:
+        return bool(self.redis.exists(room_key(room_id, "run")))
+
+    def takes_audio(self, room_id: str, run: RemoteRun) -> bool:
+        return self._local.get(room_id) is run and not run.stopping.is_set()
+
+    def backlog_s(self, room_id: str) -> float:
+        run = self._run(room_id)
+        if not run:
+            return 0.0
+        return max(float(run.get("audio_t", 0)) - float(run.get("heard_t", 0)), 0.0)
+
+    def session_clock(self, room_id: str) -> tuple[str, float] | None:
+        run = self._run(room_id)
+        if not run:
+            return None
+        return run["session_id"], time.time() - float(run.get("started", time.time()))
+
+    # -- events
+
+    def publish(self, room_id: str, event: RoomEvent) -> None:
+        self.bus.publish(room_id, event)
+
+    def captions(self, room: RoomInfo) -> CaptionPath:
+        translator = self.models.translator() if room.targets else None
+        run_key = room_key(room.id, "run")
+
+        def id_floor() -> int:  # a worker numbers the room's other captions
+            last = self.store.last_segment_id(room.id)
+            return max(last, int(self.redis.hget(run_key, "final_id") or 0))
+
+        return CaptionPath(self.store, translator, room.targets, _glossary(room), id_floor)
+
+    def translator(self):
+        return self.models.translator()
+
+    # -- control
+
+    async def start(
+        self,
+        room_id: str,
+        kind: str,
+        path: Path | None = None,
+        speed: float = 1.0,
+        device: str | int | None = None,
+        cleanup: Path | None = None,
+        label: str | None = None,
+    ) -> RemoteRun:
+        room = self.room(room_id)
+        run = self._run(room_id)
+        if run:
+            if not (kind == "push" and run.get("source") == "push" and self._orphaned(run)):
+                raise RoomBusy(f"room {room.name!r} is already listening ({run.get('source')})")
+            # a console whose gateway went away: its audio goes on here, in the same session
+            remote = self._local[room_id] = RemoteRun(room, kind, run["session_id"])
+            return remote
+        if self.live_count >= self.settings.max_live_rooms:
+            raise TooManyRooms(f"{self.live_count} rooms are listening (TINGSHUO_MAX_LIVE_ROOMS)")
+        if kind == "device":
+            live = mic_blocks(device)
+        source = label or {"push": "websocket", "file": str(path), "device": "sound device"}[kind]
+        info = await run_in_threadpool(
+            self.store.create_session,
+            room.name,
+            source,
+            room.lang,
+            room.hotwords,
+            room.targets,
+            room_id,
+        )
+        remote = self._local[room_id] = RemoteRun(room, kind, info.id)
+        now = time.time()
+        self.redis.delete(room_key(room_id, "audio"))
+        self.redis.hset(
+            room_key(room_id, "run"),
+            mapping={
+                "state": "live",
+                "source": kind,
+                "session_id": info.id,
+                "started": now,
+                "audio_t": 0,
+                "audio_at": now,
+                "heard_t": 0,
+                "final_end": 0,
+                "utterance_base": 0,
+            },
+        )
+        self.redis.sadd(LIVE, room_id)
+        self._announce(room_id, "live", session_id=info.id, source=kind)
+        if kind == "file":
+            assert path is not None
+            blocks: Iterator[np.ndarray] = file_blocks(path, realtime=False)
+            threading.Thread(
+                target=self._play, args=(remote, blocks, speed, cleanup), daemon=True
+            ).start()
+        elif kind == "device":
+            threading.Thread(target=self._play, args=(remote, live, 0, None), daemon=True).start()
+        return remote
+
+    def _orphaned(self, run: dict[str, str]) -> bool:
+        return time.time() - float(run.get("audio_at", 0)) > 2.0
+
+    def push(self, room_id: str, samples: np.ndarray) -> None:
+        remote = self._local.get(room_id)
+        if remote is None or remote.paused or remote.stopping.is_set():
+            return
+        self._write_audio(room_id, samples)
+
+    def _write_audio(self, room_id: str, samples: np.ndarray, command: str = "") -> None:
+        """Append a block, stamped with its time in the session (or a command: `end`)."""
+        key = room_key(room_id, "run")
+        with self._audio_lock:
+            t = float(self.redis.hget(key, "audio_t") or 0)
+            fields: dict[str, Any] = {"t": t, "pcm": to_pcm(samples)}
+            if command:
+                fields["cmd"] = command
+            keep = int(AUDIO_KEEP_S / BLOCK_S)
+            pipe = self.redis.pipeline()
+            pipe.xadd(room_key(room_id, "audio"), fields, maxlen=keep, approximate=True)
+            pipe.hset(key, mapping={"audio_t": t + samples.size / SAMPLE_RATE,
+                                    "audio_at": time.time()})  # fmt: skip
+            pipe.execute()
+
+    def _play(
+        self, remote: RemoteRun, blocks: Iterator[np.ndarray], speed: float, cleanup: Path | None
+    ) -> None:
+        """A file (paced at `speed`, 0: as fast as it decodes) or a device, into the stream."""
+        t0 = time.monotonic()
+        played = 0.0
+        try:
+            for block in blocks:
+                if remote.stopping.is_set():
+                    break
+                while remote.paused and not remote.stopping.is_set():
+                    time.sleep(0.05)
+                    t0 += 0.05
+                played += block.size / SAMPLE_RATE
+                if speed > 0:
+                    delay = t0 + played / speed - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                self._write_audio(remote.room.id, block)
+            if not remote.stopping.is_set():
+                self.stop(remote.room.id)
+        except Exception:
+            log.exception("room %s: its audio stopped", remote.room.id)
+            self.stop(remote.room.id)
+        finally:
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()
+            if cleanup is not None:
+                cleanup.unlink(missing_ok=True)
+
+    def pause(self, room_id: str) -> RemoteRun | dict:
+        run = self._require(room_id)
+        if run.get("state") != "paused":
+            self.redis.hset(room_key(room_id, "run"), "state", "paused")
+            remote = self._local.get(room_id)
+            if remote is not None:
+                remote.paused = True
+            silence = np.zeros(int(_PAUSE_SILENCE_S * SAMPLE_RATE), dtype=np.float32)
+            self._write_audio(room_id, silence)  # the words before the pause become final
+            self._announce(room_id, "paused", session_id=run["session_id"])
+        return run
+
+    def resume(self, room_id: str) -> dict:
+        run = self._require(room_id)
+        if run.get("state") == "paused":
+            self.redis.hset(room_key(room_id, "run"), "state", "live")
+            remote = self._local.get(room_id)
+            if remote is not None:
+                remote.paused = False
+            self._announce(room_id, "live", session_id=run["session_id"], source=run["source"])
+        return run
+
+    def stop(self, room_id: str) -> dict:
+        """The worker hears what came before, stores it, and ends the session."""
+        run = self._require(room_id)
+        remote = self._local.pop(room_id, None)
+        if remote is not None:
+            remote.stopping.set()
+        self._write_audio(room_id, np.zeros(0, dtype=np.float32), command="end")
+        return run
+
+    def _require(self, room_id: str) -> dict[str, str]:
+        self.room(room_id)
+        run = self._run(room_id)
+        if not run:
+            raise RoomBusy(f"room {room_id!r} is not listening: start it first")
+        return run
+
+    def _announce(self, room_id: str, state: str, **extra: Any) -> None:
+        try:
+            self.store.set_room_state(room_id, state)
+        except StoreError as e:
+            log.error("room %s: its state is not stored: %s", room_id, e)
+        self.publish(room_id, RoomState(state=state, **extra))
+
+    async def _report_unclaimed(self) -> None:
+        """A live room no worker has taken is reported on its console."""
+        told: set[str] = set()
+        while True:
+            await asyncio.sleep(_NO_WORKER_AFTER_S)
+            try:
+                rooms = [r.decode() for r in self.redis.smembers(LIVE)]
+                for room_id in rooms:
+                    run = self._run(room_id)
+                    waited = time.time() - float(run.get("started", time.time()))
+                    held = self.redis.exists(room_key(room_id, "lease"))
+                    if held or waited < _NO_WORKER_AFTER_S:
+                        told.discard(room_id)
+                    elif room_id not in told and room_id in self._local:
+                        told.add(room_id)
+                        self.publish(
+                            room_id,
+                            RoomState(
+                                state="live",
+                                session_id=run.get("session_id"),
+                                error="no recognizer free: captions start when a worker "
+                                "takes the room",
+                            ),
+                        )
+            except Exception as e:  # Redis away: the next round tries again
+                log.warning("cannot look at the live rooms: %s", e)
+
+    async def close(self) -> None:
+        self._watch.cancel()
+        for room_id in list(self._local):
+            remote = self._local.pop(room_id)
+            remote.stopping.set()
