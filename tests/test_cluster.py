@@ -122,6 +122,20 @@ class Viewer(threading.Thread):
         return [m["segment"] for m in list(self.messages) if m["type"] == "final"]
 
 
+def redis_server(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     url = os.environ.get("TINGSHUO_TEST_POSTGRES_URL")
@@ -129,10 +143,7 @@ def cluster(tmp_path_factory):
         pytest.skip("needs redis-server and TINGSHUO_TEST_POSTGRES_URL (CI has both)")
     folder = tmp_path_factory.mktemp("cluster")
     port = free_port()
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
+    redis = [redis_server(port)]
     env = {
         **os.environ,
         "TINGSHUO_DATABASE_URL": url,
@@ -148,12 +159,12 @@ def cluster(tmp_path_factory):
         gateways = [Gateway(env, folder / f"g{i}.log") for i in range(2)]
         procs += gateways
         yield {"workers": workers, "gateways": gateways, "env": env, "folder": folder,
-               "redis": port}  # fmt: skip
+               "redis": port, "redis_server": redis}  # fmt: skip
     finally:
         for p in procs:
             p.stop()
-        redis.terminate()
-        redis.wait(10)
+        redis[0].terminate()
+        redis[0].wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -274,3 +285,31 @@ def test_viewers_of_a_killed_gateway_catch_up_on_the_other(cluster, talk):
     stored = a.http.get(f"/api/rooms/{room['id']}/segments").json()
     assert [s["id"] for s in shown] == [s["id"] for s in stored]  # no gap, no duplicate
     assert len(stored) == len(CLIPS)
+
+
+def test_captions_resume_after_a_redis_restart(cluster, talk, aishell_rows):
+    a = cluster["gateways"][0]
+    room = a.http.post("/api/rooms", json={"name": "hall 4", "lang": "zh"}).json()
+    viewer = Viewer(events_url(a, room))
+    viewer.start()
+    assert viewer.ready.wait(30)
+    start_file(a, room, talk, speed=1)
+    deadline = time.monotonic() + 60
+    while len(viewer.finals()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Redis restarts (without persistence: every stream, lease and counter is gone)
+    server = cluster["redis_server"]
+    server[0].terminate()
+    server[0].wait(10)
+    time.sleep(3)
+    server[0] = redis_server(cluster["redis"])
+    viewer.join(180)
+    notices = [m["ok"] for m in viewer.messages if m["type"] == "bus"]
+    assert notices[:1] == [False] and notices[-1] is True  # the console was told
+    shown = viewer.finals()
+    stored = a.http.get(f"/api/rooms/{room['id']}/segments").json()
+    assert [s["id"] for s in stored] == sorted({s["id"] for s in stored})
+    assert len(stored) == len(CLIPS)  # the audio waited at the gateway: nothing was lost
+    assert cer(reference(aishell_rows), [s["text"] for s in stored]) < 0.15
+    assert {s["id"] for s in shown} <= {s["id"] for s in stored}
+    assert viewer.messages[-1]["status"] == "done"

@@ -107,6 +107,14 @@ class StoreNotice(_Notice):
     lost: bool | None = None
 
 
+class BusNotice(_Notice):
+    """From a gateway to its own viewers: the message bus between processes (Redis) is away
+    (`ok: false`: captions are paused) or back."""
+
+    type: Literal["bus"] = "bus"
+    ok: bool
+
+
 class SpeakerNamed(BaseModel):
     type: Literal["speaker"] = "speaker"
     segment_ids: list[int]
@@ -148,6 +156,7 @@ RoomEvent = (
     | RoomState
     | Lag
     | StoreNotice
+    | BusNotice
     | SpeakerNamed
     | AnchorRundown
     | AnchorCue

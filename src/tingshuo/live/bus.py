@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..events import Final, RoomEvent, Translation, wire
+from ..events import BusNotice, Final, RoomEvent, Translation, wire
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +256,7 @@ class RedisBus:
 
         client = aredis.Redis.from_url(self.url)
         delay = 0.2
+        away = False
         try:
             while self._subs and not self._closed:
                 streams = {room_key(r, "events"): i for r, i in self._from.items()}
@@ -263,10 +264,17 @@ class RedisBus:
                     got = await client.xread(streams, count=500, block=500)
                     delay = 0.2
                 except RedisError as e:
-                    log.warning("cannot read room events from Redis (%s); retrying", e)
+                    if not away:
+                        log.error("cannot read room events from Redis (%s); retrying", e)
+                        away = True
+                        self._tell_local(BusNotice(ok=False))
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
                     continue
+                if away:
+                    log.warning("Redis is back: room events flow again")
+                    away = False
+                    self._tell_local(BusNotice(ok=True))
                 for stream, entries in got or []:
                     room_id = stream.decode().split(":")[2]
                     for entry_id, fields in entries:
@@ -275,6 +283,12 @@ class RedisBus:
                         self._deliver(room_id, _from_stream(fields))
         finally:
             await client.aclose()
+
+    def _tell_local(self, event: RoomEvent) -> None:
+        """An event for this gateway's own viewers of every room, not through Redis."""
+        text = json.dumps({"seq": 0, "ts": round(time.time(), 4), **wire(event)})
+        for room_id in list(self._subs):
+            self._deliver(room_id, Message(seq=0, type=event.type, text=text))
 
     def _deliver(self, room_id: str, message: Message) -> None:
         for sub in list(self._subs.get(room_id, ())):

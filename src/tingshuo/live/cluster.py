@@ -18,6 +18,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,13 @@ class RemoteRun:
     session_id: str
     stopping: threading.Event = field(default_factory=threading.Event)
     paused: bool = False
+    started: float = field(default_factory=time.time)
+    audio_t: float = 0.0  # seconds of the session's audio written so far
+
+    def state(self) -> dict[str, Any]:
+        """The run as Redis keeps it, for a Redis that restarted and lost it."""
+        return {"state": "paused" if self.paused else "live", "source": self.kind,
+                "session_id": self.session_id, "started": self.started}  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
         return {"state": "paused" if self.paused else "live", "source": self.kind,
@@ -88,6 +96,8 @@ class ClusterRooms:
         self.redis = bus.redis
         self._local: dict[str, RemoteRun] = {}  # runs whose audio comes through this gateway
         self._audio_lock = threading.Lock()
+        # audio that could not reach Redis yet (it restarts): sent, in order, once it is back
+        self._unsent: dict[str, deque[dict[str, Any]]] = {}
         self._watch = asyncio.ensure_future(self._report_unclaimed())
 
     # -- lookups
@@ -171,7 +181,10 @@ class ClusterRooms:
             if not (kind == "push" and run.get("source") == "push" and self._orphaned(run)):
                 raise RoomBusy(f"room {room.name!r} is already listening ({run.get('source')})")
             # a console whose gateway went away: its audio goes on here, in the same session
-            remote = self._local[room_id] = RemoteRun(room, kind, run["session_id"])
+            remote = self._local[room_id] = RemoteRun(
+                room, kind, run["session_id"], started=float(run.get("started", time.time()))
+            )
+            remote.audio_t = float(run.get("audio_t", 0))
             return remote
         if self.live_count >= self.settings.max_live_rooms:
             raise TooManyRooms(f"{self.live_count} rooms are listening (TINGSHUO_MAX_LIVE_ROOMS)")
@@ -188,7 +201,7 @@ class ClusterRooms:
             room_id,
         )
         remote = self._local[room_id] = RemoteRun(room, kind, info.id)
-        now = time.time()
+        now = remote.started
         self.redis.delete(room_key(room_id, "audio"))
         self.redis.hset(
             room_key(room_id, "run"),
@@ -226,19 +239,51 @@ class ClusterRooms:
         self._write_audio(room_id, samples)
 
     def _write_audio(self, room_id: str, samples: np.ndarray, command: str = "") -> None:
-        """Append a block, stamped with its time in the session (or a command: `end`)."""
-        key = room_key(room_id, "run")
+        """Append a block, stamped with its time in the session (or a command: `end`). While
+        Redis is away, blocks wait here (the last `AUDIO_KEEP_S`) and go once it is back."""
+        remote = self._local.get(room_id)
         with self._audio_lock:
-            t = float(self.redis.hget(key, "audio_t") or 0)
+            if remote is not None:
+                t = remote.audio_t
+                remote.audio_t += samples.size / SAMPLE_RATE
+            else:  # a pause or stop for a room whose audio comes through another gateway
+                t = float(self.redis.hget(room_key(room_id, "run"), "audio_t") or 0)
             fields: dict[str, Any] = {"t": t, "pcm": to_pcm(samples)}
             if command:
                 fields["cmd"] = command
-            keep = int(AUDIO_KEEP_S / BLOCK_S)
+            unsent = self._unsent.setdefault(room_id, deque(maxlen=int(AUDIO_KEEP_S / BLOCK_S)))
+            unsent.append(fields)
+            self._send_audio(room_id, remote)
+
+    def _resend(self, room_id: str) -> None:
+        with self._audio_lock:
+            self._send_audio(room_id, self._local.get(room_id))
+
+    def _send_audio(self, room_id: str, remote: RemoteRun | None) -> None:
+        import redis
+
+        unsent = self._unsent.get(room_id)
+        if not unsent:
+            return
+        key = room_key(room_id, "run")
+        try:
             pipe = self.redis.pipeline()
-            pipe.xadd(room_key(room_id, "audio"), fields, maxlen=keep, approximate=True)
-            pipe.hset(key, mapping={"audio_t": t + samples.size / SAMPLE_RATE,
-                                    "audio_at": time.time()})  # fmt: skip
+            if remote is not None:  # a Redis that restarted lost the run: it is back
+                pipe.hsetnx(key, "heard_t", 0)
+                for name, value in remote.state().items():
+                    pipe.hsetnx(key, name, value)
+                pipe.sadd(LIVE, room_id)
+            keep = int(AUDIO_KEEP_S / BLOCK_S)
+            for fields in unsent:
+                pipe.xadd(room_key(room_id, "audio"), fields, maxlen=keep, approximate=True)
+            last = unsent[-1]
+            pcm_s = len(last["pcm"]) / 2 / SAMPLE_RATE
+            pipe.hset(key, mapping={"audio_t": last["t"] + pcm_s, "audio_at": time.time()})
             pipe.execute()
+            unsent.clear()
+        except redis.RedisError as e:
+            if len(unsent) == 1:
+                log.error("room %s: Redis is away (%s); its audio waits here", room_id, e)
 
     def _play(
         self, remote: RemoteRun, blocks: Iterator[np.ndarray], speed: float, cleanup: Path | None
@@ -317,10 +362,14 @@ class ClusterRooms:
         self.publish(room_id, RoomState(state=state, **extra))
 
     async def _report_unclaimed(self) -> None:
-        """A live room no worker has taken is reported on its console."""
+        """A live room no worker has taken is reported on its console; audio that waits for
+        Redis is sent again."""
         told: set[str] = set()
         while True:
-            await asyncio.sleep(_NO_WORKER_AFTER_S)
+            for _ in range(int(_NO_WORKER_AFTER_S / 0.5)):
+                await asyncio.sleep(0.5)
+                for room_id in [r for r, unsent in self._unsent.items() if unsent]:
+                    await run_in_threadpool(self._resend, room_id)
             try:
                 rooms = [r.decode() for r in self.redis.smembers(LIVE)]
                 for room_id in rooms:

@@ -14,6 +14,7 @@ moment is heard again from its start, which is still in the audio stream.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import redis
 
 from ..audio.decode import SAMPLE_RATE
 from ..errors import StoreError, TingshuoError
@@ -67,6 +69,7 @@ class Held:
     session: LiveSession | None = None
     lost: threading.Event = field(default_factory=threading.Event)
     last_lag: object = None
+    run: dict[str, str] = field(default_factory=dict)  # the run as it was claimed
 
 
 class RoomWorker:
@@ -125,6 +128,22 @@ class RoomWorker:
             if not self._renew(keys=[room_key(room_id, "lease")], args=[self.id, lease_ms]):
                 log.warning("room %s: its lease was lost; another worker has it", room_id)
                 self._let_go(held)
+            elif held.run and not self.redis.exists(room_key(room_id, "run")):
+                self._restore_run(held)
+
+    def _restore_run(self, held: Held) -> None:
+        """Redis restarted and lost the room's run: what this worker knows of it goes back
+        (the gateway that feeds the room puts back the rest)."""
+        key = room_key(held.room_id, "run")
+        pipe = self.redis.pipeline()
+        for name in ("state", "source", "session_id", "started", "utterance_base"):
+            if name in held.run:
+                pipe.hsetnx(key, name, held.run[name])
+        pipe.hset(key, "worker", self.id)
+        pipe.hsetnx(key, "audio_at", time.time())
+        pipe.sadd(LIVE, held.room_id)
+        pipe.execute()
+        log.warning("room %s: its run is back in Redis", held.room_id)
 
     def _claim(self, lease_ms: int) -> None:
         if len(self.held) >= self.capacity:
@@ -165,7 +184,7 @@ class RoomWorker:
             self.store.adopt_orphans()  # a worker that died here left its journal
             stored = self.store.segments(info.id)
             reach = max([float(run.get("final_end", 0)), *(s.end for s in stored)])
-            taken_over = "worker" in run
+            taken_over = "worker" in run or reach > 0  # (a restarted Redis forgot the worker)
             base = 0
             if taken_over:
                 base = int(self.redis.hincrby(room_key(room_id, "run"), "utterance_base",
@@ -188,7 +207,10 @@ class RoomWorker:
             first = max(self.store.last_segment_id(room_id), int(run.get("final_id", 0)))
 
             def id_floor() -> int:  # the room's captions are numbered in order, by any process
-                return max(first, int(self.redis.hget(run_key, "final_id") or 0))
+                try:
+                    return max(first, int(self.redis.hget(run_key, "final_id") or 0))
+                except redis.RedisError:  # away: this worker numbers the room alone meanwhile
+                    return first
 
             session = held.session = LiveSession(
                 self.models.worker,
@@ -253,11 +275,19 @@ class RoomWorker:
         key, run_key = room_key(held.room_id, "audio"), room_key(held.room_id, "run")
         heard = offset
         reported = 0.0
+        last_audio = time.time()
         while not held.lost.is_set() and not self.stopping.is_set():
-            got = self.redis.xread({key: after}, count=50, block=500)
+            try:
+                got = self.redis.xread({key: after}, count=50, block=500)
+                at = self.redis.hget(run_key, "audio_at") if not got else None
+            except redis.RedisError as e:  # a restart: the audio waits at its gateway
+                log.warning("room %s: cannot read its audio from Redis (%s)", held.room_id, e)
+                time.sleep(0.5)
+                continue
             if not got:
-                at = self.redis.hget(run_key, "audio_at")
-                if at is None or time.time() - float(at) > _SILENT_SOURCE_S:
+                if at is not None:
+                    last_audio = max(last_audio, float(at))
+                if time.time() - last_audio > _SILENT_SOURCE_S:
                     log.warning("room %s: its audio stopped coming; the session ends", held.room_id)
                     return
                 continue
@@ -271,7 +301,8 @@ class RoomWorker:
                     yield block
             if time.monotonic() - reported > 0.5:
                 reported = time.monotonic()
-                self.redis.hset(run_key, "heard_t", heard)
+                with contextlib.suppress(redis.RedisError):
+                    self.redis.hset(run_key, "heard_t", heard)
 
     def _finish(self, room_id: str, session_id: str | None, status: str, error: str | None) -> None:
         """The room is idle: told, stored, and its live state removed."""
