@@ -68,6 +68,8 @@ class Server:
             **os.environ,
             "TINGSHUO_DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
             "TINGSHUO_MAX_VIEWERS_PER_ROOM": "5000",
+            "TINGSHUO_MAX_VIEWERS_PER_ADDRESS": "0",  # every viewer here comes from one address
+            "TINGSHUO_MAX_VIEWERS_PER_LINK": "0",
             "TINGSHUO_MAX_LIVE_ROOMS": "32",
             "OMP_WAIT_POLICY": "PASSIVE",
             **(env or {}),

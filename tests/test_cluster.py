@@ -152,6 +152,7 @@ def cluster(tmp_path_factory):
         "OMP_WAIT_POLICY": "PASSIVE",
     }
     procs: list[Process] = []
+    workers: list[Process] = []
     try:
         workers = [Process(["-v", "worker", "--rooms", "2"], env, folder / f"w{i}.log")
                    for i in range(2)]  # fmt: skip
@@ -161,7 +162,7 @@ def cluster(tmp_path_factory):
         yield {"workers": workers, "gateways": gateways, "env": env, "folder": folder,
                "redis": port, "redis_server": redis}  # fmt: skip
     finally:
-        for p in procs:
+        for p in procs + workers:  # (workers started in a dead one's place too)
             p.stop()
         redis[0].terminate()
         redis[0].wait(10)

@@ -70,6 +70,7 @@ class Anchors:
 
     def __init__(self) -> None:
         self.models: Models | None = None  # the server's (its voices); set when it starts
+        self.shared = False  # several gateways step through the same rundowns
         self.plans: dict[str, Plan] = {}
         self.sessions: dict[str, AnchorSession] = {}
         self._said: dict[tuple[str, str], SayOut] = {}
@@ -88,13 +89,22 @@ class Anchors:
             return said
 
     def plan(self, room_id: str, rooms: Rooms, settings) -> Plan | None:
-        """The room's rundown: from memory, or as the store kept it (after a restart)."""
+        """The room's rundown: from memory, or as the store kept it (after a restart). With
+        several gateways (`shared`), where the console stands is read from the store each
+        time: another gateway may have cued the next line."""
         plan = self.plans.get(room_id)
-        if plan is not None:
+        if plan is not None and not self.shared:
             return plan
         saved = rooms.store.rundown(room_id)
         if saved is None:
+            self.plans.pop(room_id, None)
             return None
+        if plan is not None and plan.text == saved.text and plan.format == saved.format:
+            last = len(plan.rundown.segments) - 1
+            plan.index, plan.cue = min(saved.position, last), saved.cue
+            plan.skipped = {i for i in saved.skipped if i <= last}
+            return plan
+        self.plans.pop(room_id, None)
         parse = parse_yaml if saved.format == "yaml" else parse_markdown
         try:
             rundown = parse(saved.text, "rundown")

@@ -79,6 +79,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             # a gateway: workers (`tingshuo worker`) run the rooms and hold the recognizer
             app.state.bus = RedisBus(settings.bus_url, settings.viewer_queue_size)
             app.state.rooms = ClusterRooms(settings, app.state.store, models, app.state.bus, loop)
+            app.state.anchors.shared = True
         else:
             await run_in_threadpool(models.load)  # the recognizer, before any request
             # a previous process killed mid-session (kill -9, power cut) left these behind

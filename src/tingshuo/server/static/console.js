@@ -122,6 +122,13 @@
     el.hidden = false;
   }
 
+  // distributed mode: the message bus between this server and the workers (Redis) is away
+  function showBus(m) {
+    const el = $("room-bus");
+    el.textContent = m.ok ? "" : "⚠ captions paused: the message bus (Redis) is away; they resume when it is back";
+    el.hidden = m.ok;
+  }
+
   async function select(id) {
     const room = await api(`/api/rooms/${id}`);
     state.room = room;
@@ -152,6 +159,7 @@
       if (m.type === "hello" || m.type === "state") showState(m.state);
       if (m.type === "lag") showLag(m);
       if (m.type === "store") showStore(m);
+      if (m.type === "bus") showBus(m);
       if (m.type === "state" && m.state === "idle") $("room-lag").hidden = true;
       if (m.type === "state" && m.error) error(m.error);
       if (m.type === "state" && m.state === "idle") stopMic();
