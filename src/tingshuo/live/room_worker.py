@@ -305,7 +305,10 @@ class RoomWorker:
                     self.redis.hset(run_key, "heard_t", heard)
 
     def _finish(self, room_id: str, session_id: str | None, status: str, error: str | None) -> None:
-        """The room is idle: told, stored, and its live state removed."""
+        """The room is idle: told, stored, and its live state removed. Its captions are in
+        the database before it says so (a gateway reads them from there)."""
+        if not self.store.flush(10):
+            log.error("room %s: captions still wait for the database (written later)", room_id)
         try:
             self.store.set_room_state(room_id, "idle")
         except StoreError as e:
