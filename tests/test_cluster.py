@@ -233,7 +233,7 @@ def test_a_worker_killed_mid_file_is_taken_over(cluster, talk, aishell_rows):
     viewer = Viewer(events_url(b, room))
     viewer.start()
     assert viewer.ready.wait(30)
-    start_file(a, room, talk, speed=1)
+    start_file(a, room, talk, speed=1.5)
     deadline = time.monotonic() + 60
     while len(viewer.finals()) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -270,7 +270,7 @@ def test_viewers_of_a_killed_gateway_catch_up_on_the_other(cluster, talk):
     first = Viewer(events_url(b, room))
     first.start()
     assert first.ready.wait(30)
-    start_file(a, room, talk, speed=1.5)
+    start_file(a, room, talk, speed=2)
     deadline = time.monotonic() + 60
     while len(first.finals()) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -294,7 +294,7 @@ def test_captions_resume_after_a_redis_restart(cluster, talk, aishell_rows):
     viewer = Viewer(events_url(a, room))
     viewer.start()
     assert viewer.ready.wait(30)
-    start_file(a, room, talk, speed=1)
+    start_file(a, room, talk, speed=1.5)
     deadline = time.monotonic() + 60
     while len(viewer.finals()) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -314,3 +314,39 @@ def test_captions_resume_after_a_redis_restart(cluster, talk, aishell_rows):
     assert cer(reference(aishell_rows), [s["text"] for s in stored]) < 0.15
     assert {s["id"] for s in shown} <= {s["id"] for s in stored}
     assert viewer.messages[-1]["status"] == "done"
+
+
+def test_a_room_no_worker_takes_is_reported_on_its_console(tmp_path, talk):
+    url = os.environ.get("TINGSHUO_TEST_POSTGRES_URL")
+    if not url or not shutil.which("redis-server"):
+        pytest.skip("needs redis-server and TINGSHUO_TEST_POSTGRES_URL (CI has both)")
+    port = free_port()
+    server = redis_server(port)
+    env = {
+        **os.environ,
+        "TINGSHUO_DATABASE_URL": url,
+        "TINGSHUO_BUS_URL": f"redis://127.0.0.1:{port}/0",
+    }
+    gateway = Gateway(env, tmp_path / "g.log")  # and no worker at all
+    try:
+        room = gateway.http.post("/api/rooms", json={"name": "hall 5", "lang": "zh"}).json()
+        viewer = Viewer(events_url(gateway, room))
+        viewer.start()
+        assert viewer.ready.wait(30)
+        start_file(gateway, room, talk, speed=1)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            errors = [m.get("error", "") for m in list(viewer.messages) if m["type"] == "state"]
+            if any("no recognizer free" in e for e in errors):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the console was not told: {viewer.messages}")
+        assert gateway.http.post(f"/api/rooms/{room['id']}/stop").status_code == 200
+        viewer.join(20)
+        assert viewer.messages[-1]["state"] == "idle"
+        assert gateway.http.get(f"/api/rooms/{room['id']}").json()["state"] == "idle"
+    finally:
+        gateway.stop()
+        server.terminate()
+        server.wait(10)

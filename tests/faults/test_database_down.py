@@ -47,7 +47,7 @@ CLIPS = [
     "BAC009S0150W0130",
     "BAC009S0150W0131",
 ]
-OUTAGE_S = 10.0
+OUTAGE_S = 8.0
 # what must never reach a page: database words
 SQL_WORDS = ("sqlite", "psycopg", "operationalerror", "locked", "sql", "connection refused")
 
@@ -114,7 +114,7 @@ def run_through_outage(live, outage, wav: Path) -> None:
         r = live.http.post(
             f"/api/rooms/{room['id']}/start/file",
             files={"file": ("talk.wav", f, "audio/wav")},
-            data={"speed": "1.5"},
+            data={"speed": "2"},
             timeout=120,
         )
     assert r.status_code == 200, r.text

@@ -51,7 +51,7 @@ class Subscription:
 
 
 class Bus(Protocol):
-    def publish(self, room_id: str, event: RoomEvent) -> Message:
+    def publish(self, room_id: str, event: RoomEvent) -> Message | None:
         """Number the event, serialize it and hand it to every subscriber of the room."""
         ...
 
@@ -81,28 +81,13 @@ def _message(seq: int, event: RoomEvent) -> Message:
     )
 
 
-class LocalBus:
-    """In-process bus; call it from the event loop's thread only."""
+class _Viewers:
+    """The subscribers of each room in this process, each with its bounded queue; call it
+    from the event loop's thread only."""
 
-    def __init__(self, queue_size: int = 512) -> None:
+    def __init__(self, queue_size: int) -> None:
         self.queue_size = queue_size
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
-        self._seq: dict[str, int] = defaultdict(int)
-
-    def publish(self, room_id: str, event: RoomEvent) -> Message:
-        self._seq[room_id] += 1
-        seq = self._seq[room_id]
-        message = _message(seq, event)
-        for sub in list(self._subs.get(room_id, ())):
-            try:
-                sub.queue.put_nowait(message)
-            except asyncio.QueueFull:
-                log.warning(
-                    "room %s: a viewer fell %d events behind; dropped", room_id, sub.queue.qsize()
-                )
-                self.unsubscribe(sub)
-                sub.dropped.set()
-        return message
 
     def subscribe(self, room_id: str) -> Subscription:
         sub = Subscription(room_id, asyncio.Queue(self.queue_size))
@@ -115,11 +100,40 @@ class LocalBus:
             subs.discard(sub)
             if not subs:
                 del self._subs[sub.room_id]
+                self._forget(sub.room_id)
+
+    def _forget(self, room_id: str) -> None:
+        """The room's last viewer here went."""
 
     def subscribers(self, room_id: str | None = None) -> int:
         if room_id is not None:
             return len(self._subs.get(room_id, ()))
         return sum(len(s) for s in self._subs.values())
+
+    def _deliver(self, room_id: str, message: Message) -> None:
+        for sub in list(self._subs.get(room_id, ())):
+            try:
+                sub.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                log.warning(
+                    "room %s: a viewer fell %d events behind; dropped", room_id, sub.queue.qsize()
+                )
+                self.unsubscribe(sub)
+                sub.dropped.set()
+
+
+class LocalBus(_Viewers):
+    """In-process bus; call it from the event loop's thread only."""
+
+    def __init__(self, queue_size: int = 512) -> None:
+        super().__init__(queue_size)
+        self._seq: dict[str, int] = defaultdict(int)
+
+    def publish(self, room_id: str, event: RoomEvent) -> Message:
+        self._seq[room_id] += 1
+        message = _message(self._seq[room_id], event)
+        self._deliver(room_id, message)
+        return message
 
     def last_seq(self, room_id: str) -> int:
         return self._seq.get(room_id, 0)
@@ -146,7 +160,7 @@ def room_key(room_id: str, what: str) -> str:
     return f"tingshuo:room:{room_id}:{what}"
 
 
-class RedisBus:
+class RedisBus(_Viewers):
     """Room events through Redis streams (one per room, trimmed to `keep` events).
 
     `publish` never waits: events go out in call order from one publishing thread, so a
@@ -158,13 +172,12 @@ class RedisBus:
     def __init__(self, url: str, queue_size: int = 512, keep: int = 5000) -> None:
         import redis
 
+        super().__init__(queue_size)
         self.url = url
-        self.queue_size = queue_size
         self.keep = keep
         self.redis = redis.Redis.from_url(url, socket_timeout=5, health_check_interval=10)
         self._script = self.redis.register_script(_PUBLISH)
         self._out: queue.Queue = queue.Queue(maxsize=100_000)
-        self._subs: dict[str, set[Subscription]] = defaultdict(set)
         self._from: dict[str, str] = {}  # room -> the last stream id read for its viewers
         self._reader: asyncio.Task | None = None
         self._closed = False
@@ -223,28 +236,17 @@ class RedisBus:
             self._out.task_done()
 
     def subscribe(self, room_id: str) -> Subscription:
-        sub = Subscription(room_id, asyncio.Queue(self.queue_size))
         if room_id not in self._from:
             # from the newest event now: what is published after this call reaches `sub`
             newest = self.redis.xrevrange(room_key(room_id, "events"), count=1)
             self._from[room_id] = newest[0][0].decode() if newest else "0-0"
-        self._subs[room_id].add(sub)
+        sub = super().subscribe(room_id)
         if self._reader is None or self._reader.done():
             self._reader = asyncio.ensure_future(self._read())
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
-        subs = self._subs.get(sub.room_id)
-        if subs is not None:
-            subs.discard(sub)
-            if not subs:
-                del self._subs[sub.room_id]
-                self._from.pop(sub.room_id, None)
-
-    def subscribers(self, room_id: str | None = None) -> int:
-        if room_id is not None:
-            return len(self._subs.get(room_id, ()))
-        return sum(len(s) for s in self._subs.values())
+    def _forget(self, room_id: str) -> None:
+        self._from.pop(room_id, None)
 
     def last_seq(self, room_id: str) -> int:
         return int(self.redis.get(room_key(room_id, "seq")) or 0)
@@ -289,15 +291,6 @@ class RedisBus:
         text = json.dumps({"seq": 0, "ts": round(time.time(), 4), **wire(event)})
         for room_id in list(self._subs):
             self._deliver(room_id, Message(seq=0, type=event.type, text=text))
-
-    def _deliver(self, room_id: str, message: Message) -> None:
-        for sub in list(self._subs.get(room_id, ())):
-            try:
-                sub.queue.put_nowait(message)
-            except asyncio.QueueFull:
-                log.warning("room %s: a viewer fell behind; dropped", room_id)
-                self.unsubscribe(sub)
-                sub.dropped.set()
 
     def close(self) -> None:
         self.flush(5)

@@ -230,7 +230,8 @@ class ClusterRooms:
         return remote
 
     def _orphaned(self, run: dict[str, str]) -> bool:
-        return time.time() - float(run.get("audio_at", 0)) > 2.0
+        """No audio for a moment: the gateway that took the console's audio went away."""
+        return time.time() - float(run.get("audio_at", 0)) > 0.75
 
     def push(self, room_id: str, samples: np.ndarray) -> None:
         remote = self._local.get(room_id)
@@ -344,8 +345,24 @@ class ClusterRooms:
         remote = self._local.pop(room_id, None)
         if remote is not None:
             remote.stopping.set()
+        if not self.redis.exists(room_key(room_id, "lease")):
+            self._end_unclaimed(room_id, run)  # no worker ever took it: nothing to hear
+            return run
         self._write_audio(room_id, np.zeros(0, dtype=np.float32), command="end")
         return run
+
+    def _end_unclaimed(self, room_id: str, run: dict[str, str]) -> None:
+        pipe = self.redis.pipeline()
+        pipe.delete(room_key(room_id, "run"), room_key(room_id, "audio"))
+        pipe.srem(LIVE, room_id)
+        pipe.execute()
+        self._unsent.pop(room_id, None)
+        try:
+            self.store.finish_session(run["session_id"], "stopped", 0.0)
+        except StoreError as e:
+            log.error("room %s: its session's end is not stored: %s", room_id, e)
+        self._announce(room_id, "idle", session_id=run["session_id"], status="stopped",
+                       error="no recognizer was free: nothing was transcribed")  # fmt: skip
 
     def _require(self, room_id: str) -> dict[str, str]:
         self.room(room_id)

@@ -220,18 +220,11 @@
     const mute = ctx.createGain();
     mute.gain.value = 0;
     source.connect(node).connect(mute).connect(ctx.destination); // keeps the graph pulling
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/ws/rooms/${state.room.id}/audio`); // cookie
-    ws.binaryType = "arraybuffer";
-    const mic = (state.mic = { stream, ctx, ws, frames: 0 });
-    ws.onopen = () => ws.send(JSON.stringify({ type: "start", sample_rate: 16000, format: "s16le" }));
-    ws.onmessage = (e) => { const m = JSON.parse(e.data); if (m.type === "ready") mic.ready = true; };
-    ws.onclose = (e) => {
-      if (e.code !== 1000 && e.code !== 1005) error(`audio: ${e.reason || "connection closed"} (${e.code})`);
-      stopMic();
-    };
+    const mic = (state.mic = { stream, ctx, ws: null, frames: 0, retries: 0, room: state.room.id });
+    openAudio(mic);
     node.port.onmessage = (e) => {
-      if (mic.ready && ws.readyState === WebSocket.OPEN) {
+      const ws = mic.ws;
+      if (mic.ready && ws && ws.readyState === WebSocket.OPEN) {
         ws.send(e.data);
         mic.frames += 1;
         $("mic-level").textContent = `🎤 ${(mic.frames / 10).toFixed(0)} s sent`;
@@ -239,13 +232,39 @@
     };
   }));
 
+  // The audio socket; one the network or a server going away dropped is opened again (with
+  // several servers, the load balancer sends it to another: the room goes on in its session)
+  function openAudio(mic) {
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${location.host}/ws/rooms/${mic.room}/audio`); // cookie
+    ws.binaryType = "arraybuffer";
+    mic.ws = ws;
+    mic.ready = false;
+    ws.onopen = () => ws.send(JSON.stringify({ type: "start", sample_rate: 16000, format: "s16le" }));
+    ws.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      if (m.type === "ready") { mic.ready = true; mic.retries = 0; }
+    };
+    ws.onclose = (e) => {
+      if (state.mic !== mic || mic.ws !== ws) return;
+      if ([1001, 1006, 1012].includes(e.code) && mic.retries < 10) {
+        mic.retries += 1;
+        error(`audio: the connection dropped; reconnecting (${mic.retries})…`);
+        setTimeout(() => { if (state.mic === mic) openAudio(mic); }, 1000);
+        return;
+      }
+      if (e.code !== 1000 && e.code !== 1005) error(`audio: ${e.reason || "connection closed"} (${e.code})`);
+      stopMic();
+    };
+  }
+
   function stopMic() {
     const mic = state.mic;
     if (!mic) return;
     state.mic = null;
     for (const t of mic.stream.getTracks()) t.stop();
     mic.ctx.close();
-    if (mic.ws.readyState === WebSocket.OPEN) mic.ws.close(1000, "done");
+    if (mic.ws && mic.ws.readyState === WebSocket.OPEN) mic.ws.close(1000, "done");
   }
 
   // -- exports
