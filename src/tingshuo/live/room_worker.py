@@ -30,7 +30,7 @@ import redis
 
 from ..audio.decode import SAMPLE_RATE
 from ..errors import StoreError, TingshuoError
-from ..events import RoomEvent, RoomState, StoreNotice
+from ..events import Final, RoomEvent, RoomState, StoreNotice
 from ..pipeline import LiveSession
 from ..settings import Settings
 from ..store.pending import BufferedStore, StoreState, open_buffered_store
@@ -136,7 +136,8 @@ class RoomWorker:
         (the gateway that feeds the room puts back the rest)."""
         key = room_key(held.room_id, "run")
         pipe = self.redis.pipeline()
-        for name in ("state", "source", "session_id", "started", "utterance_base"):
+        for name in ("state", "source", "session_id", "started", "utterance_base", "final_end",
+                     "final_id"):  # fmt: skip
             if name in held.run:
                 pipe.hsetnx(key, name, held.run[name])
         pipe.hset(key, "worker", self.id)
@@ -206,8 +207,17 @@ class RoomWorker:
             run_key = room_key(room_id, "run")
             first = max(self.store.last_segment_id(room_id), int(run.get("final_id", 0)))
 
-            def id_floor() -> int:  # the room's captions are numbered in order, by any process
+            lease_key = room_key(room_id, "lease")
+
+            def id_floor() -> int:
+                """Just before a caption is stored: the room must still be this worker's (a
+                worker that took it over hears this caption again), and its captions are
+                numbered in order, by whichever process."""
                 try:
+                    holder = self.redis.get(lease_key)
+                    if holder is not None and holder.decode() != self.id:
+                        self._let_go(held)
+                        raise LeaseLost()
                     return max(first, int(self.redis.hget(run_key, "final_id") or 0))
                 except redis.RedisError:  # away: this worker numbers the room alone meanwhile
                     return first
@@ -233,9 +243,14 @@ class RoomWorker:
             )
             if translator is not None and lang is not None:
                 translator.prepare(info.id, lang, room.targets)
-            result = session.run(
-                self._audio(held, after, offset), lambda e: self._publish(room_id, e)
-            )
+
+            def publish(event: RoomEvent) -> None:
+                if isinstance(event, Final):  # kept, to put back after a Redis restart
+                    held.run["final_end"] = str(event.segment.end)
+                    held.run["final_id"] = str(event.segment.id or 0)
+                self._publish(room_id, event)
+
+            result = session.run(self._audio(held, after, offset), publish)
             if held.lost.is_set():
                 raise LeaseLost()
             status = result.status if result.status != "stopped" else "done"
