@@ -160,9 +160,6 @@ class ClusterRooms:
 
         return CaptionPath(self.store, translator, room.targets, _glossary(room), id_floor)
 
-    def translator(self):
-        return self.models.translator()
-
     # -- control
 
     async def start(

@@ -37,7 +37,7 @@ from ..store.pending import BufferedStore, StoreState, open_buffered_store
 from .bus import RedisBus, room_key
 from .cluster import LIVE, from_pcm
 from .models import Models
-from .rooms import RoomRun, _glossary, restored_diarizer
+from .rooms import _glossary, lag_report, restored_diarizer
 
 log = logging.getLogger(__name__)
 
@@ -347,8 +347,7 @@ class RoomWorker:
         for held in list(self.held.values()):
             if held.session is None or held.lost.is_set():
                 continue
-            run = RoomRun(room=None, kind="", session=held.session)  # type: ignore[arg-type]
-            report = run.lag(translator)
+            report = lag_report(held.session, translator)
             if report != held.last_lag:
                 held.last_lag = report
                 self._publish(held.room_id, report)

@@ -90,18 +90,21 @@ class RoomRun:
         }
 
     def lag(self, translator: TranslationWorker | None) -> Lag:
-        """How far behind this room's captions and translations are, and what is shed."""
-        session = self.session
-        recent = list(session.final_lags)[-5:]
-        caption = max([session.lag_s, *recent[-1:]])
-        translation = 0.0
-        shed = "drafts" if session.shedding_drafts else "none"
-        if session.translator is not None and translator is not None:
-            done = list(session.translation_lags)[-1:]
-            translation = max([translator.lag_s(), *done])
-            if translator.shedding != "none":
-                shed = translator.shedding
-        return Lag(caption_s=round(caption, 2), translation_s=round(translation, 2), shed=shed)
+        return lag_report(self.session, translator)
+
+
+def lag_report(session: LiveSession, translator: TranslationWorker | None) -> Lag:
+    """How far behind a room's captions and translations are, and what is shed."""
+    recent = list(session.final_lags)[-5:]
+    caption = max([session.lag_s, *recent[-1:]])
+    translation = 0.0
+    shed = "drafts" if session.shedding_drafts else "none"
+    if session.translator is not None and translator is not None:
+        done = list(session.translation_lags)[-1:]
+        translation = max([translator.lag_s(), *done])
+        if translator.shedding != "none":
+            shed = translator.shedding
+    return Lag(caption_s=round(caption, 2), translation_s=round(translation, 2), shed=shed)
 
 
 def restored_diarizer(
@@ -263,11 +266,6 @@ class Rooms:
 
         return sink
 
-    # -- models
-
-    def translator(self) -> TranslationWorker:
-        return self.models.translator()
-
     def caption_lag(self) -> float:
         """How far behind real time the live rooms' recognition is now: the worst room."""
         return max([0.0, *(run.session.lag_s for run in list(self.runs.values()))])
@@ -330,7 +328,7 @@ class Rooms:
         hotwords = list(room.hotwords)
         if glossary is not None:
             hotwords += [e.source for e in glossary.entries]
-        translator = await run_in_threadpool(self.translator) if room.targets else None
+        translator = await run_in_threadpool(self.models.translator) if room.targets else None
         diarizer = await run_in_threadpool(self.diarizer, room_id)
         blocks: Iterable[np.ndarray]
         push = None

@@ -249,31 +249,26 @@ def _add_missing_columns(engine: Engine) -> None:
             log.info("database upgraded: %s.%s added", table.name, column.name)
 
 
-def _writes(method: Callable[P, T]) -> Callable[P, T]:
-    """A write the database refuses (a full disk, a lost server) is one StoreError, and its
-    transaction is rolled back: what was stored before stays."""
+def _failing(doing: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """A database error (a full disk, a lock, a lost server) becomes one StoreError line,
+    "cannot {doing} the database: …"; a write's transaction is rolled back, so what was
+    stored before stays."""
 
-    @functools.wraps(method)
-    def write(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return method(*args, **kwargs)
-        except SQLAlchemyError as e:
-            raise StoreError(f"cannot write to the database: {_reason(e)}") from e
+    def wrap(method: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(method)
+        def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return method(*args, **kwargs)
+            except SQLAlchemyError as e:
+                raise StoreError(f"cannot {doing} the database: {_reason(e)}") from e
 
-    return write
+        return call
+
+    return wrap
 
 
-def _reads(method: Callable[P, T]) -> Callable[P, T]:
-    """A read the database cannot answer (locked, restarting, gone) is one StoreError."""
-
-    @functools.wraps(method)
-    def read(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return method(*args, **kwargs)
-        except SQLAlchemyError as e:
-            raise StoreError(f"cannot read the database: {_reason(e)}") from e
-
-    return read
+_writes = _failing("write to")
+_reads = _failing("read")
 
 
 def _reason(error: SQLAlchemyError) -> str:
