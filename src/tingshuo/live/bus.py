@@ -175,7 +175,9 @@ class RedisBus(_Viewers):
         super().__init__(queue_size)
         self.url = url
         self.keep = keep
-        self.redis = redis.Redis.from_url(url, socket_timeout=5, health_check_interval=10)
+        self.redis = redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=1, health_check_interval=10
+        )
         self._script = self.redis.register_script(_PUBLISH)
         self._out: queue.Queue = queue.Queue(maxsize=100_000)
         self._from: dict[str, str] = {}  # room -> the last stream id read for its viewers

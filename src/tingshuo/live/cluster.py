@@ -98,6 +98,7 @@ class ClusterRooms:
         self._audio_lock = threading.Lock()
         # audio that could not reach Redis yet (it restarts): sent, in order, once it is back
         self._unsent: dict[str, deque[dict[str, Any]]] = {}
+        self._away = False  # Redis refused the last send: only the retry loop tries again
         self._watch = asyncio.ensure_future(self._report_unclaimed())
 
     # -- lookups
@@ -251,7 +252,8 @@ class ClusterRooms:
                 fields["cmd"] = command
             unsent = self._unsent.setdefault(room_id, deque(maxlen=int(AUDIO_KEEP_S / BLOCK_S)))
             unsent.append(fields)
-            self._send_audio(room_id, remote)
+            if not self._away:  # (a socket's frames never wait on a Redis that is away)
+                self._send_audio(room_id, remote)
 
     def _resend(self, room_id: str) -> None:
         with self._audio_lock:
@@ -279,9 +281,11 @@ class ClusterRooms:
             pipe.hset(key, mapping={"audio_t": last["t"] + pcm_s, "audio_at": time.time()})
             pipe.execute()
             unsent.clear()
+            self._away = False
         except redis.RedisError as e:
-            if len(unsent) == 1:
+            if not self._away:
                 log.error("room %s: Redis is away (%s); its audio waits here", room_id, e)
+            self._away = True
 
     def _play(
         self, remote: RemoteRun, blocks: Iterator[np.ndarray], speed: float, cleanup: Path | None
