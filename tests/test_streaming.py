@@ -26,7 +26,10 @@ def stream_events(worker, settings):
     st = StreamingTranscriber(worker, policy_config(settings), "zh")
     events = []
     block = SAMPLE_RATE // 10
+    # paced at 2× real time: drafts are decoded while the audio goes on, as in a live room
+    started = time.monotonic()
     for i in range(0, audio.size, block):
+        time.sleep(max(0.0, started + i / SAMPLE_RATE / 2 - time.monotonic()))
         events += st.feed(audio[i : i + block])
     events += st.flush()
     return audio, events

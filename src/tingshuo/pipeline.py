@@ -76,10 +76,13 @@ class LiveSession:
         )
         self.diarizer = diarizer
         if self.translator is not None:
-            # while translations wait or are written, drafts come at most every 1.5 s
+            # while translations wait or are written, redrafts come at most every 1.5 s of
+            # audio, shared among the rooms on the recognizer (2 rooms: each every 3 s)
             busy_gap = 3 * settings.partial_interval_s
             translator = self.translator
-            self.transcriber.draft_gap = lambda: busy_gap if translator.busy() else 0.0
+            self.transcriber.draft_gap = lambda: (
+                busy_gap * max(worker.sharing(), 1) if translator.busy() else 0.0
+            )
         self.room_id = room_id
         self._partial_interval = settings.partial_interval_s
         self.stop = threading.Event()

@@ -15,7 +15,7 @@ from ..events import Final, Partial, Segment
 from ..settings import Settings
 from .base import Hypothesis, Request
 from .policy import Commit, CommitPolicy, Draft, HypothesisStabilizer, PolicyConfig, Prepare
-from .worker import RecognizerWorker
+from .worker import QueueFull, RecognizerWorker
 
 if TYPE_CHECKING:
     from ..speakers import Diarizer
@@ -64,6 +64,9 @@ class StreamingTranscriber:
         self._live = live  # live captions: finals decode on a shorter window
         self._draft_lang: str | None = None
         self._prepared: tuple[Commit, Future[Hypothesis]] | None = None
+        # the draft being decoded (one at a time): its utterance, range and result to come.
+        # Drafts do not block the stream, so a pause is seen, and its final queued, at once.
+        self._drafting: tuple[int, Draft, Future[Hypothesis]] | None = None
         # seconds of audio between drafts beyond the policy's own interval: raised while
         # other work (translation) needs the CPU, since drafts are the first to go
         self.draft_gap: Callable[[], float] = lambda: 0.0
@@ -83,7 +86,7 @@ class StreamingTranscriber:
         needs; off when the caller is behind real time or transcribing a file.
         """
         self._audio = np.concatenate([self._audio, audio.astype(np.float32, copy=False)])
-        events: list[Partial | Final] = []
+        events: list[Partial | Final] = self._drafted()
         for prob in self.vad(audio):
             t0 = self._frames * FRAME / SAMPLE_RATE
             self._frames += 1
@@ -96,7 +99,8 @@ class StreamingTranscriber:
                 elif isinstance(action, Prepare):
                     self._prepare(action)
                 else:
-                    events.extend(self._draft(action))
+                    events.extend(self._drafted())
+                    self._draft(action)
         self._trim()
         return events
 
@@ -120,23 +124,42 @@ class StreamingTranscriber:
             self._audio = self._audio[drop:]
             self._offset += drop
 
-    def _draft(self, action: Draft) -> list[Partial]:
+    def _draft(self, action: Draft) -> None:
+        if self._drafting is not None:
+            return  # the last draft is still being decoded: this one would only queue
         if self.worker.waiting(owner=self, finals_only=self.stabilizer.has_text is False):
             # another session's request is queued: its final matters more than this
             # redraft, and the caption is redrafted at the next interval anyway (an
             # utterance's first draft gives way only to finals: a caption must show)
-            return []
+            return
         if self.stabilizer.has_text and action.end - self._drafted_to < self.draft_gap():
-            return []  # the CPU is wanted elsewhere: fewer redrafts (never no first draft)
+            return  # the CPU is wanted elsewhere: fewer redrafts (never no first draft)
         self._drafted_to = action.end
         audio = self._slice(action.start, action.end)
         if self.lang is None and self._draft_lang is None and audio.size >= SAMPLE_RATE:
             self._draft_lang = self.worker.recognizer.detect_language(audio)
         lang = self.lang or self._draft_lang
         if lang is None:
-            return []  # too short to tell the language yet
+            return  # too short to tell the language yet
         request = Request(audio, lang, self.hotwords, draft=True)
-        hyp = self.worker.recognize(request, owner=self)
+        try:
+            future = self.worker.submit(request, owner=self)
+        except QueueFull:
+            return
+        self._drafting = (self.utterance, action, future)
+
+    def _drafted(self) -> list[Partial]:
+        """The partial of a draft decoded since the last look, if its utterance is open."""
+        if self._drafting is None or not self._drafting[2].done():
+            return []
+        utterance, action, future = self._drafting
+        self._drafting = None
+        if utterance != self.utterance or future.cancelled():
+            return []
+        try:
+            hyp = future.result()
+        except Exception:  # logged by the worker; the next draft or the final will show
+            return []
         if hyp is None or not hyp.text:
             return []
         stable, unstable = self.stabilizer.update(hyp.text)
@@ -161,12 +184,15 @@ class StreamingTranscriber:
         if self._prepared is not None:
             self._prepared[1].cancel()
             self._prepared = None
-        if self.worker.waiting(owner=self):
-            return  # a guess that may be wasted is a luxury while others wait
+        if self.worker.waiting(owner=self, finals_only=True):
+            return  # a guess that may be wasted is a luxury while others' finals wait
         future = self.worker.submit(self._final_request(action.start, action.end), owner=self)
         self._prepared = (Commit(action.start, action.end), future)
 
     def _commit(self, action: Commit) -> list[Final]:
+        if self._drafting is not None:
+            self._drafting[2].cancel()  # the final says it now
+            self._drafting = None
         self.stabilizer.reset()
         self._draft_lang = None
         prepared, self._prepared = self._prepared, None

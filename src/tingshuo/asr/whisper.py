@@ -66,6 +66,7 @@ class WhisperRecognizer:
         self.multilingual = self._model.model.is_multilingual
         self._beam = settings.asr_beam_size
         self._draft_beam = settings.asr_partial_beam_size
+        self._live_beam = settings.asr_live_beam_size
         self._lm_weight = settings.asr_lm_weight
         self._cache_dir = settings.cache_dir
         self._fix_homophones = settings.asr_fix_homophones
@@ -142,6 +143,7 @@ class WhisperRecognizer:
         from .lexicon import word_model
 
         tokenizer = self._tokenizer("zh")
+        beam = self._live_beam if pad else self._beam
         result = self._generate(
             audio,
             self._prompt_tokens(tokenizer, "zh", hotwords),
@@ -151,8 +153,8 @@ class WhisperRecognizer:
             # on a short window a beam can run on to the length limit, saying it all again:
             # no one says more than about 10 characters a second
             max_length=_MAX_TOKENS if not pad else min(_MAX_TOKENS, 24 + 12 * audio.size // 16000),
-            beam_size=self._beam,
-            num_hypotheses=self._beam,
+            beam_size=beam,
+            num_hypotheses=beam,
             return_scores=True,
         )
         texts = [

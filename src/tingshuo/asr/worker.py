@@ -2,6 +2,10 @@
 
 Finals go before drafts; a draft that waits while a newer one from the same session
 arrives is dropped, since only the newest matters for a caption.
+
+With `drafter`, drafts have a model instance and thread of their own at a lower CPU
+priority: a final never waits for a draft to finish (on a long utterance a draft costs
+nearly as much as its final), and the two share the cores in the final's favour.
 """
 
 from __future__ import annotations
@@ -10,9 +14,12 @@ import itertools
 import logging
 import queue
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from ..errors import TingshuoError
+from ..priority import lower_priority
 from .base import Hypothesis, Recognizer, Request
 
 log = logging.getLogger(__name__)
@@ -25,16 +32,47 @@ class QueueFull(TingshuoError):
 
 
 class RecognizerWorker:
-    def __init__(self, recognizer: Recognizer, max_queue: int = 64) -> None:
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        max_queue: int = 64,
+        drafter: Callable[[], Recognizer] | None = None,
+        draft_nice: int = 5,
+    ) -> None:
+        """`drafter`: loads a second instance for drafts (in their thread, after it has
+        lowered its priority to `draft_nice`, so that the model's own threads inherit it)."""
         self.recognizer = recognizer
         self._queue: queue.PriorityQueue = queue.PriorityQueue(maxsize=max_queue)
+        self._drafts: queue.PriorityQueue | None = None
         self._order = itertools.count()
         self._latest_draft: dict[object, int] = {}
         self._lock = threading.Lock()
         self._finals = 0  # final requests queued or running
         self._active = 0  # all requests queued or running
-        self._thread = threading.Thread(target=self._run, name="recognizer", daemon=True)
+        self._seen: dict[object, float] = {}  # owner -> when it last asked
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(self._queue, lambda: self.recognizer),
+            name="recognizer",
+            daemon=True,
+        )
         self._thread.start()
+        self._draft_thread: threading.Thread | None = None
+        if drafter is not None:
+            draft_queue = self._drafts = queue.PriorityQueue(maxsize=max_queue)
+            loaded: list[Recognizer] = []
+
+            def drafts() -> None:
+                lower_priority(draft_nice)
+                try:
+                    loaded.append(drafter())
+                except Exception:  # drafts then share the main instance, as without one
+                    log.exception("a second recognizer for drafts could not be loaded")
+                    loaded.append(self.recognizer)
+                self._run(draft_queue, lambda: loaded[0])
+
+            self._draft_thread = threading.Thread(target=drafts, name="drafts", daemon=True)
+            self._draft_thread.start()
 
     def submit(self, request: Request, owner: object = None) -> Future[Hypothesis]:
         """Queue a request; drafts are refused (QueueFull) rather than waited for."""
@@ -46,12 +84,13 @@ class RecognizerWorker:
                 self._latest_draft[owner] = n
         item = (priority, n, owner, request, future)
         with self._lock:
+            self._seen[owner] = time.monotonic()
             self._active += 1
             self._finals += not request.draft
         future.add_done_callback(self._final_done if not request.draft else self._draft_done)
         if request.draft:
             try:
-                self._queue.put_nowait(item)
+                (self._drafts or self._queue).put_nowait(item)
             except queue.Full as e:
                 future.cancel()  # never queued: it counts as done
                 raise QueueFull("the recognizer is saturated; draft skipped") from e
@@ -72,6 +111,14 @@ class RecognizerWorker:
         """A final waits for the model or is being decoded: lower-priority work should yield."""
         return self._finals > 0
 
+    def sharing(self, within_s: float = 10.0) -> int:
+        """How many owners (live sessions) asked for the model in the last `within_s`."""
+        now = time.monotonic()
+        with self._lock:
+            for owner in [o for o, t in self._seen.items() if now - t > within_s]:
+                del self._seen[owner]
+            return len(self._seen)
+
     def idle(self) -> bool:
         """Nothing waits for the model or is being decoded: the CPU is free for other work."""
         return self._active == 0
@@ -79,12 +126,17 @@ class RecognizerWorker:
     def waiting(self, owner: object = None, finals_only: bool = False) -> int:
         """Requests (or only finals) queued by others than `owner`: the model is wanted
         elsewhere."""
-        with self._queue.mutex:
-            return sum(
-                1
-                for item in self._queue.queue
-                if item[2] is not owner and (not finals_only or item[0] == _FINAL)
-            )
+        count = 0
+        for q in (self._queue, self._drafts):
+            if q is None:
+                continue
+            with q.mutex:
+                count += sum(
+                    1
+                    for item in q.queue
+                    if item[2] is not owner and (not finals_only or item[0] == _FINAL)
+                )
+        return count
 
     def recognize(self, request: Request, owner: object = None) -> Hypothesis | None:
         """Blocking convenience; None when a draft was superseded or refused."""
@@ -93,9 +145,9 @@ class RecognizerWorker:
         except QueueFull:
             return None
 
-    def _run(self) -> None:
+    def _run(self, requests: queue.PriorityQueue, model: Callable[[], Recognizer]) -> None:
         while True:
-            priority, n, owner, request, future = self._queue.get()
+            priority, n, owner, request, future = requests.get()
             if request is None:
                 return
             if priority == _DRAFT:
@@ -107,11 +159,13 @@ class RecognizerWorker:
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(self.recognizer.recognize(request))
+                future.set_result(model().recognize(request))
             except Exception as e:  # the caller decides; the worker keeps serving
                 log.exception("recognizer failed")
                 future.set_exception(e)
 
     def close(self) -> None:
         self._queue.put((99, next(self._order), None, None, None))
+        if self._drafts is not None:
+            self._drafts.put((99, next(self._order), None, None, None))
         self._thread.join(timeout=5)

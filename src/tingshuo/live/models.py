@@ -40,8 +40,14 @@ class Models:
             if self._worker is None:
                 from ..asr import load_recognizer
 
-                recognizer = load_recognizer(self.settings)
-                self._worker = RecognizerWorker(recognizer, self.settings.asr_queue_size)
+                settings = self.settings
+                self._worker = RecognizerWorker(
+                    load_recognizer(settings),
+                    settings.asr_queue_size,
+                    # live drafts on their own instance: finals never wait for one
+                    drafter=lambda: load_recognizer(settings),
+                    draft_nice=settings.asr_draft_nice,
+                )
 
     @property
     def worker(self) -> RecognizerWorker:

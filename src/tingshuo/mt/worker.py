@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import queue
 import threading
 import time
@@ -32,6 +31,7 @@ from typing import Protocol
 
 from ..errors import TingshuoError
 from ..events import Final, Translation
+from ..priority import lower_priority
 from ..settings import Settings
 from .base import Translator, Turn
 from .glossary import Glossary
@@ -96,17 +96,6 @@ class Job:
     draft: bool = False
     glossary: Glossary | None = None
     submitted: float = field(default_factory=time.monotonic)
-
-
-def lower_priority(nice: int) -> None:
-    """Lower the calling thread's CPU priority (Linux: a thread's nice value is its own, and
-    threads it starts, such as the model's, inherit it)."""
-    if nice <= 0 or not hasattr(os, "setpriority"):
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except OSError as e:
-        log.info("translation runs at normal priority: %s", e)
 
 
 class TranslationWorker:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import os
 import re
 import threading
 import time
@@ -22,6 +21,7 @@ from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..priority import lower_priority
 from ..settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -220,11 +220,8 @@ class PublicWork:
 
 
 def _lower_priority() -> None:
-    # a thread is a task to Linux: nice 10 lets the recognizer's threads go first
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass
+    # nice 10 lets the recognizer's threads go first
+    lower_priority(10)
 
 
 SQUAT_PAUSE_S = 1.0  # before a refused viewer socket is closed
