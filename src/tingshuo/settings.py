@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     # live Mandarin finals: a narrower beam, 20 % faster (p95 1.46 → 1.08 s a final) for
     # AISHELL CER 8.8 → 9.1 % on 240 sentences, so that a room keeps time beside translation
     asr_live_beam_size: int = 2
-    # a server's drafts run on a second instance at this nice value (finals at 0)
-    asr_draft_nice: int = 5
+    # a server's redrafts run on a second instance at this nice value: below finals (0) and
+    # translation (mt_nice), since drafts are the first thing to go when the CPU is short
+    asr_draft_nice: int = 15
     # bounded queue in front of the one shared model instance
     asr_queue_size: int = 64
 
@@ -85,9 +86,9 @@ class Settings(BaseSettings):
     # a live caption goes to the fast model when the main one would finish it later than
     # this after its final, or when other captions wait
     mt_target_lag_s: float = 2.5
-    # a caption still untranslated this long after its final, with newer ones waiting, is
-    # skipped (and marked)
-    mt_skip_after_s: float = 8.0
+    # a caption whose translation would be done later than this after its final, even by
+    # the fast model, is skipped (and marked) when newer ones wait: the oldest goes first
+    mt_skip_after_s: float = 5.0
     # captions this late (s behind the speaker): translations go to the fast model; later
     # still: translation stops until captions catch up
     mt_shed_quality_lag_s: float = 2.0

@@ -143,7 +143,7 @@ class StreamingTranscriber:
             return  # too short to tell the language yet
         request = Request(audio, lang, self.hotwords, draft=True)
         try:
-            future = self.worker.submit(request, owner=self)
+            future = self.worker.submit(request, owner=self, urgent=not self.stabilizer.has_text)
         except QueueFull:
             return
         self._drafting = (self.utterance, action, future)

@@ -74,8 +74,12 @@ class RecognizerWorker:
             self._draft_thread = threading.Thread(target=drafts, name="drafts", daemon=True)
             self._draft_thread.start()
 
-    def submit(self, request: Request, owner: object = None) -> Future[Hypothesis]:
-        """Queue a request; drafts are refused (QueueFull) rather than waited for."""
+    def submit(
+        self, request: Request, owner: object = None, urgent: bool = False
+    ) -> Future[Hypothesis]:
+        """Queue a request; drafts are refused (QueueFull) rather than waited for. An `urgent`
+        draft (an utterance's first: a caption must show) goes on the main instance, after
+        finals, rather than at the drafts' lower priority."""
         future: Future[Hypothesis] = Future()
         n = next(self._order)
         priority = _DRAFT if request.draft else _FINAL
@@ -90,7 +94,7 @@ class RecognizerWorker:
         future.add_done_callback(self._final_done if not request.draft else self._draft_done)
         if request.draft:
             try:
-                (self._drafts or self._queue).put_nowait(item)
+                (self._queue if urgent else self._drafts or self._queue).put_nowait(item)
             except queue.Full as e:
                 future.cancel()  # never queued: it counts as done
                 raise QueueFull("the recognizer is saturated; draft skipped") from e

@@ -11,9 +11,9 @@ pauses between tokens while a final waits for the recognizer. When translations 
 behind, they degrade rather than lag, in this order:
 1. a caption goes to the fast model (the bundled 0.5B) when the main one would miss
    `mt_target_lag_s`, when others wait behind it, or when captions themselves run late;
-2. a caption is skipped (a `skipped` Translation, so viewers see the gap) when it has waited
-   `mt_skip_after_s` with newer ones behind it, or captions are `mt_shed_translation_lag_s`
-   late.
+2. a caption is skipped (a `skipped` Translation, so viewers see the gap) when even the fast
+   model would finish it later than `mt_skip_after_s` after its final while newer ones wait
+   behind it (the oldest goes first), or when captions are `mt_shed_translation_lag_s` late.
 """
 
 from __future__ import annotations
@@ -306,7 +306,8 @@ class TranslationWorker:
         if caption_lag >= s.mt_shed_translation_lag_s:
             self.shedding = "translation"
             return SKIP
-        if age >= s.mt_skip_after_s and behind:
+        quickest = self.pace[FAST if self.fast is not None else MAIN]
+        if behind and age + quickest.estimate(len(job.text)) > s.mt_skip_after_s:
             self.shedding = "translation"
             return SKIP
         if self.fast is None:
