@@ -95,7 +95,7 @@ def test_blocks_cover_the_file(speech):
 def test_text_file_is_refused_with_one_line(tmp_path):
     bad = tmp_path / "notes.wav"
     bad.write_text("this is not audio\n")
-    with pytest.raises(AudioError, match="not a supported audio file") as e:
+    with pytest.raises(AudioError, match="This file is not audio or video") as e:
         load_audio(bad)
     assert "\n" not in str(e.value)
     with pytest.raises(AudioError):
@@ -123,7 +123,7 @@ def test_video_without_audio_is_refused(tmp_path):
                 out.mux(packet)
         for packet in v.encode(None):
             out.mux(packet)
-    with pytest.raises(AudioError, match="no audio stream"):
+    with pytest.raises(AudioError, match="This video has no sound track"):
         load_audio(path)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import srt
 from fastapi.testclient import TestClient
 
+from tingshuo.audio.decode import NOT_AUDIO
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
@@ -42,7 +43,7 @@ def test_health_transcribe_export_and_search(db_url, aishell_rows, tmp_path):
         assert hits and hits[0]["session"]["id"] == session
 
         bad = client.post("/api/transcribe", files={"file": ("x.wav", b"not audio", "audio/wav")})
-        assert bad.status_code == 422 and "not a supported audio file" in bad.json()["detail"]
+        assert bad.status_code == 422 and NOT_AUDIO in bad.json()["detail"]
         assert client.get("/api/sessions/nope/export").status_code == 404
         assert client.get(f"/api/sessions/{session}/export?format=pdf").status_code == 422
         assert client.get("/health").status_code == 200  # still serving

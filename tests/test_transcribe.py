@@ -13,7 +13,7 @@ import webvtt
 from tingshuo.asr.scoring import cer, wer
 from tingshuo.asr.streaming import policy_config, transcribe_audio
 from tingshuo.asr.worker import RecognizerWorker
-from tingshuo.audio.decode import load_audio
+from tingshuo.audio.decode import EMPTY, NOT_AUDIO, load_audio
 from tingshuo.settings import Settings
 
 from .conftest import AISHELL, LJ
@@ -147,8 +147,8 @@ def test_cli_writes_srt_to_stdout_by_default(cli, lj_rows):
 @pytest.mark.parametrize(
     "make,args,message",
     [
-        (lambda p: p.write_text("hello"), [], "not a supported audio file"),
-        (lambda p: p.write_bytes(b""), [], "the file is empty"),
+        (lambda p: p.write_text("hello"), [], NOT_AUDIO),
+        (lambda p: p.write_bytes(b""), [], EMPTY),
         (None, ["--lang", "xx"], "unknown language"),
         (None, ["-o", "/no/such/folder/out.srt"], "does not exist"),
         (None, ["--model", "{tmp}"], "not a faster-whisper model folder"),

@@ -556,6 +556,7 @@ def serve(
             soft_wrap=True,
         )
     host, port = host or settings.host, port or settings.port
+    settings = settings.model_copy(update={"host": host, "port": port})  # links use them
     url = f"http://{host}:{port}/console?token={settings.token}"
     err.print(f"console: {url}", highlight=False, soft_wrap=True)
     # tokens in logged URLs (?token=…) are redacted

@@ -20,6 +20,14 @@ SAMPLE_RATE = 16_000
 MIN_RATE, MAX_RATE = 1_000, 768_000
 MAX_CHANNELS = 64
 
+# what people read (an upload's answer, the CLI's line): no errno, no library; the log says more
+NOT_AUDIO = (
+    "这个文件不是可识别的音频或视频 · This file is not audio or video that tingshuo can read "
+    "(try WAV, MP3, M4A, FLAC, OGG or MP4)"
+)
+NO_SOUND = "这个视频没有声音 · This video has no sound track"
+EMPTY = "这个文件是空的 · This file is empty"
+
 
 def iter_audio(
     path: str | Path,
@@ -67,7 +75,7 @@ def iter_audio(
         except av.error.FFmpegError as e:
             reason = _reason(e, path, shown)
             if produced == 0 and not pending:
-                raise AudioError(f"{shown}: not a supported audio file (PyAV: {reason})") from e
+                raise _not_audio(shown, reason) from e
             log.warning(
                 "%s: decoding stopped early (%s); keeping the audio before it", shown, reason
             )
@@ -77,7 +85,7 @@ def iter_audio(
             if data.size:
                 yield data
         if produced == 0:
-            raise AudioError(f"{shown}: no audio could be decoded (empty or truncated file)")
+            raise _not_audio(shown, "no audio frame decoded")
 
 
 def load_audio(
@@ -100,8 +108,7 @@ def probe(path: str | Path, name: str | None = None) -> float | None:
                 _check_frame(frame, shown)
                 break
         except av.error.FFmpegError as e:
-            reason = _reason(e, path, shown)
-            raise AudioError(f"{shown}: not a supported audio file (PyAV: {reason})") from e
+            raise _not_audio(shown, _reason(e, path, shown)) from e
         return container.duration / av.time_base if container.duration else None
 
 
@@ -110,15 +117,19 @@ def _open(path: Path, shown: str) -> av.container.InputContainer:
     if not path.is_file():
         raise AudioError(f"{shown}: no such file")
     if path.stat().st_size == 0:
-        raise AudioError(f"{shown}: the file is empty")
+        raise AudioError(f"{shown}: {EMPTY}")
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        reason = _reason(e, path, shown)
-        raise AudioError(f"{shown}: not a supported audio file (PyAV: {reason})") from e
+        raise _not_audio(shown, _reason(e, path, shown)) from e
     if not container.streams.audio:
+        # text reads as a "tty" video and a picture as an image stream: neither is a video
+        fmt = container.format.name
+        video = container.streams.video and not (fmt in ("tty", "image2") or "_pipe" in fmt)
         container.close()
-        raise AudioError(f"{shown}: the file has no audio stream")
+        if video:
+            raise AudioError(f"{shown}: {NO_SOUND}")
+        raise _not_audio(shown, f"no audio stream ({fmt})")
     try:
         _check_header(container.streams.audio[0], shown)
     except AudioError:
@@ -150,8 +161,13 @@ def _check_frame(frame: av.AudioFrame, shown: str) -> None:
         )
 
 
+def _not_audio(shown: str, reason: str) -> AudioError:
+    log.info("%s: not decodable as audio: %s", shown, reason)
+    return AudioError(f"{shown}: {NOT_AUDIO}")
+
+
 def _reason(error: Exception, path: Path, shown: str) -> str:
-    """PyAV's message on one line, with the file named as the caller knows it (an upload's
-    temporary path is the server's business)."""
+    """PyAV's message on one line for the log, with the file named as the caller knows it
+    (an upload's temporary path is the server's business)."""
     text = str(error).replace(str(path), shown).replace(path.name, Path(shown).name)
     return " ".join(text.split())

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 import logging
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi import Path as PathParam
@@ -116,6 +119,7 @@ class Links(BaseModel):
     screen: str
     events: str
     stage: str  # the AI anchor's stage page
+    loopback: bool = False  # the links name this machine's loopback: phones cannot open them
 
 
 class RoomOut(RoomInfo):
@@ -154,9 +158,63 @@ def rooms_of(request: Request) -> Rooms:
 
 
 def public_base(request: Request) -> str:
-    """Where viewers reach this server: the configured public URL, else the URL used now."""
-    configured = request.app.state.settings.public_url
-    return (configured or str(request.base_url)).rstrip("/")
+    """Where viewers reach this server: TINGSHUO_PUBLIC_URL; else, when the console was
+    opened on loopback (localhost, for the microphone), this machine's LAN address if the
+    server listens beyond loopback; else the URL used now."""
+    settings = request.app.state.settings
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    base = str(request.base_url).rstrip("/")
+    if not is_loopback(base):
+        return base
+    host = _reachable_host(settings.host)
+    if host is None:
+        return base
+    server = request.scope.get("server")
+    port = server[1] if server and server[1] else request.url.port
+    return f"{request.url.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def is_loopback(url: str) -> bool:
+    return _loopback_host(urlsplit(url).hostname or "")
+
+
+def _loopback_host(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _reachable_host(bind: str) -> str | None:
+    """The address phones reach a server bound to `bind` by; None if only loopback."""
+    if _loopback_host(bind):
+        return None
+    if bind in ("", "0.0.0.0", "::"):
+        return lan_address()
+    return f"[{bind}]" if ":" in bind else bind
+
+
+def lan_address() -> str | None:
+    """This machine's LAN IPv4 address, found without the network: connecting a UDP socket
+    only chooses a route and sends nothing. Else the hostname's address; None if loopback."""
+    candidates = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            candidates.append(s.getsockname()[0])
+    except OSError:
+        pass
+    try:
+        candidates.append(socket.gethostbyname(socket.gethostname()))
+    except OSError:
+        pass
+    for address in candidates:
+        if not _loopback_host(address) and address != "0.0.0.0":
+            return address
+    return None
 
 
 def _out(request: Request, room: RoomInfo) -> RoomOut:
@@ -168,6 +226,7 @@ def _out(request: Request, room: RoomInfo) -> RoomOut:
         screen=f"{base}/room/{room.id}/screen?token={room.viewer_token}",
         events=f"{ws_base}/ws/rooms/{room.id}/events?token={room.viewer_token}",
         stage=f"{base}/room/{room.id}/stage?token={room.viewer_token}",
+        loopback=is_loopback(base),
     )
     data = room.model_dump()
     data["state"] = status["state"]

@@ -18,6 +18,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
@@ -102,7 +103,13 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             await run_in_threadpool(app.state.bus.close)
         await run_in_threadpool(app.state.store.close)
 
-    app = FastAPI(title="tingshuo", version=__version__, lifespan=lifespan)
+    # /docs and /redoc with Swagger UI and ReDoc served from the package, not a CDN
+    app = FastAPIOffline(
+        title="tingshuo",
+        version=__version__,
+        lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
+    )
     app.state.settings = settings
     app.state.token = token
     app.state.sockets = SocketCaps(settings.max_viewers_per_address, settings.max_viewers_per_link)

@@ -21,9 +21,10 @@
       let detail = r.statusText;
       try {
         const j = await r.json();
-        detail = typeof j.detail === "string" ? j.detail : JSON.stringify(j.detail);
+        detail = typeof j.detail === "string" ? j.detail
+          : Array.isArray(j.detail) ? j.detail.map((d) => d.msg).join("; ") : JSON.stringify(j.detail);
       } catch (_) { /* not JSON */ }
-      throw new Error(`${r.status}: ${detail}`);
+      throw new Error(detail || `${r.status} ${r.statusText}`); // the server's words, for people
     }
     return opts.raw ? r : r.status === 204 ? null : r.json();
   }
@@ -142,6 +143,7 @@
       $(el).href = url;
       if (el !== "link-obs") $(el).textContent = url;
     }
+    $("link-warning").hidden = !room.links.loopback; // phones cannot open localhost
     const qr = await api(`/api/rooms/${id}/qr.svg`, { raw: true }); // token in the header
     const img = $("qr").querySelector("img");
     if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
