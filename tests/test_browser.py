@@ -114,13 +114,13 @@ def test_console_plays_a_file_and_screen_and_phone_show_the_captions(
         driver.switch_to.new_window("tab")
         driver.get(room["links"]["screen"] + "&transparent=1")
         screen = driver.current_window_handle
-        wait_for(driver, "document.getElementById('status').textContent === ''", 20, "screen")
+        wait_for(driver, "document.getElementById('status').dataset.link === 'online'", 20, "screen")
         assert "transparent" in driver.find_element(By.TAG_NAME, "body").get_attribute("class")
         driver.switch_to.new_window("tab")
         driver.set_window_size(390, 844)  # a phone's viewport
         driver.get(room["links"]["phone"])
         phone = driver.current_window_handle
-        wait_for(driver, "document.getElementById('status').textContent === 'live'", 20, "phone")
+        wait_for(driver, "document.getElementById('status').dataset.link === 'online'", 20, "phone")
 
         driver.switch_to.window(console)
         driver.find_element(By.ID, "file-input").send_keys(str(talk))
@@ -221,7 +221,7 @@ def test_phone_and_console_say_when_captions_are_not_being_saved(server, aishell
         driver.set_window_size(390, 844)
         driver.get(room["links"]["phone"])
         phone = driver.current_window_handle
-        wait_for(driver, "document.getElementById('status').textContent === 'live'", 20, "phone")
+        wait_for(driver, "document.getElementById('status').dataset.link === 'online'", 20, "phone")
         notice = driver.find_element(By.ID, "store-notice")
         assert not notice.is_displayed()
 

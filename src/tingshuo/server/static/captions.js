@@ -57,7 +57,7 @@ const TS = (() => {
         if (this.ws !== ws) return;
         if (this.closed) return;
         if (FATAL.has(e.code)) {
-          this.onStatus("refused", e.reason || `closed (${e.code})`);
+          this.onStatus("refused", e.reason || `closed (${e.code})`, e.code);
           return;
         }
         this.onStatus("offline", e.reason);
@@ -148,6 +148,8 @@ const TS = (() => {
           const [oldest] = this.rows.keys();
           this.rows.get(oldest).remove();
           this.rows.delete(oldest);
+          const [first] = this.rows.values();
+          if (first) this._markSpeaker(first);
         }
       }
       const src = this._line(row, "src", "src");
@@ -176,9 +178,21 @@ const TS = (() => {
       this.scroll();
     }
 
+    // A name shows only where the speaker changes: a caption band has no room to repeat it.
     speaker(id, name) {
       const row = this.rows.get(id);
-      if (row) row.querySelector(".spk").textContent = name ? `${name}:` : "";
+      if (!row) return;
+      row.dataset.spk = name || "";
+      row.querySelector(".spk").textContent = name ? `${name}:` : "";
+      this._markSpeaker(row);
+      const next = row.nextElementSibling;
+      if (next && next.classList.contains("final")) this._markSpeaker(next);
+    }
+
+    _markSpeaker(row) {
+      const prev = row.previousElementSibling;
+      const same = !!(row.dataset.spk && prev && prev.dataset.spk === row.dataset.spk);
+      row.querySelector(".spk").classList.toggle("same", same);
     }
 
     partialText(p) {
@@ -203,6 +217,7 @@ const TS = (() => {
       }
       else if (m.type === "partial") this.partialText(m);
       else if (m.type === "speaker") for (const id of m.segment_ids) this.speaker(id, m.speaker);
+      if (this.onChange) this.onChange(m);
       else if (m.type === "state" && m.state !== "live") this.clearPartial();
     }
 
@@ -211,6 +226,18 @@ const TS = (() => {
     }
 
     finals() { return [...this.rows.values()].map((r) => r.querySelector(".src").textContent); }
+
+    // anything shown yet (a final or the words of a partial)
+    get empty() { return !this.rows.size && !this.partial.textContent; }
+  }
+
+  // Page text in the page's language: "zh" (the default for a Chinese hall) or "en".
+  function say(lang, zh, en) { return lang === "en" ? en : zh; }
+
+  // What a refused or dropped connection means, for people (close codes from ws.py).
+  function refusal(code, lang) {
+    if (code === 4404) return say(lang, "没有这个会场：请检查链接或重新扫码。", "No such room: check the link or scan the QR code again.");
+    return say(lang, "这个链接无效或已过期：请向主办方索取新的二维码。", "This link is not valid any more: ask the organizer for the QR code again.");
   }
 
   function langName(code) {
@@ -218,5 +245,5 @@ const TS = (() => {
     return names[code] || code;
   }
 
-  return { params, RoomEvents, Captions, langName, storeNotice };
+  return { params, RoomEvents, Captions, langName, storeNotice, say, refusal };
 })();

@@ -25,14 +25,87 @@
   });
   follow.addEventListener("click", () => { following = true; toBottom(); });
 
+  const empty = document.getElementById("empty");
   select.addEventListener("change", () => {
-    view.setShow(select.value.split(","));
+    choose(select.value);
     localStorage.setItem("tingshuo-lang", select.value);
   });
 
-  const labels = { connecting: "…", online: "live", offline: "reconnecting", refused: "no access" };
+  // the page speaks the language the reader chose to read: English for an English-only view
+  let ui = "zh";
+  let room = null;
+  let state = "idle";
+  let wasLive = false;
+  let link = "connecting";
+  let refusedCode = 0;
+
+  function uiLang(value) {
+    const shown = value.split(",");
+    if (shown.includes("src")) return room && room.lang === "en" ? "en" : "zh";
+    return shown.includes("en") ? "en" : "zh";
+  }
+
+  // the language to start in: the link's, the reader's last choice, else the browser's when
+  // the room has it (its own language: the original; a target: that translation)
+  function startingLang(options) {
+    const have = (v) => options.some(([o]) => o === v);
+    for (const v of [q.get("lang"), saved]) if (v && have(v)) return v;
+    for (const tag of navigator.languages || [navigator.language]) {
+      const code = (tag || "").toLowerCase().split("-")[0];
+      if (code === room.lang) return "src";
+      if (have(code)) return code;
+    }
+    return "src";
+  }
+
+  function choose(value) {
+    select.value = value;
+    view.setShow(value.split(","));
+    ui = uiLang(value);
+    document.documentElement.lang = ui === "en" ? "en" : "zh-CN";
+    follow.textContent = TS.say(ui, "↓ 最新", "↓ Live");
+    render();
+  }
+
+  // one badge for the connection and the room: what a reader needs to know at a glance
+  function render() {
+    let text;
+    let cls = "";
+    if (link === "refused") {
+      text = TS.say(ui, "无法打开", "no access");
+      cls = "offline";
+      empty.textContent = TS.refusal(refusedCode, ui);
+    } else if (link === "offline") {
+      text = TS.say(ui, "重新连接…", "reconnecting…");
+      cls = "offline";
+    } else if (link === "connecting") {
+      text = TS.say(ui, "连接中…", "connecting…");
+    } else if (state === "live") {
+      text = TS.say(ui, "直播中", "live");
+      cls = "live";
+    } else if (state === "paused") {
+      text = TS.say(ui, "暂停", "paused");
+      cls = "paused";
+    } else {
+      text = wasLive || view.rows.size ? TS.say(ui, "已结束", "ended") : TS.say(ui, "未开始", "not started");
+    }
+    badge.textContent = text;
+    badge.className = `badge ${cls}`;
+    badge.dataset.state = link === "online" ? state : link;
+    badge.dataset.link = link;
+    if (link !== "refused") {
+      empty.textContent = state === "idle" && (wasLive || view.rows.size)
+        ? TS.say(ui, "会议已结束。", "The session has ended.")
+        : TS.say(ui, "等待发言…", "Waiting for speech…");
+      empty.hidden = !view.empty && !(state === "idle" && wasLive);
+    } else {
+      empty.hidden = false;
+    }
+  }
+
   const events = new TS.RoomEvents(roomId, token, (m) => {
     if (m.type === "hello") {
+      room = m.room;
       document.getElementById("name").textContent = m.room.name;
       document.title = `${m.room.name} · tingshuo`;
       const options = [["src", TS.langName("src")]];
@@ -41,17 +114,22 @@
         options.push([t, TS.langName(t)]);
       }
       select.replaceChildren(...options.map(([v, label]) => new Option(label, v)));
-      const wanted = q.get("lang") || saved || "src";
-      select.value = options.some(([v]) => v === wanted) ? wanted : "src";
-      view.setShow(select.value.split(","));
+      state = m.state || "idle";
+      wasLive = wasLive || state !== "idle";
+      choose(startingLang(options));
+    } else if (m.type === "state") {
+      state = m.state;
+      wasLive = wasLive || state !== "idle";
     }
     TS.storeNotice(notice, m);
     view.handle(m);
+    render();
     if (following) toBottom();
-  }, (state, why) => {
-    badge.textContent = labels[state] || state;
-    badge.className = `badge ${state === "online" ? "live" : state === "connecting" ? "" : "offline"}`;
+  }, (s, why, code) => {
+    link = s;
+    refusedCode = code || 0;
     badge.title = why || "";
+    render();
   });
   window.tsEvents = events;
 })();
