@@ -265,7 +265,9 @@ def test_console_steps_the_rundown_stage_speaks_and_screen_captions(worker, tmp_
         try:
             hall.get(room["links"]["screen"])
             screen = hall.current_window_handle
-            wait_for(hall, "document.getElementById('status').dataset.link === 'online'", 20, "screen")
+            wait_for(
+                hall, "document.getElementById('status').dataset.link === 'online'", 20, "screen"
+            )
             stage.get(room["links"]["stage"])
             wait_for(stage, "document.querySelector('#presenter ellipse')", 20, "the presenter")
             wait_for(stage, "document.body.dataset.connection === 'online'", 20, "stage online")

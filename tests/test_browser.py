@@ -114,7 +114,9 @@ def test_console_plays_a_file_and_screen_and_phone_show_the_captions(
         driver.switch_to.new_window("tab")
         driver.get(room["links"]["screen"] + "&transparent=1")
         screen = driver.current_window_handle
-        wait_for(driver, "document.getElementById('status').dataset.link === 'online'", 20, "screen")
+        wait_for(
+            driver, "document.getElementById('status').dataset.link === 'online'", 20, "screen"
+        )
         assert "transparent" in driver.find_element(By.TAG_NAME, "body").get_attribute("class")
         driver.switch_to.new_window("tab")
         driver.set_window_size(390, 844)  # a phone's viewport

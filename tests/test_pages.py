@@ -126,8 +126,7 @@ def test_screen_band_and_phone_follow_the_language_choice(hall, aishell_rows, tm
 
         # both captions translated on the screen
         done = (
-            "document.querySelectorAll('#captions .line.tr:not(.pending):not(:empty)')"
-            ".length === 2"
+            "document.querySelectorAll('#captions .line.tr:not(.pending):not(:empty)').length === 2"
         )
         wait_for(big, done, 120, "two translations on the screen")
         assert not big.find_element(By.ID, "waiting").is_displayed()
@@ -176,9 +175,10 @@ def test_screen_band_and_phone_follow_the_language_choice(hall, aishell_rows, tm
         assert 1 <= len(seen) <= 2
         assert geometry["band"]["bottom"] > 0.9 * geometry["height"]
         assert geometry["band"]["height"] < 0.25 * geometry["height"]
-        assert big.execute_script(
-            "return getComputedStyle(document.body).backgroundColor"
-        ) in ("rgba(0, 0, 0, 0)", "transparent")
+        assert big.execute_script("return getComputedStyle(document.body).backgroundColor") in (
+            "rgba(0, 0, 0, 0)",
+            "transparent",
+        )
         big.save_screenshot(str(tmp_path / "screen-obs.png"))
 
         # a screen sized for three lines holds three, the newest at the bottom
