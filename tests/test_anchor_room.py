@@ -337,11 +337,30 @@ def test_console_steps_the_rundown_stage_speaks_and_screen_captions(worker, tmp_
             assert "各位来宾，大家好！" in row.text and "Good morning, everyone!" in row.text
             assert row.find_element(By.CSS_SELECTOR, ".spk").text == "AI主播:"
 
-            # the next step is a cue card on the stage
+            # the next step is a cue for the crew: on the console, never on the audience's stage
             hall.switch_to.window(hall.window_handles[-1])
             hall.find_element(By.ID, "anchor-next").click()
+            wait_for(hall, "document.querySelector('#rundown-segments li.current')", 20)
+            current = hall.find_element(By.CSS_SELECTOR, "#rundown-segments li.current")
+            wait_for(
+                hall,
+                "document.querySelector('#rundown-segments li.current').dataset.index === '1'",
+                20,
+            )
+            assert "play video" in current.text
+            time.sleep(1)  # the stage has had the cue
+            assert (
+                stage.find_element(By.ID, "card").value_of_css_property("visibility") != "visible"
+            )
+            assert "play video" not in stage.find_element(By.TAG_NAME, "body").text
+            # then the keynote speaker: a name card while the anchor introduces them
+            hall.find_element(By.ID, "anchor-next").click()
             wait_for(stage, "document.getElementById('card').style.visibility === 'visible'", 20)
-            assert "play video" in stage.find_element(By.ID, "card-heading").text
+            assert stage.find_element(By.ID, "card-heading").text == "李明教授"
+            assert "Keynote" in stage.find_element(By.ID, "card-text").text
+            box = stage.find_element(By.ID, "card").rect
+            size = stage.get_window_size()
+            assert box["width"] > 0 and box["y"] >= 0 and box["y"] + box["height"] <= size["height"]
         finally:
             hall.quit()
             stage.quit()

@@ -10,6 +10,7 @@ const query = new URLSearchParams(location.search);
 const pageToken = query.get("token") || "";
 const roomId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const rehearsal = query.get("rehearse") === "1";
+const inRoom = !!(roomId && pageToken && !rehearsal); // the audience's page of a room
 const auth = pageToken ? { Authorization: `Bearer ${pageToken}` } : {};
 
 const svg = document.getElementById("presenter");
@@ -145,6 +146,8 @@ async function performSegment(seg, i, total) {
   statusLine.textContent = `${i + 1}/${total} · line ${seg.line}`;
   card(null);
   subtitles.replaceChildren();
+  // the speaker's name card is up while the anchor introduces them
+  if (seg.kind === "speaker") card(seg.speaker, seg.title);
   for (const [n, lang] of seg.speak.entries()) {
     if (token !== run) return;
     if (n) await wait(0.5);
@@ -152,8 +155,9 @@ async function performSegment(seg, i, total) {
   }
   if (token !== run) return;
   if (seg.kind === "pause") await wait(seg.seconds);
-  if (seg.kind === "cue") card("▶ " + seg.cue, seg.title);
-  if (seg.kind === "speaker") card(seg.speaker, seg.title);
+  // a cue card is for the crew: in a room the audience sees this page, and the console
+  // shows the cue; a rehearsal or a stage page on its own shows it here
+  if (seg.kind === "cue" && !inRoom) card("▶ " + seg.cue, seg.title);
 }
 
 async function loadRundown(text, format) {
