@@ -1,0 +1,2 @@
+// Organizer console: the room's voices (filled in by the speakers work).
+"use strict";
