@@ -125,7 +125,7 @@ def main() -> None:
             if syl.tone != 5 and r.tone_probability is not None:
                 native["pitch_judged"] += 1
                 native["pitch_ok"] += bool(r.tone_probability >= model.threshold)
-            col = r.tone_heard - 1 if r.tone_heard else 5
+            col = r.pitch_tone - 1 if r.pitch_tone else 5
             confusion[syl.tone - 1, col] += 1
 
         bad, changed = wrong_tones(expected, rng)

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..errors import TingshuoError
 from ..settings import Settings
@@ -55,8 +55,9 @@ class SyllableResult(BaseModel):
     initial_ok: bool | None
     final_ok: bool | None
     tone_ok: bool | None  # None: too little voicing to judge
-    tone_heard: int | None  # the most likely tone from the pitch contour
-    shape: str  # level, rising, dipping, falling, light, or unclear
+    # the tone as judged: the expected one when tone_ok, else the likeliest other one
+    tone_heard: int | None
+    shape: str  # tone_heard's shape: level, rising, dipping, falling, light; or unclear
     tone_probability: float | None  # probability of the expected tone
     start: float
     end: float
@@ -64,6 +65,8 @@ class SyllableResult(BaseModel):
     contour: list[float]  # semitones around the speaker's median, 10 ms apart
     advice: str
     advice_zh: str
+    # the pitch network's likeliest tone alone, for validation; not in the JSON
+    pitch_tone: int | None = Field(default=None, exclude=True)
 
 
 class Scores(BaseModel):
@@ -216,6 +219,26 @@ def judge_tone(
     return p_expected >= model.threshold
 
 
+def heard_tone(
+    syl: Syllable, h: HeardSyllable | None, probs: np.ndarray | None, tone_ok: bool | None
+) -> int | None:
+    """The tone to report as heard, so that it never contradicts the verdict.
+
+    A passed tone is the expected one, whatever the pitch network liked best (the
+    recognizer's evidence may have decided). A failed one is the likeliest tone other than
+    the expected one: by pitch, or with no pitch, the tone of the character recognized.
+    """
+    if tone_ok is None:
+        return None
+    if tone_ok:
+        return syl.tone
+    if probs is not None:
+        others = np.array(probs, dtype=float)
+        others[syl.tone - 1] = -1.0
+        return int(np.argmax(others)) + 1
+    return h.sandhi_tone if h is not None and h.sandhi_tone != syl.tone else None
+
+
 def _syllable(
     i, syl: Syllable, h, probs, c, start, end, model, tone_only: bool = False
 ) -> SyllableResult:
@@ -224,18 +247,14 @@ def _syllable(
     if h is not None:
         hi, hf = split_syllable(h.pinyin)
         initial_ok, final_ok = hi == syl.initial, hf == syl.final
-    tone_ok: bool | None = None
-    tone_heard = None
-    p_expected = None
-    shape = "unclear"
-    if probs is not None:
-        tone_heard = int(np.argmax(probs)) + 1
-        shape = SHAPES[tone_heard]
-        p_expected = float(probs[syl.tone - 1])
+    pitch_tone = int(np.argmax(probs)) + 1 if probs is not None else None
+    p_expected = float(probs[syl.tone - 1]) if probs is not None else None
     tone_ok = judge_tone(syl, h, p_expected, model)
-    if tone_only and tone_heard is not None and syl.tone != 5:
+    if tone_only and pitch_tone is not None and syl.tone != 5:
         # with no recognizer evidence at all, the expected tone must be the likeliest one
-        tone_ok = tone_heard == syl.tone
+        tone_ok = pitch_tone == syl.tone
+    tone_heard = heard_tone(syl, h, probs, tone_ok)
+    shape = SHAPES[tone_heard] if tone_heard is not None else "unclear"
     parts = {
         k: float(v) for k, v in (("initial", initial_ok), ("final", final_ok)) if v is not None
     }
@@ -264,6 +283,7 @@ def _syllable(
         contour=[round(float(v), 2) for v in c.curve] if c is not None else [],
         advice=advice,
         advice_zh=advice_zh,
+        pitch_tone=pitch_tone,
     )
 
 
@@ -288,6 +308,9 @@ def _advice(syl: Syllable, h, initial_ok, final_ok, tone_ok, tone_heard) -> tupl
             f"heard {SHAPES[tone_heard]} (tone {tone_heard})"
         )
         zh.append(f"声调应为第{syl.tone}声（{SHAPES_ZH[syl.tone]}），听起来像第{tone_heard}声")
+    elif tone_ok is False:
+        en.append(f"tone: {SHAPES[syl.tone]} (tone {syl.tone}) expected")
+        zh.append(f"声调应为第{syl.tone}声（{SHAPES_ZH[syl.tone]}）")
     if tone_ok is None:
         en.append("tone: too little voice to judge")
         zh.append("声调无法判断")

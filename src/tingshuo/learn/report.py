@@ -32,6 +32,23 @@ def _mark(ok: bool | None) -> str:
     return "—" if ok is None else ("✓" if ok else "✗")
 
 
+def tone_text(s: SyllableResult) -> str:
+    """The tone's shape as judged: the expected shape when right; heard and expected when wrong."""
+    expected = int(s.expected[-1])
+    if s.tone_ok is False and s.tone_heard is not None:
+        return f"heard {s.shape} ({s.tone_heard}), expected {SHAPES[expected]} ({expected})"
+    if s.tone_ok is False:
+        return f"expected {SHAPES[expected]} ({expected})"
+    return s.shape
+
+
+def heard_text(s: SyllableResult) -> str:
+    """The character recognized and its toneless pinyin: its tone is judged in tone_text."""
+    if not s.heard:
+        return "—"
+    return f"{s.heard_text or ''} {s.heard.rstrip('012345')}".strip()
+
+
 def print_table(a: Assessment, console) -> None:
     from rich.table import Table
 
@@ -44,7 +61,7 @@ def print_table(a: Assessment, console) -> None:
         "initial",
         "final",
         "tone",
-        "shape heard",
+        "tone shape",
         "time (s)",
         "score",
     ):
@@ -55,11 +72,11 @@ def print_table(a: Assessment, console) -> None:
             str(s.index + 1),
             s.text,
             f"{s.expected_marked} ({s.expected})",
-            f"{s.heard_text} {s.heard}" if s.heard else "—",
+            heard_text(s),
             _mark(s.initial_ok),
             _mark(s.final_ok),
             _mark(s.tone_ok),
-            s.shape,
+            tone_text(s),
             f"{s.start:.2f}–{s.end:.2f}",
             f"[{colour}]{s.score}[/{colour}]",
         )
@@ -124,9 +141,10 @@ def cards_html(a: Assessment) -> str:
             f'<div class="py">{html.escape(s.expected_marked)}</div>'
             f"{contour_svg(s, tone)}"
             f'<div class="score" style="color:{_colour(s.score)}">{s.score}</div>'
-            f'<div class="detail">heard 听到: {html.escape(s.heard or "—")}<br>'
+            f'<div class="detail">heard 听到: {html.escape(heard_text(s))}<br>'
             f"initial 声母 {_mark(s.initial_ok)} final 韵母 {_mark(s.final_ok)} "
-            f"tone 声调 {_mark(s.tone_ok)}<br>{html.escape(s.shape)}<br>"
+            f"tone 声调 {_mark(s.tone_ok)}<br>"
+            f'<span class="shape">{html.escape(tone_text(s))}</span><br>'
             f"{s.start:.2f}–{s.end:.2f} s</div>"
             f'<div class="advice">{html.escape(s.advice)}<br>{html.escape(s.advice_zh)}</div>'
             "</div>"

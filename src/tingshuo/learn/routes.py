@@ -41,6 +41,11 @@ class PracticeSentence(BaseModel):
     pinyin: str  # with tone marks, after sandhi
 
 
+class PinyinOut(BaseModel):
+    text: str
+    pinyin: str  # with tone marks, after sandhi, as the sentences' pinyin
+
+
 class AssessmentOut(BaseModel):
     assessment: Assessment
     cards_html: str  # the coloured syllable cards with their pitch contours
@@ -88,6 +93,30 @@ def sentences() -> list[PracticeSentence]:
     return practice_sentences()
 
 
+@router.get("/api/learn/pinyin", dependencies=[Depends(public_limit)])
+async def pinyin(request: Request, text: Annotated[str, Query()]) -> PinyinOut:
+    """The reading of a typed prompt, as it will be assessed; 422 with why it cannot be."""
+    from .assess import prompt_syllables
+
+    settings = _settings(request)
+    _check_length(text, settings)
+    try:
+        syllables = await run_public(request, prompt_syllables, text, settings)
+    except TingshuoError as e:
+        raise HTTPException(422, str(e)) from e
+    return PinyinOut(text=text, pinyin=" ".join(s.marked for s in syllables))
+
+
+def _check_length(text: str, settings: Settings) -> None:
+    limit = settings.assess_max_syllables * _CHARS_PER_SYLLABLE
+    if len(text) > limit:
+        raise HTTPException(
+            422,
+            f"the prompt has {len(text)} characters; assess at most {limit} at a time: "
+            "split it into sentences",
+        )
+
+
 _MAX_SPEAK_CHARS = 200  # a practice sentence or two; this is not a general speech service
 
 
@@ -127,13 +156,7 @@ async def assess_upload(
 
     settings = _settings(request)
     # limits before work: the length now, the prompt's syllables off the event loop
-    limit = settings.assess_max_syllables * _CHARS_PER_SYLLABLE
-    if len(text) > limit:
-        raise HTTPException(
-            422,
-            f"the prompt has {len(text)} characters; assess at most {limit} at a time: "
-            "split it into sentences",
-        )
+    _check_length(text, settings)
     try:
         await run_public(request, prompt_syllables, text, settings)
     except TingshuoError as e:

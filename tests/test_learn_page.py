@@ -1,0 +1,202 @@
+"""/learn never contradicts itself: each syllable's tone shape agrees with its verdict (scores,
+the API's JSON, the cards, the CLI table), and typed practice text is shown with its pinyin."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tingshuo.audio.decode import load_audio
+from tingshuo.learn import report
+from tingshuo.learn.assess import Assessment, SyllableResult, analyse, score
+from tingshuo.learn.routes import router
+from tingshuo.learn.sandhi import SHAPES, Syllable, reference_syllables
+from tingshuo.live.models import Models
+from tingshuo.server.app import create_app
+from tingshuo.settings import Settings
+
+from .conftest import AISHELL, DATA
+from .test_browser import chromium, wait_for
+from .test_browser import pytestmark as needs_chromium
+from .test_ws import ORG, LiveServer
+
+pytestmark = pytest.mark.slow
+
+W0121 = AISHELL / "audio" / "BAC009S0150W0121.flac"  # 其中有两个是内因的指标
+W0124 = AISHELL / "audio" / "BAC009S0150W0124.flac"  # 用居民部门储蓄上一年利息支出
+MA1 = DATA / "gcin-syllables-male" / "audio" / "ma1.ogg"  # 妈, read in isolation
+# W0121's prompt with five tones changed: zhong1→4, ge4→1, shi4→1, yin1→3, biao1→2
+WRONG_TONES = "qi2 zhong4 you3 liang3 ge1 shi1 nei4 yin3 de5 zhi3 biao2"
+_SHOWN = re.compile(r"heard (\w+) \((\d)\), expected (\w+) \((\d)\)")
+
+
+def check_agrees(s: SyllableResult) -> None:
+    """The tone heard, the shape and the text shown say what the verdict says."""
+    e = int(s.expected[-1])
+    shown = report.tone_text(s)
+    if s.tone_ok:
+        assert (s.tone_heard, s.shape, shown) == (e, SHAPES[e], SHAPES[e]), s
+    elif s.tone_ok is False:
+        assert s.tone_heard is not None and s.tone_heard != e, s
+        assert s.shape == SHAPES[s.tone_heard]
+        assert shown == f"heard {s.shape} ({s.tone_heard}), expected {SHAPES[e]} ({e})"
+        assert f"heard {s.shape} (tone {s.tone_heard})" in s.advice
+        assert f"第{e}声" in s.advice_zh and f"第{s.tone_heard}声" in s.advice_zh
+    else:
+        assert s.tone_heard is None and s.shape == "unclear", s
+
+
+def check_cards(a: Assessment, cards: str) -> None:
+    shown = re.findall(r'<span class="shape">(.*?)</span>', cards)
+    assert shown == [html.escape(report.tone_text(s)) for s in a.syllables]
+
+
+def _other_tones(expected: list[Syllable]) -> list[Syllable]:
+    # every full tone becomes another one: 1->2, 2->3, 3->4, 4->1
+    return [
+        dataclasses.replace(s, tone=s.tone % 4 + 1, citation_tone=s.tone % 4 + 1)
+        if s.tone != 5 and s.citation_tone == s.tone
+        else s
+        for s in expected
+    ]
+
+
+def test_tone_shape_agrees_with_the_verdict_on_real_readings(recognizer, settings):
+    results = []
+    for path, text in ((W0121, "其中有两个是内因的指标"), (W0124, "用居民部门储蓄上一年利息支出")):
+        analysis = analyse(recognizer, load_audio(path), settings)
+        expected = reference_syllables(text)
+        results += [score(analysis, expected, text), score(analysis, _other_tones(expected))]
+    drill = analyse(recognizer, load_audio(MA1), settings)
+    results += [score(drill, reference_syllables(f"ma{t}")) for t in (1, 2, 3, 4)]
+
+    syllables = [s for a in results for s in a.syllables]
+    for a in results:
+        for s in a.syllables:
+            check_agrees(s)
+        check_cards(a, report.cards_html(a))
+    # the issue's own case: 其 qí passes, and is shown rising, not the network's best guess
+    qi = results[0].syllables[0]
+    assert qi.text == "其" and qi.tone_ok and qi.shape == "rising" and qi.pitch_tone != 2
+    # the sample holds both conflicts the verdict now settles: passed though the pitch
+    # network liked another tone best, and failed though it liked the expected one best
+    tone = [(s, int(s.expected[-1])) for s in syllables]
+    assert sum(bool(s.tone_ok) and s.pitch_tone != e for s, e in tone) >= 5
+    assert any(s.tone_ok is False and s.pitch_tone == e for s, e in tone)
+    assert sum(s.tone_ok is False for s in syllables) >= 10
+
+
+@pytest.fixture(scope="module")
+def client(worker):
+    app = FastAPI()
+    app.state.models = Models(Settings(), worker)
+    app.include_router(router)
+    return TestClient(app)
+
+
+def test_api_json_and_cards_agree_with_the_verdict(client):
+    r = client.post(
+        "/api/learn/assess",
+        files={"file": ("reading.flac", W0121.read_bytes())},
+        data={"text": WRONG_TONES},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert all("pitch_tone" not in s for s in body["assessment"]["syllables"])
+    a = Assessment.model_validate(body["assessment"])
+    for s in a.syllables:
+        check_agrees(s)
+    check_cards(a, body["cards_html"])
+    verdicts = {s.tone_ok for s in a.syllables}
+    assert True in verdicts and False in verdicts
+
+
+def test_cli_table_shape_agrees_with_the_verdict(cli):
+    done = cli("assess", str(W0121), "--text", WRONG_TONES)
+    assert done.returncode == 0, done.stderr
+    rows = [
+        [c.strip() for c in line.split("│")[1:-1]]
+        for line in done.stdout.splitlines()
+        if re.match(r"│\s+\d+ │", line)
+    ]
+    assert len(rows) == 11
+    marks = set()
+    for row in rows:
+        expected, tone_mark, shown = row[2], row[6], row[7]
+        e = int(re.search(r"\((\w+)\)", expected).group(1)[-1])
+        marks.add(tone_mark)
+        if tone_mark == "✓":
+            assert shown == SHAPES[e], row
+        else:
+            m = _SHOWN.fullmatch(shown)
+            assert tone_mark == "✗" and m, row
+            assert m[1] == SHAPES[int(m[2])] and int(m[2]) != e, row
+            assert (m[3], int(m[4])) == (SHAPES[e], e), row
+    assert marks == {"✓", "✗"}
+
+
+def test_typed_text_gets_its_pinyin_from_the_api_under_the_rate_limit():
+    assert client_for(Settings()).get("/api/learn/pinyin", params={"text": "你好"}).json() == {
+        "text": "你好",
+        "pinyin": "ní hǎo",
+    }
+    limited = client_for(Settings(public_rate_per_minute=1, public_burst=2))
+    assert limited.get("/api/learn/pinyin", params={"text": "ni3 hao3"}).json()["pinyin"] == (
+        "ní hǎo"
+    )
+    r = limited.get("/api/learn/pinyin", params={"text": "hello"})
+    assert r.status_code == 422 and "no Chinese" in r.json()["detail"]
+    assert limited.get("/api/learn/pinyin", params={"text": "你好"}).status_code == 429
+
+
+def client_for(settings: Settings) -> TestClient:
+    app = FastAPI()
+    app.state.settings = settings
+    app.include_router(router)
+    return TestClient(app)
+
+
+@pytest.fixture(scope="module")
+def server(worker, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("learn")
+    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
+    with LiveServer(create_app(settings, worker=worker), settings) as live:
+        yield live
+
+
+@needs_chromium
+def test_typed_practice_text_is_shown_with_its_pinyin(server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver = chromium(tmp_path)
+    try:
+        driver.get(f"{server.url}/learn")
+        wait_for(driver, "document.getElementById('pick').options.length > 1", 20, "sentences")
+        pinyin = driver.find_element(By.ID, "pinyin")
+        typed = driver.find_element(By.ID, "text")
+        typed.send_keys("你好")
+        shows = "document.getElementById('pinyin').textContent === "
+        wait_for(driver, shows + "'ní hǎo'", 20, "the pinyin of 你好")
+        assert pinyin.text == "ní hǎo" and pinyin.is_displayed()
+        # a listed sentence, then edited into the learner's own: its pinyin follows
+        driver.execute_script(
+            "const p = document.getElementById('pick'); p.value = '1'; p.onchange()"
+        )
+        assert pinyin.text and driver.find_element(By.ID, "english").text
+        typed.clear()
+        typed.send_keys("我们一起学习中文")
+        wait_for(driver, shows + "'wǒ men yì qǐ xué xí zhōng wén'", 20, "its pinyin")
+        assert pinyin.text == "wǒ men yì qǐ xué xí zhōng wén"
+        assert driver.find_element(By.ID, "pick").get_attribute("value") == ""
+        assert driver.find_element(By.ID, "english").text == ""
+        typed.clear()
+        typed.send_keys("hello")
+        wait_for(driver, "document.getElementById('pinyin').className === 'error'", 20)
+        assert "no Chinese" in pinyin.text
+    finally:
+        driver.quit()
