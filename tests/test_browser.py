@@ -38,7 +38,9 @@ def server(worker, tmp_path_factory):
         yield live
 
 
-def chromium(tmp_path: Path, *extra: str):
+def chromium(tmp_path: Path, *extra: str, autoplay: bool = True):
+    """Headless Chromium; `autoplay=False` keeps the browser's own policy (sound only after a
+    click on the page)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -54,7 +56,7 @@ def chromium(tmp_path: Path, *extra: str):
         "--disable-component-update",
         "--disable-sync",
         "--disable-dev-shm-usage",
-        "--autoplay-policy=no-user-gesture-required",
+        *(["--autoplay-policy=no-user-gesture-required"] if autoplay else []),
         "--window-size=1280,900",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
         *extra,

@@ -115,6 +115,14 @@ class BusNotice(_Notice):
     ok: bool
 
 
+class StageSound(_Notice):
+    """The room's stage page can (`muted: false`) or cannot play the anchor's voice: its
+    browser blocks sound until someone clicks the page."""
+
+    type: Literal["stage_sound"] = "stage_sound"
+    muted: bool
+
+
 class SpeakerNamed(BaseModel):
     type: Literal["speaker"] = "speaker"
     segment_ids: list[int]
@@ -157,6 +165,7 @@ RoomEvent = (
     | Lag
     | StoreNotice
     | BusNotice
+    | StageSound
     | SpeakerNamed
     | AnchorRundown
     | AnchorCue

@@ -17,19 +17,20 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from ..anchor.routes import RundownIn, SayOut, SegmentOut, say_line
 from ..anchor.rundown import Rundown, Segment, parse_markdown, parse_yaml
 from ..errors import TingshuoError
-from ..events import AnchorCue, AnchorRundown, AnchorSkip, Final, RoomEvent
+from ..events import AnchorCue, AnchorRundown, AnchorSkip, Final, RoomEvent, StageSound
 from ..events import Segment as Caption
 from ..store.db import RoomInfo, SavedRundown
 from .api_rooms import Organizer, Viewer, rooms_of
+from .limits import RateLimiter, client_address
 
 if TYPE_CHECKING:
     from ..live.models import Models
@@ -37,12 +38,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/rooms/{room_id}/anchor", tags=["anchor"])
+anchor = APIRouter(prefix="/api/rooms/{room_id}/anchor", tags=["anchor"])
+stage = APIRouter(prefix="/api/rooms/{room_id}/stage", tags=["anchor"])
 
 # a line the voice cannot say still enters the transcript, timed at this reading pace
 _FALLBACK_S_PER_CHAR = {"zh": 0.25, "en": 0.07}
 _GAP_BETWEEN_LANGUAGES_S = 0.5  # as the stage page pauses between a line's languages
 DEFAULT_ANCHOR = "AI 主播"  # rundown.py's default `anchor:`
+# each sound report goes to every viewer of the room, and any phone holds the viewer token
+SOUND_REPORTS_PER_MINUTE = 10
+SOUND_REPORTS_BURST = 10
 
 
 @dataclass
@@ -74,6 +79,10 @@ class Anchors:
         self.plans: dict[str, Plan] = {}
         self.sessions: dict[str, AnchorSession] = {}
         self._said: dict[tuple[str, str], SayOut] = {}
+        # whether each room's stage page last said the browser blocks its sound (this server's
+        # memory: a console opened later is told; the events tell the others)
+        self.stage_muted: dict[str, bool] = {}
+        self.sound_reports = RateLimiter(SOUND_REPORTS_PER_MINUTE / 60, SOUND_REPORTS_BURST)
         self._lock = threading.Lock()  # one synthesis at a time: the voices share the CPU
 
     def say(self, text: str, lang: str, settings) -> SayOut:
@@ -212,13 +221,13 @@ def _publish(request: Request, room_id: str, event: RoomEvent) -> None:
     rooms_of(request).publish(room_id, event)  # from any thread: in order, on the event loop
 
 
-@router.get("")
+@anchor.get("")
 def anchor_state(request: Request, room: Viewer) -> AnchorOut:
     """The room's rundown and the segment cued last."""
     return _state(_current(request, room.id))
 
 
-@router.put("/rundown", dependencies=[Organizer])
+@anchor.put("/rundown", dependencies=[Organizer])
 def load_rundown(request: Request, room: Viewer, body: RundownIn) -> AnchorOut:
     """Give the room a rundown (YAML or Markdown); a malformed one is 400 naming the line."""
     parse = parse_yaml if body.format == "yaml" else parse_markdown
@@ -241,7 +250,7 @@ def load_rundown(request: Request, room: Viewer, body: RundownIn) -> AnchorOut:
     return state
 
 
-@router.delete("/rundown", status_code=204, dependencies=[Organizer])
+@anchor.delete("/rundown", status_code=204, dependencies=[Organizer])
 def clear_rundown(request: Request, room: Viewer) -> None:
     known = _current(request, room.id) is not None
     anchors_of(request).plans.pop(room.id, None)
@@ -250,7 +259,7 @@ def clear_rundown(request: Request, room: Viewer) -> None:
         _publish(request, room.id, AnchorRundown(title="", segments=0))
 
 
-@router.get("/say")
+@anchor.get("/say")
 async def say(request: Request, room: Viewer, index: int, lang: str) -> SayOut:
     """The cued line's voice (WAV as a data URL) with unit and mouth timings, for the stage."""
     plan = await run_in_threadpool(_plan, request, room.id)  # may read the store
@@ -269,7 +278,7 @@ async def say(request: Request, room: Viewer, index: int, lang: str) -> SayOut:
 Action = Literal["next", "previous", "repeat", "skip"]
 
 
-@router.post("/{action}", dependencies=[Organizer])
+@anchor.post("/{action}", dependencies=[Organizer])
 async def step(request: Request, room: Viewer, action: Action) -> CueOut:
     """next / previous / repeat: cue a segment; skip: silence the anchor and pass over the
     segment after the current one without saying it."""
@@ -405,3 +414,42 @@ def _session_and_time(rooms: Rooms, anchors: Anchors, room: RoomInfo) -> tuple[s
         )
         session = anchors.sessions[room.id] = AnchorSession(info.id, time.monotonic())
     return session.id, time.monotonic() - session.t0
+
+
+class Sound(BaseModel):
+    muted: bool  # the stage page's browser blocks sound until someone clicks on it
+
+
+def _sound_report(request: Request, room: Viewer) -> RoomInfo:
+    """Dependency: the room, for a client under its rate of sound reports (429 past it)."""
+    wait = anchors_of(request).sound_reports.take(f"{client_address(request)} {room.id}")
+    if wait > 0:
+        seconds = max(1, round(wait + 0.5))
+        raise HTTPException(
+            429,
+            f"too many reports: try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+    return room
+
+
+@stage.post("/sound", status_code=204)
+async def stage_sound(
+    request: Request, room: Annotated[RoomInfo, Depends(_sound_report)], body: Sound
+) -> None:
+    """The stage page says whether its browser plays sound (`muted`: it blocks autoplay until
+    someone clicks the page); the room's consoles show it."""
+    anchors_of(request).stage_muted[room.id] = body.muted
+    _publish(request, room.id, StageSound(muted=body.muted))
+
+
+@stage.get("/sound")
+def stage_sound_state(request: Request, room: Viewer) -> Sound:
+    """What the room's stage page last reported to this server (a console just opened)."""
+    return Sound(muted=anchors_of(request).stage_muted.get(room.id, False))
+
+
+# app.py includes this one router
+router = APIRouter()
+router.include_router(anchor)
+router.include_router(stage)

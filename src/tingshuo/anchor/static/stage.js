@@ -124,7 +124,13 @@ async function speak(seg, lang, token) {
   await new Promise((resolve) => {
     audio.onended = resolve;
     audio.onerror = resolve;
-    audio.play().catch(() => { statusLine.textContent = "click the page to allow sound"; resolve(); });
+    audio.play().then(() => reportSound(false), (e) => {
+      if (e.name === "NotAllowedError") { // the browser's autoplay policy: a click lets it speak
+        statusLine.textContent = "click the page to allow sound";
+        reportSound(true);
+      } else statusLine.textContent = `the voice cannot play: ${e.message}`;
+      resolve();
+    });
   });
   if (token === run) showLines(seg.lines, lang, 1);
 }
@@ -211,8 +217,60 @@ async function roomPlan() {
   }
 }
 
+// -- sound: a browser plays nothing before someone clicks the page (unless a kiosk allows
+// autoplay); the console is told, so the crew knows before the anchor is silent in the hall
+
+let muted = null; // null: not known yet
+
+function tellSound(m) {
+  muted = m;
+  if (!inRoom) return;
+  fetch(`/api/rooms/${encodeURIComponent(roomId)}/stage/sound`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...auth },
+    body: JSON.stringify({ muted: m }),
+  }).then((r) => { if (!r.ok && muted === m) muted = null; }, () => { if (muted === m) muted = null; });
+}
+
+function reportSound(m) {
+  if (m !== muted) tellSound(m);
+}
+
+// whether sound may play now, without playing any (an AudioContext starts only where it may)
+async function soundAllowed() {
+  if (navigator.getAutoplayPolicy) return navigator.getAutoplayPolicy("mediaelement") === "allowed";
+  const ctx = new AudioContext();
+  try {
+    await Promise.race([ctx.resume(), wait(0.5)]);
+    return ctx.state === "running";
+  } finally {
+    ctx.close();
+  }
+}
+
+async function checkSound() {
+  try {
+    reportSound(!(await soundAllowed()));
+  } catch (_) { /* no Web Audio: the first line's play() tells */ }
+}
+
+// a click allows sound: retry, and tell the console
+document.addEventListener("click", () => {
+  if (muted === false) return;
+  checkSound().then(() => {
+    if (muted === false && statusLine.textContent === "click the page to allow sound") {
+      statusLine.textContent = "sound on";
+    }
+  });
+});
+
+let hellos = 0;
+
 function onRoomEvent(m) {
-  if (m.type === "hello") roomPlan();
+  if (m.type === "hello") {
+    roomPlan();
+    if (hellos++ && muted !== null) tellSound(muted); // reconnected: the server may have restarted
+  }
   else if (m.type === "anchor_rundown") { silence(); card(null); subtitles.replaceChildren(); roomPlan(); }
   else if (m.type === "anchor_cue" && m.cue > lastCue) {
     lastCue = m.cue;
@@ -233,6 +291,7 @@ if (roomId && pageToken && !rehearsal) {
     if (s === "refused") statusLine.textContent = why;
     document.body.dataset.connection = s;
   });
+  checkSound();
 }
 
 // for tests: drive the stage from outside

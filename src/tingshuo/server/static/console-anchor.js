@@ -5,7 +5,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const con = window.tsConsole;
-  const state = { room: null, plan: null };
+  const state = { room: null, plan: null, sounds: 0 };
 
   function showError(msg) { $("rundown-error").textContent = msg || ""; }
 
@@ -43,6 +43,9 @@
     if (current) current.scrollIntoView({ block: "nearest" });
   }
 
+  // the stage page's browser blocks sound until someone clicks on it
+  function showMuted(muted) { $("stage-muted").hidden = !muted; }
+
   async function refresh() {
     if (!state.room) return;
     state.plan = await con.api(`/api/rooms/${state.room.id}/anchor`);
@@ -54,11 +57,16 @@
     $("anchor-panel").hidden = false;
     $("link-stage").href = room.links.stage;
     showError("");
+    showMuted(false);
+    const sounds = state.sounds;
+    const sound = await con.api(`/api/rooms/${room.id}/stage/sound`);
+    if (sounds === state.sounds && state.room === room) showMuted(sound.muted); // else an event is newer
     await refresh();
   }
 
   // the room's events: another console (or this one) stepped, or changed the rundown
   function handle(m) {
+    if (m.type === "stage_sound") { state.sounds += 1; showMuted(m.muted); return; }
     if (!state.room || !state.plan) return;
     if (m.type === "anchor_rundown") refresh();
     else if ((m.type === "anchor_cue" || m.type === "anchor_skip") && state.plan.loaded) {

@@ -3,7 +3,11 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const state = { token: "", room: null, events: null, view: null, mic: null };
+  const state = {
+    token: "", room: null, events: null, view: null, mic: null,
+    roomState: "idle", // the selected room's
+    busy: null, // {room, kind}: a start, stop, pause or resume on its way
+  };
   window.tsConsole = state;
   state.api = (path, opts) => api(path, opts); // for console-anchor.js
 
@@ -42,24 +46,65 @@
     // the token comes back as an HttpOnly cookie: sockets and images then carry no ?token=,
     // which access logs would keep
     await api("/api/login", { method: "POST" });
-    return loadRooms();
+    const rooms = await loadRooms();
+    // rooms created elsewhere (another console, the API) and their states, without a reload
+    clearInterval(state.poll);
+    state.poll = setInterval(pollRooms, ROOMS_EVERY_MS);
+    return rooms;
   }
   $("save-token").addEventListener("click", () => guarded(() => useToken($("token").value)));
 
   // -- rooms
 
+  const ROOMS_EVERY_MS = 3000;
+  const STATE_NAMES = { idle: "空闲 idle", live: "直播中 live", paused: "已暂停 paused" };
+
   async function loadRooms() {
     const rooms = await api("/api/rooms");
-    const list = $("rooms");
-    list.replaceChildren(...rooms.map((r) => {
-      const li = document.createElement("li");
-      li.dataset.id = r.id;
-      li.textContent = `${r.name} · ${r.lang}${r.targets.length ? " → " + r.targets.join(",") : ""}`;
-      if (state.room && state.room.id === r.id) li.classList.add("selected");
-      li.addEventListener("click", () => guarded(() => select(r.id)));
-      return li;
-    }));
+    showRooms(rooms);
     return rooms;
+  }
+
+  let polling = false;
+  async function pollRooms() {
+    if (polling || document.hidden) return;
+    polling = true;
+    try { await loadRooms(); } catch (_) { /* the next poll tries again */ } finally { polling = false; }
+  }
+
+  function roomBadge(li, s) {
+    const badge = li.querySelector(".badge");
+    const text = STATE_NAMES[s] || s;
+    if (badge.textContent !== text) badge.textContent = text;
+    if (badge.className !== `badge ${s}`) badge.className = `badge ${s}`;
+  }
+
+  // updated in place: the list neither flickers nor loses its selection
+  function showRooms(rooms) {
+    const list = $("rooms");
+    const known = new Map([...list.children].map((li) => [li.dataset.id, li]));
+    const items = rooms.map((r) => {
+      let li = known.get(r.id);
+      if (!li) {
+        li = document.createElement("li");
+        li.dataset.id = r.id;
+        const badge = document.createElement("span");
+        badge.className = "badge";
+        li.append(document.createElement("span"), badge);
+        li.addEventListener("click", () => guarded(() => select(r.id)));
+      }
+      const text = `${r.name} · ${r.lang}${r.targets.length ? " → " + r.targets.join(",") : ""}`;
+      if (li.firstChild.textContent !== text) li.firstChild.textContent = text;
+      roomBadge(li, r.state);
+      li.classList.toggle("selected", !!state.room && state.room.id === r.id);
+      return li;
+    });
+    const same = items.length === list.children.length && items.every((li, i) => list.children[i] === li);
+    if (!same) list.replaceChildren(...items);
+    const busy = state.busy;
+    if (busy && busy.kind === "stop" && rooms.some((r) => r.id === busy.room && r.state === "idle")) {
+      endBusy(busy.room); // in case the room's own event was missed
+    }
   }
 
   $("create-room").addEventListener("click", () => guarded(async () => {
@@ -78,17 +123,52 @@
     await select(room.id);
   }));
 
+  // a translated room's first start loads the models: seconds with nothing else to see
+  const PROGRESS = {
+    start: "正在启动…（首次启动需加载模型，约 20 秒） · Starting… (the first start loads the models, about 20 s)",
+    stop: "正在停止… · Stopping…",
+  };
+
   function showState(s) {
+    const room = state.room;
+    state.roomState = s;
     const badge = $("room-state");
     badge.textContent = s;
     badge.className = `badge ${s}`;
+    if (s === "idle" && state.busy && state.busy.kind === "stop" && room && state.busy.room === room.id) {
+      state.busy = null; // stopped: what was heard has been transcribed
+    }
+    const busy = state.busy && room && state.busy.room === room.id ? state.busy.kind : null;
     const running = s === "live" || s === "paused";
-    $("btn-mic").disabled = running;
-    $("btn-file").disabled = running;
-    $("btn-device").disabled = running;
-    $("btn-pause").disabled = s !== "live";
-    $("btn-resume").disabled = s !== "paused";
-    $("btn-stop").disabled = !running;
+    $("btn-mic").disabled = running || !!busy;
+    $("btn-file").disabled = running || !!busy;
+    $("btn-device").disabled = running || !!busy;
+    $("btn-pause").disabled = s !== "live" || !!busy;
+    $("btn-resume").disabled = s !== "paused" || !!busy;
+    $("btn-stop").disabled = !running || !!busy;
+    const progress = $("room-progress");
+    progress.textContent = PROGRESS[busy] || "";
+    progress.hidden = !PROGRESS[busy];
+    const li = room && $("rooms").querySelector(`li[data-id="${CSS.escape(room.id)}"]`);
+    if (li) roomBadge(li, s);
+  }
+
+  // a request that changes the room is on its way: its buttons wait, and a line says so
+  function startBusy(kind) {
+    state.busy = { room: state.room.id, kind };
+    showState(state.roomState);
+    return state.room.id;
+  }
+
+  function endBusy(roomId) {
+    if (!state.busy || state.busy.room !== roomId) return;
+    state.busy = null;
+    if (state.room) showState(state.roomState);
+  }
+
+  async function busyWhile(kind, fn) {
+    const roomId = startBusy(kind);
+    try { await fn(); } finally { endBusy(roomId); }
   }
 
   // how late this room's captions and translations are, and what is shed to keep up
@@ -105,6 +185,10 @@
     el.textContent = text;
     el.classList.toggle("late", m.caption_s > 3 || m.shed === "translation");
     el.hidden = false;
+    const behind = Math.round(m.caption_s);
+    const warning = $("room-lag-warning");
+    warning.textContent = `⚠ 字幕落后 ${behind} 秒 · Captions are ${behind} s behind`;
+    warning.hidden = !(m.caption_s > 3);
   }
 
   // captions the database has not taken yet (it is locked, restarting or full)
@@ -133,6 +217,8 @@
   async function select(id) {
     const room = await api(`/api/rooms/${id}`);
     state.room = room;
+    $("room-lag").hidden = true;
+    $("room-lag-warning").hidden = true;
     for (const li of $("rooms").children) li.classList.toggle("selected", li.dataset.id === id);
     $("room-panel").hidden = false;
     $("captions-panel").hidden = false;
@@ -162,7 +248,10 @@
       if (m.type === "lag") showLag(m);
       if (m.type === "store") showStore(m);
       if (m.type === "bus") showBus(m);
-      if (m.type === "state" && m.state === "idle") $("room-lag").hidden = true;
+      if (m.type === "state" && m.state === "idle") {
+        $("room-lag").hidden = true;
+        $("room-lag-warning").hidden = true;
+      }
       if (m.type === "state" && m.error) error(m.error);
       if (m.type === "state" && m.state === "idle") stopMic();
       state.view.handle(m);
@@ -174,13 +263,10 @@
 
   // -- speakers
 
-  async function nameSpeaker(segmentId, row) {
-    const current = row.querySelector(".spk").textContent.replace(/:$/, "");
-    const name = prompt("Speaker of this caption", current);
-    if (name === null) return;
-    await guarded(() => api(`/api/rooms/${state.room.id}/segments/${segmentId}/speaker`, {
-      method: "PUT", body: { speaker: name.trim() || null },
-    }));
+  // the speakers panel (console-speakers.js) offers to rename that voice everywhere, or to
+  // name this caption only
+  function nameSpeaker(segmentId, row) {
+    if (window.tsSpeakers) window.tsSpeakers.offer(segmentId, row);
   }
   $("btn-rename").addEventListener("click", () => guarded(() =>
     api(`/api/rooms/${state.room.id}/speakers/rename`, {
@@ -195,34 +281,59 @@
     const form = new FormData();
     form.append("file", file);
     form.append("speed", "1");
-    await api(`/api/rooms/${state.room.id}/start/file`, { method: "POST", body: form });
+    const roomId = state.room.id;
+    await busyWhile("start", () => api(`/api/rooms/${roomId}/start/file`, { method: "POST", body: form }));
   }));
 
-  $("btn-device").addEventListener("click", () => guarded(() =>
-    api(`/api/rooms/${state.room.id}/start/device`, { method: "POST", body: {} })));
+  $("btn-device").addEventListener("click", () => guarded(() => {
+    const roomId = state.room.id;
+    return busyWhile("start", () => api(`/api/rooms/${roomId}/start/device`, { method: "POST", body: {} }));
+  }));
 
-  for (const action of ["pause", "resume", "stop"]) {
-    $(`btn-${action}`).addEventListener("click", () => guarded(async () => {
-      await api(`/api/rooms/${state.room.id}/${action}`, { method: "POST" });
-      if (action === "stop") stopMic();
+  for (const action of ["pause", "resume"]) {
+    $(`btn-${action}`).addEventListener("click", () => guarded(() => {
+      const roomId = state.room.id;
+      return busyWhile(action, () => api(`/api/rooms/${roomId}/${action}`, { method: "POST" }));
     }));
   }
+
+  // stopping lasts until what was heard is transcribed: the room's `idle` ends it
+  $("btn-stop").addEventListener("click", () => guarded(async () => {
+    const roomId = startBusy("stop");
+    try {
+      await api(`/api/rooms/${roomId}/stop`, { method: "POST" });
+    } catch (e) {
+      endBusy(roomId);
+      throw e;
+    }
+    if (state.room && state.room.id === roomId && state.roomState === "idle") endBusy(roomId);
+    stopMic();
+  }));
 
   // Browser microphone: getUserMedia → AudioWorklet (16 kHz s16le) → the audio socket.
   $("btn-mic").addEventListener("click", () => guarded(async () => {
     if (!navigator.mediaDevices) throw new Error("this page needs https (or localhost) for the microphone");
-    const stream = await navigator.mediaDevices.getUserMedia({
-      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
-    });
-    const ctx = new AudioContext();
-    await ctx.audioWorklet.addModule("/static/pcm-worklet.js");
-    await ctx.resume();
+    const roomId = startBusy("start"); // until the server says `ready`
+    let stream, ctx;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      });
+      ctx = new AudioContext();
+      await ctx.audioWorklet.addModule("/static/pcm-worklet.js");
+      await ctx.resume();
+    } catch (e) {
+      if (stream) for (const t of stream.getTracks()) t.stop();
+      if (ctx) ctx.close();
+      endBusy(roomId);
+      throw e;
+    }
     const source = ctx.createMediaStreamSource(stream);
     const node = new AudioWorkletNode(ctx, "pcm16k");
     const mute = ctx.createGain();
     mute.gain.value = 0;
     source.connect(node).connect(mute).connect(ctx.destination); // keeps the graph pulling
-    const mic = (state.mic = { stream, ctx, ws: null, frames: 0, retries: 0, room: state.room.id });
+    const mic = (state.mic = { stream, ctx, ws: null, frames: 0, retries: 0, room: roomId });
     openAudio(mic);
     node.port.onmessage = (e) => {
       const ws = mic.ws;
@@ -245,7 +356,7 @@
     ws.onopen = () => ws.send(JSON.stringify({ type: "start", sample_rate: 16000, format: "s16le" }));
     ws.onmessage = (e) => {
       const m = JSON.parse(e.data);
-      if (m.type === "ready") { mic.ready = true; mic.retries = 0; }
+      if (m.type === "ready") { mic.ready = true; mic.retries = 0; endBusy(mic.room); }
     };
     ws.onclose = (e) => {
       if (state.mic !== mic || mic.ws !== ws) return;
@@ -264,6 +375,7 @@
     const mic = state.mic;
     if (!mic) return;
     state.mic = null;
+    if (state.busy && state.busy.kind === "start") endBusy(mic.room); // refused before `ready`
     for (const t of mic.stream.getTracks()) t.stop();
     mic.ctx.close();
     if (mic.ws && mic.ws.readyState === WebSocket.OPEN) mic.ws.close(1000, "done");

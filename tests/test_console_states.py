@@ -1,0 +1,246 @@
+"""The organizer's console in a real hall: a room list that follows rooms and their states,
+progress while a room starts or stops, a warning when captions fall behind, and a stage page
+whose browser blocks sound."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from tingshuo.audio.decode import NOT_AUDIO
+from tingshuo.events import Lag
+from tingshuo.server.app import create_app
+from tingshuo.settings import Settings
+
+from .test_browser import chromium, create_room, wait_for, write_wav
+from .test_browser import pytestmark as needs_chromium
+from .test_ws import ORG, LiveServer
+
+BUTTONS = ["btn-mic", "btn-file", "btn-device", "btn-pause", "btn-resume", "btn-stop"]
+STARTING = (
+    "正在启动…（首次启动需加载模型，约 20 秒） · "
+    "Starting… (the first start loads the models, about 20 s)"
+)
+MUTED = (
+    "舞台页面没有声音：请在舞台电脑上点击页面 · "
+    "The stage page has no sound: click on it at the stage PC"
+)
+
+# what the progress line shows, each time it changes, and which buttons are disabled then
+WATCH_PROGRESS = """
+window.seen = [];
+const line = document.getElementById('room-progress');
+new MutationObserver(() => window.seen.push({
+  text: line.textContent,
+  visible: line.checkVisibility(),
+  disabled: arguments[0].map((id) => document.getElementById(id).disabled),
+})).observe(line, {attributes: true, childList: true, characterData: true, subtree: true});
+"""
+
+
+@pytest.fixture(scope="module")
+def server(worker, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("console-states")
+    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
+    with LiveServer(create_app(settings, worker=worker), settings) as live:
+        yield live
+
+
+def silence(tmp_path, seconds: float):
+    path = tmp_path / f"quiet-{seconds}.wav"
+    write_wav(path, np.zeros(int(seconds * 16000), dtype=np.float32), 16000)
+    return path
+
+
+def badge(driver, room_id: str) -> str:
+    return driver.execute_script(
+        "const b = document.querySelector(`#rooms li[data-id='${arguments[0]}'] .badge`);"
+        "return b && b.checkVisibility() ? b.textContent : null",
+        room_id,
+    )
+
+
+@needs_chromium
+def test_the_room_list_follows_new_rooms_and_their_states(server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver = chromium(tmp_path)
+    try:
+        mine = create_room(driver, server, "Hall A")
+        assert badge(driver, mine["id"]) == "空闲 idle"
+        driver.execute_script("window.firstItem = document.querySelector('#rooms li')")
+        typing = driver.find_element(By.ID, "room-name")
+        typing.clear()
+        typing.send_keys("Hall C")  # half typed while the list refreshes
+
+        other = server.room(name="Hall B")  # through the API, not this console
+        wait_for(driver, f"document.querySelector(\"#rooms li[data-id='{other['id']}']\")", 8)
+        assert badge(driver, other["id"]) == "空闲 idle"
+        assert "Hall B" in driver.find_element(By.ID, "rooms").text
+
+        with silence(tmp_path, 5).open("rb") as f:
+            r = server.http.post(
+                f"/api/rooms/{other['id']}/start/file",
+                files={"file": ("quiet.wav", f, "audio/wav")},
+                data={"speed": "1"},
+            )
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 8
+        while badge(driver, other["id"]) != "直播中 live":
+            assert time.monotonic() < deadline, "the list never showed the room live"
+            time.sleep(0.2)
+        deadline = time.monotonic() + 15
+        while badge(driver, other["id"]) != "空闲 idle":
+            assert time.monotonic() < deadline, "the list never showed the room idle again"
+            time.sleep(0.2)
+
+        # refreshed in place: the same rooms, the same selection, the typing undisturbed
+        assert driver.execute_script("return document.querySelector('#rooms li') === firstItem")
+        selected = driver.find_elements(By.CSS_SELECTOR, "#rooms li.selected")
+        assert [li.get_attribute("data-id") for li in selected] == [mine["id"]]
+        assert driver.execute_script("return document.activeElement.id") == "room-name"
+        assert typing.get_attribute("value") == "Hall C"
+    finally:
+        driver.quit()
+
+
+@needs_chromium
+def test_starting_and_stopping_say_so_and_hold_the_buttons(server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("agenda: 9:00 opening\n" * 20)
+    driver = chromium(tmp_path)
+    try:
+        create_room(driver, server, "Hall D")
+        progress = driver.find_element(By.ID, "room-progress")
+        driver.execute_script(WATCH_PROGRESS, BUTTONS)
+        driver.find_element(By.ID, "file-input").send_keys(str(silence(tmp_path, 30)))
+        driver.find_element(By.ID, "btn-file").click()
+        wait_for(driver, "document.getElementById('room-state').textContent === 'live'", 20)
+        wait_for(driver, "document.getElementById('room-progress').hidden", 10, "progress gone")
+        seen = driver.execute_script("return window.seen")
+        assert {"text": STARTING, "visible": True, "disabled": [True] * 6} in seen, seen
+        assert not progress.is_displayed()
+        enabled = {b: driver.find_element(By.ID, b).is_enabled() for b in BUTTONS}
+        assert enabled == {
+            "btn-mic": False,
+            "btn-file": False,
+            "btn-device": False,
+            "btn-pause": True,
+            "btn-resume": False,
+            "btn-stop": True,
+        }
+
+        driver.execute_script("window.seen = []")
+        driver.find_element(By.ID, "btn-stop").click()
+        wait_for(driver, "document.getElementById('room-state').textContent === 'idle'", 20)
+        wait_for(driver, "document.getElementById('room-progress').hidden", 10, "progress gone")
+        seen = driver.execute_script("return window.seen")
+        assert {"text": "正在停止… · Stopping…", "visible": True, "disabled": [True] * 6} in seen
+        assert driver.find_element(By.ID, "btn-file").is_enabled()
+        assert not driver.find_element(By.ID, "btn-stop").is_enabled()
+
+        # refused: the server's words, and the buttons come back
+        driver.execute_script("window.seen = []")
+        driver.find_element(By.ID, "file-input").send_keys(str(notes))
+        driver.find_element(By.ID, "btn-file").click()
+        shown = wait_for(driver, "document.getElementById('error').textContent", 20)
+        assert shown == f"notes.txt: {NOT_AUDIO}"
+        assert STARTING in [s["text"] for s in driver.execute_script("return window.seen")]
+        assert not progress.is_displayed()
+        assert driver.find_element(By.ID, "btn-file").is_enabled()
+        assert driver.find_element(By.ID, "btn-mic").is_enabled()
+    finally:
+        driver.quit()
+
+
+@needs_chromium
+def test_captions_more_than_3_s_behind_are_a_warning(server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver = chromium(tmp_path)
+    try:
+        room = create_room(driver, server, "Hall E")
+        warning = driver.find_element(By.ID, "room-lag-warning")
+        rooms = server.app.state.rooms  # the server's own bus, as a live room reports lag
+
+        rooms.publish(room["id"], Lag(caption_s=2.5, translation_s=0.0, shed="none"))
+        wait_for(driver, "document.getElementById('room-lag').textContent.includes('2.5 s')", 10)
+        assert not warning.is_displayed()
+
+        rooms.publish(room["id"], Lag(caption_s=5.2, translation_s=0.0, shed="drafts"))
+        wait_for(driver, "!document.getElementById('room-lag-warning').hidden", 10, "the warning")
+        assert warning.is_displayed()
+        assert warning.text == "⚠ 字幕落后 5 秒 · Captions are 5 s behind"
+        assert "late" in warning.get_attribute("class").split()
+
+        rooms.publish(room["id"], Lag(caption_s=0.8, translation_s=0.0, shed="none"))
+        wait_for(driver, "document.getElementById('room-lag-warning').hidden", 10, "warning gone")
+        assert not warning.is_displayed()
+    finally:
+        driver.quit()
+
+
+@needs_chromium
+def test_a_stage_page_without_sound_is_shown_on_the_console_until_clicked(server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver = chromium(tmp_path, autoplay=False)  # as a browser is until someone clicks
+    try:
+        room = create_room(driver, server, "Hall F")
+        console = driver.current_window_handle
+        notice = driver.find_element(By.ID, "stage-muted")
+        assert not notice.is_displayed()
+        driver.switch_to.new_window("tab")
+        driver.get(room["links"]["stage"])
+        stage = driver.current_window_handle
+
+        driver.switch_to.window(console)
+        wait_for(driver, "!document.getElementById('stage-muted').hidden", 15, "the notice")
+        assert notice.is_displayed() and notice.text == "🔇 " + MUTED
+
+        driver.switch_to.window(stage)
+        driver.find_element(By.ID, "presenter").click()
+        driver.switch_to.window(console)
+        wait_for(driver, "document.getElementById('stage-muted').hidden", 15, "notice gone")
+        assert not notice.is_displayed()
+    finally:
+        driver.quit()
+
+
+@needs_chromium
+def test_a_kiosk_stage_that_may_play_sound_says_so(server, tmp_path):
+    driver = chromium(tmp_path)  # --autoplay-policy=no-user-gesture-required
+    room = server.room(name="Hall G")
+    anchors = server.app.state.anchors
+    anchors.stage_muted[room["id"]] = True  # what a stage reported before it was set up
+    try:
+        driver.get(room["links"]["stage"])
+        deadline = time.monotonic() + 15
+        while anchors.stage_muted.get(room["id"]) is not False:
+            assert time.monotonic() < deadline, "the stage never reported its sound"
+            time.sleep(0.2)
+    finally:
+        driver.quit()
+
+
+def test_sound_reports_take_the_rooms_token_and_a_modest_rate(server):
+    room = server.room(name="Hall H")
+    url = f"/api/rooms/{room['id']}/stage/sound"
+    viewer = {"Authorization": f"Bearer {room['viewer_token']}"}
+    with httpx.Client(base_url=server.url) as phone:
+        assert phone.post(url, json={"muted": True}).status_code == 401
+        wrong = {"Authorization": "Bearer not-the-token"}
+        assert phone.post(url, json={"muted": True}, headers=wrong).status_code == 403
+        assert phone.post(url, json={"muted": "loud"}, headers=viewer).status_code == 422
+        assert phone.get(url, headers=viewer).json() == {"muted": False}  # nothing reported
+        assert phone.post(url, json={"muted": True}, headers=viewer).status_code == 204
+        assert phone.get(url, headers=viewer).json() == {"muted": True}  # for a console opened now
+        answers = [phone.post(url, json={"muted": False}, headers=viewer) for _ in range(12)]
+        codes = [r.status_code for r in answers]
+        assert codes[0] == 204 and codes[-1] == 429, codes
+        assert int(answers[-1].headers["Retry-After"]) >= 1
