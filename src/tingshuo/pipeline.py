@@ -9,6 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -142,8 +143,10 @@ class LiveSession:
         for event in events:
             self._in_session_time(event)
             if isinstance(event, Final):
-                self._keep_speaker_name(event.segment)
-                self.captions.commit(event, self._noting(sink), stored=self._stored)
+                # a rename or merge waits until this caption is stored, so it relabels it too
+                with self.diarizer.lock if self.diarizer is not None else nullcontext():
+                    self._keep_speaker_name(event.segment)
+                    self.captions.commit(event, self._noting(sink), stored=self._stored)
                 continue
             sink(event)
             if self.translator is not None:
@@ -191,7 +194,10 @@ class LiveSession:
         latest caption: that is what the voice is called from now on, unless another voice
         already has the name (then it was a caption's correction, not a new name).
         """
-        if self.diarizer is None or segment.speaker is None or self.room_id is None:
+        if self.diarizer is None or segment.speaker is None:
+            return
+        segment.speaker = self.diarizer.current(segment.speaker)  # renamed since it was heard
+        if self.room_id is None:
             return
         turns = self.diarizer.turns
         index = turns.index(segment.speaker)
@@ -204,6 +210,8 @@ class LiveSession:
             log.warning("session %s: speaker name not looked up: %s", self.info.id, e)
             return
         named = rows[0].speaker if rows and rows[0].id == latest else None
+        if named in self.diarizer.renamed:  # stored before a rename relabelled it: stale
+            return
         if named and named != segment.speaker and turns.rename(index, named):
             log.info("session %s: %s is now called %s", self.info.id, segment.speaker, named)
             segment.speaker = named

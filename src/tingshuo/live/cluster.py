@@ -36,7 +36,15 @@ from ..store.db import RoomInfo, Store
 from .bus import RedisBus, room_key
 from .captions import CaptionPath
 from .models import Models
-from .rooms import RoomBusy, RoomNotFound, TooManyRooms, _glossary
+from .rooms import (
+    RoomBusy,
+    RoomNotFound,
+    TooManyRooms,
+    _glossary,
+    are_voices,
+    merge_voices,
+    rename_voice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +168,19 @@ class ClusterRooms:
             return max(last, int(self.redis.hget(run_key, "final_id") or 0))
 
         return CaptionPath(self.store, translator, room.targets, _glossary(room), id_floor)
+
+    # a worker's diarizer learns a new name from the voice's latest stored caption
+    def rename_speaker(self, room_id: str, old: str, new: str) -> tuple[list[int], bool]:
+        if old != new and are_voices(self.store, None, room_id, old, new):
+            return self.merge_speakers(room_id, old, new), True
+        return rename_voice(self.store, None, room_id, old, new), False
+
+    def merge_speakers(self, room_id: str, source: str, into: str) -> list[int]:
+        if self.is_live(room_id):
+            # the worker holds the room's voices and stores them as it hears them: it would
+            # write the two back apart
+            raise RoomBusy("voices are merged while the room is stopped (several servers)")
+        return merge_voices(self.store, None, room_id, source, into)
 
     # -- control
 

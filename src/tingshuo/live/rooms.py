@@ -29,7 +29,7 @@ from ..events import Lag, RoomEvent, RoomState, StoreNotice
 from ..pipeline import LiveSession, PushSource
 from ..settings import Settings
 from ..speakers.turns import LABEL
-from ..store.db import RoomInfo, Store
+from ..store.db import RoomInfo, SavedVoice, Store
 from ..store.pending import StoreState
 from .bus import Bus
 from .captions import CaptionPath
@@ -132,6 +132,52 @@ def restored_diarizer(
     if voices:
         log.info("room %s: %d known voices restored", room_id, len(voices))
     return diarizer
+
+
+def are_voices(store: Store, diarizer: Diarizer | None, room_id: str, *names: str) -> bool:
+    """Whether each name is a voice the room knows (stored, or in its diarizer)."""
+    voices = {v.name for v in store.voices(room_id)}
+    if diarizer is not None:
+        with diarizer.lock:
+            voices |= set(diarizer.turns.names)
+    return all(name in voices for name in names)
+
+
+def rename_voice(
+    store: Store, diarizer: Diarizer | None, room_id: str, old: str, new: str
+) -> list[int]:
+    """Every caption of `old` is `new`'s, and so are the voice's later ones: a room's
+    diarizer in memory learns the name at once. Returns the relabelled captions' ids."""
+    if old == new:
+        return []
+    if diarizer is not None:
+        with diarizer.lock:
+            index = diarizer.rename(old, new)
+            if index is not None:  # queued before the store's rename: the stored voice agrees
+                store.save_voice(room_id, _voice(diarizer, index))
+    return store.rename_speaker(room_id, old, new)
+
+
+def merge_voices(
+    store: Store, diarizer: Diarizer | None, room_id: str, source: str, into: str
+) -> list[int]:
+    """One person heard as two voices: `source`'s captions become `into`'s and the two
+    voices one, in the diarizer too. Returns the relabelled captions' ids."""
+    if diarizer is not None:
+        with diarizer.lock:
+            # queued before the store's merge, which then finds the voices merged already
+            if diarizer.merge(source, into) or diarizer.rename(source, into) is not None:
+                store.replace_voices(room_id, _voices_of(diarizer))
+    return store.merge_speakers(room_id, source, into)
+
+
+def _voices_of(diarizer: Diarizer) -> list[SavedVoice]:
+    return [_voice(diarizer, index) for index in range(len(diarizer.turns.speakers))]
+
+
+def _voice(diarizer: Diarizer, index: int) -> SavedVoice:
+    name, total, utterances = diarizer.turns.state(index)
+    return SavedVoice(position=index, name=name, total=total.tolist(), utterances=utterances)
 
 
 def _glossary(room: RoomInfo):
@@ -282,6 +328,21 @@ class Rooms:
                     self.settings, self.store, encoder, room_id
                 )
             return self._diarizers[room_id]
+
+    def rename_speaker(self, room_id: str, old: str, new: str) -> tuple[list[int], bool]:
+        """A voice's new name, in its captions and its diarizer (live or kept from the
+        room's last session). A name another voice has makes the two one: (ids, merged)."""
+        diarizer = self._known_diarizer(room_id)
+        if old != new and are_voices(self.store, diarizer, room_id, old, new):
+            return self.merge_speakers(room_id, old, new), True
+        return rename_voice(self.store, diarizer, room_id, old, new), False
+
+    def merge_speakers(self, room_id: str, source: str, into: str) -> list[int]:
+        return merge_voices(self.store, self._known_diarizer(room_id), room_id, source, into)
+
+    def _known_diarizer(self, room_id: str) -> Diarizer | None:
+        with self._speakers_lock:
+            return self._diarizers.get(room_id)
 
     # -- control
 

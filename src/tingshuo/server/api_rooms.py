@@ -17,14 +17,14 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Reques
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..audio.decode import probe
 from ..errors import AudioError
 from ..events import Segment, SpeakerNamed
 from ..live.rooms import RoomError, Rooms
 from ..mt.base import LANGUAGE_NAMES
-from ..store.db import RoomInfo
+from ..store.db import RoomInfo, SpeakerCount
 from ..store.export import FORMATS, render
 from .auth import Denied, check_viewer, organizer
 from .uploads import save_upload, upload_file
@@ -149,8 +149,15 @@ class SpeakerIn(BaseModel):
 
 
 class RenameIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
     old: str = Field(min_length=1, max_length=100)
     new: str = Field(min_length=1, max_length=100)
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+    source: str = Field(alias="from", min_length=1, max_length=100)
+    into: str = Field(min_length=1, max_length=100)
 
 
 def rooms_of(request: Request) -> Rooms:
@@ -412,14 +419,40 @@ def set_speaker(
     return seg
 
 
+@router.get("/{room_id}/speakers", dependencies=[Organizer])
+def speakers(request: Request, room_id: str) -> list[SpeakerCount]:
+    """The room's voices and names, in order of first appearance, with their caption counts."""
+    _room(request, room_id)
+    return request.app.state.store.speakers(room_id)
+
+
 @router.post("/{room_id}/speakers/rename", dependencies=[Organizer])
 def rename_speaker(request: Request, room_id: str, body: RenameIn) -> dict:
-    """Every caption of the room labelled `old` becomes `new` (e.g. 'Speaker 1' → 'Dr Li')."""
+    """Every caption of the room labelled `old` becomes `new` (e.g. 'Speaker 1' → 'Dr Li'),
+    and so do the voice's later ones. A name another voice has merges the two voices."""
     _room(request, room_id)
-    ids = request.app.state.store.rename_speaker(room_id, body.old, body.new)
+    rooms = rooms_of(request)
+    ids, merged = _control(lambda: rooms.rename_speaker(room_id, body.old, body.new))
     if ids:
-        rooms_of(request).publish(room_id, SpeakerNamed(segment_ids=ids, speaker=body.new))
-    return {"renamed": len(ids)}
+        rooms.publish(room_id, SpeakerNamed(segment_ids=ids, speaker=body.new))
+    return {"renamed": len(ids), "merged": True} if merged else {"renamed": len(ids)}
+
+
+@router.post("/{room_id}/speakers/merge", dependencies=[Organizer])
+def merge_speakers(request: Request, room_id: str, body: MergeIn) -> dict:
+    """One person heard as two voices: every caption of `from` takes `into`'s name, and the
+    diarizer knows both voices as `into` from now on."""
+    _room(request, room_id)
+    if body.source == body.into:
+        raise HTTPException(400, "choose two different speakers to merge")
+    store = request.app.state.store
+    if body.source not in {s.name for s in store.speakers(room_id)}:
+        raise HTTPException(404, f"no speaker {body.source!r} in this room")
+    rooms = rooms_of(request)
+    ids = _control(lambda: rooms.merge_speakers(room_id, body.source, body.into))
+    if ids:
+        rooms.publish(room_id, SpeakerNamed(segment_ids=ids, speaker=body.into))
+    return {"merged": len(ids)}
 
 
 @router.get("/{room_id}/export", dependencies=[Organizer])

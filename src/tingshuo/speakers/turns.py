@@ -108,3 +108,17 @@ class SpeakerTurns:
             return False
         self.speakers[index].name = name
         return True
+
+    def merge(self, source: int, into: int) -> None:
+        """One person heard as two voices: `source` joins `into` (their sums add up, so either
+        voice is recognised as `into` from now on) and leaves the list; later indices shift."""
+        if source == into:
+            return
+        gone = self.speakers[source]
+        kept = self.speakers[into]
+        kept.total = kept.total + gone.total
+        kept.utterances += gone.utterances
+        del self.speakers[source]
+        if self.last is not None:
+            last = into if self.last == source else self.last
+            self.last = last - 1 if last > source else last

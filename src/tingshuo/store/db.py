@@ -113,6 +113,13 @@ class SavedVoice(BaseModel):
     utterances: int
 
 
+class SpeakerCount(BaseModel):
+    """A name on a room's captions (or a voice not on any yet) and how many captions carry it."""
+
+    name: str
+    captions: int
+
+
 class SavedRundown(BaseModel):
     text: str
     format: str
@@ -547,6 +554,23 @@ class Store:
                 db.add(row)
             row.name, row.total, row.utterances = voice.name, voice.total, voice.utterances
 
+    @_writes
+    def replace_voices(self, room_id: str, voices: Sequence[SavedVoice]) -> None:
+        """The room's voices become these (after a merge, whose positions shift)."""
+        with self._db() as db, db.begin():
+            self._replace_voices(db, room_id, voices)
+
+    def _replace_voices(self, db: Session, room_id: str, voices: Sequence[SavedVoice]) -> None:
+        for row in db.scalars(select(VoiceRow).where(VoiceRow.room_id == room_id)):
+            db.delete(row)
+        db.flush()  # the old rows go before new ones take their positions
+        for voice in voices:
+            db.add(
+                VoiceRow(room_id=room_id, position=voice.position, name=voice.name,
+                         total=voice.total, utterances=voice.utterances)
+            )  # fmt: skip
+        db.flush()
+
     @_reads
     def voices(self, room_id: str) -> list[SavedVoice]:
         query = select(VoiceRow).where(VoiceRow.room_id == room_id).order_by(VoiceRow.position)
@@ -630,19 +654,102 @@ class Store:
             db.flush()
             return row.to_segment()
 
+    def speakers(self, room_id: str) -> list[SpeakerCount]:
+        """The names on the room's captions, in order of first appearance, with how many
+        captions each; then the voices the room knows that no caption carries (yet)."""
+        return self._speakers(room_id, [])
+
+    @_reads
+    def _speakers(self, room_id: str, pending: Sequence[Segment]) -> list[SpeakerCount]:
+        """`pending`: captions not in the database yet (or not as they are now): counted as
+        given, and their rows in the database, if any, left out."""
+        skip = [s.id for s in pending if s.id is not None]
+        query = (
+            select(SegmentRow.speaker, func.count(SegmentRow.id), func.min(SegmentRow.id))
+            .join(SessionRow, SessionRow.id == SegmentRow.session_id)
+            .where(SessionRow.room_id == room_id, SegmentRow.speaker.is_not(None))
+            .group_by(SegmentRow.speaker)
+        )
+        if skip:
+            query = query.where(SegmentRow.id.not_in(skip))
+        with self._db() as db:
+            found = {name: [n, first] for name, n, first in db.execute(query)}
+            names = db.scalars(
+                select(VoiceRow.name).where(VoiceRow.room_id == room_id).order_by(VoiceRow.position)
+            ).all()
+        for seg in pending:
+            if seg.speaker:
+                counted = found.setdefault(seg.speaker, [0, seg.id or 0])
+                counted[0] += 1
+                counted[1] = min(counted[1], seg.id or 0)
+        order = sorted(found, key=lambda name: found[name][1])
+        order += [name for name in names if name not in found]
+        return [SpeakerCount(name=n, captions=found.get(n, [0])[0]) for n in dict.fromkeys(order)]
+
     @_writes
     def rename_speaker(self, room_id: str, old: str, new: str) -> list[int]:
-        """Every segment of the room labelled `old` becomes `new`; returns their ids."""
-        sessions = select(SessionRow.id).where(SessionRow.room_id == room_id)
+        """Every segment of the room labelled `old` becomes `new`, and so does the voice called
+        `old` unless another voice has the name (merge them instead); returns the ids."""
         with self._db() as db, db.begin():
+            ids = self._relabel(db, room_id, old, new)
+            voices = {
+                v.name: v for v in db.scalars(select(VoiceRow).where(VoiceRow.room_id == room_id))
+            }
+            if old in voices and new not in voices:
+                voices[old].name = new
+            return ids
+
+    @_writes
+    def merge_speakers(self, room_id: str, source: str, into: str) -> list[int]:
+        """One person heard as two voices: the captions of `source` become `into`'s and the
+        two stored voices one (their sums add up); returns the relabelled captions' ids."""
+        with self._db() as db, db.begin():
+            ids = self._relabel(db, room_id, source, into)
             rows = db.scalars(
-                select(SegmentRow).where(
-                    SegmentRow.session_id.in_(sessions), SegmentRow.speaker == old
-                )
+                select(VoiceRow).where(VoiceRow.room_id == room_id).order_by(VoiceRow.position)
             ).all()
-            for row in rows:
-                row.speaker = new
-            return [row.id for row in rows]
+            voices = [
+                SavedVoice(position=r.position, name=r.name, total=r.total, utterances=r.utterances)
+                for r in rows
+            ]
+            merged = merged_voices(voices, source, into)
+            if merged != voices:
+                self._replace_voices(db, room_id, merged)
+            return ids
+
+    def _relabel(self, db: Session, room_id: str, old: str, new: str) -> list[int]:
+        sessions = select(SessionRow.id).where(SessionRow.room_id == room_id)
+        rows = db.scalars(
+            select(SegmentRow)
+            .where(SegmentRow.session_id.in_(sessions), SegmentRow.speaker == old)
+            .order_by(SegmentRow.id)
+        ).all()
+        for row in rows:
+            row.speaker = new
+        return [row.id for row in rows]
+
+
+def merged_voices(voices: Sequence[SavedVoice], source: str, into: str) -> list[SavedVoice]:
+    """The stored voices with `source` added into `into` and the positions closed up (they
+    are the diarizer's indices); `source` alone is renamed; unchanged if it is not there."""
+    names = [v.name for v in voices]
+    if source not in names or source == into:
+        return list(voices)
+    gone = voices[names.index(source)]
+    if into not in names:
+        return [v.model_copy(update={"name": into}) if v is gone else v for v in voices]
+    kept = voices[names.index(into)]
+    total = [a + b for a, b in zip(kept.total, gone.total, strict=True)]
+    out = []
+    for voice in voices:
+        if voice is gone:
+            continue
+        if voice is kept:
+            voice = voice.model_copy(
+                update={"total": total, "utterances": kept.utterances + gone.utterances}
+            )
+        out.append(voice.model_copy(update={"position": len(out)}))
+    return out
 
 
 def open_store(url: str) -> Store:

@@ -35,7 +35,16 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from ..errors import StoreError, TingshuoError
 from ..events import Segment
 from ..settings import Settings
-from .db import RoomRow, SavedVoice, SegmentRow, SessionInfo, SessionRow, Store, VoiceRow
+from .db import (
+    RoomRow,
+    SavedVoice,
+    SegmentRow,
+    SessionInfo,
+    SessionRow,
+    SpeakerCount,
+    Store,
+    VoiceRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +171,26 @@ class BufferedStore(Store):
                     self._remember(segment)
         return segment
 
+    def replace_voices(self, room_id: str, voices: Sequence[SavedVoice]) -> None:
+        with self._lock:
+            self._check_room()
+            self._append(
+                {"op": "voices", "room": room_id, "voices": [v.model_dump() for v in voices]}
+            )
+
     def rename_speaker(self, room_id: str, old: str, new: str) -> list[int]:
         self.flush(timeout=5)
-        ids = super().rename_speaker(room_id, old, new)
+        return self._relabelled(super().rename_speaker(room_id, old, new), new)
+
+    def merge_speakers(self, room_id: str, source: str, into: str) -> list[int]:
+        self.flush(timeout=5)  # a voice saved or replaced just before is merged too
+        return self._relabelled(super().merge_speakers(room_id, source, into), into)
+
+    def _relabelled(self, ids: list[int], speaker: str) -> list[int]:
         with self._lock:
             for i in ids:
                 if i in self._recent:
-                    self._remember(self._recent[i].model_copy(update={"speaker": new}))
+                    self._remember(self._recent[i].model_copy(update={"speaker": speaker}))
         return ids
 
     def ensure_ids_above(self, floor: int) -> None:
@@ -209,6 +231,16 @@ class BufferedStore(Store):
                     rows[seg.id] = seg
         merged = sorted(rows.values(), key=lambda s: s.id or 0)
         return merged[:limit] if limit is not None else merged
+
+    def speakers(self, room_id: str) -> list[SpeakerCount]:
+        with self._lock:
+            pending = [
+                self._recent[i]
+                for i in self._unwritten
+                if i in self._recent
+                and self._room_of.get(self._recent[i].session_id or "") == room_id
+            ]
+        return self._speakers(room_id, pending)
 
     def get_session(self, session_id: str) -> SessionInfo:
         ends = self._pending_ends()  # before the read: one written meanwhile is still seen
@@ -541,6 +573,9 @@ class BufferedStore(Store):
                 row = VoiceRow(room_id=op["room"], position=voice.position)
                 db.add(row)
             row.name, row.total, row.utterances = voice.name, voice.total, voice.utterances
+        elif kind == "voices":
+            voices = [SavedVoice.model_validate(v) for v in op["voices"]]
+            self._replace_voices(db, op["room"], voices)
         db.flush()
 
     def _wait_written(self, segment_id: int, timeout: float = 5.0) -> None:
