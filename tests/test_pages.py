@@ -138,6 +138,21 @@ def test_screen_band_and_phone_follow_the_language_choice(hall, aishell_rows, tm
         seen = assert_whole_lines(big.execute_script(LINE_BOXES))
         assert seen and all(box["text"].isascii() for box in seen)
         big.save_screenshot(str(tmp_path / "screen-1920x1080.png"))
+        # the same screen on a phone-sized window: still whole lines, still clear of the code
+        big.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+        )
+        wait_for(big, "window.innerWidth === 390")
+        big.execute_script("window.dispatchEvent(new Event('resize'))")
+        small = big.execute_script(LINE_BOXES)
+        assert small["qr"] is not None and small["width"] == 390
+        assert assert_whole_lines(small), "no caption line visible on a small screen"
+        big.save_screenshot(str(tmp_path / "screen-390x844.png"))
+        big.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": False},
+        )
 
         # the phone: English only; then the original only
         wait_for(phone, done, 60, "two translations on the phone")
