@@ -197,11 +197,11 @@
     const el = $("room-store");
     clearTimeout(storeTimer);
     el.classList.toggle("late", !m.saving || m.lost);
-    if (m.lost) el.textContent = "⚠ captions are no longer saved (too many waited): shown only";
-    else if (!m.saving) el.textContent = `⚠ captions are not being saved: ${m.waiting} waiting`;
-    else if (m.waiting) el.textContent = `saving ${m.waiting} waiting captions…`;
+    if (m.lost) el.textContent = "⚠ 字幕不再保存（等待的太多），只实时显示 · captions are no longer saved (too many waited): shown only";
+    else if (!m.saving) el.textContent = `⚠ 字幕暂时没有保存：${m.waiting} 条等待中 · captions are not being saved: ${m.waiting} waiting`;
+    else if (m.waiting) el.textContent = `正在保存 ${m.waiting} 条字幕… · saving ${m.waiting} waiting captions…`;
     else {
-      el.textContent = "✓ all captions saved";
+      el.textContent = "✓ 字幕已全部保存 · all captions saved";
       storeTimer = setTimeout(() => { el.hidden = true; }, 15000);
     }
     el.hidden = false;
@@ -340,7 +340,7 @@
       if (mic.ready && ws && ws.readyState === WebSocket.OPEN) {
         ws.send(e.data);
         mic.frames += 1;
-        $("mic-level").textContent = `🎤 ${(mic.frames / 10).toFixed(0)} s sent`;
+        $("mic-level").textContent = `🎤 已发送 ${(mic.frames / 10).toFixed(0)} 秒 · ${(mic.frames / 10).toFixed(0)} s sent`;
       }
     };
   }));
