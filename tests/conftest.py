@@ -6,8 +6,10 @@ import csv
 import os
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tingshuo.settings import Settings
@@ -21,6 +23,28 @@ LJ = DATA / "ljspeech-subset-en"
 def read_tsv(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int = 16000) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def talk_wav(path: Path, utterances: list[str], rows: list[dict[str, str]]) -> Path:
+    """AISHELL sentences (by utterance id) one after another, half a second of silence before
+    the first and a second after each: a talk to play into a room as live."""
+    from tingshuo.audio.decode import load_audio
+
+    by_id = {row["utt_id"]: row for row in rows}
+    gap = np.zeros(16000, dtype=np.float32)
+    parts = [gap[:8000]]
+    for utt in utterances:
+        parts += [load_audio(AISHELL / by_id[utt]["path"]), gap]
+    return write_wav(path, np.concatenate(parts))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from tingshuo.audio.decode import load_audio
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
-from .conftest import AISHELL
+from .conftest import AISHELL, talk_wav, write_wav
 from .test_ws import ORG, LiveServer, by_id
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -98,12 +97,9 @@ def test_console_plays_a_file_and_screen_and_phone_show_the_captions(
 ):
     from selenium.webdriver.common.by import By
 
-    rows = [by_id(aishell_rows)[u] for u in ["BAC009S0252W0171", "BAC009S0252W0252"]]
-    gap = np.zeros(16000, dtype=np.float32)
-    audio = np.concatenate([gap[:8000], load_audio(AISHELL / rows[0]["path"]), gap])
-    audio = np.concatenate([audio, load_audio(AISHELL / rows[1]["path"]), gap])
-    talk = tmp_path / "talk.wav"
-    write_wav(talk, audio, 16000)
+    two = ["BAC009S0252W0171", "BAC009S0252W0252"]
+    rows = [by_id(aishell_rows)[u] for u in two]
+    talk = talk_wav(tmp_path / "talk.wav", two, aishell_rows)
 
     driver = chromium(tmp_path)
     try:
@@ -162,14 +158,6 @@ def test_console_plays_a_file_and_screen_and_phone_show_the_captions(
         driver.quit()
 
 
-def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-
-
 def test_browser_microphone_through_the_audio_worklet_gives_the_right_words(
     server, aishell_rows, tmp_path
 ):
@@ -209,12 +197,8 @@ def test_phone_and_console_say_when_captions_are_not_being_saved(server, aishell
 
     from selenium.webdriver.common.by import By
 
-    rows = [by_id(aishell_rows)[u] for u in ["BAC009S0252W0171", "BAC009S0252W0252"]]
-    gap = np.zeros(16000, dtype=np.float32)
-    audio = np.concatenate([gap[:8000], load_audio(AISHELL / rows[0]["path"]), gap])
-    audio = np.concatenate([audio, load_audio(AISHELL / rows[1]["path"]), gap])
-    talk = tmp_path / "talk.wav"
-    write_wav(talk, audio, 16000)
+    two = ["BAC009S0252W0171", "BAC009S0252W0252"]
+    talk = talk_wav(tmp_path / "talk.wav", two, aishell_rows)
     db = server.app.state.settings.database_url.removeprefix("sqlite:///")
 
     driver = chromium(tmp_path)

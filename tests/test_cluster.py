@@ -16,18 +16,15 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from websockets.sync.client import connect
 
 from tingshuo.asr.scoring import cer
-from tingshuo.audio.decode import load_audio
 
-from .conftest import AISHELL
+from .conftest import talk_wav
 from .test_ws import ORG, by_id
 
 pytestmark = pytest.mark.slow
@@ -170,18 +167,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def talk(aishell_rows, tmp_path_factory) -> Path:
-    rows = by_id(aishell_rows)
-    gap = np.zeros(16000, dtype=np.float32)
-    parts = [gap[:8000]]
-    for utt in CLIPS:
-        parts += [load_audio(AISHELL / rows[utt]["path"]), gap]
-    path = tmp_path_factory.mktemp("talk") / "talk.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(np.concatenate(parts), -1, 1) * 32767).astype("<i2").tobytes())
-    return path
+    return talk_wav(tmp_path_factory.mktemp("talk") / "talk.wav", CLIPS, aishell_rows)
 
 
 def start_file(gateway: Gateway, room: dict, talk: Path, speed: float) -> None:

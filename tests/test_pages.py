@@ -4,16 +4,14 @@ is shown or hidden, and where each line sits in the window."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from tingshuo.audio.decode import load_audio
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
-from .conftest import AISHELL
-from .test_browser import chromium, pytestmark, wait_for, write_wav
-from .test_ws import ORG, LiveServer, by_id
+from .conftest import talk_wav
+from .test_browser import chromium, pytestmark, wait_for
+from .test_ws import ORG, LiveServer
 
 __all__ = ["pytestmark"]  # skipped where Chromium is not installed, as test_browser.py
 
@@ -76,12 +74,8 @@ def test_screen_band_and_phone_follow_the_language_choice(hall, aishell_rows, tm
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    rows = [by_id(aishell_rows)[u] for u in ["BAC009S0252W0171", "BAC009S0252W0252"]]
-    gap = np.zeros(16000, dtype=np.float32)
-    audio = np.concatenate([gap[:8000], load_audio(AISHELL / rows[0]["path"]), gap])
-    audio = np.concatenate([audio, load_audio(AISHELL / rows[1]["path"]), gap])
-    talk = tmp_path / "talk.wav"
-    write_wav(talk, audio, 16000)
+    two = ["BAC009S0252W0171", "BAC009S0252W0252"]
+    talk = talk_wav(tmp_path / "talk.wav", two, aishell_rows)
 
     room = hall.room(name="主会场 Main hall", targets=["en"])
     viewer = f"{hall.url}/room/{room['id']}"

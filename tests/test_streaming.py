@@ -139,3 +139,20 @@ def test_listen_without_a_source_or_device_is_a_clear_error(cli):
     assert bad.returncode != 0
     assert "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_draft_cancelled_while_it_waits_never_stops_the_recognizer(worker, aishell_rows):
+    """A commit cancels its utterance's draft; a draft that waits may be both cancelled and
+    overtaken by a newer one. The worker passes over it and goes on serving."""
+    from tingshuo.asr.base import Request
+
+    row = aishell_rows[0]
+    audio = load_audio(AISHELL / row["path"])
+    owner = object()
+    busy = worker.submit(Request(audio, "zh"))  # holds the model while the drafts queue
+    first = worker.submit(Request(audio[:16000], "zh", draft=True), owner=owner)
+    newer = worker.submit(Request(audio[:24000], "zh", draft=True), owner=owner)
+    assert first.cancel() and newer.cancel()  # both still waiting: the utterance is final
+    assert busy.result(timeout=60).text
+    after = worker.submit(Request(audio, "zh"))
+    assert cer([row["reference_text"]], [after.result(timeout=60).text]) < 0.3

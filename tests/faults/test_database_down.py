@@ -20,21 +20,17 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from websockets.sync.client import connect
 
-from tingshuo.audio.decode import load_audio
 from tingshuo.events import Segment
 from tingshuo.store.db import Store
 from tingshuo.store.pending import BufferedStore
 
-from ..conftest import AISHELL
-from ..test_ws import by_id
+from ..conftest import talk_wav
 from .conftest import live_server
 
 pytestmark = pytest.mark.slow
@@ -53,16 +49,7 @@ SQL_WORDS = ("sqlite", "psycopg", "operationalerror", "locked", "sql", "connecti
 
 
 def talk(aishell_rows, path: Path) -> None:
-    rows = by_id(aishell_rows)
-    gap = np.zeros(16000, dtype=np.float32)
-    parts = [gap[:8000]]
-    for utt in CLIPS:
-        parts += [load_audio(AISHELL / rows[utt]["path"]), gap]
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(np.concatenate(parts), -1, 1) * 32767).astype("<i2").tobytes())
+    talk_wav(path, CLIPS, aishell_rows)
 
 
 class Viewer(threading.Thread):

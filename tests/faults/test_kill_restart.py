@@ -14,16 +14,14 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from websockets.sync.client import connect
 
-from tingshuo.audio.decode import load_audio
 from tingshuo.server.uploads import upload_dir
 from tingshuo.settings import Settings
 
-from ..conftest import AISHELL
-from ..test_ws import ORG, by_id
+from ..conftest import talk_wav
+from ..test_ws import ORG
 
 pytestmark = pytest.mark.slow
 
@@ -66,19 +64,7 @@ class Served:
 
 
 def talk(aishell_rows, path: Path) -> None:
-    import wave
-
-    rows = by_id(aishell_rows)
-    gap = np.zeros(16000, dtype=np.float32)
-    parts = [gap[:8000]]
-    for utt in CLIPS:
-        parts += [load_audio(AISHELL / rows[utt]["path"]), gap]
-    audio = np.concatenate(parts)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    talk_wav(path, CLIPS, aishell_rows)
 
 
 def finals(url: str, until: int, timeout: float = 60) -> list[dict]:

@@ -154,14 +154,16 @@ class RecognizerWorker:
             priority, n, owner, request, future = requests.get()
             if request is None:
                 return
+            # a request cancelled while it waited (a draft whose utterance is final) is passed
+            # over; once running it can no longer be cancelled, so setting it is safe
+            if not future.set_running_or_notify_cancel():
+                continue
             if priority == _DRAFT:
                 with self._lock:
                     stale = self._latest_draft.get(owner) != n
                 if stale:
                     future.set_result(None)
                     continue
-            if not future.set_running_or_notify_cancel():
-                continue
             try:
                 future.set_result(model().recognize(request))
             except Exception as e:  # the caller decides; the worker keeps serving
