@@ -242,7 +242,7 @@ def test_the_console_s_speakers_panel_renames_a_voice_on_every_page(server, tmp_
 
         # a clicked caption offers its voice's rename; the merge joins two voices
         driver.switch_to.window(console)
-        driver.find_elements(By.CSS_SELECTOR, "#captions .seg.final")[1].click()
+        driver.find_elements(By.CSS_SELECTOR, "#captions .seg.final .who")[1].click()
         offered = driver.find_element(By.ID, "offer-name")
         assert offered.is_displayed() and offered.get_attribute("value") == "Speaker 2"
         offered.send_keys(Keys.CONTROL, "a")

@@ -137,6 +137,34 @@ def test_cli_transcribes_m4a_and_exports_every_format(cli, tmp_path, aishell_row
     assert cli("search", "不存在的词语").returncode == 1
 
 
+def test_cli_rules_fix_known_words_and_export_gives_the_original_on_request(
+    cli, db_url, tmp_path, aishell_rows
+):
+    from tingshuo.store.db import Store
+
+    row = aishell_rows[1]  # … 经济体 …
+    rules = tmp_path / "rules.txt"
+    rules.write_text("# 纠错规则\n经济体 => 经济实体\n", encoding="utf-8")
+    done = cli("transcribe", str(AISHELL / row["path"]), "--lang", "zh", "--rules", str(rules),
+               "-f", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    text = "".join(s["text"] for s in doc["segments"])
+    assert "经济实体" in text and "经济体" not in text
+    # an operator's correction: exports follow it, --original gives the machine's text
+    store = Store(db_url)
+    first = store.segments(doc["session"])[0]
+    store.correct_segment(first.id, "改过的字幕。")
+    assert "改过的字幕。" in cli("export", doc["session"], "-f", "txt").stdout
+    original = cli("export", doc["session"], "-f", "txt", "--original").stdout
+    assert "改过的字幕" not in original and first.text in original
+
+    rules.write_text("甲 => 乙\n乙 => 甲\n", encoding="utf-8")
+    refused = cli("transcribe", str(AISHELL / row["path"]), "--rules", str(rules))
+    assert refused.returncode != 0 and "undo each other" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_cli_writes_srt_to_stdout_by_default(cli, lj_rows):
     done = cli("transcribe", str(LJ / lj_rows[1]["path"]), "--lang", "en", "--format", "srt")
     assert done.returncode == 0, done.stderr

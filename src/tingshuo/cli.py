@@ -197,6 +197,21 @@ def _translate_segments(store: Store | None, segments, targets: list[str], gloss
             context[target].append(Turn(seg.text, text))
 
 
+def _rules(path: Path | None):
+    from .rules import NO_RULES, Rules
+
+    if path is None:
+        return NO_RULES
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise TingshuoError(f"{path}: cannot read the rules: {e}") from None
+    try:
+        return Rules.parse(text)
+    except TingshuoError as e:
+        raise TingshuoError(f"{path}: {e}") from None
+
+
 @app.command()
 def transcribe(
     audio: Annotated[Path, typer.Argument(help="any audio or video file PyAV decodes")],
@@ -209,6 +224,13 @@ def transcribe(
     to: ToOpt = None,
     glossary: GlossaryOpt = None,
     speakers: SpeakersOpt = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="correction rules, 'wrong => right' one per line: applied to every caption",
+        ),
+    ] = None,
 ) -> None:
     """Transcribe a recording into punctuated, timestamped captions."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -227,6 +249,8 @@ def transcribe(
     targets, terms_glossary = _targets(to, glossary, language)
     if terms_glossary is not None:
         terms += [entry.source for entry in terms_glossary.entries]
+    fixes = _rules(rules)
+    terms += [t for t in fixes.hotwords if t not in terms]
     samples = load_audio(audio)
     duration = samples.size / SAMPLE_RATE
     recognizer = _recognizer(model, language)
@@ -236,7 +260,8 @@ def transcribe(
     segments: list[Segment] = []
     status = "failed"
     lost: StoreError | None = None  # the database refused a write: keep going without it
-    captions = CaptionPath(store)  # stored as they come; the transcript goes on without it
+    # stored as they come; the transcript goes on without it
+    captions = CaptionPath(store, rules=lambda: fixes)
     captions.on_store_error = lambda e: err.print(
         f"[red]{e}[/red]: transcribing on, into the output only"
     )
@@ -434,9 +459,13 @@ def export(
             help="translate captions whose live translation was skipped (and store them)",
         ),
     ] = True,
+    original: Annotated[
+        bool,
+        typer.Option("--original", help="the machine's text, before anyone corrected it"),
+    ] = False,
 ) -> None:
-    """Export a stored session again."""
-    from .store.export import render
+    """Export a stored session again (as corrected)."""
+    from .store.export import machine_text, render
 
     if output is not None:
         check_writable(output)
@@ -459,6 +488,8 @@ def export(
     languages = info.targets or sorted({lang for s in segments for lang in s.translations})
     if not bilingual and not info.targets:
         languages = []
+    if original:
+        segments = machine_text(segments)
     body = render(segments, fmt.value, title=info.title, meta=meta, languages=languages)
     _write(body, output, fmt.value)
 

@@ -21,6 +21,10 @@ class Segment(BaseModel):
     speaker: str | None = None
     # target language -> translated text, filled by the translator when a session has targets
     translations: dict[str, str] = Field(default_factory=dict)
+    # corrections: how many times the text was changed since the machine wrote it, and the
+    # machine's own text (None while uncorrected)
+    revision: int = 0
+    original: str | None = None
 
 
 class Partial(BaseModel):
@@ -123,6 +127,45 @@ class StageSound(_Notice):
     muted: bool
 
 
+class Correction(BaseModel):
+    """A final caption's text was changed: by an operator, or by the machine's second pass
+    (`by`). Pages replace the caption in place; its translation follows as a `translation`.
+    `editor`: the console that saved it (so that it knows its own save)."""
+
+    type: Literal["correction"] = "correction"
+    segment_id: int
+    session_id: str | None = None
+    text: str
+    lang: str | None = None
+    revision: int
+    by: Literal["operator", "model"] = "operator"
+    editor: str | None = None
+    original: str | None = None
+    # with a viewer's catch-up only: the caption's translations as they are now
+    translations: dict[str, str] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        segment: Segment,
+        by: str = "operator",
+        editor: str | None = None,
+        translations: dict[str, str] | None = None,
+    ) -> Correction:
+        assert segment.id is not None
+        return cls(
+            segment_id=segment.id,
+            session_id=segment.session_id,
+            text=segment.text,
+            lang=segment.lang,
+            revision=segment.revision,
+            by=by,  # type: ignore[arg-type]
+            editor=editor,
+            original=segment.original,
+            translations=translations,
+        )
+
+
 class SpeakerNamed(BaseModel):
     type: Literal["speaker"] = "speaker"
     segment_ids: list[int]
@@ -167,6 +210,7 @@ RoomEvent = (
     | BusNotice
     | StageSound
     | SpeakerNamed
+    | Correction
     | AnchorRundown
     | AnchorCue
     | AnchorSkip

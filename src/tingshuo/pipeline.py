@@ -20,6 +20,7 @@ from .audio.decode import SAMPLE_RATE
 from .errors import StoreError
 from .events import Final, Partial, RoomEvent, Segment, Translation
 from .live.captions import CaptionPath
+from .rules import Rules
 from .settings import Settings
 from .store.db import SavedVoice, SessionInfo, Store
 
@@ -53,10 +54,12 @@ class LiveSession:
         offset_s: float = 0.0,
         utterance_base: int = 0,
         id_floor: Callable[[], int] | None = None,
+        rules: Callable[[], Rules] | None = None,
     ) -> None:
         """`resume`: go on with a session another process started (a room taken over by
         another worker); its audio resumes `offset_s` into the session, and utterances are
-        numbered from `utterance_base` so that pages never mistake one for an earlier one."""
+        numbered from `utterance_base` so that pages never mistake one for an earlier one.
+        `rules`: the room's correction rules now; what they write becomes a hot word."""
         self.store = store
         self.info: SessionInfo = resume or store.create_session(
             title, source, lang or "auto", hotwords, targets, room_id=room_id
@@ -66,7 +69,11 @@ class LiveSession:
         self.targets = [t for t in targets]
         self.translator = translator if self.targets else None
         self.glossary = glossary
-        self.captions = CaptionPath(store, self.translator, self.targets, glossary, id_floor)
+        self.captions = CaptionPath(
+            store, self.translator, self.targets, glossary, id_floor, rules=rules
+        )
+        self._hotwords = tuple(hotwords)
+        self._rules_seen: Rules | None = None
         self.transcriber = StreamingTranscriber(
             worker,
             policy_config(settings),
@@ -139,7 +146,16 @@ class LiveSession:
     def on_store_error(self, callback: Callable[[StoreError], None] | None) -> None:
         self.captions.on_store_error = callback
 
+    def _follow_rules(self) -> None:
+        """A rule added while the room is live: what it writes is a hot word from now on."""
+        rules = self.captions.rules()
+        if rules is not self._rules_seen:
+            self._rules_seen = rules
+            self.transcriber.hotwords = tuple(dict.fromkeys([*self._hotwords, *rules.hotwords]))
+
     def _emit(self, events: list[Partial | Final], sink: EventSink) -> None:
+        if events:
+            self._follow_rules()
         for event in events:
             self._in_session_time(event)
             if isinstance(event, Final):
@@ -148,6 +164,7 @@ class LiveSession:
                     self._keep_speaker_name(event.segment)
                     self.captions.commit(event, self._noting(sink), stored=self._stored)
                 continue
+            event = self.captions.corrected(event)
             sink(event)
             if self.translator is not None:
                 self._read_ahead(event)

@@ -2,6 +2,10 @@
 stored first (so that it has its id), then published, then translated; each translation is
 stored, then published.
 
+Correction rules (wrong => right) are applied to each final before it is stored, and to the
+drafts that are shown before it (`corrected`). A caption corrected later (`revised`) is
+published as a `correction` and translated again.
+
 Drafts of a translation (`partial`) and marked skips are published, never stored. When the
 store refuses a write (a plain store on a full disk; a server's buffered store only when its
 buffer is full), captions go on being published, without ids, and `on_store_error` is told
@@ -11,12 +15,14 @@ once.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
-from ..events import Final, RoomEvent, Segment, Translation
+from ..events import Correction, Final, Partial, RoomEvent, Segment, Translation
+from ..rules import NO_RULES, Rules
 from ..store.db import Store
 
 if TYPE_CHECKING:
@@ -27,6 +33,12 @@ log = logging.getLogger(__name__)
 Publish = Callable[[RoomEvent], None]
 
 
+# captions corrected in this process, and their latest revision: a translation of an older
+# text that comes in after it is dropped (the new text's translation follows)
+_REVISED: dict[int, int] = {}
+_REVISED_LOCK = threading.Lock()
+
+
 class CaptionPath:
     def __init__(
         self,
@@ -35,10 +47,13 @@ class CaptionPath:
         targets: Sequence[str] = (),
         glossary: Glossary | None = None,
         id_floor: Callable[[], int] | None = None,
+        rules: Callable[[], Rules] | None = None,
     ) -> None:
         """`id_floor`: where other processes also number this room's captions, the largest
-        id given so far (a new caption's id goes above it)."""
+        id given so far (a new caption's id goes above it). `rules`: the correction rules in
+        force now (they may change while a room is live)."""
         self.store = store
+        self.rules = rules or (lambda: NO_RULES)
         self.id_floor = id_floor
         self.translator = translator if targets else None
         self.targets = list(targets)
@@ -56,6 +71,9 @@ class CaptionPath:
     ) -> Final:
         """Store, publish, translate. `stored` is called between storing and publishing;
         `targets`: the languages to translate into (default: the path's, but the caption's)."""
+        rules = self.rules()
+        if rules:
+            final.segment.text = rules.apply(final.segment.text)
         final.segment = self.store_segment(final.segment)
         if stored is not None:
             stored(final)
@@ -63,6 +81,35 @@ class CaptionPath:
             publish(final)
         self.translate(final, publish, targets)
         return final
+
+    def corrected(self, partial: Partial) -> Partial:
+        """A draft as it will be shown: with the rules applied."""
+        rules = self.rules()
+        if not rules:
+            return partial
+        stable = rules.apply(partial.stable)
+        whole = rules.apply(partial.stable + partial.unstable)  # a rule may span the two
+        unstable = (
+            whole[len(stable) :] if whole.startswith(stable) else rules.apply(partial.unstable)
+        )
+        return partial.model_copy(update={"stable": stable, "unstable": unstable})
+
+    def revised(
+        self,
+        segment: Segment,
+        publish: Publish,
+        by: str = "operator",
+        editor: str | None = None,
+    ) -> None:
+        """A stored caption whose text was corrected: every page is told, and it is translated
+        again (its new translation replaces the old one, in the store too)."""
+        assert segment.id is not None
+        with _REVISED_LOCK:
+            _REVISED[segment.id] = max(_REVISED.get(segment.id, 0), segment.revision)
+            while len(_REVISED) > 10_000:
+                _REVISED.pop(next(iter(_REVISED)))
+        publish(Correction.of(segment, by, editor))
+        self.translate(Final(utterance=0, segment=segment), publish)
 
     def store_segment(self, segment: Segment) -> Segment:
         if self.store_error is None:
@@ -86,7 +133,11 @@ class CaptionPath:
         if self.translator is None or not wanted:
             return
 
+        revision = final.segment.revision
+
         def done(translation: Translation) -> None:
+            if translation.segment_id and _REVISED.get(translation.segment_id, 0) > revision:
+                return  # the caption was corrected meanwhile: its new translation follows
             if not (translation.partial or translation.skipped) and translation.segment_id:
                 try:  # stored before it is shown, like the caption it belongs to
                     self.store.set_translation(

@@ -31,6 +31,7 @@ from ..audio.decode import SAMPLE_RATE
 from ..audio.sources import file_blocks, mic_blocks
 from ..errors import StoreError
 from ..events import RoomEvent, RoomState
+from ..rules import RuleBook
 from ..settings import Settings
 from ..store.db import RoomInfo, Store
 from .bus import RedisBus, room_key
@@ -107,6 +108,7 @@ class ClusterRooms:
         # audio that could not reach Redis yet (it restarts): sent, in order, once it is back
         self._unsent: dict[str, deque[dict[str, Any]]] = {}
         self._away = False  # Redis refused the last send: only the retry loop tries again
+        self.rulebook = RuleBook(store)
         self._watch = asyncio.ensure_future(self._report_unclaimed())
 
     # -- lookups

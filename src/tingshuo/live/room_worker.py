@@ -32,6 +32,7 @@ from ..audio.decode import SAMPLE_RATE
 from ..errors import StoreError, TingshuoError
 from ..events import Final, RoomEvent, RoomState, StoreNotice
 from ..pipeline import LiveSession
+from ..rules import RuleBook
 from ..settings import Settings
 from ..store.pending import BufferedStore, StoreState, open_buffered_store
 from .bus import RedisBus, room_key
@@ -84,6 +85,7 @@ class RoomWorker:
         self._renew = self.redis.register_script(_RENEW)
         self.store: BufferedStore = open_buffered_store(settings)
         self.store.listeners.append(self._store_state)
+        self.rulebook = RuleBook(self.store)  # rules changed through a gateway arrive in 2 s
         self.models = Models(settings)
         self.held: dict[str, Held] = {}
         self.stopping = threading.Event()
@@ -237,6 +239,7 @@ class RoomWorker:
                 offset_s=offset,
                 utterance_base=base,
                 id_floor=id_floor,
+                rules=lambda: self.rulebook.for_room(room_id),
             )
             session.on_store_error = lambda e: self._publish(
                 room_id, StoreNotice(saving=False, waiting=0, lost=True)

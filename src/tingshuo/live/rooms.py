@@ -27,6 +27,7 @@ from ..audio.sources import file_blocks, mic_blocks
 from ..errors import StoreError, TingshuoError
 from ..events import Lag, RoomEvent, RoomState, StoreNotice
 from ..pipeline import LiveSession, PushSource
+from ..rules import RuleBook
 from ..settings import Settings
 from ..speakers.turns import LABEL
 from ..store.db import RoomInfo, SavedVoice, Store
@@ -216,6 +217,7 @@ class Rooms:
         # each room's speakers, kept across its sessions so "Dr Li" is known after a break
         self._diarizers: dict[str, Diarizer] = {}
         self._unsaved: set[str] = set()  # rooms told that captions wait to be stored
+        self.rulebook = RuleBook(store)
         # a previous process may have stopped while rooms were live
         for room in store.list_rooms():
             if room.state != "idle":
@@ -409,6 +411,7 @@ class Rooms:
             glossary=glossary,
             room_id=room.id,
             diarizer=diarizer,
+            rules=lambda: self.rulebook.for_room(room_id),
         )
         session.on_store_error = lambda e: self.publish(
             room.id, StoreNotice(saving=False, waiting=0, lost=True)

@@ -25,7 +25,7 @@ from ..events import Segment, SpeakerNamed
 from ..live.rooms import RoomError, Rooms
 from ..mt.base import LANGUAGE_NAMES
 from ..store.db import RoomInfo, SpeakerCount
-from ..store.export import FORMATS, render
+from ..store.export import FORMATS, machine_text, render
 from .auth import Denied, check_viewer, organizer
 from .uploads import save_upload, upload_file
 
@@ -461,10 +461,14 @@ def export_room(
     room_id: str,
     format: Annotated[str, Query(pattern="|".join(FORMATS))] = "txt",
     bilingual: bool = False,
+    original: bool = False,
 ) -> Response:
-    """The room's whole transcript (every session); `bilingual` adds its translations."""
+    """The room's whole transcript (every session), as corrected; `bilingual` adds its
+    translations, `original` gives the machine's own text."""
     room = _room(request, room_id)
     segs = request.app.state.store.room_segments(room_id)
+    if original:
+        segs = machine_text(segs)
     languages = room.targets if bilingual else []
     meta = {"room": room.id, "name": room.name}
     body = render(segs, format, title=room.name, meta=meta, languages=languages)

@@ -36,9 +36,9 @@ from ..live.models import Models
 from ..live.rooms import Rooms
 from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store
-from ..store.export import FORMATS, render
+from ..store.export import FORMATS, machine_text, render
 from ..store.pending import open_buffered_store
-from . import anchor_room, api_rooms, pages, ws
+from . import anchor_room, api_rooms, corrections, pages, ws
 from .auth import COOKIE, organizer, presented_token, same
 from .limits import BodyLimit, PublicLimit, SocketCaps
 from .uploads import clean_uploads, save_upload, upload_file
@@ -116,6 +116,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     app.add_middleware(PublicLimit, paths=_PUBLIC.match)  # outermost: before anything is read
     app.include_router(api_rooms.router)
+    app.include_router(corrections.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.include_router(anchor_room.router)
@@ -225,11 +226,14 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         request: Request,
         session_id: str,
         format: Annotated[str, Query(pattern="|".join(FORMATS))] = "txt",
+        original: bool = False,
     ) -> Response:
+        """The transcript as corrected; `original`: the machine's own text."""
         db = store(request)
         info = _session(db, session_id)
         meta = {"session": info.id, "source": info.source, "duration": info.duration}
-        body = render(db.segments(info.id), format, title=info.title, meta=meta)
+        segs = db.segments(info.id)
+        body = render(machine_text(segs) if original else segs, format, title=info.title, meta=meta)
         name = f"{Path(info.title).stem or info.id}.{format}"
         return Response(
             body,

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..audio.decode import SAMPLE_RATE
 from ..errors import TingshuoError
+from ..events import Correction
 from ..live.bus import Bus, Message
 from ..live.rooms import RoomError, Rooms
 from .auth import Denied, check_organizer, check_viewer
@@ -235,6 +236,15 @@ async def _events(ws: WebSocket, rooms: Rooms, bus: Bus, room, since: int) -> No
             last_id = max(last_id, seg.id or 0)
             for lang, text in seg.translations.items():
                 have[(seg.id or 0, lang)] = text
+        if since > 0:  # captions it saw that were corrected since
+            for seg in await run_in_threadpool(rooms.store.corrected_segments, room.id, since):
+                correction = Correction.of(seg, translations=seg.translations)
+                await ws.send_text(
+                    json.dumps({**correction.model_dump(mode="json"), "replay": True},
+                               ensure_ascii=False)
+                )  # fmt: skip
+                for lang, text in seg.translations.items():
+                    have[(seg.id or 0, lang)] = text
         await ws.send_json({"type": "caught_up", "last_segment_id": last_id})
 
         def fresh(msg: Message) -> bool:

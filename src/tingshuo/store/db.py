@@ -72,6 +72,7 @@ class RoomRow(Base):
     targets: Mapped[list] = mapped_column(JSON, default=list)
     hotwords: Mapped[list] = mapped_column(JSON, default=list)
     glossary: Mapped[list] = mapped_column(JSON, default=list)  # [[source, target], …]
+    rules: Mapped[list] = mapped_column(JSON, default=list)  # correction rules [[wrong, right]]
     viewer_token: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default="idle")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -150,6 +151,9 @@ class SegmentRow(Base):
     text: Mapped[str] = mapped_column(Text)
     speaker: Mapped[str | None] = mapped_column(String(100), nullable=True)
     translations: Mapped[dict] = mapped_column(JSON, default=dict)
+    # corrections: the count of revisions and the machine's text (None until corrected)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    original: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     def to_segment(self) -> Segment:
         return Segment(
@@ -161,7 +165,31 @@ class SegmentRow(Base):
             text=self.text,
             speaker=self.speaker,
             translations=dict(self.translations or {}),
+            revision=self.revision or 0,
+            original=self.original,
         )
+
+
+class RevisionRow(Base):
+    """Each text a caption has had: revision 0 is the machine's, then every correction, by
+    whom and from which console."""
+
+    __tablename__ = "revisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    segment_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(16))  # machine, operator, model
+    editor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SettingRow(Base):
+    """Server-wide settings kept in the database (the server's correction rules)."""
+
+    __tablename__ = "server_settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[list] = mapped_column(JSON, default=list)
 
 
 class SessionInfo(BaseModel):
@@ -184,9 +212,27 @@ class RoomInfo(BaseModel):
     targets: list[str]
     hotwords: list[str]
     glossary: list[tuple[str, str]]
+    rules: list[tuple[str, str]] = []
     viewer_token: str
     state: str
     created_at: datetime
+
+
+class Revision(BaseModel):
+    revision: int
+    text: str
+    by: str
+    editor: str | None = None
+    at: datetime
+
+
+class Corrected(BaseModel):
+    """A correction as stored: the caption now, and what it overwrote when that was not the
+    revision the editor started from (someone else saved in between)."""
+
+    segment: Segment
+    changed: bool  # False: the text was already this, or the model may not touch it
+    replaced: Revision | None = None
 
 
 def _room(row: RoomRow) -> RoomInfo:
@@ -197,6 +243,7 @@ def _room(row: RoomRow) -> RoomInfo:
         targets=list(row.targets or []),
         hotwords=list(row.hotwords or []),
         glossary=[(a, b) for a, b in (row.glossary or [])],
+        rules=[(a, b) for a, b in (row.rules or [])],
         viewer_token=row.viewer_token,
         state=row.state,
         created_at=row.created_at,
@@ -383,8 +430,10 @@ class Store:
             db.add(row)
         row.session_id = segment.session_id  # type: ignore[assignment]
         row.start, row.end, row.lang = segment.start, segment.end, segment.lang
-        row.text, row.speaker = segment.text, segment.speaker
+        row.speaker = segment.speaker
         row.translations = dict(segment.translations)
+        if (row.revision or 0) <= segment.revision:  # a replay never undoes a correction
+            row.text, row.revision, row.original = segment.text, segment.revision, segment.original
         return row
 
     @_writes
@@ -393,6 +442,107 @@ class Store:
             row = db.get(SegmentRow, segment_id)
             if row is not None:
                 row.translations = {**(row.translations or {}), lang: text}
+
+    @_reads
+    def get_segment(self, segment_id: int) -> Segment | None:
+        with self._db() as db:
+            row = db.get(SegmentRow, segment_id)
+            return row.to_segment() if row is not None else None
+
+    @_writes
+    def correct_segment(
+        self,
+        segment_id: int,
+        text: str,
+        by: str = "operator",
+        editor: str | None = None,
+        base: int | None = None,
+    ) -> Corrected | None:
+        """The caption's text becomes `text`, as a new revision (the machine's text is kept as
+        revision 0). The later save wins; `base`, the revision the editor started from, tells
+        whether it overwrote someone else's. The model never touches a caption an operator
+        corrected. None: no such caption."""
+        with self._db() as db, db.begin():
+            row = db.get(SegmentRow, segment_id, with_for_update=True)
+            if row is None:
+                return None
+            now = datetime.now(UTC)
+            if by == "model" and (row.revision or 0) > 0:
+                return Corrected(segment=row.to_segment(), changed=False)
+            if text == row.text:
+                return Corrected(segment=row.to_segment(), changed=False)
+            replaced = None
+            if base is not None and base < (row.revision or 0):
+                last = db.scalar(
+                    select(RevisionRow)
+                    .where(RevisionRow.segment_id == segment_id)
+                    .order_by(RevisionRow.revision.desc())
+                    .limit(1)
+                )
+                replaced = Revision(
+                    revision=row.revision,
+                    text=row.text,
+                    by=last.by if last is not None else "machine",
+                    editor=last.editor if last is not None else None,
+                    at=last.created_at if last is not None else now,
+                )
+            if not row.revision:
+                row.original = row.text
+                db.add(RevisionRow(segment_id=segment_id, revision=0, text=row.text,
+                                   by="machine", created_at=now))  # fmt: skip
+            row.revision = (row.revision or 0) + 1
+            row.text = text
+            db.add(RevisionRow(segment_id=segment_id, revision=row.revision, text=text, by=by,
+                               editor=editor, created_at=now))  # fmt: skip
+            db.flush()
+            return Corrected(segment=row.to_segment(), changed=True, replaced=replaced)
+
+    @_reads
+    def revisions(self, segment_id: int) -> list[Revision]:
+        """A caption's texts, the machine's first (empty: never corrected)."""
+        query = (
+            select(RevisionRow)
+            .where(RevisionRow.segment_id == segment_id)
+            .order_by(RevisionRow.revision)
+        )
+        with self._db() as db:
+            return [
+                Revision(revision=r.revision, text=r.text, by=r.by, editor=r.editor,
+                         at=r.created_at)
+                for r in db.scalars(query)
+            ]  # fmt: skip
+
+    @_reads
+    def corrected_segments(self, room_id: str, up_to: int) -> list[Segment]:
+        """The room's corrected captions with ids up to `up_to` (what a viewer that
+        reconnects may have seen before they were corrected)."""
+        query = (
+            select(SegmentRow)
+            .join(SessionRow, SessionRow.id == SegmentRow.session_id)
+            .where(
+                SessionRow.room_id == room_id,
+                SegmentRow.id <= up_to,
+                SegmentRow.revision > 0,
+            )
+            .order_by(SegmentRow.id)
+        )
+        with self._db() as db:
+            return [r.to_segment() for r in db.scalars(query)]
+
+    @_reads
+    def server_rules(self) -> list[tuple[str, str]]:
+        with self._db() as db:
+            row = db.get(SettingRow, "rules")
+            return [(a, b) for a, b in (row.value if row is not None else [])]
+
+    @_writes
+    def set_server_rules(self, pairs: Sequence[tuple[str, str]]) -> None:
+        with self._db() as db, db.begin():
+            row = db.get(SettingRow, "rules")
+            if row is None:
+                row = SettingRow(name="rules")
+                db.add(row)
+            row.value = [list(p) for p in pairs]
 
     @_writes
     def finish_session(self, session_id: str, status: str, duration: float) -> None:
@@ -517,7 +667,7 @@ class Store:
             if row is None:
                 return None
             for key, value in fields.items():
-                if key == "glossary":
+                if key in ("glossary", "rules"):
                     value = [list(pair) for pair in value]  # type: ignore[union-attr]
                 setattr(row, key, value)
             db.flush()

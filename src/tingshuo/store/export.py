@@ -114,6 +114,13 @@ def to_docx(segments: Sequence[Segment], title: str, languages: Sequence[str] = 
     return buf.getvalue()
 
 
+def machine_text(segments: Sequence[Segment]) -> list[Segment]:
+    """The captions as the machine wrote them, before anyone corrected them."""
+    return [
+        s.model_copy(update={"text": s.original}) if s.original is not None else s for s in segments
+    ]
+
+
 def render(
     segments: Sequence[Segment],
     fmt: str,

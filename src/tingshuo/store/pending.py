@@ -36,6 +36,7 @@ from ..errors import StoreError, TingshuoError
 from ..events import Segment
 from ..settings import Settings
 from .db import (
+    Corrected,
     RoomRow,
     SavedVoice,
     SegmentRow,
@@ -171,6 +172,25 @@ class BufferedStore(Store):
                     self._remember(segment)
         return segment
 
+    def correct_segment(
+        self,
+        segment_id: int,
+        text: str,
+        by: str = "operator",
+        editor: str | None = None,
+        base: int | None = None,
+    ) -> Corrected | None:
+        self._wait_written(segment_id)
+        corrected = super().correct_segment(segment_id, text, by, editor, base)
+        if corrected is not None and corrected.changed:
+            with self._lock:
+                kept = self._recent.get(segment_id)
+                if kept is not None:  # its translations may still be on their way in
+                    self._remember(
+                        corrected.segment.model_copy(update={"translations": kept.translations})
+                    )
+        return corrected
+
     def replace_voices(self, room_id: str, voices: Sequence[SavedVoice]) -> None:
         with self._lock:
             self._check_room()
@@ -231,6 +251,23 @@ class BufferedStore(Store):
                     rows[seg.id] = seg
         merged = sorted(rows.values(), key=lambda s: s.id or 0)
         return merged[:limit] if limit is not None else merged
+
+    def get_segment(self, segment_id: int) -> Segment | None:
+        with self._lock:
+            kept = self._recent.get(segment_id)
+        return kept if kept is not None else super().get_segment(segment_id)
+
+    def corrected_segments(self, room_id: str, up_to: int) -> list[Segment]:
+        rows = {s.id: s for s in super().corrected_segments(room_id, up_to)}
+        with self._lock:
+            for seg in self._recent.values():
+                if (
+                    seg.revision
+                    and (seg.id or 0) <= up_to
+                    and self._room_of.get(seg.session_id or "") == room_id
+                ):
+                    rows[seg.id] = seg
+        return sorted(rows.values(), key=lambda s: s.id or 0)
 
     def speakers(self, room_id: str) -> list[SpeakerCount]:
         with self._lock:

@@ -50,6 +50,7 @@ const TS = (() => {
         if (m.type === "hello") this.targets = m.room.targets || [];
         else if (m.type === "final") this._final(m.segment);
         else if (m.type === "translation" && !m.partial) this._translated(m.segment_id, m.lang);
+        else if (m.type === "correction" && !m.translations) this._corrected(m.segment_id, m.lang);
         else if (m.type === "caught_up") this.onStatus("online");
         this.onEvent(m);
       };
@@ -72,6 +73,12 @@ const TS = (() => {
       const missing = this.targets.filter((t) => t !== seg.lang && !have[t]);
       if (missing.length) this.waiting.set(seg.id, new Set(missing));
       else this.waiting.delete(seg.id);
+    }
+
+    // a corrected caption is translated again: until then a reconnect asks for it anew
+    _corrected(id, lang) {
+      const missing = this.targets.filter((t) => t !== lang);
+      if (missing.length) this.waiting.set(id, new Set(missing));
     }
 
     _translated(id, lang) {
@@ -141,9 +148,18 @@ const TS = (() => {
         const spk = document.createElement("span");
         spk.className = "spk";
         row.appendChild(spk);
+        if (this.onSegment) { // the console: a button names the caption's speaker
+          const who = document.createElement("button");
+          who.className = "who";
+          who.type = "button";
+          who.tabIndex = -1;
+          who.title = "为这句的发言人命名 · name who said this";
+          who.textContent = "发言人 speaker";
+          who.addEventListener("click", (e) => { e.stopPropagation(); this.onSegment(seg.id, row); });
+          row.appendChild(who);
+        }
         this.rows.set(seg.id, row);
         this.el.insertBefore(row, this.partial);
-        if (this.onSegment) row.addEventListener("click", () => this.onSegment(seg.id, row));
         if (this.keep && this.rows.size > this.keep) {
           const [oldest] = this.rows.keys();
           this.rows.get(oldest).remove();
@@ -153,7 +169,11 @@ const TS = (() => {
         }
       }
       const src = this._line(row, "src", "src");
-      src.textContent = seg.text;
+      if (Number(row.dataset.rev || 0) <= (seg.revision || 0)) {
+        row.dataset.rev = seg.revision || 0;
+        if (!row.classList.contains("editing")) src.textContent = seg.text;
+        row.classList.toggle("corrected", !!seg.revision);
+      }
       src.lang = row.lang;
       this.speaker(seg.id, seg.speaker);
       for (const [lang, text] of Object.entries(seg.translations || {})) {
@@ -176,6 +196,27 @@ const TS = (() => {
         : lang === "zh" ? "（为跟上进度，此句未翻译）" : "(not translated, to keep up)";
       line.lang = lang === "zh" ? "zh-CN" : lang;
       this.scroll();
+    }
+
+    // A caption's text corrected (by an operator or the machine's second pass): replaced in
+    // place, its translations marked as coming again (unless they come with it: a replay).
+    // An older revision than the one shown is ignored; a caption being edited keeps the
+    // editor's text (the console tells its editor). False: nothing changed here.
+    correction(m) {
+      const row = this.rows.get(m.segment_id);
+      if (!row || Number(row.dataset.rev || 0) > m.revision) return false;
+      const same = Number(row.dataset.rev || 0) === m.revision;
+      row.dataset.rev = m.revision;
+      row.classList.add("corrected");
+      const src = this._line(row, "src", "src");
+      if (!row.classList.contains("editing")) src.textContent = m.text;
+      if (m.translations) {
+        for (const [lang, text] of Object.entries(m.translations)) this.translation(m.segment_id, lang, text);
+      } else if (!same) {
+        for (const line of row.querySelectorAll(".line.tr")) line.classList.add("pending");
+      }
+      if (this.follow) this.scroll();
+      return !same;
     }
 
     // A name shows only where the speaker changes: a caption band has no room to repeat it.
@@ -216,6 +257,7 @@ const TS = (() => {
         this.translation(m.segment_id, m.lang, m.text, how);
       }
       else if (m.type === "partial") this.partialText(m);
+      else if (m.type === "correction") this.correction(m);
       else if (m.type === "speaker") for (const id of m.segment_ids) this.speaker(id, m.speaker);
       if (this.onChange) this.onChange(m);
       else if (m.type === "state" && m.state !== "live") this.clearPartial();
