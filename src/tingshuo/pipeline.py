@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .asr.second_pass import CONTEXT_CAPTIONS
 from .asr.streaming import StreamingTranscriber, policy_config
 from .asr.worker import RecognizerWorker
 from .audio.decode import SAMPLE_RATE
 from .errors import StoreError
 from .events import Final, Partial, RoomEvent, Segment, Translation
 from .live.captions import CaptionPath
+from .live.review import Job, ReviewWorker
 from .rules import Rules
 from .settings import Settings
 from .store.db import SavedVoice, SessionInfo, Store
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 EventSink = Callable[[RoomEvent], None]
 
 _END = object()
+# captions later than this (s behind the speaker): the second pass skips their finals
+REVIEW_SKIP_LAG_S = 1.5
 
 
 class LiveSession:
@@ -55,11 +59,13 @@ class LiveSession:
         utterance_base: int = 0,
         id_floor: Callable[[], int] | None = None,
         rules: Callable[[], Rules] | None = None,
+        review: ReviewWorker | None = None,
     ) -> None:
         """`resume`: go on with a session another process started (a room taken over by
         another worker); its audio resumes `offset_s` into the session, and utterances are
         numbered from `utterance_base` so that pages never mistake one for an earlier one.
-        `rules`: the room's correction rules now; what they write becomes a hot word."""
+        `rules`: the room's correction rules now; what they write becomes a hot word.
+        `review`: the machine's second pass, given each Mandarin final once it is shown."""
         self.store = store
         self.info: SessionInfo = resume or store.create_session(
             title, source, lang or "auto", hotwords, targets, room_id=room_id
@@ -73,6 +79,8 @@ class LiveSession:
             store, self.translator, self.targets, glossary, id_floor, rules=rules
         )
         self._hotwords = tuple(hotwords)
+        self.review = review
+        self._said: deque[str] = deque(maxlen=CONTEXT_CAPTIONS)  # the latest finals' text
         self._rules_seen: Rules | None = None
         self.transcriber = StreamingTranscriber(
             worker,
@@ -163,11 +171,33 @@ class LiveSession:
                 with self.diarizer.lock if self.diarizer is not None else nullcontext():
                     self._keep_speaker_name(event.segment)
                     self.captions.commit(event, self._noting(sink), stored=self._stored)
+                self._second_pass(event.segment, sink)
                 continue
             event = self.captions.corrected(event)
             sink(event)
             if self.translator is not None:
                 self._read_ahead(event)
+
+    def _second_pass(self, segment: Segment, sink: EventSink) -> None:
+        """A Mandarin final, shown, goes to the second pass with the captions before it."""
+        if self.review is not None and segment.id is not None and segment.lang == "zh":
+            self.review.submit(
+                Job(
+                    segment=segment.model_copy(),
+                    context=list(self._said),
+                    hotwords=list(self.transcriber.hotwords),
+                    captions=self.captions,
+                    publish=sink,
+                    behind=self._behind,
+                )
+            )
+        self._said.append(segment.text)
+
+    def _behind(self) -> bool:
+        """Too late for a second pass: captions or translations are falling behind."""
+        if self.lag_s > REVIEW_SKIP_LAG_S or self.shedding_drafts:
+            return True
+        return self.translator is not None and self.translator.shedding != "none"
 
     def _in_session_time(self, event: Partial | Final) -> None:
         if not (self.offset_s or self.utterance_base):

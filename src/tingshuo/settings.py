@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     # bounded queue in front of the one shared model instance
     asr_queue_size: int = 64
 
+    # live Mandarin finals read again in the background by the bundled language model, which
+    # chooses among same-sound readings (asr/second_pass.py, live/review.py); off by default
+    # until it helps: see the README's second-pass figures
+    second_pass: bool = False
+    # its model: a bundled name or a GGUF path ("": mt_model)
+    second_pass_model: str = ""
+
     # streaming commit policy (seconds)
     vad_threshold: float = 0.5
     min_speech_s: float = 0.25

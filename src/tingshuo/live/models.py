@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..mt import TranslationWorker
     from ..speakers import SpeakerEncoder
     from ..tts import Voice
+    from .review import ReviewWorker
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class Models:
         self._translator: TranslationWorker | None = None
         self._speaker_encoder: SpeakerEncoder | None = None
         self._speakers_failed = False
+        self._review: ReviewWorker | None = None
         self._voices: dict[tuple[str, bool], Voice] = {}
         self._lock = threading.RLock()  # one model loads at a time
         # how far behind live recognition is (the rooms set it): the translator sheds by it
@@ -93,6 +95,22 @@ class Models:
         """The translator if a room has loaded it, without loading it."""
         return self._translator
 
+    def review(self) -> ReviewWorker | None:
+        """The second pass over live Mandarin finals, when it is on (its model loads on its
+        own thread at the first final)."""
+        if not self.settings.second_pass:
+            return None
+        with self._lock:
+            if self._review is None:
+                from ..asr.second_pass import SecondPass
+                from .review import ReviewWorker
+
+                settings = self.settings
+                self._review = ReviewWorker(
+                    lambda: SecondPass.load(settings, settings.second_pass_model or None)
+                )
+            return self._review
+
     def speaker_encoder(self) -> SpeakerEncoder | None:
         """The voice encoder for speaker turns; None (captions go unlabelled) when it is off
         or cannot load."""
@@ -121,6 +139,8 @@ class Models:
             return self._voices[key]
 
     def close(self) -> None:
+        if self._review is not None:
+            self._review.close()
         if self._translator is not None:
             self._translator.close()
         if self._own_worker and self._worker is not None:

@@ -240,6 +240,7 @@ class RoomWorker:
                 utterance_base=base,
                 id_floor=id_floor,
                 rules=lambda: self.rulebook.for_room(room_id),
+                review=self.models.review(),
             )
             session.on_store_error = lambda e: self._publish(
                 room_id, StoreNotice(saving=False, waiting=0, lost=True)

@@ -412,6 +412,7 @@ class Rooms:
             room_id=room.id,
             diarizer=diarizer,
             rules=lambda: self.rulebook.for_room(room_id),
+            review=self.models.review(),
         )
         session.on_store_error = lambda e: self.publish(
             room.id, StoreNotice(saving=False, waiting=0, lost=True)

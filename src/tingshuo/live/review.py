@@ -1,0 +1,158 @@
+"""The machine's second pass over live captions: a Mandarin final, once shown, is read again
+in the background with the captions before it and the room's hot words
+(`asr/second_pass.py`). When the reading changes, the caption is corrected through the same
+path as an operator's correction (`CaptionPath.revised`: a `correction` event marked
+`by: model`, then translated again). A caption an operator has corrected is never touched.
+
+One thread per process, at the lowest CPU priority, after recognition, drafts and
+translation. It never delays a final: finals are queued after they are published, and a
+review whose room has fallen behind, or that waited too long, is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..errors import TingshuoError
+from ..events import RoomEvent, Segment
+from ..priority import lower_priority
+from .captions import CaptionPath
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[RoomEvent], None]
+
+
+class Reviewer(Protocol):
+    def review(
+        self,
+        text: str,
+        context: Sequence[str] = (),
+        hotwords: Sequence[str] = (),
+        hypotheses: Sequence[str] = (),
+    ): ...
+
+
+@dataclass
+class Job:
+    segment: Segment
+    context: list[str]  # the captions before it, oldest first
+    hotwords: list[str]
+    captions: CaptionPath
+    publish: Publish
+    behind: Callable[[], bool] = lambda: False  # the room is late: skip
+    queued: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class ReviewCounts:
+    reviewed: int = 0
+    changed: int = 0  # captions the second pass corrected
+    skipped: int = 0  # not reviewed: the room was behind, or the queue full or stale
+    refused: int = 0  # an operator had corrected it meanwhile
+    seconds: list[float] = field(default_factory=list)  # cost of the latest reviews
+
+
+class ReviewWorker:
+    """One consumer of review jobs (see the module doc). `load` makes the reviewer on the
+    worker's own thread, at first need."""
+
+    def __init__(
+        self,
+        load: Callable[[], Reviewer],
+        nice: int = 19,
+        queue_size: int = 16,
+        stale_s: float = 20.0,
+    ) -> None:
+        self._load = load
+        self.nice = nice
+        self.stale_s = stale_s
+        self.counts = ReviewCounts()
+        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread = threading.Thread(target=self._run, name="second-pass", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        """Queued behind the others; when the queue is full, the oldest job gives way."""
+        self._idle.clear()
+        while True:
+            try:
+                self._queue.put_nowait(job)
+                return
+            except queue.Full:
+                try:
+                    dropped = self._queue.get_nowait()
+                except queue.Empty:
+                    continue
+                if dropped is not None:
+                    self._count(skipped=1)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until every job queued so far is done (tests, benchmarks)."""
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _count(self, **more: int) -> None:
+        with self._lock:
+            for name, n in more.items():
+                setattr(self.counts, name, getattr(self.counts, name) + n)
+
+    def _run(self) -> None:
+        lower_priority(self.nice)
+        reviewer: Reviewer | None = None
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                if job.behind() or time.monotonic() - job.queued > self.stale_s:
+                    self._count(skipped=1)
+                    continue
+                if reviewer is None:
+                    reviewer = self._load()
+                self._review(reviewer, job)
+            except TingshuoError as e:  # a model that cannot load: captions go on without it
+                log.error("second pass: %s", e)
+                self._count(skipped=1)
+            except Exception:  # never let one caption stop the thread
+                log.exception("second pass failed on caption %s", job.segment.id)
+                self._count(skipped=1)
+            finally:
+                if self._queue.empty():
+                    self._idle.set()
+
+    def _review(self, reviewer: Reviewer, job: Job) -> None:
+        seg = job.segment
+        if seg.id is None:
+            return
+        now = job.captions.store.get_segment(seg.id)
+        if now is None or now.revision > 0:  # an operator got there first: theirs stands
+            self._count(refused=1)
+            return
+        review = reviewer.review(seg.text, job.context, job.hotwords)
+        with self._lock:
+            self.counts.reviewed += 1
+            self.counts.seconds = [*self.counts.seconds[-199:], review.seconds]
+        if not review.changed:
+            return
+        text = job.captions.rules().apply(review.text)  # the room's rules have the last word
+        if text == seg.text:
+            return
+        corrected = job.captions.store.correct_segment(seg.id, text, by="model")
+        if corrected is None or not corrected.changed:
+            self._count(refused=1)
+            return
+        self._count(changed=1)
+        job.captions.revised(corrected.segment, job.publish, by="model")
