@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .asr.second_pass import CONTEXT_CAPTIONS
 from .asr.streaming import StreamingTranscriber, policy_config
 from .asr.worker import RecognizerWorker
 from .audio.decode import SAMPLE_RATE
 from .errors import StoreError
 from .events import Final, Partial, RoomEvent, Segment, Translation
 from .live.captions import CaptionPath
-from .live.review import Job, ReviewWorker
+from .live.review import CONTEXT_CAPTIONS, Job, ReviewWorker
 from .rules import Rules
 from .settings import Settings
 from .store.db import SavedVoice, SessionInfo, Store

@@ -27,6 +27,7 @@ from .captions import CaptionPath
 log = logging.getLogger(__name__)
 
 Publish = Callable[[RoomEvent], None]
+CONTEXT_CAPTIONS = 2  # the captions before a final that the second pass reads with it
 
 
 class Reviewer(Protocol):
