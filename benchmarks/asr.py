@@ -2,6 +2,7 @@
 
     python -m benchmarks.asr              # everything (about 15 minutes on 2 cores)
     python -m benchmarks.asr --limit 40   # a quick look
+    python -m benchmarks.asr --second-pass --skip-streaming   # with the second pass's figures
 
 Prints one table. CER/WER normalisation: see tingshuo.asr.scoring.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import logging
 import tempfile
 import time
@@ -20,7 +22,8 @@ from rich.progress import track
 from rich.table import Table
 
 from tingshuo.asr import load_recognizer
-from tingshuo.asr.scoring import cer, wer
+from tingshuo.asr.base import Hypothesis, Request
+from tingshuo.asr.scoring import cer, edit_distance, normalize_zh, wer
 from tingshuo.asr.streaming import policy_config, transcribe_audio
 from tingshuo.asr.worker import RecognizerWorker
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
@@ -136,6 +139,109 @@ def hotword_gain(worker, rows: list[dict], baseline: list[str]) -> dict:
     }
 
 
+class _Recording:
+    """The recognizer, keeping each Mandarin final's other readings for the second pass."""
+
+    def __init__(self, recognizer) -> None:
+        self._recognizer = recognizer
+        self.finals: list[tuple[str, list[str]]] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._recognizer, name)
+
+    def recognize(self, request: Request) -> Hypothesis:
+        if request.draft or not hasattr(self._recognizer, "recognize_with_alternatives"):
+            return self._recognizer.recognize(request)
+        hypothesis, alternatives = self._recognizer.recognize_with_alternatives(request)
+        self.finals.append((hypothesis.text, alternatives))
+        return hypothesis
+
+
+def readings(recognizer, rows: list[dict], cache: Path | None) -> list[list[dict]]:
+    """Each AISHELL file's finals (the same path as `accuracy`) with the beam's other
+    readings of each; kept in `cache` (JSON) when given, so that tuning runs skip Whisper."""
+    if cache is not None and cache.is_file():
+        kept = json.loads(cache.read_text(encoding="utf-8"))
+        if [r["utt_id"] for r in rows] == [k["utt_id"] for k in kept[: len(rows)]]:
+            return [k["finals"] for k in kept[: len(rows)]]
+    recording = _Recording(recognizer)
+    worker = RecognizerWorker(recording)
+    out = []
+    for row in track(rows, description="AISHELL n-best", console=console):
+        recording.finals.clear()
+        audio = load_audio(AISHELL / row["path"])
+        pieces = list(transcribe_audio(worker, audio, policy_config(Settings()), "zh"))
+        finals = []
+        heard = list(recording.finals)
+        for piece in pieces:
+            match = next((i for i, (t, _) in enumerate(heard) if t == piece.text), None)
+            alternatives = heard.pop(match)[1] if match is not None else []
+            finals.append({"text": piece.text, "alternatives": alternatives})
+        out.append(finals)
+    if cache is not None:
+        kept = [{"utt_id": r["utt_id"], "finals": f} for r, f in zip(rows, out, strict=True)]
+        cache.write_text(json.dumps(kept, ensure_ascii=False, indent=0), encoding="utf-8")
+    return out
+
+
+def second_pass(settings: Settings, recognizer, limit: int | None, cache: Path | None) -> dict:
+    """CER of the AISHELL finals before and after the second pass (asr/second_pass.py), each
+    final read after the two captions before it from the same speaker, without hot words;
+    harm to finals that were right; cost per final."""
+    from tingshuo.asr.second_pass import SecondPass
+
+    rows = read_tsv(AISHELL / "manifest.tsv")[:limit]
+    finals = readings(recognizer, rows, cache)
+    reviewer = SecondPass.load(settings)
+    before, after, costs, changed = [], [], [], 0
+    context: list[str] = []
+    speaker = None
+    for row, pieces in track(
+        list(zip(rows, finals, strict=True)), description="second pass", console=console
+    ):
+        if row["speaker"] != speaker:
+            speaker, context = row["speaker"], []  # another talk
+        texts = []
+        for piece in pieces:
+            review = reviewer.review(piece["text"], context, (), piece["alternatives"])
+            costs.append(review.seconds)
+            changed += review.changed
+            texts.append(review.text)
+            context.append(review.text)
+        before.append("".join(p["text"] for p in pieces))
+        after.append("".join(texts))
+    refs = [r["reference_text"] for r in rows]
+    right = [i for i, (r, b) in enumerate(zip(refs, before, strict=True)) if cer([r], [b]) == 0]
+    harmed = [i for i in right if cer([refs[i]], [after[i]]) > 0]
+    right_chars = sum(len(normalize_zh(refs[i])) for i in right)
+    moved = sum(edit_distance(normalize_zh(before[i]), normalize_zh(after[i])) for i in right)
+    halves = {}
+    for name, speaker_id in (
+        ("first half (S0150, tuned on)", "S0150"),
+        ("second half (S0252)", "S0252"),
+    ):
+        picked = [i for i, r in enumerate(rows) if r["speaker"] == speaker_id]
+        if picked:
+            halves[name] = (
+                len(picked),
+                cer([refs[i] for i in picked], [before[i] for i in picked]),
+                cer([refs[i] for i in picked], [after[i] for i in picked]),
+            )
+    return {
+        "n": len(rows),
+        "cer_before": cer(refs, before),
+        "cer_after": cer(refs, after),
+        "halves": halves,
+        "finals": len(costs),
+        "changed": changed,
+        "right": len(right),
+        "harmed": len(harmed),
+        "right_chars_changed": moved / max(right_chars, 1),
+        "cost": costs,
+        "margin": reviewer.margin,
+    }
+
+
 def speech_bounds(refs: list[dict]) -> list[tuple[float, float]]:
     """(onset, offset) of the spoken part of each reference utterance, in seconds."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -209,6 +315,21 @@ def main() -> None:
     parser.add_argument(
         "--dump", type=Path, help="write each AISHELL reference and hypothesis here"
     )
+    parser.add_argument(
+        "--second-pass",
+        action="store_true",
+        help="also measure the second pass by the Qwen model (asr/second_pass.py)",
+    )
+    parser.add_argument(
+        "--nbest-cache",
+        type=Path,
+        help="keep the AISHELL finals and their other readings in this JSON file (and reuse it)",
+    )
+    parser.add_argument(
+        "--only-second-pass",
+        action="store_true",
+        help="measure only the second pass (with --nbest-cache, Whisper runs once)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -216,6 +337,11 @@ def main() -> None:
     t = time.perf_counter()
     recognizer = load_recognizer(settings, args.model)
     load_s = time.perf_counter() - t
+    if args.only_second_pass:
+        console.print(
+            second_pass_table(second_pass(settings, recognizer, args.limit, args.nbest_cache))
+        )
+        return
     worker = RecognizerWorker(recognizer)
     acc = accuracy(worker, args.limit)
     if args.dump:
@@ -268,6 +394,41 @@ def main() -> None:
         table.add_row("  streaming CER (finals vs reference)", f"{stream['cer']:.1%}", "")
     table.add_row("peak memory (RSS)", f"{peak_rss_mb():.0f} MB", "")
     console.print(table)
+    if args.second_pass:
+        console.print(
+            second_pass_table(second_pass(settings, recognizer, args.limit, args.nbest_cache))
+        )
+
+
+def second_pass_table(result: dict) -> Table:
+    table = Table(
+        title=f"second pass by the Qwen model (margin {result['margin']:.1f} nats), "
+        f"{result['finals']} finals of {result['n']} AISHELL sentences"
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("floor", justify="right")
+    table.add_row(
+        f"CER, AISHELL ({result['n']} sentences), without → with",
+        f"{result['cer_before']:.2%} → {result['cer_after']:.2%}",
+        "≤ 8.3 %",
+    )
+    for name, (n, b, a) in result["halves"].items():
+        table.add_row(f"  {name}, {n} sentences", f"{b:.2%} → {a:.2%}", "")
+    table.add_row("finals changed", f"{result['changed']} of {result['finals']}", "")
+    table.add_row(
+        f"correct finals (CER 0 before, {result['right']}) made wrong",
+        f"{result['harmed']} ({result['harmed'] / max(result['right'], 1):.1%})",
+        "",
+    )
+    table.add_row(
+        "  characters of correct finals changed",
+        f"{result['right_chars_changed']:.2%}",
+        "≤ 1 %",
+    )
+    cost = result["cost"]
+    table.add_row("cost per final, median / p95", f"{median(cost):.2f} / {p95(cost):.2f} s", "")
+    return table
 
 
 if __name__ == "__main__":

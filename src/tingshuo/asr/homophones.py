@@ -104,6 +104,46 @@ class HomophoneFixer:
             out.append(self._fix_run("".join(run), hot))
         return "".join(out)
 
+    def alternatives(
+        self, text: str, hotwords: Iterable[str] = (), limit: int = 12, max_tone_misses: int = 1
+    ) -> list[str]:
+        """Same-sounding readings of `text`, each with one stretch of 2–4 Han characters (or a
+        hot word's length) replaced by a dictionary word or hot word of the same sound: the
+        likeliest `limit` by the same score as `fix` (word frequency less the cost of each
+        changed character and tone), best first. Candidates for a second pass to judge in
+        context; `text` itself is not among them."""
+        terms = {w.strip() for w in hotwords}
+        hot = {
+            w: _hot_key(w) for w in terms if 2 <= len(w) <= _MAX_HOTWORD and all(map(_is_han, w))
+        }
+        heard = _syllables(text)
+        if len(heard) != len(text):  # one syllable per character, or no alternatives
+            return []
+        found: dict[str, float] = {}
+        for start in range(len(text)):
+            for end in range(start + _SPAN[0], min(len(text), start + _MAX_HOTWORD) + 1):
+                written = text[start:end]
+                if not all(map(_is_han, written)):
+                    break
+                sound = _toneless(heard[start:end])
+                sounds = [(w, k) for w, k in hot.items() if _toneless(k) == sound]
+                if end - start <= _SPAN[1]:
+                    sounds += _same_sound(self._index.get(" ".join(sound), ""))
+                if not sounds:
+                    continue
+                before = self._words.logprob(written, terms)
+                for word, key in sounds:
+                    misses = _tone_misses(key, heard[start:end])
+                    if word == written or misses > max_tone_misses:
+                        continue
+                    changed = sum(a != b for a, b in zip(word, written, strict=True))
+                    cost = CHANGE_COST * changed + TONE_COST * misses
+                    gain = self._words.word_logprob(word, terms) - cost - before
+                    reading = text[:start] + word + text[end:]
+                    if gain > found.get(reading, -math.inf):
+                        found[reading] = gain
+        return sorted(found, key=found.__getitem__, reverse=True)[:limit]
+
     def _fix_run(self, chars: str, hot: dict[str, Key]) -> str:
         heard = _syllables(chars)
         n = len(chars)

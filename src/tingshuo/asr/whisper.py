@@ -8,6 +8,7 @@ import re
 import threading
 import zlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -136,10 +137,39 @@ class WhisperRecognizer:
         )
         return "".join(s.text for s in segments if self._keep(s.text, lang))
 
-    def _final_rescored(self, audio: np.ndarray, hotwords: Sequence[str], pad: int = 0) -> str:
+    def recognize_with_alternatives(self, request: Request) -> tuple[Hypothesis, list[str]]:
+        """The same final as `recognize`, for the same cost, and the beam's other readings of
+        it: each hypothesis tidied, as written and repaired by sound, without duplicates or
+        the final itself. A second pass (`asr/second_pass.py`) chooses among them. Only
+        Mandarin finals have alternatives; for anything else the list is empty."""
+        lang = request.lang or self.detect_language(request.audio)
+        if request.draft or lang != "zh" or self._lm_weight <= 0:
+            return self.recognize(replace(request, lang=lang)), []
+        beam: list[str] = []
+        pad = self._live_pad_frames if request.live else 0
+        text = tidy(self._final_rescored(request.audio, request.hotwords, pad, beam), lang, True)
+        if self._fix_homophones:
+            text = homophone_fixer(self._cache_dir).fix(text, request.hotwords)
+        readings: list[str] = []
+        for written in beam:
+            tidied = tidy(written, lang, final=True)
+            readings.append(tidied)
+            if self._fix_homophones:
+                readings.append(homophone_fixer(self._cache_dir).fix(tidied, request.hotwords))
+        alternatives = [t for t in dict.fromkeys(readings) if t and t != text]
+        return Hypothesis(text, lang), alternatives
+
+    def _final_rescored(
+        self,
+        audio: np.ndarray,
+        hotwords: Sequence[str],
+        pad: int = 0,
+        hypotheses: list[str] | None = None,
+    ) -> str:
         """Mandarin: the beam's hypotheses, rescored with a word-frequency model (see
         lexicon.py): CER 12.2 % → 11.1 % on 349 AISHELL sentences, for about a millisecond.
-        `pad`: frames of silence after the audio on a shortened window (0: the 30 s one)."""
+        `pad`: frames of silence after the audio on a shortened window (0: the 30 s one).
+        `hypotheses`: if given, receives the ones it chose among (those kept)."""
         from .lexicon import word_model
 
         tokenizer = self._tokenizer("zh")
@@ -169,6 +199,8 @@ class WhisperRecognizer:
         if _compression_ratio(texts[0]) > 2.4:
             # a loop: faster-whisper's temperature fallback handles it better
             return self._final(audio, "zh", hotwords)
+        if hypotheses is not None:
+            hypotheses.extend(t for t in texts if self._keep(t, "zh"))
         words = word_model()
         terms = [w.strip() for w in hotwords]
         best = max(
