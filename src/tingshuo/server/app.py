@@ -38,7 +38,7 @@ from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store
 from ..store.export import FORMATS, machine_text, render
 from ..store.pending import open_buffered_store
-from . import anchor_room, api_rooms, corrections, pages, ws
+from . import anchor_room, api_rooms, corrections, listen, pages, ws
 from .auth import COOKIE, organizer, presented_token, same
 from .limits import BodyLimit, PublicLimit, SocketCaps
 from .uploads import clean_uploads, save_upload, upload_file
@@ -95,6 +95,9 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             log.warning("organizer token (set TINGSHUO_TOKEN to choose one): %s", token)
         yield
         await app.state.rooms.close()
+        interpreter = getattr(app.state, "interpreter", None)
+        if interpreter is not None:
+            interpreter.close()
         public = getattr(app.state, "public", None)
         if public is not None:
             public.close()
@@ -117,6 +120,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     app.add_middleware(PublicLimit, paths=_PUBLIC.match)  # outermost: before anything is read
     app.include_router(api_rooms.router)
     app.include_router(corrections.router)
+    app.include_router(listen.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.include_router(anchor_room.router)

@@ -1,0 +1,310 @@
+"""Spoken interpretation (耳机听译): each caption's translation spoken by tingshuo's voice for
+that language, synthesized once on the server and kept, so that a thousand listeners cost no
+more synthesis than one.
+
+- `Interpreter.speech(text, lang)`: a caption's words as MP3, made at most once per text and
+  voice (requests for one being made wait for it), on one thread at a low CPU priority so
+  that recognition never waits for it. Phones fetch these one caption at a time.
+- `Interpreter.stream(room_id, lang)`: the room's interpretation as one ongoing MP3 stream
+  (a stage PC, a streaming encoder, OBS), encoded once per room and language and shared by
+  every listener. Lines are spoken in caption order at 1×; when what waits would fall
+  behind (`FASTER_AFTER_S`), they are spoken faster (`FASTER`, pitch kept); lines older than
+  `DROP_AFTER_S` are dropped, so the stream never drifts minutes behind the speaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from ..errors import TingshuoError
+from ..priority import lower_priority
+from ..tts.audio_out import to_int16
+from .bus import Bus, Message, Subscription
+
+log = logging.getLogger(__name__)
+
+RATE = 22_050  # the stream's sample rate: every voice is brought to it
+BITRATE = 48_000  # mono speech: small enough for a phone on a hall's Wi-Fi
+FASTER = 1.3  # how much faster a voice speaks to catch up
+FASTER_AFTER_S = 3.0  # speech waiting longer than this: spoken faster
+DROP_AFTER_S = 8.0  # a line not begun this long after its translation came: dropped
+TICK_S = 0.1  # the stream's pacing step
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """A caption's words as the listener hears them."""
+
+    text: str
+    lang: str
+    mp3: bytes
+    samples: np.ndarray  # float32 mono at RATE (for the stream)
+
+    @property
+    def duration(self) -> float:
+        return self.samples.size / RATE
+
+
+def resampled(audio: np.ndarray, rate: int, target: int = RATE) -> np.ndarray:
+    if rate == target:
+        return audio.astype(np.float32)
+    from ..tts.audio_out import resample
+
+    return resample(audio, rate, target).astype(np.float32)
+
+
+def faster(samples: np.ndarray, factor: float = FASTER) -> np.ndarray:
+    """The same speech, `factor` times faster at the same pitch (ffmpeg's atempo)."""
+    graph = av.filter.Graph()
+    src = graph.add_abuffer(sample_rate=RATE, format="s16", layout="mono", time_base=f"1/{RATE}")
+    tempo = graph.add("atempo", f"{factor}")
+    sink = graph.add("abuffersink")
+    src.link_to(tempo)
+    tempo.link_to(sink)
+    graph.configure()
+    frame = av.AudioFrame.from_ndarray(to_int16(samples)[None, :], format="s16", layout="mono")
+    frame.sample_rate = RATE
+    frame.pts = 0
+    frame.time_base = Fraction(1, RATE)
+    graph.push(frame)
+    graph.push(None)
+    out = []
+    while True:
+        try:
+            got = graph.pull()
+        except (av.error.EOFError, av.error.BlockingIOError):
+            break
+        out.append(got.to_ndarray().reshape(-1))
+    if not out:
+        return samples
+    return (np.concatenate(out).astype(np.float32) / 32768).astype(np.float32)
+
+
+class Mp3Encoder:
+    """PCM (float32 mono at RATE) in, MP3 bytes out, frame by frame."""
+
+    def __init__(self) -> None:
+        self.codec = av.CodecContext.create("libmp3lame", "w")
+        self.codec.sample_rate = RATE
+        self.codec.layout = "mono"
+        self.codec.format = "s16p"
+        self.codec.bit_rate = BITRATE
+        self.codec.open()
+        self.pts = 0
+
+    def encode(self, samples: np.ndarray | None) -> bytes:
+        if samples is None:
+            return b"".join(bytes(p) for p in self.codec.encode(None))
+        frame = av.AudioFrame.from_ndarray(to_int16(samples)[None, :], format="s16p", layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = self.pts
+        self.pts += samples.size
+        return b"".join(bytes(p) for p in self.codec.encode(frame))
+
+
+def mp3(samples: np.ndarray) -> bytes:
+    encoder = Mp3Encoder()
+    return encoder.encode(samples) + encoder.encode(None)
+
+
+class Interpreter:
+    """Synthesis for listeners, once per text and language (see the module doc). `voice`
+    gives tingshuo's voice for a language (the server's `Models.voice`)."""
+
+    def __init__(
+        self,
+        voice: Callable[[str], object],
+        nice: int = 15,
+        cache_size: int = 2048,
+    ) -> None:
+        self._voice = voice
+        self._pool = ThreadPoolExecutor(
+            1, thread_name_prefix="interpretation", initializer=lower_priority, initargs=(nice,)
+        )
+        self._kept: OrderedDict[tuple[str, str], Future[Spoken]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.cache_size = cache_size
+        self.synthesized = 0  # how many lines were synthesized (the rest came from the cache)
+        self._streams: dict[tuple[str, str], RoomStream] = {}
+
+    def speech(self, text: str, lang: str) -> Future[Spoken]:
+        """The line spoken: made now, or already made (or being made) for another listener."""
+        text = " ".join(text.split())
+        if not text:
+            raise TingshuoError("nothing to say: the text is empty")
+        key = (lang, text)
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and not (kept.done() and kept.exception() is not None):
+                self._kept.move_to_end(key)
+                return kept
+            future = self._pool.submit(self._synthesize, text, lang)
+            self._kept[key] = future
+            while len(self._kept) > self.cache_size:
+                self._kept.popitem(last=False)
+            return future
+
+    def _synthesize(self, text: str, lang: str) -> Spoken:
+        voice = self._voice(lang)
+        said = voice.say(text)  # type: ignore[attr-defined]
+        samples = resampled(said.audio, said.sample_rate)
+        self.synthesized += 1
+        return Spoken(text, lang, mp3(samples), samples)
+
+    def stream(self, room_id: str, lang: str, bus: Bus) -> RoomStream:
+        """The room's ongoing interpretation in `lang` (one per room and language); it
+        follows the room's events on `bus` while anyone listens."""
+        key = (room_id, lang)
+        stream = self._streams.get(key)
+        if stream is None or stream.closed:
+            stream = self._streams[key] = RoomStream(self, bus, room_id, lang)
+        return stream
+
+    def close(self) -> None:
+        for stream in self._streams.values():
+            stream.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class _Line:
+    segment_id: int
+    came: float  # monotonic time its translation came
+    spoken: Future[Spoken]
+    samples: np.ndarray | None = None
+    at: int = 0  # samples of it already sent
+
+
+@dataclass
+class RoomStream:
+    """One room's interpretation in one language, encoded once, heard by every listener.
+
+    `add` queues a caption's translation (from the room's events); `listen` yields the MP3
+    bytes from now on. The encoder runs while anyone listens, paced at real time, silence
+    between lines."""
+
+    interpreter: Interpreter
+    bus: Bus
+    room_id: str
+    lang: str
+    lines: deque[_Line] = field(default_factory=deque)
+    listeners: set[asyncio.Queue[bytes | None]] = field(default_factory=set)
+    closed: bool = False
+    dropped: int = 0  # lines dropped to keep up
+    sped_up: int = 0  # lines spoken faster
+    _task: asyncio.Task | None = None
+
+    def take(self, message: Message) -> None:
+        """A room event: a complete translation into this language (or a caption already
+        in it) is a line to speak."""
+        if message.type == "translation" and message.lang == self.lang and message.body:
+            event = json.loads(message.text)
+            if not (event.get("partial") or event.get("skipped")):
+                self.add(message.segment_id or 0, message.body)
+        elif message.type == "final":
+            seg = json.loads(message.text).get("segment") or {}
+            if seg.get("lang") == self.lang and seg.get("text"):
+                self.add(seg.get("id") or 0, seg["text"])
+
+    def add(self, segment_id: int, text: str) -> None:
+        try:
+            spoken = self.interpreter.speech(text, self.lang)
+        except TingshuoError:
+            return
+        self.lines.append(_Line(segment_id, time.monotonic(), spoken))
+
+    async def listen(self) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=200)
+        self.listeners.add(queue)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+        try:
+            while True:
+                chunk = await queue.get()
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            self.listeners.discard(queue)
+
+    def close(self) -> None:
+        self.closed = True
+        for queue in list(self.listeners):
+            try:
+                queue.put_nowait(None)
+            except asyncio.QueueFull:
+                pass
+
+    def _next_samples(self, n: int) -> np.ndarray:
+        """The next `n` samples: the line being spoken, or silence."""
+        out = np.zeros(n, dtype=np.float32)
+        filled = 0
+        while filled < n and self.lines:
+            line = self.lines[0]
+            if line.samples is None:
+                if not line.spoken.done():
+                    break  # being synthesized: silence meanwhile
+                if line.spoken.exception() is not None or (
+                    time.monotonic() - line.came > DROP_AFTER_S
+                ):
+                    self.lines.popleft()
+                    self.dropped += 1
+                    continue
+                samples = line.spoken.result().samples
+                waiting = sum(
+                    (x.spoken.result().duration if x.spoken.done() and not x.spoken.exception()
+                     else 2.0)
+                    for x in list(self.lines)[1:]
+                )  # fmt: skip
+                if waiting > FASTER_AFTER_S:
+                    samples = faster(samples)
+                    self.sped_up += 1
+                line.samples = samples
+            take = min(n - filled, line.samples.size - line.at)
+            out[filled : filled + take] = line.samples[line.at : line.at + take]
+            filled += take
+            line.at += take
+            if line.at >= line.samples.size:
+                self.lines.popleft()
+        return out
+
+    async def _run(self) -> None:
+        sub = self.bus.subscribe(self.room_id)
+        try:
+            await self._play(sub)
+        finally:
+            self.bus.unsubscribe(sub)
+            self.lines.clear()
+
+    async def _play(self, sub: Subscription) -> None:
+        encoder = Mp3Encoder()
+        step = int(RATE * TICK_S)
+        started = time.monotonic()
+        sent = 0
+        while self.listeners and not self.closed:
+            while not sub.queue.empty():
+                self.take(sub.queue.get_nowait())
+            chunk = encoder.encode(self._next_samples(step))
+            sent += 1
+            for queue in list(self.listeners):
+                try:
+                    queue.put_nowait(chunk)
+                except asyncio.QueueFull:  # a listener that stopped reading: let go
+                    self.listeners.discard(queue)
+                    queue.put_nowait(None) if not queue.full() else None
+            # real time: the stream is as long as the time it has run (a little ahead)
+            ahead = started + sent * TICK_S - time.monotonic() - 0.3
+            if ahead > 0:
+                await asyncio.sleep(ahead)

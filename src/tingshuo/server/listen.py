@@ -1,0 +1,93 @@
+"""Listening to the interpretation (耳机听译), with the room's viewer token: each caption's
+translation spoken (what a phone plays, line by line), and the room's interpretation as one
+ongoing MP3 stream (what a stage PC, a streaming encoder or OBS plays)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import StreamingResponse
+
+from ..errors import TingshuoError
+from ..live.interpretation import Interpreter
+from ..store.db import RoomInfo
+from .api_rooms import MAX_ID, Viewer, rooms_of
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["interpretation"])
+
+# a line whose synthesis takes longer than this is not worth waiting for: the phone skips it
+SPEECH_WAIT_S = 10.0
+Lang = Annotated[str, Query(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z]+)?$")]
+
+
+def interpreter(request: Request) -> Interpreter:
+    state = request.app.state
+    if getattr(state, "interpreter", None) is None:
+        models = rooms_of(request).models
+        state.interpreter = Interpreter(models.voice)
+    return state.interpreter
+
+
+def _check_lang(room: RoomInfo, lang: str) -> None:
+    spoken = [*room.targets, *([room.lang] if room.lang != "auto" else [])]
+    if lang not in spoken:
+        raise HTTPException(
+            404, f"this room is not interpreted into {lang!r}: it has {', '.join(spoken) or 'none'}"
+        )
+
+
+@router.get("/api/rooms/{room_id}/speech/{segment_id}")
+async def caption_speech(
+    request: Request,
+    room: Viewer,
+    segment_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
+    lang: Lang,
+) -> Response:
+    """One caption spoken in `lang` (its translation, or its own words when it was said in
+    that language), MP3. Made once for every listener; 404 while the translation has not
+    come (or when it was skipped to keep up)."""
+    _check_lang(room, lang)
+    store = request.app.state.store
+    seg = store.get_segment(segment_id)
+    mine = {s.id for s in store.room_sessions(room.id)}
+    if seg is None or seg.session_id not in mine:
+        raise HTTPException(404, f"no caption {segment_id} in this room")
+    text = seg.text if seg.lang == lang else seg.translations.get(lang, "")
+    if not text.strip():
+        raise HTTPException(404, f"caption {segment_id} has no {lang} translation yet")
+    try:
+        future = interpreter(request).speech(text, lang)
+        spoken = await asyncio.wait_for(asyncio.wrap_future(future), SPEECH_WAIT_S)
+    except TimeoutError:
+        raise HTTPException(503, "the voice is busy: this line is skipped") from None
+    except TingshuoError as e:
+        raise HTTPException(422, str(e)) from None
+    return Response(
+        spoken.mp3,
+        media_type="audio/mpeg",
+        headers={
+            "Cache-Control": "private, max-age=3600",
+            "X-Duration": f"{spoken.duration:.3f}",
+            "X-Text-Revision": str(seg.revision),
+        },
+    )
+
+
+@router.get("/api/rooms/{room_id}/interpretation.mp3")
+async def interpretation_stream(request: Request, room: Viewer, lang: Lang) -> StreamingResponse:
+    """The room's interpretation in `lang` as an ongoing MP3 stream (open it in any audio
+    player or an OBS media source, with `?token=<viewer>&lang=en`). Encoded once for every
+    listener; silence while nobody speaks."""
+    _check_lang(room, lang)
+    stream = interpreter(request).stream(room.id, lang, request.app.state.bus)
+    return StreamingResponse(
+        stream.listen(),
+        media_type="audio/mpeg",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )

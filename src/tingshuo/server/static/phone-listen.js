@@ -1,0 +1,143 @@
+// Phone page: listening to the interpretation (耳机听译). With "Listen" on, each caption's
+// translation in the chosen language is played in caption order, spoken by tingshuo's voice
+// (made once on the server for every listener). One <audio> element with a Media Session, so
+// earphones and a locked screen work where the browser allows. Never minutes behind: when
+// lines wait, the voice speaks faster (1.3×, pitch kept); a line not begun within DROP_S of
+// its translation, or whose translation came too late, is skipped, and the page says so.
+"use strict";
+(() => {
+  const { q, roomId } = TS.params();
+  const token = q.get("token") || "";
+  const DROP_S = 8; // a line that waited longer than this is skipped
+  const LATE_S = 5; // a translation that came this long after its caption: skipped
+  const FAST = 1.3;
+
+  const bar = document.getElementById("listen-bar");
+  const toggle = document.getElementById("listen");
+  const pick = document.getElementById("listen-lang");
+  const said = document.getElementById("listen-state");
+  const audio = new Audio();
+  audio.preload = "auto";
+  audio.preservesPitch = true;
+
+  const player = {
+    on: false, lang: "", queue: [], current: null, skipped: 0, played: [], room: null,
+    finals: new Map(), // caption id -> when its final came (for late translations)
+    heard: new Set(), // caption ids queued since Listen was turned on
+  };
+  window.tsListen = player;
+
+  function ui() { return document.documentElement.lang === "en" ? "en" : "zh"; }
+
+  function show() {
+    toggle.setAttribute("aria-pressed", String(player.on));
+    toggle.classList.toggle("primary", player.on);
+    toggle.textContent = player.on ? TS.say(ui(), "■ 停止收听", "■ Stop listening") : TS.say(ui(), "▶ 收听译音", "▶ Listen");
+    let text = "";
+    if (player.on) {
+      text = player.current ? TS.say(ui(), "正在播放", "playing") : TS.say(ui(), "等待下一句…", "waiting for the next line…");
+      if (player.skipped) text += TS.say(ui(), ` · 为跟上进度跳过 ${player.skipped} 句`, ` · ${player.skipped} skipped to keep up`);
+    }
+    said.textContent = text;
+    said.hidden = !player.on;
+  }
+
+  function skip(n = 1) { player.skipped += n; show(); }
+
+  function next() {
+    player.current = null;
+    if (!player.on) return show();
+    const now = performance.now() / 1000;
+    while (player.queue.length && now - player.queue[0].came > DROP_S) { player.queue.shift(); skip(); }
+    const line = player.queue.shift();
+    if (!line) return show();
+    player.current = line;
+    const qs = new URLSearchParams({ lang: player.lang, token });
+    audio.src = `/api/rooms/${encodeURIComponent(roomId)}/speech/${line.id}?${qs}`;
+    audio.playbackRate = player.queue.length ? FAST : 1;
+    audio.play().catch(() => next());
+    show();
+  }
+
+  audio.addEventListener("playing", () => {
+    if (player.current && player.played[player.played.length - 1] !== player.current.id) {
+      player.played.push(player.current.id);
+      player.current.startedAt = performance.now() / 1000;
+    }
+    // more waiting behind this line: catch up
+    if (player.queue.length) audio.playbackRate = FAST;
+  });
+  audio.addEventListener("ended", next);
+  audio.addEventListener("error", () => { if (player.current) { skip(); next(); } });
+
+  function add(id) {
+    if (player.heard.has(id)) return; // a corrected caption's new translation: not again
+    player.heard.add(id);
+    player.queue.push({ id, came: performance.now() / 1000 });
+    if (player.current) audio.playbackRate = FAST; // lines wait: speak faster
+    else next();
+  }
+
+  function start() {
+    player.on = true;
+    player.lang = pick.value;
+    player.queue = [];
+    player.heard = new Set();
+    localStorage.setItem("tingshuo-listen-lang", player.lang);
+    if ("mediaSession" in navigator) {
+      navigator.mediaSession.metadata = new MediaMetadata({
+        title: player.room ? player.room.name : "tingshuo",
+        artist: `tingshuo · ${TS.langName(player.lang)}`,
+      });
+      navigator.mediaSession.setActionHandler("pause", stop);
+      navigator.mediaSession.setActionHandler("stop", stop);
+      navigator.mediaSession.setActionHandler("play", start);
+    }
+    // a click is what lets a page play sound: an empty start now, the lines later
+    audio.src = "data:audio/wav;base64,UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA=";
+    audio.play().catch(() => {});
+    show();
+  }
+
+  function stop() {
+    player.on = false;
+    player.queue = [];
+    audio.pause();
+    player.current = null;
+    show();
+  }
+
+  toggle.addEventListener("click", () => (player.on ? stop() : start()));
+  pick.addEventListener("change", () => { if (player.on) { stop(); start(); } });
+
+  function heard(m) {
+    if (m.type === "hello") {
+      player.room = m.room;
+      const langs = m.room.targets || [];
+      pick.replaceChildren(...langs.map((t) => new Option(TS.langName(t), t)));
+      const saved = localStorage.getItem("tingshuo-listen-lang");
+      if (saved && langs.includes(saved)) pick.value = saved;
+      bar.hidden = !langs.length;
+      show();
+      return;
+    }
+    if (m.replay) return; // what was said before Listen: not read out
+    const now = performance.now() / 1000;
+    if (m.type === "final" && m.segment.id) {
+      player.finals.set(m.segment.id, now);
+      if (player.finals.size > 200) player.finals.delete(player.finals.keys().next().value);
+      if (player.on && m.segment.lang === player.lang) add(m.segment.id); // already in it
+    } else if (player.on && m.type === "translation" && m.lang === player.lang && !m.partial) {
+      if (m.skipped) return skip();
+      const came = player.finals.get(m.segment_id);
+      if (came !== undefined && now - came > LATE_S) return skip();
+      if (m.segment_id) add(m.segment_id);
+    }
+  }
+
+  // phone.js hands each event to its view: this page's events are watched the same way
+  const events = window.tsEvents;
+  const handle = events.onEvent;
+  events.onEvent = (m) => { handle(m); heard(m); };
+  show();
+})();

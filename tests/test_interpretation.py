@@ -1,0 +1,161 @@
+"""Spoken interpretation: each caption's translation spoken once for every listener, the
+room's ongoing MP3 stream, and a phone with Listen on playing the lines in caption order."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import av
+import httpx
+import numpy as np
+import pytest
+
+from tingshuo.events import Final, Segment, Translation
+from tingshuo.server.app import create_app
+from tingshuo.settings import Settings
+
+from .test_browser import chromium, wait_for
+from .test_browser import pytestmark as needs_chromium
+from .test_ws import ORG, LiveServer
+
+LINES = [
+    ("各位来宾，大家好。", "Good morning, everyone."),
+    ("会议现在开始。", "The meeting starts now."),
+    ("请大家关闭手机。", "Please switch off your phones."),
+]
+
+
+@pytest.fixture(scope="module")
+def server(worker, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("interpretation")
+    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
+    with LiveServer(create_app(settings, worker=worker), settings) as live:
+        yield live
+
+
+def decoded(data: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(data)) as f:
+        return np.concatenate([fr.to_ndarray().reshape(-1) for fr in f.decode(audio=0)])
+
+
+def captions(server, room: dict, lines=LINES) -> list[Segment]:
+    """Captions said in the room, each followed by its English translation (as the room's
+    translator sends them), published live."""
+    store, rooms = server.app.state.store, server.app.state.rooms
+    session = store.create_session("talk", lang="zh", room_id=room["id"])
+    out = []
+    for i, (zh, en) in enumerate(lines):
+        seg = store.add_segment(
+            Segment(session_id=session.id, start=3 * i, end=3 * i + 2, lang="zh", text=zh)
+        )
+        rooms.publish(room["id"], Final(utterance=i, segment=seg))
+        store.set_translation(seg.id, "en", en)
+        rooms.publish(room["id"], Translation(segment_id=seg.id, utterance=i, lang="en", text=en))
+        out.append(seg.model_copy(update={"translations": {"en": en}}))
+    return out
+
+
+def test_a_caption_is_spoken_once_for_every_listener_and_bad_asks_are_refused(server):
+    room = server.room(name="听译 Listen", targets=["en"])
+    segs = captions(server, room)
+    url = f"/api/rooms/{room['id']}/speech/{segs[0].id}"
+    viewer = {"token": room["viewer_token"]}
+    first = server.http.get(url, params={"lang": "en", **viewer})
+    assert first.status_code == 200 and first.headers["content-type"] == "audio/mpeg"
+    samples = decoded(first.content)
+    assert np.abs(samples).max() > 0.1  # speech, not silence (float samples)
+    assert 0.8 < float(first.headers["x-duration"]) < 4
+    made = server.app.state.interpreter.synthesized
+    again = [server.http.get(url, params={"lang": "en", **viewer}) for _ in range(5)]
+    assert all(r.content == first.content for r in again)
+    assert server.app.state.interpreter.synthesized == made  # from the cache
+    # its own words in the room's language
+    assert server.http.get(url, params={"lang": "zh", **viewer}).status_code == 200
+
+    other = server.room(name="别的 Other")
+    bad = [
+        (url, {"lang": "fr", **viewer}, 404, "not interpreted into 'fr'"),
+        (url, {"lang": "en", "token": "nope"}, 403, "wrong viewer token"),
+        (f"/api/rooms/{room['id']}/speech/999999", {"lang": "en", **viewer}, 404, "no caption"),
+        (f"/api/rooms/{other['id']}/speech/{segs[0].id}",
+         {"lang": "zh", "token": other["viewer_token"]}, 404, "no caption"),
+    ]  # fmt: skip
+    with httpx.Client(base_url=server.url) as plain:  # no organizer header: the viewer's view
+        for path, params, status, said in bad:
+            r = plain.get(path, params=params)
+            assert r.status_code == status, (path, r.text)
+            assert said in r.json()["detail"]
+
+
+def test_the_room_s_interpretation_streams_as_one_mp3_for_every_listener(server):
+    room = server.room(name="广播 Stream", targets=["en"])
+    url = f"{server.url}/api/rooms/{room['id']}/interpretation.mp3"
+    got: list[bytes] = [b"", b""]
+
+    def listen(i: int) -> None:
+        with httpx.stream("GET", url, params={"lang": "en", "token": room["viewer_token"]},
+                          timeout=30) as r:  # fmt: skip
+            assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg"
+            deadline = time.monotonic() + 12
+            for chunk in r.iter_bytes():
+                got[i] += chunk
+                if time.monotonic() > deadline:
+                    return
+
+    listeners = [threading.Thread(target=listen, args=(i,)) for i in range(2)]
+    for t in listeners:
+        t.start()
+    time.sleep(1.0)
+    captions(server, room, LINES[:2])
+    for t in listeners:
+        t.join(30)
+    samples = decoded(got[0])
+    assert np.abs(samples).max() > 0.05  # the lines were spoken into it
+    # about real time: 12 s of listening is about 12 s of stream, never minutes of it
+    assert 9 < samples.size / 22_050 < 16
+    stream = server.app.state.interpreter.stream(room["id"], "en", server.app.state.bus)
+    assert stream.dropped == 0
+
+
+@needs_chromium
+def test_a_phone_with_listen_on_plays_the_translations_in_caption_order(server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    room = server.room(name="耳机 Earphones", targets=["en"])
+    driver = chromium(tmp_path)
+    try:
+        driver.set_window_size(390, 844)
+        driver.get(f"{server.url}/room/{room['id']}?token={room['viewer_token']}")
+        wait_for(driver, "document.getElementById('status').dataset.link === 'online'", 20)
+        listen = driver.find_element(By.ID, "listen")
+        assert listen.is_displayed()
+        assert Select(driver.find_element(By.ID, "listen-lang")).first_selected_option.text == (
+            "English"
+        )
+        listen.click()
+        assert driver.find_element(By.ID, "listen-state").is_displayed()
+        segs = captions(server, room)
+        ids = [s.id for s in segs]
+        wait_for(driver, f"window.tsListen.played.length === {len(ids)}", 30, "every line played")
+        assert driver.execute_script("return window.tsListen.played") == ids
+        # what it played is speech, not silence
+        peak = driver.execute_async_script(
+            """const done = arguments[arguments.length - 1];
+            const [room, id, token] = arguments;
+            fetch(`/api/rooms/${room}/speech/${id}?lang=en&token=${token}`)
+              .then((r) => r.arrayBuffer())
+              .then((b) => new AudioContext().decodeAudioData(b))
+              .then((a) => done(Math.max(...a.getChannelData(0).map(Math.abs))))
+              .catch((e) => done(String(e)));""",
+            room["id"],
+            ids[0],
+            room["viewer_token"],
+        )
+        assert isinstance(peak, float) and peak > 0.05, peak
+        assert driver.execute_script("return window.tsListen.skipped") == 0
+        driver.save_screenshot(str(tmp_path / "phone-listen.png"))
+    finally:
+        driver.quit()
