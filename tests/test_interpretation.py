@@ -74,6 +74,16 @@ def test_a_caption_is_spoken_once_for_every_listener_and_bad_asks_are_refused(se
     # its own words in the room's language
     assert server.http.get(url, params={"lang": "zh", **viewer}).status_code == 200
 
+    # a phone that turned Listen on: the next line is made before anyone asks for it
+    listening = server.http.post(f"/api/rooms/{room['id']}/listen", params={"lang": "en", **viewer})
+    assert listening.status_code == 204
+    made = server.app.state.interpreter.synthesized
+    captions(server, room, [("谢谢大家。", "Thank you all.")])
+    deadline = time.monotonic() + 20
+    while server.app.state.interpreter.synthesized == made and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.app.state.interpreter.synthesized == made + 1
+
     other = server.room(name="别的 Other")
     bad = [
         (url, {"lang": "fr", **viewer}, 404, "not interpreted into 'fr'"),

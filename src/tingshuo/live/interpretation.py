@@ -41,6 +41,7 @@ FASTER = 1.3  # how much faster a voice speaks to catch up
 FASTER_AFTER_S = 3.0  # speech waiting longer than this: spoken faster
 DROP_AFTER_S = 8.0  # a line not begun this long after its translation came: dropped
 TICK_S = 0.1  # the stream's pacing step
+FOLLOW_S = 600.0  # lines are made ahead for a room this long after a phone last listened
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class Interpreter:
         self.cache_size = cache_size
         self.synthesized = 0  # how many lines were synthesized (the rest came from the cache)
         self._streams: dict[tuple[str, str], RoomStream] = {}
+        self._wanted: dict[tuple[str, str], float] = {}  # (room, lang) -> last listened
+        self._followers: dict[tuple[str, str], asyncio.Future] = {}
 
     def speech(self, text: str, lang: str) -> Future[Spoken]:
         """The line spoken: made now, or already made (or being made) for another listener."""
@@ -163,6 +166,34 @@ class Interpreter:
         self.synthesized += 1
         return Spoken(text, lang, mp3(samples), samples)
 
+    def follow(self, room_id: str, lang: str, bus: Bus) -> None:
+        """Someone listens to this room in `lang` (a phone): from now until FOLLOW_S after
+        the last such call, each line is synthesized as soon as its translation comes, so
+        that a phone's request finds it made. Call on the event loop."""
+        key = (room_id, lang)
+        self._wanted[key] = time.monotonic()
+        if key not in self._followers:
+            self._followers[key] = asyncio.ensure_future(self._prepare(key, bus))
+
+    async def _prepare(self, key: tuple[str, str], bus: Bus) -> None:
+        room_id, lang = key
+        sub = bus.subscribe(room_id)
+        try:
+            while (
+                time.monotonic() - self._wanted.get(key, 0.0) < FOLLOW_S
+                and not sub.dropped.is_set()
+            ):
+                try:
+                    message = await asyncio.wait_for(sub.get(), 5.0)
+                except TimeoutError:
+                    continue
+                line = spoken_line(message, lang)
+                if line is not None:
+                    self.speech(line[1], lang)
+        finally:
+            bus.unsubscribe(sub)
+            self._followers.pop(key, None)
+
     def stream(self, room_id: str, lang: str, bus: Bus) -> RoomStream:
         """The room's ongoing interpretation in `lang` (one per room and language); it
         follows the room's events on `bus` while anyone listens."""
@@ -175,7 +206,23 @@ class Interpreter:
     def close(self) -> None:
         for stream in self._streams.values():
             stream.close()
+        for follower in self._followers.values():
+            follower.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def spoken_line(message: Message, lang: str) -> tuple[int, str] | None:
+    """A room event that is a line to speak in `lang`: a complete translation into it, or a
+    caption said in it. (caption id, its words)"""
+    if message.type == "translation" and message.lang == lang and message.body:
+        event = json.loads(message.text)
+        if not (event.get("partial") or event.get("skipped")):
+            return message.segment_id or 0, message.body
+    elif message.type == "final":
+        seg = json.loads(message.text).get("segment") or {}
+        if seg.get("lang") == lang and seg.get("text"):
+            return seg.get("id") or 0, seg["text"]
+    return None
 
 
 @dataclass
@@ -207,16 +254,9 @@ class RoomStream:
     _task: asyncio.Task | None = None
 
     def take(self, message: Message) -> None:
-        """A room event: a complete translation into this language (or a caption already
-        in it) is a line to speak."""
-        if message.type == "translation" and message.lang == self.lang and message.body:
-            event = json.loads(message.text)
-            if not (event.get("partial") or event.get("skipped")):
-                self.add(message.segment_id or 0, message.body)
-        elif message.type == "final":
-            seg = json.loads(message.text).get("segment") or {}
-            if seg.get("lang") == self.lang and seg.get("text"):
-                self.add(seg.get("id") or 0, seg["text"])
+        line = spoken_line(message, self.lang)
+        if line is not None:
+            self.add(*line)
 
     def add(self, segment_id: int, text: str) -> None:
         try:

@@ -42,6 +42,14 @@ def _check_lang(room: RoomInfo, lang: str) -> None:
         )
 
 
+@router.post("/api/rooms/{room_id}/listen", status_code=204)
+async def listening(request: Request, room: Viewer, lang: Lang) -> None:
+    """A phone turned Listen on (and says so again now and then): the room's lines in
+    `lang` are synthesized as their translations come, before anyone asks for them."""
+    _check_lang(room, lang)
+    interpreter(request).follow(room.id, lang, request.app.state.bus)
+
+
 @router.get("/api/rooms/{room_id}/speech/{segment_id}")
 async def caption_speech(
     request: Request,
@@ -61,6 +69,7 @@ async def caption_speech(
     text = seg.text if seg.lang == lang else seg.translations.get(lang, "")
     if not text.strip():
         raise HTTPException(404, f"caption {segment_id} has no {lang} translation yet")
+    interpreter(request).follow(room.id, lang, request.app.state.bus)
     try:
         future = interpreter(request).speech(text, lang)
         spoken = await asyncio.wait_for(asyncio.wrap_future(future), SPEECH_WAIT_S)

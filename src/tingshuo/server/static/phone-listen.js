@@ -93,6 +93,9 @@
       navigator.mediaSession.setActionHandler("stop", stop);
       navigator.mediaSession.setActionHandler("play", start);
     }
+    // the server makes each line as its translation comes, before this phone asks for it
+    const qs = new URLSearchParams({ lang: player.lang, token });
+    fetch(`/api/rooms/${encodeURIComponent(roomId)}/listen?${qs}`, { method: "POST" }).catch(() => {});
     // a click is what lets a page play sound: an empty start now, the lines later
     audio.src = "data:audio/wav;base64,UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA=";
     audio.play().catch(() => {});
