@@ -77,12 +77,18 @@ def test_a_caption_is_spoken_once_for_every_listener_and_bad_asks_are_refused(se
     # a phone that turned Listen on: the next line is made before anyone asks for it
     listening = server.http.post(f"/api/rooms/{room['id']}/listen", params={"lang": "en", **viewer})
     assert listening.status_code == 204
-    made = server.app.state.interpreter.synthesized
-    captions(server, room, [("谢谢大家。", "Thank you all.")])
+    interpreter = server.app.state.interpreter
+    made = interpreter.synthesized
+    (thanks,) = captions(server, room, [("谢谢大家。", "Thank you all.")])
     deadline = time.monotonic() + 20
-    while server.app.state.interpreter.synthesized == made and time.monotonic() < deadline:
+    while interpreter.synthesized == made and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert server.app.state.interpreter.synthesized == made + 1
+    time.sleep(0.5)
+    made = interpreter.synthesized
+    asked = server.http.get(
+        f"/api/rooms/{room['id']}/speech/{thanks.id}", params={"lang": "en", **viewer}
+    )
+    assert asked.status_code == 200 and interpreter.synthesized == made  # made already
 
     other = server.room(name="别的 Other")
     bad = [
@@ -169,3 +175,49 @@ def test_a_phone_with_listen_on_plays_the_translations_in_caption_order(server, 
         driver.save_screenshot(str(tmp_path / "phone-listen.png"))
     finally:
         driver.quit()
+
+
+def test_the_room_s_own_sound_is_relayed_live(server, aishell_rows):
+    import json
+
+    from websockets.sync.client import connect
+
+    from tingshuo.audio.decode import load_audio
+
+    from .conftest import AISHELL
+    from .test_ws import audio_url, stream
+
+    room = server.room(name="原声 Original")
+    said = load_audio(AISHELL / aishell_rows[0]["path"])[: 4 * 16000]
+    got = [b""]
+
+    def listen() -> None:
+        params = {"token": room["viewer_token"]}
+        url = f"{server.url}/api/rooms/{room['id']}/original.mp3"
+        with httpx.stream("GET", url, params=params, timeout=30) as r:
+            assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg"
+            for chunk in r.iter_bytes():
+                got[0] += chunk
+                if done.is_set():
+                    return
+
+    done = threading.Event()
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(1.0)
+    with connect(audio_url(server, room)) as ws:
+        ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        began = time.monotonic()
+        stream(ws, said, speed=1.0)
+        time.sleep(1.0)
+        done.set()
+        lasted = time.monotonic() - began
+        ws.send(json.dumps({"type": "stop"}))
+        json.loads(ws.recv(timeout=30))
+    listener.join(30)
+    heard = decoded(got[0])
+    # the speech came through, about as loud as it was said, and live: the stream is as long
+    # as the time it ran, not the sound all at once
+    assert np.abs(heard).max() > 0.5 * np.abs(said).max()
+    assert lasted < heard.size / 16_000 < lasted + 30

@@ -94,11 +94,12 @@ def faster(samples: np.ndarray, factor: float = FASTER) -> np.ndarray:
 
 
 class Mp3Encoder:
-    """PCM (float32 mono at RATE) in, MP3 bytes out, frame by frame."""
+    """PCM (float32 mono at `rate`) in, MP3 bytes out, frame by frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, rate: int = RATE) -> None:
+        self.rate = rate
         self.codec = av.CodecContext.create("libmp3lame", "w")
-        self.codec.sample_rate = RATE
+        self.codec.sample_rate = rate
         self.codec.layout = "mono"
         self.codec.format = "s16p"
         self.codec.bit_rate = BITRATE
@@ -109,7 +110,7 @@ class Mp3Encoder:
         if samples is None:
             return b"".join(bytes(p) for p in self.codec.encode(None))
         frame = av.AudioFrame.from_ndarray(to_int16(samples)[None, :], format="s16p", layout="mono")
-        frame.sample_rate = RATE
+        frame.sample_rate = self.rate
         frame.pts = self.pts
         self.pts += samples.size
         return b"".join(bytes(p) for p in self.codec.encode(frame))
@@ -139,6 +140,7 @@ class Interpreter:
         self.cache_size = cache_size
         self.synthesized = 0  # how many lines were synthesized (the rest came from the cache)
         self._streams: dict[tuple[str, str], RoomStream] = {}
+        self._relays: dict[str, Relay] = {}
         self._wanted: dict[tuple[str, str], float] = {}  # (room, lang) -> last listened
         self._followers: dict[tuple[str, str], asyncio.Future] = {}
 
@@ -203,8 +205,15 @@ class Interpreter:
             stream = self._streams[key] = RoomStream(self, bus, room_id, lang)
         return stream
 
+    def relay(self, room_id: str) -> Relay:
+        """The room's own sound, relayed (one per room)."""
+        relay = self._relays.get(room_id)
+        if relay is None:
+            relay = self._relays[room_id] = Relay()
+        return relay
+
     def close(self) -> None:
-        for stream in self._streams.values():
+        for stream in [*self._streams.values(), *self._relays.values()]:
             stream.close()
         for follower in self._followers.values():
             follower.cancel()
@@ -346,5 +355,70 @@ class RoomStream:
                     queue.put_nowait(None) if not queue.full() else None
             # real time: the stream is as long as the time it has run (a little ahead)
             ahead = started + sent * TICK_S - time.monotonic() - 0.3
-            if ahead > 0:
-                await asyncio.sleep(ahead)
+            await asyncio.sleep(max(ahead, 0.0))  # never hold the event loop
+
+
+class Relay:
+    """The room's own sound, relayed live as MP3 ("Original" listening: an overflow room, the
+    hard of hearing). Fed from the room's thread with the blocks the recognizer gets; encoded
+    once on the event loop for every listener; at most `KEEP_S` waits, so it stays live."""
+
+    KEEP_S = 2.0
+    SOURCE_RATE = 16_000
+
+    def __init__(self) -> None:
+        self._pcm: deque[np.ndarray] = deque()
+        self._lock = threading.Lock()
+        self.listeners: set[asyncio.Queue[bytes | None]] = set()
+        self._task: asyncio.Task | None = None
+
+    def feed(self, block: np.ndarray) -> None:
+        if not self.listeners:
+            return
+        with self._lock:
+            self._pcm.append(block.astype(np.float32))
+            while sum(b.size for b in self._pcm) > self.KEEP_S * self.SOURCE_RATE:
+                self._pcm.popleft()
+
+    async def listen(self) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=200)
+        self.listeners.add(queue)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+        try:
+            while True:
+                chunk = await queue.get()
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            self.listeners.discard(queue)
+
+    def close(self) -> None:
+        for queue in list(self.listeners):
+            if not queue.full():
+                queue.put_nowait(None)
+
+    async def _run(self) -> None:
+        encoder = Mp3Encoder(self.SOURCE_RATE)
+        step = int(self.SOURCE_RATE * TICK_S)
+        started, sent = time.monotonic(), 0
+        held = np.zeros(0, dtype=np.float32)
+        while self.listeners:
+            with self._lock:
+                if self._pcm:
+                    held = np.concatenate([held, *self._pcm])
+                    self._pcm.clear()
+            out = np.zeros(step, dtype=np.float32)  # silence while the room is quiet or paused
+            take = min(step, held.size)
+            out[:take] = held[:take]
+            held = held[take:]
+            chunk = encoder.encode(out)
+            sent += 1
+            for queue in list(self.listeners):
+                if queue.full():  # a listener that stopped reading: let go
+                    self.listeners.discard(queue)
+                else:
+                    queue.put_nowait(chunk)
+            ahead = started + sent * TICK_S - time.monotonic() - 0.3
+            await asyncio.sleep(max(ahead, 0.0))  # never hold the event loop

@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -218,6 +218,7 @@ class Rooms:
         self._diarizers: dict[str, Diarizer] = {}
         self._unsaved: set[str] = set()  # rooms told that captions wait to be stored
         self.rulebook = RuleBook(store)
+        self.taps: dict[str, Callable[[np.ndarray], None]] = {}  # the original sound's relays
         # a previous process may have stopped while rooms were live
         for room in store.list_rooms():
             if room.state != "idle":
@@ -501,7 +502,7 @@ class Rooms:
         status = "failed"
         error = None
         try:
-            info = run.session.run(blocks, self._sink(run.room.id))
+            info = run.session.run(self._tapped(run.room.id, blocks), self._sink(run.room.id))
             status = info.status
             # the room is idle once the last caption's translations are out too
             run.session.wait_translations(timeout=120)
@@ -522,6 +523,18 @@ class Rooms:
                 self.loop.call_soon_threadsafe(self._finished, run, status, error)
             except RuntimeError:
                 pass
+
+    def tap(self, room_id: str, listener: Callable[[np.ndarray], None]) -> None:
+        """`listener` hears the room's audio (16 kHz blocks, as the recognizer gets them):
+        the relay of the original sound. One per room; it must not block."""
+        self.taps[room_id] = listener
+
+    def _tapped(self, room_id: str, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            listener = self.taps.get(room_id)
+            if listener is not None:
+                listener(block)
+            yield block
 
     def _finished(self, run: RoomRun, status: str, error: str | None) -> None:
         if self.runs.get(run.room.id) is run:

@@ -67,8 +67,11 @@
     // more waiting behind this line: catch up
     if (player.queue.length) audio.playbackRate = FAST;
   });
-  audio.addEventListener("ended", next);
-  audio.addEventListener("error", () => { if (player.current) { skip(); next(); } });
+  audio.addEventListener("ended", () => { if (player.lang !== "src") next(); });
+  audio.addEventListener("error", () => {
+    if (player.lang === "src") return;
+    if (player.current) { skip(); next(); }
+  });
 
   function add(id) {
     if (player.heard.has(id)) return; // a corrected caption's new translation: not again
@@ -93,6 +96,13 @@
       navigator.mediaSession.setActionHandler("stop", stop);
       navigator.mediaSession.setActionHandler("play", start);
     }
+    if (player.lang === "src") { // the room's own sound, live: one ongoing stream
+      player.current = { id: 0 };
+      audio.src = `/api/rooms/${encodeURIComponent(roomId)}/original.mp3?${new URLSearchParams({ token })}`;
+      audio.playbackRate = 1;
+      audio.play().catch(() => {});
+      return show();
+    }
     // the server makes each line as its translation comes, before this phone asks for it
     const qs = new URLSearchParams({ lang: player.lang, token });
     fetch(`/api/rooms/${encodeURIComponent(roomId)}/listen?${qs}`, { method: "POST" }).catch(() => {});
@@ -114,13 +124,15 @@
   pick.addEventListener("change", () => { if (player.on) { stop(); start(); } });
 
   function heard(m) {
+    if (player.lang === "src" && m.type !== "hello") return;
     if (m.type === "hello") {
       player.room = m.room;
-      const langs = m.room.targets || [];
-      pick.replaceChildren(...langs.map((t) => new Option(TS.langName(t), t)));
+      // the translations, then the room's own sound (relayed as it is)
+      const langs = [...(m.room.targets || []), "src"];
+      pick.replaceChildren(...langs.map((t) => new Option(t === "src" ? "原声 Original" : TS.langName(t), t)));
       const saved = localStorage.getItem("tingshuo-listen-lang");
       if (saved && langs.includes(saved)) pick.value = saved;
-      bar.hidden = !langs.length;
+      bar.hidden = false;
       show();
       return;
     }
