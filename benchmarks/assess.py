@@ -76,12 +76,27 @@ def main() -> None:
     console = Console()
     settings = Settings()
     recognizer = load_recognizer(settings)
+    out = run(recognizer, settings, args.limit, args.seed, console)
+    _print(console, *(out[k] for k in _PRINTED))
+    console.print(
+        f"{out['assessed']} sentences assessed, {out['skipped']} skipped (Latin letters in the "
+        f"reference), {out['refused_native']} native readings refused; "
+        f"peak memory {peak_rss_mb():.0f} MB"
+    )
+
+
+_PRINTED = ("native", "tone_flags", "syl_flags", "confusion", "seconds", "seconds_10", "refusals")
+
+
+def run(recognizer, settings: Settings, limit: int = 0, seed: int = 6, console=None) -> dict:
+    """Every measure of the benchmark, as a dict (see `_PRINTED` and `main`)."""
+    console = console or Console()
     model = load_tone_model()
-    rng = random.Random(args.seed)
+    rng = random.Random(seed)
     pool = sorted(valid_syllables())
     rows = read_tsv(AISHELL / "manifest.tsv")
-    if args.limit:
-        rows = rows[: args.limit]
+    if limit:
+        rows = rows[:limit]
 
     native = {
         "syllables": 0,
@@ -147,12 +162,18 @@ def main() -> None:
             syl_flags["flagged"] += r is None or not (r.initial_ok and r.final_ok)
 
     refusals = _bad_input(recognizer, settings, analyses, model, rng)
-    _print(console, native, tone_flags, syl_flags, confusion, seconds, seconds_10, refusals)
-    console.print(
-        f"{len(analyses)} sentences assessed, {skipped} skipped (Latin letters in the "
-        f"reference), {refused_native} native readings refused; "
-        f"peak memory {peak_rss_mb():.0f} MB"
-    )
+    return {
+        "native": native,
+        "tone_flags": tone_flags,
+        "syl_flags": syl_flags,
+        "confusion": confusion,
+        "seconds": seconds,
+        "seconds_10": seconds_10,
+        "refusals": refusals,
+        "assessed": len(analyses),
+        "skipped": skipped,
+        "refused_native": refused_native,
+    }
 
 
 def _score_or_none(analysis, expected, model):

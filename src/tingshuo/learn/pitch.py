@@ -37,7 +37,10 @@ def track_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> PitchTrack
     import parselmouth
 
     sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=sample_rate)
-    f0 = _f0(sound, 60.0, 600.0)
+    # a first floor of 75 Hz (Praat's default), not lower: below it Praat often takes half
+    # the pitch of a short syllable (a 140 Hz voice read as 70 Hz); the second pass then
+    # reaches down to 0.75 x the first quartile for low voices
+    f0 = _f0(sound, 75.0, 600.0)
     voiced = f0[f0 > 0]
     if voiced.size >= 10:
         q1, q3 = np.percentile(voiced, [25, 75])
@@ -50,7 +53,30 @@ def track_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> PitchTrack
     median = float(np.median(voiced))
     with np.errstate(divide="ignore"):
         st = np.where(f0 > 0, 12.0 * np.log2(np.maximum(f0, 1e-6) / median), np.nan)
-    return PitchTrack(times, st, median, intensity)
+    return PitchTrack(times, _octave_fixed(st), median, intensity)
+
+
+def _octave_fixed(st: np.ndarray, jump: float = 8.0) -> np.ndarray:
+    """Frames an octave off their neighbours (Praat halving or doubling) moved back.
+
+    Within each voiced run, a frame more than `jump` semitones from the run's median is
+    moved by whole octaves towards it; a run's median more than `jump` semitones from the
+    whole reading's is moved the same way.
+    """
+    out = st.copy()
+    voiced = ~np.isnan(out)
+    if not voiced.any():
+        return out
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], voiced.astype(int), [0]])))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        run = out[a:b]
+        med = float(np.median(run))
+        shift = np.round((run - med) / 12.0) * 12.0
+        run -= np.where(np.abs(run - med) > jump, shift, 0.0)
+        med = float(np.median(run))
+        if abs(med) > jump:
+            run -= np.round(med / 12.0) * 12.0
+    return out
 
 
 def _f0(sound, floor: float, ceiling: float) -> np.ndarray:

@@ -91,6 +91,74 @@ def print_table(a: Assessment, console) -> None:
     for s in a.syllables:
         if s.advice != "good":
             console.print(f"  {s.text} {s.expected_marked}: {s.advice} / {s.advice_zh}")
+    if len(a.syllables) <= DRAW_UP_TO:
+        console.print(
+            "pitch 音高 (● yours 你的, · expected 标准, semitones around your median)",
+            highlight=False,
+        )
+        for line in contour_lines(a.syllables):
+            console.print(line, highlight=False)
+
+
+DRAW_UP_TO = 4  # the terminal draws the contours of prompts up to this many syllables
+
+
+def _template_at(tone: int, t: float) -> float:
+    """The expected tone shape (semitones) at relative time t in 0..1."""
+    pts = TEMPLATES[tone]
+    xs = [p[0] for p in pts]
+    ys = [p[1] for p in pts]
+    for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:], strict=True):
+        if x0 <= t <= x1:
+            return y0 + (y1 - y0) * (t - x0) / max(1e-9, x1 - x0)
+    return ys[-1] if t > xs[-1] else ys[0]
+
+
+def contour_lines(syllables: list[SyllableResult], width: int = 18, rows: int = 7) -> list[str]:
+    """The syllables' contours drawn side by side in text: ● the learner's, · the expected.
+
+    Rows span +8 (top) to -8 (bottom) semitones; each syllable gets `width` columns and a
+    caption: its text, expected tone and what was heard.
+    """
+
+    def row(st: float) -> int:
+        st = max(-_ST_RANGE, min(_ST_RANGE, st))
+        return round((_ST_RANGE - st) / (2 * _ST_RANGE) * (rows - 1))
+
+    grids = []
+    for s in syllables:
+        grid = [[" "] * width for _ in range(rows)]
+        tone = int(s.expected[-1])
+        for col in range(width):
+            grid[row(_template_at(tone, col / (width - 1)))][col] = "·"
+        if len(s.contour) >= 2:
+            n = len(s.contour) - 1
+            for col in range(width):
+                k = col / (width - 1) * n
+                lo = int(k)
+                v = s.contour[lo] + (s.contour[min(lo + 1, n)] - s.contour[lo]) * (k - lo)
+                grid[row(v)][col] = "●"
+        grids.append(grid)
+    lines = ["  ".join("│" + "".join(g[r]) + "│" for g in grids) for r in range(rows)]
+    captions = []
+    for s in syllables:
+        tone = int(s.expected[-1])
+        if s.tone_ok is None:
+            said = "?"
+        else:
+            said = f"{s.tone_heard}" if s.tone_heard is not None else "?"
+        mark = _mark(s.tone_ok)
+        captions.append(f"{s.text} {s.expected_marked} {tone}→{said} {mark}"[: width + 2])
+    # CJK characters are two columns wide: pad by display width
+    lines.append("  ".join(_pad(c, width + 2) for c in captions))
+    return lines
+
+
+def _pad(text: str, width: int) -> str:
+    import unicodedata
+
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - used)
 
 
 def _colour_name(value: float) -> str:

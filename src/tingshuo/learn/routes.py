@@ -46,6 +46,19 @@ class PinyinOut(BaseModel):
     pinyin: str  # with tone marks, after sandhi, as the sentences' pinyin
 
 
+class DrillItem(BaseModel):
+    text: str
+    english: str
+    pinyin: str  # with tone marks, after sandhi
+    tones: list[int]  # the tones expected (after sandhi; 5 = light)
+
+
+class DrillSet(BaseModel):
+    kind: str  # four (the four tones of a syllable), pairs (two-syllable tone pairs), minimal
+    name: str
+    items: list[DrillItem]
+
+
 class AssessmentOut(BaseModel):
     assessment: Assessment
     cards_html: str  # the coloured syllable cards with their pitch contours
@@ -65,6 +78,39 @@ def practice_sentences() -> list[PracticeSentence]:
         )
         for row in csv.DictReader(text.splitlines(), delimiter="\t")
     ]
+
+
+@lru_cache(maxsize=1)
+def drill_sets() -> list[DrillSet]:
+    """The drills of the page (`data/drills.json`): the four tones of ten syllables, the 20
+    two-syllable tone pairs (16 full-tone pairs and 4 with a light second syllable), and
+    minimal pairs that differ only in tone."""
+    import json
+
+    from .sandhi import reference_syllables
+
+    def item(text: str, english: str) -> DrillItem:
+        syllables = reference_syllables(text)
+        return DrillItem(
+            text=text,
+            english=english,
+            pinyin=" ".join(s.marked for s in syllables),
+            tones=[s.tone for s in syllables],
+        )
+
+    data = json.loads(resources.files("tingshuo.learn").joinpath("data/drills.json").read_text())
+    out = [
+        DrillSet(kind="four", name=d["name"], items=[item(*x) for x in d["items"]])
+        for d in data["four"]
+    ]
+    out.append(DrillSet(kind="pairs", name="tone pairs", items=[item(*x) for x in data["pairs"]]))
+    out += [
+        DrillSet(
+            kind="minimal", name=" / ".join(t for t, _ in pair), items=[item(*x) for x in pair]
+        )
+        for pair in data["minimal"]
+    ]
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -91,6 +137,11 @@ def learn_page() -> str:
 @router.get("/api/learn/sentences")
 def sentences() -> list[PracticeSentence]:
     return practice_sentences()
+
+
+@router.get("/api/learn/drills")
+def drills() -> list[DrillSet]:
+    return drill_sets()
 
 
 @router.get("/api/learn/pinyin", dependencies=[Depends(public_limit)])
@@ -133,8 +184,15 @@ async def speak(
     models = getattr(request.app.state, "models", None)  # the server's voices, if served
 
     def run() -> bytes:
+        from .sandhi import has_han, reference_syllables
+        from .voice import read_pinyin
+
         voice = models.voice("zh") if models is not None else load_voice("zh", settings)
-        speech = voice.say(text)
+        if has_han(text):
+            speech = voice.say(text)
+        else:  # a pinyin prompt (ma3, ni3 hao3): read with exactly the tones asked for
+            syllables = reference_syllables(text)
+            speech = read_pinyin(voice, [s.numbered for s in syllables])
         return wav_bytes(speech.audio, speech.sample_rate)
 
     try:
@@ -149,6 +207,14 @@ async def assess_upload(
     request: Request,
     file: Annotated[UploadFile, File(description="the learner's recording")],
     text: Annotated[str, Form(description="the prompt: Hanzi or tone-numbered pinyin")],
+    register_hz: Annotated[
+        float | None,
+        Form(
+            ge=50,
+            le=600,
+            description="the learner's usual pitch (median of earlier readings), for drills",
+        ),
+    ] = None,
 ) -> AssessmentOut:
     """Score a recording of the prompt; a bad recording or prompt answers 422 with why."""
     from ..audio.decode import load_audio
@@ -175,7 +241,7 @@ async def assess_upload(
             # silence cannot make the server decode hours
             audio = load_audio(tmp.name, settings.assess_max_audio_s, name)
             with _LOCK:
-                result = assess_audio(recognizer, audio, text, settings)
+                result = assess_audio(recognizer, audio, text, settings, register_hz)
             return AssessmentOut(assessment=result, cards_html=report.cards_html(result))
 
         try:

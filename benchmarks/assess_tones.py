@@ -1,0 +1,264 @@
+"""Tone drills and the pitch-only tone judgement, validated across voices.
+
+    python -m benchmarks.assess_tones            # everything (about 20 minutes on 2 cores)
+    python -m benchmarks.assess_tones --quick    # fewer sentences and syllables
+
+Voices: `gcin` (../shared/data/gcin-syllables-male: 1,175 isolated syllables, one male
+native voice) and `tts` (tingshuo's own Mandarin voice reading every syllable in each tone,
+and random two- to four-syllable words). The drill tone network is fitted on one voice and
+scored on the other; the native figure (the floor) is the one fitted on tingshuo's voice
+alone and scored on the native recordings, which it has never heard. The shipped model
+(`data/tone_drill.json`) is fitted on both.
+
+Measures:
+- isolated native syllables: tone judged right, read against their own prompt (as `tingshuo
+  assess x.ogg --text ma3` would judge them);
+- the same recordings against a prompt with each other tone: flagged;
+- words of two to four syllables (the native syllables joined with short gaps);
+- initial and final judged by forced scoring (`learn/phones.py`) on a sample, against the
+  prompt and against a prompt with another initial or final;
+- single-syllable assessment time (VAD, pitch, tone, forced scoring), median and p95;
+- sentences: `benchmarks.assess_synth` (tingshuo's voice with a third of the tones
+  changed) and `benchmarks.assess` (native AISHELL sentences judged right);
+and confusion matrices of the tone heard for isolated syllables, words and running speech.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from tingshuo.asr import load_recognizer
+from tingshuo.errors import TingshuoError
+from tingshuo.learn import drill, phones, train_drill
+from tingshuo.learn.assess import assess_audio
+from tingshuo.learn.sandhi import SHAPES, reference_syllables
+from tingshuo.settings import Settings
+
+from . import assess as native_bench
+from . import assess_synth
+from .common import DATA, median, p95
+
+log = logging.getLogger(__name__)
+
+
+def _pct(a: float, b: float) -> str:
+    return f"{100 * a / b:.1f} % ({a:.0f}/{b:.0f})" if b else "n/a"
+
+
+def tone_scores(model: drill.DrillToneModel, readings, with_register: bool) -> dict:
+    """Judged right against the own prompt, flagged against each other tone, confusion."""
+    reg = train_drill.register(readings) if with_register else None
+    confusion = np.zeros((4, 5), dtype=int)  # expected x heard (+ not judged)
+    right = total = flagged = wrong_prompts = 0
+    for r in readings:
+        contours = drill.contours_for(r.track, r.spans)
+        for i, tone in enumerate(r.tones):
+            total += 1
+            x = drill.drill_features(r.track, r.spans, contours, i, reg)
+            if x is None:
+                confusion[tone - 1, 4] += 1
+                wrong_prompts += 3
+                continue
+            probs = model.probabilities(x)[0]
+            ok = drill.tone_passes(probs, tone)
+            right += ok
+            heard = tone if ok else drill.likeliest_other(probs, tone)
+            confusion[tone - 1, heard - 1] += 1
+            for other in (1, 2, 3, 4):
+                if other != tone:
+                    wrong_prompts += 1
+                    flagged += not drill.tone_passes(probs, other)
+    return {
+        "right": (right, total),
+        "flagged": (flagged, wrong_prompts),
+        "confusion": confusion,
+    }
+
+
+def phone_scores(recognizer, clips, rng: random.Random, n: int) -> dict:
+    """Initial and final against the own prompt and against a changed one (forced scoring)."""
+    out = {"own_i": [0, 0], "own_f": [0, 0], "bad_i": [0, 0], "bad_f": [0, 0]}
+    for pinyin, audio in rng.sample(clips, min(n, len(clips))):
+        syl = reference_syllables(pinyin)
+        same_final, same_initial = phones.neighbours(syl[0])
+        v = phones.judge(recognizer, audio, syl)[0]
+        out["own_i"][0] += bool(v.initial_ok)
+        out["own_i"][1] += 1
+        out["own_f"][0] += bool(v.final_ok)
+        out["own_f"][1] += 1
+        if same_final:
+            other = reference_syllables(f"{rng.choice(same_final)}{pinyin[-1]}")
+            out["bad_i"][0] += phones.judge(recognizer, audio, other)[0].initial_ok is False
+            out["bad_i"][1] += 1
+        if same_initial:
+            other = reference_syllables(f"{rng.choice(same_initial)}{pinyin[-1]}")
+            out["bad_f"][0] += phones.judge(recognizer, audio, other)[0].final_ok is False
+            out["bad_f"][1] += 1
+    return out
+
+
+def latency(recognizer, settings: Settings, clips, n: int) -> list[float]:
+    """Seconds for whole single-syllable assessments (the recording padded as recorded)."""
+    pad = np.zeros(4000, dtype=np.float32)
+    seconds = []
+    assess_audio(recognizer, np.concatenate([pad, clips[0][1], pad]), clips[0][0], settings)
+    for pinyin, audio in clips[1 : n + 1]:
+        t0 = time.perf_counter()
+        try:
+            assess_audio(recognizer, np.concatenate([pad, audio, pad]), pinyin, settings)
+        except TingshuoError as e:
+            log.warning("%s: %s", pinyin, e)
+            continue
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def _matrix(console: Console, title: str, confusion: np.ndarray, rows=(1, 2, 3, 4)) -> None:
+    table = Table(title=title)
+    table.add_column("expected")
+    for t in (1, 2, 3, 4):
+        table.add_column(SHAPES[t], justify="right")
+    if confusion.shape[1] > 4:
+        table.add_column("light" if confusion.shape[1] > 5 else "unclear", justify="right")
+    if confusion.shape[1] > 5:
+        table.add_column("unclear", justify="right")
+    for k, t in enumerate(rows):
+        total = max(1, confusion[k].sum())
+        table.add_row(f"{t} {SHAPES[t]}", *[f"{100 * v / total:.0f} %" for v in confusion[k]])
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer sentences and syllables")
+    parser.add_argument("--sentences", type=int, default=0, help="AISHELL sentences (0: all)")
+    parser.add_argument("--synth", type=int, default=0, help="synthesized sentences (0: all)")
+    parser.add_argument("--fresh", action="store_true", help="re-read the voices (no cache)")
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    logging.basicConfig(level=logging.WARNING)
+    console = Console()
+    settings = Settings()
+    recognizer = load_recognizer(settings)
+    rng = random.Random(17)
+
+    voices = train_drill.voices(DATA, fresh=args.fresh)
+    isolated = {v: [r for r in rs if len(r.tones) == 1] for v, rs in voices.items()}
+    words = {v: [r for r in rs if len(r.tones) > 1] for v, rs in voices.items()}
+    models = {held: m for held, m in train_drill.cross_voice(voices).items()}
+
+    rows: list[tuple[str, str, str]] = []
+    native = tone_scores(models["gcin"], isolated["gcin"], with_register=False)
+    rows.append(
+        (
+            "native isolated syllables: tone judged right (fitted on tingshuo's voice only)",
+            _pct(*native["right"]),
+            "≥ 90 %",
+        )
+    )
+    rows.append(
+        (
+            "  … against a prompt with another tone: flagged",
+            _pct(*native["flagged"]),
+            "≥ 85 %",
+        )
+    )
+    with_reg = tone_scores(models["gcin"], isolated["gcin"], with_register=True)
+    rows.append(
+        ("  … with the learner's register known (the /learn page)", _pct(*with_reg["right"]), "")
+    )
+    native_words = tone_scores(models["gcin"], words["gcin"], with_register=False)
+    rows.append(("native 2–4-syllable words: tones judged right", _pct(*native_words["right"]), ""))
+    tts = tone_scores(models["tts"], isolated["tts"], with_register=False)
+    rows.append(
+        (
+            "tingshuo's voice, isolated (fitted on the native voice only): right / flagged",
+            f"{_pct(*tts['right'])} / {_pct(*tts['flagged'])}",
+            "",
+        )
+    )
+
+    clips = train_drill.gcin_clips(DATA)
+    ph = phone_scores(recognizer, clips, rng, 60 if args.quick else 200)
+    rows.append(
+        (
+            "native isolated: initial / final judged right",
+            f"{_pct(*ph['own_i'])} / {_pct(*ph['own_f'])}",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "  … against another initial / another final: flagged",
+            f"{_pct(*ph['bad_i'])} / {_pct(*ph['bad_f'])}",
+            "",
+        )
+    )
+    seconds = latency(recognizer, settings, rng.sample(clips, 41), 20 if args.quick else 40)
+    rows.append(
+        (
+            "single-syllable assessment, seconds: median / p95",
+            f"{median(seconds):.3f} / {p95(seconds):.3f}",
+            "≤ 0.3 s",
+        )
+    )
+
+    synth = assess_synth.run(
+        recognizer, settings, args.synth or (20 if args.quick else 0), 60, seed=7
+    )
+    rows.append(
+        (
+            "synthesized sentences, a third of the tones changed: changed tones flagged",
+            _pct(*synth["flagged"]),
+            "≥ 75 %",
+        )
+    )
+    rows.append(("  … correct readings: syllables passed", _pct(*synth["passed"]), "≥ 95 %"))
+    rows.append(
+        ("  … wrong readings: unchanged syllables flagged", _pct(*synth["false_alarms"]), "")
+    )
+    aishell = native_bench.run(
+        recognizer, settings, args.sentences or (60 if args.quick else 0), console=console
+    )
+    rows.append(
+        (
+            "native AISHELL sentences: syllables judged right",
+            _pct(aishell["native"]["correct"], aishell["native"]["syllables"]),
+            "≥ 90 %",
+        )
+    )
+    rows.append(
+        (
+            "  … tones judged right",
+            _pct(aishell["native"]["tone_ok"], aishell["native"]["tone_judged"]),
+            "",
+        )
+    )
+
+    table = Table(title="Tone drills and tone judgement (python -m benchmarks.assess_tones)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("floor", justify="right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    _matrix(console, "Isolated native syllables (gcin), rows: expected", native["confusion"])
+    _matrix(console, "Native 2–4-syllable words (gcin), rows: expected", native_words["confusion"])
+    _matrix(
+        console,
+        "Running speech (AISHELL sentences, pitch network's likeliest), rows: expected",
+        aishell["confusion"],
+        rows=(1, 2, 3, 4, 5),
+    )
+
+
+if __name__ == "__main__":
+    main()

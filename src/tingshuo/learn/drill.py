@@ -1,0 +1,284 @@
+"""Short prompts (one to four syllables: 妈, ma1, ni3 hao3, 老师) judged from the audio itself.
+
+Whisper rarely writes a lone 0.3-second syllable, so a drill does not rely on it to find
+syllables. The voiced stretch is found in the audio (Silero's speech region, narrowed to
+the frames Praat hears voiced and loud), split into as many syllables as the prompt has at
+the likeliest breaks (voiceless frames first, then dips in loudness, with a prior towards
+equal lengths), and each syllable's tone is judged from its pitch contour alone by the
+drill tone network (`data/tone_drill.json`, fitted by `python -m tingshuo.learn.train_drill`).
+A tone passes when it is the network's likeliest, or nearly so (`tone_passes`).
+
+The initial and final are judged, when a recognizer is given, by scoring the expected
+syllable's characters against its neighbours' (same final with another initial, same
+initial with another final) through Whisper's decoder, forced on each candidate text: the
+expected syllable passes unless a neighbour is clearly likelier (`phones.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from ..errors import TingshuoError
+from .pitch import STEP_S, PitchTrack
+from .tones import Contour, contour
+
+log = logging.getLogger(__name__)
+
+MAX_SYLLABLES = 4  # prompts of up to this many syllables take the drill path
+MIN_VOICED_S = 0.06  # less voicing than this in the whole reading: nothing to judge
+MIN_SYLLABLE_S = 0.06  # no syllable of a split is shorter than this
+LOUD_DB = 30.0  # frames this far below the loudest one are not part of the reading
+# a reading whose speech lasts longer than this is not the prompt: "read only the prompt"
+MAX_SPEECH_BASE_S = 1.2
+MAX_SPEECH_PER_SYLLABLE_S = 0.8
+# the expected tone passes when its probability is at least this share of the likeliest's
+PASS_RATIO = 1.0
+
+
+def max_speech_s(n: int) -> float:
+    return MAX_SPEECH_BASE_S + MAX_SPEECH_PER_SYLLABLE_S * n
+
+
+@dataclass(frozen=True)
+class Split:
+    """The voiced stretch of a short reading and its syllables' spans (seconds)."""
+
+    start: float
+    end: float
+    spans: list[tuple[float, float]]
+
+
+def voiced_stretch(track: PitchTrack, speech: tuple[float, float]) -> tuple[float, float] | None:
+    """First and last loud voiced frame inside the speech region (None: no voicing)."""
+    lo, hi = np.searchsorted(track.times, [speech[0], speech[1]])
+    voiced = ~np.isnan(track.semitones[lo:hi])
+    loud = track.intensity[lo:hi] >= (track.intensity[lo:hi].max() - LOUD_DB if hi > lo else 0)
+    idx = np.flatnonzero(voiced & loud)
+    if idx.size * STEP_S < MIN_VOICED_S:
+        return None
+    return float(track.times[lo + idx[0]] - STEP_S / 2), float(
+        track.times[lo + idx[-1]] + STEP_S / 2
+    )
+
+
+def split(track: PitchTrack, speech: tuple[float, float], n: int) -> Split:
+    """The voiced stretch cut into `n` syllables at the likeliest breaks."""
+    stretch = voiced_stretch(track, speech)
+    if stretch is None:
+        raise TingshuoError("no voice heard: read the prompt aloud")
+    start, end = stretch
+    if n == 1:
+        return Split(start, end, [(start, end)])
+    lo, hi = np.searchsorted(track.times, [start, end])
+    voiced = ~np.isnan(track.semitones[lo:hi])
+    db = track.intensity[lo:hi]
+    frames = hi - lo
+    # break cost per frame: loudness below the loudest frame within 0.1 s (a dip is cheap),
+    # and much cheaper again where the voice stops (a voiceless initial, a pause)
+    k = 10
+    padded = np.pad(db, k, mode="edge")
+    local_max = np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1).max(axis=1)
+    cost = (db - local_max) / 6.0 - 3.0 * (~voiced)
+    min_len = max(1, int(MIN_SYLLABLE_S / STEP_S))
+    cands = _candidates(cost, min_len, frames, n)
+    best, best_cost = None, np.inf
+    mean_len = frames / n
+    for combo in _combinations(cands, n - 1):
+        edges = [0, *combo, frames]
+        lens = np.diff(edges)
+        if lens.min() < min_len:
+            continue
+        # an equal-length prior, with room for a longer last syllable
+        prior = float(np.sum((lens / mean_len - 1.0) ** 2))
+        total = float(sum(cost[c] for c in combo)) + 2.0 * prior
+        if total < best_cost:
+            best, best_cost = edges, total
+    if best is None:  # too short to split into n: equal parts
+        best = [round(i * frames / n) for i in range(n + 1)]
+    t = track.times[lo] - STEP_S / 2
+    spans = [(t + a * STEP_S, t + b * STEP_S) for a, b in zip(best[:-1], best[1:], strict=True)]
+    spans[0] = (start, spans[0][1])
+    spans[-1] = (spans[-1][0], end)
+    return Split(start, end, spans)
+
+
+def _candidates(cost: np.ndarray, min_len: int, frames: int, n: int) -> list[int]:
+    """Local minima of the break cost (and a few evenly spaced frames as a fallback)."""
+    inner = range(min_len, frames - min_len + 1)
+    minima = [i for i in inner if cost[i] <= cost[max(0, i - 3) : i + 4].min() + 1e-9]
+    minima = sorted(minima, key=lambda i: cost[i])[:14]
+    even = [round(i * frames / n) for i in range(1, n)]
+    return sorted(set(minima) | set(even))
+
+
+def _combinations(items: list[int], r: int):
+    from itertools import combinations
+
+    return combinations(items, r)
+
+
+# ---- tone from the contour of a syllable read on its own or in a short word --------------
+
+
+def drill_features(
+    track: PitchTrack,
+    spans: list[tuple[float, float]],
+    contours: list[Contour | None],
+    i: int,
+    register_hz: float | None = None,
+    guess_hz: float | None = None,
+) -> np.ndarray | None:
+    """Features of syllable `i`'s contour that do not depend on the voice.
+
+    The shape (five points around their mean), its slopes, curvature, range, where it dips
+    and peaks, how much of the span is voiced (a third tone often creaks into silence), the
+    loudness slope, the length, its height against the whole reading (zero for a lone
+    syllable), and its start, middle and end against the speaker's register: their usual
+    median pitch when it is known from earlier readings (`register_hz`), else the register
+    guessed from the sound of the voice (`guess_hz`, see `guess_register`), each flagged.
+    """
+    c = contours[i]
+    if c is None:
+        return None
+    p = c.points
+    start, end = spans[i]
+    curve = c.curve
+    n = curve.size
+    dip = float(np.argmin(curve)) / max(1, n - 1)
+    peak = float(np.argmax(curve)) / max(1, n - 1)
+    # the reading's own median over all syllables: the level of this one against the others
+    voiced = np.concatenate([x.curve for x in contours if x is not None])
+    height = float(np.mean(p) - np.median(voiced)) if len(spans) > 1 else 0.0
+    lo, hi = np.searchsorted(track.times, [c.voiced_start, c.voiced_end])
+    db = track.intensity[lo:hi]
+    half = max(1, db.size // 2)
+    loud_slope = float(np.mean(db[half:]) - np.mean(db[:half])) if db.size >= 2 else 0.0
+    third = max(1, n // 3)
+    level = [0.0, 0.0, 0.0, 0.0, 0.0]
+    for k, hz in ((3, register_hz), (4, guess_hz)):
+        if hz:
+            offset = 12.0 * np.log2(track.median_hz / hz)
+            level = [p[0] + offset, float(np.mean(p)) + offset, p[-1] + offset, 0.0, 0.0]
+            level[k] = 1.0
+            break
+    return np.concatenate(
+        [
+            p - p.mean(),
+            [
+                p[-1] - p[0],
+                p[2] - p[0],
+                p[-1] - p[2],
+                p[0] + p[-1] - 2 * p[2],
+                float(np.mean(curve[-third:]) - np.min(curve)),
+                float(np.mean(curve[:third]) - np.min(curve)),
+                curve.max() - curve.min(),
+                dip,
+                peak,
+                height,
+                end - start,
+                c.voiced_end - c.voiced_start,
+                (c.voiced_end - c.voiced_start) / max(STEP_S, end - start),
+                loud_slope,
+                float(i == 0 and len(spans) > 1),
+                float(i == len(spans) - 1 and len(spans) > 1),
+            ],
+            level,
+        ]
+    )
+
+
+class DrillToneModel:
+    """A small network (standardised features -> tanh -> softmax over tones 1-4)."""
+
+    def __init__(self, params: dict) -> None:
+        self.mean = np.asarray(params["mean"])
+        self.std = np.asarray(params["std"])
+        self.w1 = np.asarray(params["w1"])
+        self.b1 = np.asarray(params["b1"])
+        self.w2 = np.asarray(params["w2"])
+        self.b2 = np.asarray(params["b2"])
+        self.meta = params.get("meta", {})
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """P(tone 1..4) per row."""
+        x = (np.atleast_2d(x) - self.mean) / self.std
+        h = np.tanh(x @ self.w1 + self.b1)
+        z = h @ self.w2 + self.b2
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+
+def tone_passes(probs: np.ndarray, tone: int) -> bool:
+    """The expected tone (1-4) passes when it is the likeliest, or within the model's
+    `pass_ratio` of the likeliest (a learner is not failed on a near tie)."""
+    best = float(np.max(probs))
+    return bool(probs[tone - 1] >= best * PASS_RATIO)
+
+
+def likeliest_other(probs: np.ndarray, tone: int) -> int:
+    """The likeliest tone other than `tone` (what a failed tone sounded like)."""
+    others = np.array(probs, dtype=float)
+    others[tone - 1] = -1.0
+    return int(np.argmax(others)) + 1
+
+
+@lru_cache(maxsize=1)
+def load_drill_model() -> DrillToneModel:
+    text = resources.files("tingshuo.learn").joinpath("data/tone_drill.json").read_text()
+    return DrillToneModel(json.loads(text))
+
+
+# ---- the speaker's register guessed from the sound of the voice ---------------------------
+#
+# One syllable on its own says little about how high the voice usually is, and without that
+# a low falling third tone (21, as many speakers say it alone) and a fourth tone differ only
+# in height. A listener guesses the register from the voice itself; so does this: the mean
+# of 12 MFCCs over the voiced frames, through a logistic regression fitted on 61 adult
+# speakers of speechocean762 (31 women, 30 men; `train_drill.fit_voice`), gives P(a woman's
+# register), and the guess is the geometric mean of the two registers weighted by it.
+
+
+@lru_cache(maxsize=1)
+def load_voice_model() -> dict:
+    text = resources.files("tingshuo.learn").joinpath("data/voice_register.json").read_text()
+    return json.loads(text)
+
+
+def voice_mfcc(audio: np.ndarray, track: PitchTrack, start: float, end: float):
+    """Mean MFCCs 1-12 over the voiced frames between start and end (None: too few)."""
+    import parselmouth
+
+    lo = max(0, int((start - 0.02) * 16_000))
+    hi = min(audio.size, int((end + 0.02) * 16_000))
+    if hi - lo < 1600:
+        return None
+    sound = parselmouth.Sound(audio[lo:hi].astype(np.float64), sampling_frequency=16_000)
+    mfcc = sound.to_mfcc(number_of_coefficients=12, time_step=STEP_S).to_array()
+    times = lo / 16_000 + sound.xmin + (np.arange(mfcc.shape[1]) + 0.5) * STEP_S
+    idx = np.clip(np.searchsorted(track.times, times), 0, track.times.size - 1)
+    voiced = ~np.isnan(track.semitones[idx])
+    if voiced.sum() < 4:
+        return None
+    return mfcc[1:, voiced].mean(axis=1)
+
+
+def guess_register(audio: np.ndarray, track: PitchTrack, start: float, end: float):
+    """The register (Hz) the voice between start and end probably has (None: unknown)."""
+    x = voice_mfcc(audio, track, start, end)
+    if x is None:
+        return None
+    m = load_voice_model()
+    z = (x - np.asarray(m["mean"])) / np.asarray(m["std"])
+    p = 1.0 / (1.0 + np.exp(-(float(z @ np.asarray(m["w"])) + m["b"])))
+    low, high = m["registers_hz"]
+    return float(2 ** ((1 - p) * np.log2(low) + p * np.log2(high)))
+
+
+def contours_for(track: PitchTrack, spans: list[tuple[float, float]]) -> list[Contour | None]:
+    return [contour(track, s, e) for s, e in spans]

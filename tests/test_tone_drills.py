@@ -1,0 +1,143 @@
+"""Tone drills (one to four syllables): found and judged in the audio itself, on real native
+recordings of isolated syllables (gcin) and tingshuo's own voice; bad input refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tingshuo.audio.decode import load_audio
+from tingshuo.errors import TingshuoError
+from tingshuo.learn import report
+from tingshuo.learn.assess import assess_audio
+from tingshuo.learn.routes import router
+from tingshuo.live.models import Models
+from tingshuo.settings import Settings
+
+from .conftest import AISHELL, DATA
+
+pytestmark = pytest.mark.slow
+
+GCIN = DATA / "gcin-syllables-male" / "audio"
+PAD = np.zeros(4000, dtype=np.float32)  # 0.25 s of room either side, as a recording has
+
+
+def clip(*pinyin: str, gap_s: float = 0.08) -> np.ndarray:
+    """Native isolated syllables, joined with short gaps into a word."""
+    gap = np.zeros(int(gap_s * 16000), dtype=np.float32)
+    parts = []
+    for p in pinyin:
+        audio = load_audio(GCIN / f"{p}.ogg")
+        loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
+        parts += [audio[loud[0] : loud[-1] + 1], gap]
+    return np.concatenate([PAD, *parts[:-1], PAD])
+
+
+def test_four_tones_of_ma_each_pass_only_their_own_prompt(recognizer, settings):
+    verdicts = {}
+    for said in (1, 2, 3, 4):
+        audio = clip(f"ma{said}")
+        for prompt in (1, 2, 3, 4):
+            a = assess_audio(recognizer, audio, f"ma{prompt}", settings)
+            assert a.mode == "drill" and len(a.syllables) == 1
+            verdicts[said, prompt] = a.syllables[0].tone_ok
+    passed = {k for k, ok in verdicts.items() if ok}
+    # the tone said passes its own prompt, and the other three prompts flag it
+    assert {(t, t) for t in (1, 2, 3, 4)} <= passed, verdicts
+    assert len(passed) <= 5, verdicts
+
+
+def test_a_wrong_tone_is_reported_with_what_was_heard_and_both_contours(recognizer, settings):
+    a = assess_audio(recognizer, clip("ma3"), "妈", settings)
+    s = a.syllables[0]
+    assert s.tone_ok is False and s.tone_heard == 3 and s.shape == "dipping"
+    assert "tone 3" in s.advice and "第1声" in s.advice_zh
+    assert len(s.contour) >= 10
+    # the picture: the learner's contour over the expected one, in the terminal and the page
+    lines = report.contour_lines(a.syllables)
+    assert any("●" in line for line in lines) and any("·" in line for line in lines)
+    assert "1→3 ✗" in lines[-1]
+    assert "stroke-dasharray" in report.cards_html(a)
+
+
+def test_two_syllable_word_is_split_and_each_tone_judged(recognizer, settings):
+    a = assess_audio(recognizer, clip("lao3", "shi1"), "老师", settings)
+    assert [s.expected for s in a.syllables] == ["lao3", "shi1"]
+    first, second = a.syllables
+    assert first.end <= second.start + 0.01 and second.start - first.start > 0.2
+    assert first.tone_ok and second.tone_ok
+    data = json.loads(report.to_json(a))
+    assert data["mode"] == "drill" and data["syllables"][1]["tone_heard"] == 1
+
+
+def test_initial_and_final_are_judged_against_their_neighbours(recognizer, settings):
+    audio = clip("ma1")
+    own = assess_audio(recognizer, audio, "ma1", settings).syllables[0]
+    assert own.initial_ok and own.final_ok
+    other_initial = assess_audio(recognizer, audio, "ba1", settings).syllables[0]
+    assert other_initial.initial_ok is False and other_initial.final_ok
+    other_final = assess_audio(recognizer, audio, "mao1", settings).syllables[0]
+    assert other_final.final_ok is False and other_final.initial_ok
+
+
+def test_silence_and_a_reading_much_longer_than_the_prompt_are_refused(recognizer, settings):
+    with pytest.raises(TingshuoError, match="no speech heard"):
+        assess_audio(recognizer, np.zeros(32000, dtype=np.float32), "ma1", settings)
+    sentence = load_audio(AISHELL / "audio" / "BAC009S0150W0121.flac")
+    with pytest.raises(TingshuoError, match=r"read only the prompt") as caught:
+        assess_audio(recognizer, sentence, "ma1", settings)
+    # the durations are given: the speech heard and the most a one-syllable prompt takes
+    assert "s of speech" in str(caught.value) and "at most" in str(caught.value)
+
+
+def test_tingshuos_voice_reads_the_tones_asked_for(settings):
+    from tingshuo.learn.voice import read_pinyin
+    from tingshuo.tts import load_voice
+    from tingshuo.tts.audio_out import resample
+
+    voice = load_voice("zh", settings)
+    for tone in (2, 4):
+        speech = read_pinyin(voice, [f"ma{tone}"])
+        audio = resample(speech.audio, speech.sample_rate, 16000)
+        a = assess_audio(None, np.concatenate([PAD, audio, PAD]), f"ma{tone}", settings)
+        assert a.syllables[0].tone_ok and a.syllables[0].initial_ok is None
+
+
+@pytest.fixture(scope="module")
+def client(worker):
+    app = FastAPI()
+    app.state.models = Models(Settings(), worker)
+    app.include_router(router)
+    return TestClient(app)
+
+
+def test_learn_api_lists_drills_reads_pinyin_and_scores_a_drill(client):
+    sets = client.get("/api/learn/drills").json()
+    pairs = next(d for d in sets if d["kind"] == "pairs")
+    assert len(pairs["items"]) == 20
+    combos = {tuple(i["tones"]) for i in pairs["items"]}
+    assert len(combos) == 20 and (2, 3) in combos  # 你好 is read ní hǎo
+    assert sum(d["kind"] == "four" for d in sets) >= 8
+    minimal = [d for d in sets if d["kind"] == "minimal"]
+    assert minimal and all(len(d["items"]) == 2 for d in minimal)
+    r = client.get("/api/learn/speak", params={"text": "ma3"})
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    r = client.post(
+        "/api/learn/assess",
+        files={"file": ("ma4.ogg", (GCIN / "ma4.ogg").read_bytes())},
+        data={"text": "骂", "register_hz": "120"},
+    )
+    assert r.status_code == 200, r.text
+    a = r.json()["assessment"]
+    assert a["mode"] == "drill" and a["syllables"][0]["tone_ok"] is True
+
+
+def test_cli_answers_a_single_syllable_with_its_tone_and_contour(cli):
+    done = cli("assess", str(GCIN / "ba2.ogg"), "--text", "ba2")
+    assert done.returncode == 0, done.stderr
+    assert "no speech heard" not in done.stdout + done.stderr
+    assert "●" in done.stdout and "rising" in done.stdout
