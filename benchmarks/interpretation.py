@@ -64,6 +64,7 @@ class Listener:
         self.finals: dict[int, tuple[float, dict]] = {}  # id -> (arrived, segment)
         self.lines: list[dict] = []  # each heard or skipped line
         self.waiting = 0
+        self.translated: list[float] = []  # each translation's arrival after its caption's
 
     async def events(self, started: asyncio.Event) -> None:
         url = (
@@ -82,6 +83,7 @@ class Listener:
                     came, seg = self.finals.get(sid, (now, None))
                     if seg is None:
                         continue
+                    self.translated.append(now - came)
                     if m.get("skipped") or now - came > LATE_S:
                         self.lines.append({"seg": seg, "skipped": now, "text": m["text"]})
                         continue
@@ -139,7 +141,7 @@ async def listen(server: Server, room: dict, wav: Path, extra: int) -> dict:
         for t in tasks:
             t.result()
     return {"t0": t0, "lines": phones[0].lines, "cpu": cpu_s(server.proc.pid) - cpu0,
-            "rss": peak}  # fmt: skip
+            "rss": peak, "translated": phones[0].translated}  # fmt: skip
 
 
 def english_wer(lines: list[dict]) -> tuple[float, int]:
@@ -205,6 +207,10 @@ def main() -> None:
     table = Table("measure", "value", title=f"spoken interpretation zh→en, {n / 16000:.0f} s, "
                   f"{os.cpu_count()} cores")  # fmt: skip
     table.add_row("lines heard · skipped", f"{len(heard)} · {len(skipped)}")
+    table.add_row(
+        "translation after its caption, median · p95",
+        f"{median(run['translated']):.2f} s · {p95(run['translated']):.2f} s",
+    )
     table.add_row("phrase end → its English speech starts, median", f"{median(starts):.2f} s")
     table.add_row("… p95", f"{p95(starts):.2f} s")
     table.add_row("most behind (skipped lines counted)", f"{max(behind, default=0):.2f} s")
