@@ -119,6 +119,10 @@ class Links(BaseModel):
     screen: str
     events: str
     stage: str  # the AI anchor's stage page
+    # the spoken interpretation as an ongoing MP3 stream, per target language, and the
+    # room's own sound (a stage PC, a streaming encoder, OBS)
+    interpretation: dict[str, str] = {}
+    original: str = ""
     loopback: bool = False  # the links name this machine's loopback: phones cannot open them
 
 
@@ -233,6 +237,11 @@ def _out(request: Request, room: RoomInfo) -> RoomOut:
         screen=f"{base}/room/{room.id}/screen?token={room.viewer_token}",
         events=f"{ws_base}/ws/rooms/{room.id}/events?token={room.viewer_token}",
         stage=f"{base}/room/{room.id}/stage?token={room.viewer_token}",
+        interpretation={
+            t: f"{base}/api/rooms/{room.id}/interpretation.mp3?lang={t}&token={room.viewer_token}"
+            for t in room.targets
+        },
+        original=f"{base}/api/rooms/{room.id}/original.mp3?token={room.viewer_token}",
         loopback=is_loopback(base),
     )
     data = room.model_dump()

@@ -230,6 +230,12 @@
       if (el !== "link-obs") $(el).textContent = url;
     }
     $("link-warning").hidden = !room.links.loopback; // phones cannot open localhost
+    // the spoken interpretation per language and the original sound, for a stage PC or OBS
+    const listen = Object.entries(room.links.interpretation || {});
+    listen.push(["原声 original", room.links.original]);
+    $("link-listen").replaceChildren("译音 Interpretation (MP3): ", ...listen.flatMap(([lang, url], i) => [
+      i ? " · " : "", Object.assign(document.createElement("a"), { href: url, target: "_blank", textContent: TS.langName(lang) }),
+    ]));
     const qr = await api(`/api/rooms/${id}/qr.svg`, { raw: true }); // token in the header
     const img = $("qr").querySelector("img");
     if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
