@@ -9,7 +9,7 @@ translates into English, and plays the two-speaker AISHELL long-form recording i
 1×. A listener does what the phone page does with Listen on (`phone-listen.js`): each
 complete English translation is queued; lines are fetched (`/api/rooms/{id}/speech/{id}`)
 and played one after another, 1.3× while others wait; a line whose translation came more
-than 5 s after its caption, or that waited 8 s to begin, is skipped.
+than 5 s after its caption, or not begun 7 s after its caption, is skipped.
 
 - **speech starts**: when the listener starts a line, minus when its phrase ended in the
   audio played (its `end` on the session clock): median and p95;
@@ -47,7 +47,7 @@ from .server_load import LONGFORM, Server, rss_mb, write_wav
 console = Console(stderr=True)
 FAST = 1.3
 LATE_S = 5.0
-DROP_S = 8.0
+DROP_S = 7.0
 
 
 def cpu_s(pid: int) -> float:
@@ -88,7 +88,7 @@ class Listener:
                         self.lines.append({"seg": seg, "skipped": now, "text": m["text"]})
                         continue
                     self.waiting += 1
-                    await self.queue.put((sid, now, {"seg": seg, "text": m["text"]}))
+                    await self.queue.put((sid, came, {"seg": seg, "text": m["text"]}))
                 elif m["type"] == "state" and m["state"] == "idle":
                     break
         await self.queue.put((0, 0.0, {}))

@@ -39,7 +39,7 @@ RATE = 22_050  # the stream's sample rate: every voice is brought to it
 BITRATE = 48_000  # mono speech: small enough for a phone on a hall's Wi-Fi
 FASTER = 1.3  # how much faster a voice speaks to catch up
 FASTER_AFTER_S = 3.0  # speech waiting longer than this: spoken faster
-DROP_AFTER_S = 8.0  # a line not begun this long after its translation came: dropped
+DROP_AFTER_S = 7.0  # a line not begun this long after its caption came: dropped (≤ 8 s behind)
 TICK_S = 0.1  # the stream's pacing step
 FOLLOW_S = 600.0  # lines are made ahead for a room this long after a phone last listened
 
@@ -237,7 +237,7 @@ def spoken_line(message: Message, lang: str) -> tuple[int, str] | None:
 @dataclass
 class _Line:
     segment_id: int
-    came: float  # monotonic time its translation came
+    came: float  # monotonic time its caption came
     spoken: Future[Spoken]
     samples: np.ndarray | None = None
     at: int = 0  # samples of it already sent
@@ -260,9 +260,14 @@ class RoomStream:
     closed: bool = False
     dropped: int = 0  # lines dropped to keep up
     sped_up: int = 0  # lines spoken faster
+    captions_at: dict[int, float] = field(default_factory=dict)  # caption id -> when it came
     _task: asyncio.Task | None = None
 
     def take(self, message: Message) -> None:
+        if message.type == "final" and message.segment_id:
+            self.captions_at[message.segment_id] = time.monotonic()
+            while len(self.captions_at) > 200:
+                self.captions_at.pop(next(iter(self.captions_at)))
         line = spoken_line(message, self.lang)
         if line is not None:
             self.add(*line)
@@ -272,7 +277,8 @@ class RoomStream:
             spoken = self.interpreter.speech(text, self.lang)
         except TingshuoError:
             return
-        self.lines.append(_Line(segment_id, time.monotonic(), spoken))
+        came = self.captions_at.get(segment_id, time.monotonic())
+        self.lines.append(_Line(segment_id, came, spoken))
 
     async def listen(self) -> AsyncIterator[bytes]:
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=200)

@@ -3,12 +3,12 @@
 // (made once on the server for every listener). One <audio> element with a Media Session, so
 // earphones and a locked screen work where the browser allows. Never minutes behind: when
 // lines wait, the voice speaks faster (1.3×, pitch kept); a line not begun within DROP_S of
-// its translation, or whose translation came too late, is skipped, and the page says so.
+// its caption, or whose translation came too late, is skipped, and the page says so.
 "use strict";
 (() => {
   const { q, roomId } = TS.params();
   const token = q.get("token") || "";
-  const DROP_S = 8; // a line that waited longer than this is skipped
+  const DROP_S = 7; // a line not begun this long after its caption came is skipped (≤ 8 s behind)
   const LATE_S = 5; // a translation that came this long after its caption: skipped
   const FAST = 1.3;
 
@@ -73,10 +73,10 @@
     if (player.current) { skip(); next(); }
   });
 
-  function add(id) {
+  function add(id, came) {
     if (player.heard.has(id)) return; // a corrected caption's new translation: not again
     player.heard.add(id);
-    player.queue.push({ id, came: performance.now() / 1000 });
+    player.queue.push({ id, came: came === undefined ? performance.now() / 1000 : came });
     if (player.current) audio.playbackRate = FAST; // lines wait: speak faster
     else next();
   }
@@ -141,12 +141,12 @@
     if (m.type === "final" && m.segment.id) {
       player.finals.set(m.segment.id, now);
       if (player.finals.size > 200) player.finals.delete(player.finals.keys().next().value);
-      if (player.on && m.segment.lang === player.lang) add(m.segment.id); // already in it
+      if (player.on && m.segment.lang === player.lang) add(m.segment.id, now); // already in it
     } else if (player.on && m.type === "translation" && m.lang === player.lang && !m.partial) {
       if (m.skipped) return skip();
       const came = player.finals.get(m.segment_id);
       if (came !== undefined && now - came > LATE_S) return skip();
-      if (m.segment_id) add(m.segment_id);
+      if (m.segment_id) add(m.segment_id, came);
     }
   }
 
