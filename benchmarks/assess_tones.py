@@ -55,11 +55,14 @@ def _pct(a: float, b: float) -> str:
 
 def tone_scores(model: drill.DrillToneModel, readings, with_register: bool) -> dict:
     """Judged right against the own prompt, flagged against each other tone, confusion."""
-    reg = train_drill.register(readings) if with_register else None
+    known = train_drill.register(readings) if with_register else None
     confusion = np.zeros((4, 5), dtype=int)  # expected x heard (+ not judged)
     right = total = flagged = wrong_prompts = 0
     for r in readings:
         contours = drill.contours_for(r.track, r.spans)
+        # as an assessment does (drill.reading_register): the learner's register when known,
+        # else the one guessed from the voice, else the reading's own median
+        reg = known or r.guess_hz or r.track.median_hz
         for i, tone in enumerate(r.tones):
             total += 1
             x = drill.drill_features(r.track, r.spans, contours, i, reg)

@@ -37,18 +37,23 @@ def clip(*pinyin: str, gap_s: float = 0.08) -> np.ndarray:
     return np.concatenate([PAD, *parts[:-1], PAD])
 
 
-def test_four_tones_of_ma_each_pass_only_their_own_prompt(recognizer, settings):
-    verdicts = {}
-    for said in (1, 2, 3, 4):
-        audio = clip(f"ma{said}")
-        for prompt in (1, 2, 3, 4):
-            a = assess_audio(recognizer, audio, f"ma{prompt}", settings)
-            assert a.mode == "drill" and len(a.syllables) == 1
-            verdicts[said, prompt] = a.syllables[0].tone_ok
-    passed = {k for k, ok in verdicts.items() if ok}
-    # the tone said passes its own prompt, and the other three prompts flag it
-    assert {(t, t) for t in (1, 2, 3, 4)} <= passed, verdicts
-    assert len(passed) <= 5, verdicts
+def test_the_four_tones_of_ten_syllables_pass_their_own_prompt_and_fail_the_others(settings):
+    # the tone only (no recognizer): the ten syllables of the page's four-tone drills
+    right = flagged = 0
+    for base in ("ma", "ba", "shi", "yi", "tang", "fei", "wen", "qi", "tu", "guo"):
+        for said in (1, 2, 3, 4):
+            audio = clip(f"{base}{said}")
+            for prompt in (1, 2, 3, 4):
+                a = assess_audio(None, audio, f"{base}{prompt}", settings)
+                assert a.mode == "drill" and len(a.syllables) == 1
+                ok = a.syllables[0].tone_ok
+                if prompt == said:
+                    right += bool(ok)
+                else:
+                    flagged += ok is False
+    # the floors of the benchmark are measured on voices the model never heard; this voice
+    # is one it was fitted on, so this only checks that the path works end to end
+    assert right >= 30 and flagged >= 0.85 * 120, (right, flagged)
 
 
 def test_a_wrong_tone_is_reported_with_what_was_heard_and_both_contours(recognizer, settings):
@@ -100,11 +105,13 @@ def test_tingshuos_voice_reads_the_tones_asked_for(settings):
     from tingshuo.tts.audio_out import resample
 
     voice = load_voice("zh", settings)
-    for tone in (2, 4):
+    for tone in (1, 2, 3, 4):
         speech = read_pinyin(voice, [f"ma{tone}"])
-        audio = resample(speech.audio, speech.sample_rate, 16000)
-        a = assess_audio(None, np.concatenate([PAD, audio, PAD]), f"ma{tone}", settings)
-        assert a.syllables[0].tone_ok and a.syllables[0].initial_ok is None
+        audio = np.concatenate([PAD, resample(speech.audio, speech.sample_rate, 16000), PAD])
+        # judged against the voice's own register, as /learn does once it knows the learner's
+        a = assess_audio(None, audio, f"ma{tone}", settings, register_hz=270.0)
+        s = a.syllables[0]
+        assert s.tone_ok and s.initial_ok is None and "only the tone" in s.advice, s
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +126,10 @@ def test_learn_api_lists_drills_reads_pinyin_and_scores_a_drill(client):
     sets = client.get("/api/learn/drills").json()
     pairs = next(d for d in sets if d["kind"] == "pairs")
     assert len(pairs["items"]) == 20
-    combos = {tuple(i["tones"]) for i in pairs["items"]}
-    assert len(combos) == 20 and (2, 3) in combos  # 你好 is read ní hǎo
+    combos = {tuple(i["citation"]) for i in pairs["items"]}
+    assert len(combos) == 20 and {(3, 3), (4, 5)} <= combos
+    hello = next(i for i in pairs["items"] if i["text"] == "你好")
+    assert hello["tones"] == [2, 3] and hello["pinyin"] == "ní hǎo"  # as it is said
     assert sum(d["kind"] == "four" for d in sets) >= 8
     minimal = [d for d in sets if d["kind"] == "minimal"]
     assert minimal and all(len(d["items"]) == 2 for d in minimal)
@@ -128,8 +137,8 @@ def test_learn_api_lists_drills_reads_pinyin_and_scores_a_drill(client):
     assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
     r = client.post(
         "/api/learn/assess",
-        files={"file": ("ma4.ogg", (GCIN / "ma4.ogg").read_bytes())},
-        data={"text": "骂", "register_hz": "120"},
+        files={"file": ("shi4.ogg", (GCIN / "shi4.ogg").read_bytes())},
+        data={"text": "是", "register_hz": "130"},
     )
     assert r.status_code == 200, r.text
     a = r.json()["assessment"]

@@ -234,12 +234,16 @@ def analyse_drill(audio: np.ndarray, n: int, settings: Settings) -> DrillAnalysi
         )
     speech, silences, speech_s = _voice_activity(audio)
     track = track_pitch(audio)
-    if speech_s < DRILL_MIN_SPEECH_S:
-        # Silero misses some lone syllables: loud voiced frames, clearly above the noise
+    if speech_s < DRILL_MIN_SPEECH_S or drill.voiced_stretch(track, speech) is None:
+        # Silero misses some lone syllables, or hears them beside their voicing: loud voiced
+        # frames, clearly above the noise, will do
         voiced = ~np.isnan(track.semitones)
         floor = float(np.percentile(track.intensity, 10)) if track.intensity.size else 0.0
         loud = (track.intensity > DRILL_MIN_LOUD_DB) & (track.intensity > floor + 20.0)
         idx = np.flatnonzero(voiced & loud)
+        if idx.size * 0.01 < DRILL_MIN_SPEECH_S:
+            # a syllable too short or rough to carry a pitch: its tone is not judged
+            idx = np.flatnonzero(loud) if speech_s >= DRILL_MIN_SPEECH_S else idx
         if idx.size * 0.01 < DRILL_MIN_SPEECH_S:
             raise TingshuoError("no speech heard: record yourself reading the prompt aloud")
         speech = (max(0.0, track.times[idx[0]] - 0.05), track.times[idx[-1]] + 0.05)
@@ -262,9 +266,10 @@ def drill_probabilities(
     """P(tone 1..4) of each syllable of a short reading, from its pitch alone."""
     model = model or drill.load_drill_model()
     contours = drill.contours_for(analysis.pitch, analysis.spans)
+    register = drill.reading_register(analysis.audio, analysis.pitch, analysis.spans, register_hz)
     out: list[np.ndarray | None] = []
     for i in range(len(analysis.spans)):
-        x = drill.drill_features(analysis.pitch, analysis.spans, contours, i, register_hz)
+        x = drill.drill_features(analysis.pitch, analysis.spans, contours, i, register)
         out.append(model.probabilities(x)[0] if x is not None else None)
     return out
 

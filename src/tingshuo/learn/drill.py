@@ -24,7 +24,6 @@ from importlib import resources
 
 import numpy as np
 
-from ..errors import TingshuoError
 from .pitch import STEP_S, PitchTrack
 from .tones import Contour, contour
 
@@ -70,8 +69,10 @@ def voiced_stretch(track: PitchTrack, speech: tuple[float, float]) -> tuple[floa
 def split(track: PitchTrack, speech: tuple[float, float], n: int) -> Split:
     """The voiced stretch cut into `n` syllables at the likeliest breaks."""
     stretch = voiced_stretch(track, speech)
-    if stretch is None:
-        raise TingshuoError("no voice heard: read the prompt aloud")
+    if stretch is None:  # speech with (almost) no voicing: equal parts, tones not judged
+        step = (speech[1] - speech[0]) / n
+        spans = [(speech[0] + k * step, speech[0] + (k + 1) * step) for k in range(n)]
+        return Split(speech[0], speech[1], spans)
     start, end = stretch
     if n == 1:
         return Split(start, end, [(start, end)])
@@ -132,64 +133,24 @@ def drill_features(
     contours: list[Contour | None],
     i: int,
     register_hz: float | None = None,
-    guess_hz: float | None = None,
 ) -> np.ndarray | None:
-    """Features of syllable `i`'s contour that do not depend on the voice.
+    """Features of syllable `i`'s contour: its shape and its height against the register.
 
-    The shape (five points around their mean), its slopes, curvature, range, where it dips
-    and peaks, how much of the span is voiced (a third tone often creaks into silence), the
-    loudness slope, the length, its height against the whole reading (zero for a lone
-    syllable), and its start, middle and end against the speaker's register: their usual
-    median pitch when it is known from earlier readings (`register_hz`), else the register
-    guessed from the sound of the voice (`guess_hz`, see `guess_register`), each flagged.
+    The shape is five points of the contour around their mean; the height is the contour's
+    start, middle and end in semitones against `register_hz`, the speaker's usual median
+    pitch (known from earlier readings, or guessed from the voice: `reading_register`).
+
+    Only these eight: richer features (slopes, curvature, voicing, loudness, length, height
+    against the other syllables) fitted the voices they were fitted on better and the held-out
+    voice worse (gcin judged right 57-66 % against 77 % with these, fitted on the other voices).
     """
     c = contours[i]
     if c is None:
         return None
     p = c.points
-    start, end = spans[i]
-    curve = c.curve
-    n = curve.size
-    dip = float(np.argmin(curve)) / max(1, n - 1)
-    peak = float(np.argmax(curve)) / max(1, n - 1)
-    # the reading's own median over all syllables: the level of this one against the others
-    voiced = np.concatenate([x.curve for x in contours if x is not None])
-    height = float(np.mean(p) - np.median(voiced)) if len(spans) > 1 else 0.0
-    lo, hi = np.searchsorted(track.times, [c.voiced_start, c.voiced_end])
-    db = track.intensity[lo:hi]
-    half = max(1, db.size // 2)
-    loud_slope = float(np.mean(db[half:]) - np.mean(db[:half])) if db.size >= 2 else 0.0
-    third = max(1, n // 3)
-    level = [0.0, 0.0, 0.0, 0.0, 0.0]
-    for k, hz in ((3, register_hz), (4, guess_hz)):
-        if hz:
-            offset = 12.0 * np.log2(track.median_hz / hz)
-            level = [p[0] + offset, float(np.mean(p)) + offset, p[-1] + offset, 0.0, 0.0]
-            level[k] = 1.0
-            break
+    offset = 12.0 * np.log2(track.median_hz / register_hz) if register_hz else 0.0
     return np.concatenate(
-        [
-            p - p.mean(),
-            [
-                p[-1] - p[0],
-                p[2] - p[0],
-                p[-1] - p[2],
-                p[0] + p[-1] - 2 * p[2],
-                float(np.mean(curve[-third:]) - np.min(curve)),
-                float(np.mean(curve[:third]) - np.min(curve)),
-                curve.max() - curve.min(),
-                dip,
-                peak,
-                height,
-                end - start,
-                c.voiced_end - c.voiced_start,
-                (c.voiced_end - c.voiced_start) / max(STEP_S, end - start),
-                loud_slope,
-                float(i == 0 and len(spans) > 1),
-                float(i == len(spans) - 1 and len(spans) > 1),
-            ],
-            level,
-        ]
+        [p - p.mean(), [p[0] + offset, float(np.mean(p)) + offset, p[-1] + offset]]
     )
 
 
@@ -278,6 +239,20 @@ def guess_register(audio: np.ndarray, track: PitchTrack, start: float, end: floa
     p = 1.0 / (1.0 + np.exp(-(float(z @ np.asarray(m["w"])) + m["b"])))
     low, high = m["registers_hz"]
     return float(2 ** ((1 - p) * np.log2(low) + p * np.log2(high)))
+
+
+def reading_register(
+    audio: np.ndarray,
+    track: PitchTrack,
+    spans: list[tuple[float, float]],
+    register_hz: float | None = None,
+) -> float:
+    """The register a short reading is judged against: the learner's own when known, else
+    guessed from the voice, else (too little voice to guess) the reading's own median."""
+    if register_hz:
+        return register_hz
+    guess = guess_register(audio, track, spans[0][0], spans[-1][1])
+    return guess or track.median_hz
 
 
 def contours_for(track: PitchTrack, spans: list[tuple[float, float]]) -> list[Contour | None]:

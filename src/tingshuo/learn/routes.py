@@ -51,6 +51,7 @@ class DrillItem(BaseModel):
     english: str
     pinyin: str  # with tone marks, after sandhi
     tones: list[int]  # the tones expected (after sandhi; 5 = light)
+    citation: list[int]  # the dictionary tones, before sandhi (你好: 3 3, said 2 3)
 
 
 class DrillSet(BaseModel):
@@ -96,6 +97,7 @@ def drill_sets() -> list[DrillSet]:
             english=english,
             pinyin=" ".join(s.marked for s in syllables),
             tones=[s.tone for s in syllables],
+            citation=[s.citation_tone for s in syllables],
         )
 
     data = json.loads(resources.files("tingshuo.learn").joinpath("data/drills.json").read_text())

@@ -43,9 +43,8 @@ _DATA = Path(os.environ.get("TINGSHUO_DATA", "../shared/data"))
 _OUT = Path(__file__).parent / "data" / "tone_drill.json"
 PAD = np.zeros(4000, dtype=np.float32)  # 0.25 s of silence either side, as a recording has
 SEED = 17
-VARIANTS = ("known", "guessed", "none")
 TILT = 2.0  # semitones of random tilt per syllable in the pseudo-voices
-GUESS_NOISE = 3.0  # semitones of error in their guessed register  # how each example's register is given (`examples`)
+REGISTER_NOISE = 2.5  # semitones of error in the register the examples are given
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,6 @@ def analyse(voice: str, pinyin: list[str], audio: np.ndarray) -> Reading | None:
     from ..errors import TingshuoError
     from ..settings import Settings
     from .assess import analyse_drill
-
     from .drill import guess_register
 
     padded = np.concatenate([PAD, audio, PAD])
@@ -246,12 +244,11 @@ def warped(
     reading: Reading, scale: float, shift: float, rng: np.random.Generator | None = None
 ) -> Reading:
     """The reading as another voice: a wider or narrower range, a higher or lower register,
-    and (with `rng`) each syllable tilted by up to ±`TILT` semitones from start to end and
-    the guessed register off by up to ±`GUESS_NOISE`, so that the network relies on what
-    differs between tones, not on one voice's small habits (a level tone that rises a little)."""
+    and (with `rng`) each syllable tilted by up to ±`TILT` semitones from start to end, so
+    that the network relies on what differs between tones, not on one voice's small habits
+    (a level tone that rises a little). The register guessed from its sound stays."""
     track = reading.track
     st = track.semitones * scale + shift
-    guess = reading.guess_hz
     if rng is not None:
         st = st.copy()
         for a, b in reading.spans:
@@ -259,52 +256,47 @@ def warped(
             if hi > lo:
                 ramp = np.linspace(-0.5, 0.5, hi - lo)
                 st[lo:hi] += rng.uniform(-TILT, TILT) * ramp
-        if guess is not None:
-            guess *= 2 ** (rng.uniform(-GUESS_NOISE, GUESS_NOISE) / 12)
     track = dataclasses.replace(track, semitones=st, median_hz=track.median_hz * 2 ** (shift / 12))
-    # the voice's sound is unchanged: its guessed register stays where it was (give or take)
-    return dataclasses.replace(reading, track=track, guess_hz=guess)
+    return dataclasses.replace(reading, track=track)
 
 
 def examples(
-    readings: list[Reading], reg: float | None, variants: tuple[str, ...] = VARIANTS
+    readings: list[Reading], reg: float | None, noise: float = 0.0, rng=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features and tones of every syllable: with the voice's register known ("known"), with
-    it guessed from the sound of the voice ("guessed"), and with neither ("none")."""
+    """Features and tones of every syllable, against the register `reg` (off by up to
+    ±`noise` semitones per reading, as a learner's register guessed from the voice is)."""
     from .drill import contours_for, drill_features
 
     xs, ys = [], []
     for r in readings:
         contours = contours_for(r.track, r.spans)
+        r_reg = reg * 2 ** (rng.uniform(-noise, noise) / 12) if reg and noise else reg
         for i, tone in enumerate(r.tones):
-            for variant in variants:
-                known = reg if variant == "known" else None
-                guess = r.guess_hz if variant == "guessed" else None
-                if variant == "guessed" and guess is None:
-                    continue
-                x = drill_features(r.track, r.spans, contours, i, known, guess)
-                if x is not None:
-                    xs.append(x)
-                    ys.append(tone)
+            x = drill_features(r.track, r.spans, contours, i, r_reg)
+            if x is not None:
+                xs.append(x)
+                ys.append(tone)
     return np.array(xs), np.array(ys)
 
 
 def augmented(readings: list[Reading], copies: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """The voice itself and `copies` pseudo-voices warped from it."""
+    """The voice itself and `copies` pseudo-voices warped from it, each against its register
+    exactly and give or take `REGISTER_NOISE` semitones."""
     rng = np.random.default_rng(SEED)
-    reg = register(readings)
-    parts = [examples(readings, reg)]
-    for _ in range(copies):
-        scale, shift = rng.uniform(0.7, 1.3), rng.uniform(-2.0, 2.0)
-        voice = [warped(r, scale, shift, rng) for r in readings]
-        parts.append(examples(voice, register(voice)))
+    parts = []
+    for k in range(copies + 1):
+        scale, shift = (1.0, 0.0) if k == 0 else (rng.uniform(0.7, 1.3), rng.uniform(-2, 2))
+        voice = [warped(r, scale, shift, rng if k else None) for r in readings]
+        reg = register(voice)
+        parts.append(examples(voice, reg))
+        parts.append(examples(voice, reg, REGISTER_NOISE, rng))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> dict:
     from .tones import fit as fit_network
 
-    params = fit_network(x, y, hidden=12, l2=0.1, epochs=800, seed=SEED)
+    params = fit_network(x, y, hidden=8, l2=0.01, epochs=400, seed=SEED)
     # four tones: drop the light tone's (untrained) output
     params["w2"] = [row[:4] for row in params["w2"]]
     params["b2"] = params["b2"][:4]
