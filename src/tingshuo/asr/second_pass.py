@@ -39,15 +39,15 @@ from .scoring import edit_distance, normalize_zh
 
 log = logging.getLogger(__name__)
 
-MARGIN = 2.0  # nats a candidate must beat the final by (chosen on AISHELL, see benchmarks/asr.py)
-CHANGE_COST = 1.0  # nats more per character changed
-HOMOPHONES = 12  # same-sound readings scored per final
+MARGIN = 3.0  # nats a candidate must beat the final by (chosen on AISHELL, see benchmarks/asr.py)
+CHANGE_COST = 3.0  # nats more per character changed
+HOMOPHONES = 6  # same-sound readings scored per final
 CONTEXT_CAPTIONS = 2  # captions before the final that the model reads
 _CONTEXT_CHARS = 200  # of those, at most this many characters (the latest)
 _N_CTX = 2048
 _N_SEQ = 32  # candidates decoded side by side
 _N_BATCH = 512
-_AFTER = 4  # tokens read past a candidate's last difference
+_AFTER = 3  # tokens read past a candidate's last difference
 _PREAMBLE = "以下是一段普通话新闻播报的文字记录。"
 _HOTWORDS = "其中的专有名词有："
 
@@ -80,7 +80,7 @@ class SecondPass:
         change_cost: float = CHANGE_COST,
         homophones: int = HOMOPHONES,
         context_captions: int = CONTEXT_CAPTIONS,
-        threads: int = 2,
+        threads: int = 1,
     ) -> None:
         self.llm = llm
         self.fixer = fixer
@@ -110,7 +110,7 @@ class SecondPass:
             llm = llama(model_path=str(path), n_ctx=64, n_batch=64, seed=0, verbose=False)
         except ValueError as e:
             raise ModelError(f"{path}: llama.cpp cannot load it as a GGUF model ({e})") from e
-        options.setdefault("threads", settings.mt_threads)
+        options.setdefault("threads", 1)  # a background pass: one core at most
         return cls(llm, homophone_fixer(settings.cache_dir), **options)
 
     def candidates(
