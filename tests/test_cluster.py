@@ -211,6 +211,37 @@ def test_a_rooms_captions_reach_viewers_on_both_gateways_in_order(cluster, talk,
     assert b.http.get(f"/api/rooms/{room['id']}").json()["state"] == "idle"
 
 
+def test_a_correction_on_one_gateway_reaches_viewers_on_the_other(cluster):
+    """Corrections and rules go through the shared store and Redis like captions do."""
+    from websockets.sync.client import connect
+
+    from tingshuo.events import Segment
+    from tingshuo.store.db import Store
+
+    a, b = cluster["gateways"]
+    room = a.http.post("/api/rooms", json={"name": "hall 3", "lang": "zh"}).json()
+    store = Store(cluster["env"]["TINGSHUO_DATABASE_URL"])
+    session = store.create_session("talk", lang="zh", room_id=room["id"])
+    seg = store.add_segment(
+        Segment(session_id=session.id, start=0, end=2, lang="zh", text="我们去请凉寺。")
+    )
+    with connect(events_url(b, room), open_timeout=30) as ws:
+        while json.loads(ws.recv(timeout=30))["type"] != "caught_up":
+            pass
+        r = a.http.patch(
+            f"/api/rooms/{room['id']}/segments/{seg.id}", json={"text": "我们去清凉寺。"}
+        )
+        assert r.status_code == 200, r.text
+        while (m := json.loads(ws.recv(timeout=30)))["type"] != "correction":
+            pass
+    assert (m["segment_id"], m["text"], m["revision"]) == (seg.id, "我们去清凉寺。", 1)
+    assert (
+        b.http.put(f"/api/rooms/{room['id']}/rules", json={"rules": "请凉 => 清凉"}).status_code
+        == 200
+    )
+    assert a.http.get(f"/api/rooms/{room['id']}/rules").json()["rules"] == "请凉 => 清凉\n"
+
+
 def test_a_worker_killed_mid_file_is_taken_over(cluster, talk, aishell_rows):
     import redis
 
