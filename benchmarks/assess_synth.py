@@ -1,6 +1,7 @@
 """Pronunciation assessment on readings synthesized with wrong tones.
 
     python -m benchmarks.assess_synth              # HSK practice + 60 AISHELL sentences
+                                                   # (five syllables or more)
     python -m benchmarks.assess_synth --limit 20   # a quick look
 
 No learner recordings with tone labels exist, so tingshuo's Mandarin voice reads each
@@ -41,12 +42,14 @@ _HAN_ONLY = re.compile(r"^[\u4e00-\u9fff，。？！、：；]+$")
 
 
 def sentences(aishell: int) -> list[str]:
+    """HSK practice sentences and AISHELL texts of five syllables or more (shorter prompts
+    are drills, judged by `benchmarks.assess_tones`)."""
     practice = resources.files("tingshuo.learn").joinpath("data/practice.tsv").read_text("utf-8")
     rows = csv.DictReader(practice.splitlines(), delimiter="\t")
     texts = [r["text"] for r in rows if r["level"] != "drill"]
     refs = [r["reference_text"] for r in read_tsv(AISHELL / "manifest.tsv")]
     texts += [t for t in refs if _HAN_ONLY.match(t)][:aishell]
-    return [t for t in texts if _HAN_ONLY.match(t)]
+    return [t for t in texts if _HAN_ONLY.match(t) and len(reference_syllables(t)) > 4]
 
 
 def read_with_tones(voice: ZhFastSpeech, text: str, tones: list[int]):

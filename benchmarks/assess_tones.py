@@ -100,7 +100,9 @@ def phone_scores(recognizer, clips, rng: random.Random, n: int) -> dict:
         if v is None:
             out["unjudged"] += 1
             continue
-        same_final, same_initial = phones.neighbours(syl[0], vocab)
+        same_final, same_initial = (
+            [p for p in group if _readable(f"{p}1")] for group in phones.neighbours(syl[0], vocab)
+        )
         out["own_i"][0] += bool(v.initial_ok)
         out["own_i"][1] += 1
         out["own_f"][0] += bool(v.final_ok)
@@ -130,6 +132,14 @@ def latency(recognizer, settings: Settings, clips, n: int) -> list[float]:
             continue
         seconds.append(time.perf_counter() - t0)
     return seconds
+
+
+def _readable(pinyin: str) -> bool:
+    """A prompt can be written for this syllable (ê has no pinyin prompt)."""
+    try:
+        return len(reference_syllables(pinyin)) == 1
+    except TingshuoError:
+        return False
 
 
 def _matrix(console: Console, title: str, confusion: np.ndarray, rows=(1, 2, 3, 4)) -> None:
@@ -197,7 +207,7 @@ def main() -> None:
         )
     )
 
-    clips = train_drill.gcin_clips(DATA)
+    clips = [c for c in train_drill.gcin_clips(DATA) if _readable(c[0])]
     ph = phone_scores(recognizer, clips, rng, 60 if args.quick else 200)
     rows.append(
         (

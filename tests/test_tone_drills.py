@@ -19,6 +19,9 @@ from tingshuo.live.models import Models
 from tingshuo.settings import Settings
 
 from .conftest import AISHELL, DATA
+from .test_browser import chromium, wait_for
+from .test_browser import pytestmark as needs_chromium
+from .test_ws import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -150,3 +153,50 @@ def test_cli_answers_a_single_syllable_with_its_tone_and_contour(cli):
     assert done.returncode == 0, done.stderr
     assert "no speech heard" not in done.stdout + done.stderr
     assert "●" in done.stdout and "rising" in done.stdout
+
+
+@needs_chromium
+def test_learn_page_drills_read_first_and_keep_tone_accuracy(worker, tmp_path):
+    """The page's drills: pick a tone pair, it is read aloud and becomes the prompt; a drill's
+    verdicts count into the per-tone table, which is still there after a reload."""
+    from selenium.webdriver.common.by import By
+
+    app = FastAPI()
+    app.state.models = Models(Settings(), worker)
+    app.include_router(router)
+    with LiveServer(app, Settings()) as live:
+        r = live.http.post(
+            "/api/learn/assess",
+            files={"file": ("ma3.ogg", (GCIN / "ma3.ogg").read_bytes())},
+            data={"text": "ma3"},
+        )
+        assert r.status_code == 200, r.text
+        driver = chromium(tmp_path)
+        try:
+            driver.get(f"{live.url}/learn")
+            wait_for(driver, "document.querySelectorAll('#drillItems button').length === 4", 20)
+            driver.execute_script(
+                "const k = document.getElementById('drillKind'); k.value = 'pairs'; k.onchange()"
+            )
+            items = driver.find_elements(By.CSS_SELECTOR, "#drillItems button")
+            assert len(items) == 20
+            teacher = next(b for b in items if b.text.startswith("老师"))
+            teacher.click()
+            assert driver.find_element(By.ID, "text").get_attribute("value") == "老师"
+            assert driver.find_element(By.ID, "pinyin").text == "lǎo shī"
+            # tingshuo's voice reads the item first
+            wait_for(
+                driver,
+                "performance.getEntriesByType('resource').some(e => e.name.includes('speak'))",
+                30,
+                "the item read aloud",
+            )
+            driver.execute_script("countTones(arguments[0])", r.json()["assessment"])
+            driver.refresh()
+            wait_for(driver, "document.querySelector('#toneStats tr[data-tone=\"3\"]') !== null")
+            cells = driver.find_elements(By.CSS_SELECTOR, '#toneStats tr[data-tone="3"] td')
+            right, tried, accuracy = (c.text for c in cells[1:])
+            verdict = r.json()["assessment"]["syllables"][0]["tone_ok"]
+            assert (right, tried) == (str(int(verdict)), "1"), accuracy
+        finally:
+            driver.quit()
