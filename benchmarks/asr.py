@@ -431,6 +431,7 @@ def second_pass_table(result: dict) -> Table:
     )
     cost = result["cost"]
     table.add_row("cost per final, median / p95", f"{median(cost):.2f} / {p95(cost):.2f} s", "")
+    table.add_row("peak memory of the process (RSS)", f"{peak_rss_mb():.0f} MB", "")
     return table
 
 
