@@ -155,22 +155,24 @@ def drill_features(
 
 
 class DrillToneModel:
-    """A small network (standardised features -> tanh -> softmax over tones 1-4)."""
+    """P(tone 1-4) from the eight features: a Gaussian per tone with one diagonal variance
+    shared by the four (the nearest tone centroid, in standard deviations, is the likeliest).
+
+    A small network fitted the same data held out by voice worse (74 % against 79 % on the
+    native voice left out): with two or three voices to learn from, the fewer the
+    parameters the better the next voice is judged.
+    """
 
     def __init__(self, params: dict) -> None:
-        self.mean = np.asarray(params["mean"])
-        self.std = np.asarray(params["std"])
-        self.w1 = np.asarray(params["w1"])
-        self.b1 = np.asarray(params["b1"])
-        self.w2 = np.asarray(params["w2"])
-        self.b2 = np.asarray(params["b2"])
+        self.means = np.asarray(params["means"])  # 4 x features
+        self.var = np.asarray(params["var"])  # features
         self.meta = params.get("meta", {})
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """P(tone 1..4) per row."""
-        x = (np.atleast_2d(x) - self.mean) / self.std
-        h = np.tanh(x @ self.w1 + self.b1)
-        z = h @ self.w2 + self.b2
+        x = np.atleast_2d(x)
+        d = (((x[:, None, :] - self.means[None]) ** 2) / self.var).sum(axis=2)
+        z = -0.5 * d
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
 
