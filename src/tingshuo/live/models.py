@@ -111,6 +111,14 @@ class Models:
                 )
             return self._review
 
+    def review_counts(self) -> dict[str, int] | None:
+        """The second pass's counts so far (None: it is off or has not started)."""
+        if self._review is None:
+            return None
+        c = self._review.counts
+        return {"reviewed": c.reviewed, "changed": c.changed, "skipped": c.skipped,
+                "refused": c.refused}  # fmt: skip
+
     def speaker_encoder(self) -> SpeakerEncoder | None:
         """The voice encoder for speaker turns; None (captions go unlabelled) when it is off
         or cannot load."""

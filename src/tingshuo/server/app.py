@@ -56,6 +56,9 @@ class Health(BaseModel):
     # "ok", or why captions are not being saved now; and how many writes wait
     store: str = "ok"
     store_waiting: int = 0
+    # the machine's second pass over live captions, when it is on: how many finals it read
+    # again, corrected, skipped (the room was behind) and left to an operator's correction
+    second_pass: dict[str, int] | None = None
 
 
 class TranscriptOut(BaseModel):
@@ -155,6 +158,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             viewers=request.app.state.bus.subscribers(),
             store="ok" if failure is None else "captions are not being saved",
             store_waiting=getattr(db, "waiting", 0),
+            second_pass=request.app.state.models.review_counts(),
         )
 
     @app.post("/api/login", status_code=204, dependencies=need_token)
