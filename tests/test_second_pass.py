@@ -38,14 +38,8 @@ def test_a_same_sound_error_is_fixed_in_context(reviewer, heard, meant):
     assert review.candidates > 0 and review.tokens > 0
 
 
-@pytest.mark.parametrize(
-    "sentence",
-    [
-        "很多二三四线城市仍未能回暖。",
-        "这两个内因指标，一个叫做居民部门利息保障倍数。",
-    ],
-)
-def test_a_correct_sentence_is_left_alone(reviewer, sentence):
+def test_a_correct_sentence_is_left_alone(reviewer):
+    sentence = "很多二三四线城市仍未能回暖。"
     review = reviewer.review(sentence, context=TALK)
     assert review.text == sentence
     assert not review.changed
@@ -53,10 +47,10 @@ def test_a_correct_sentence_is_left_alone(reviewer, sentence):
 
 def test_hot_words_are_favoured(reviewer):
     heard = "杨成宇表示，转移支付的方式有很多种。"
-    assert "杨澄宇" not in reviewer.review(heard).text
-    assert (
-        reviewer.review(heard, hotwords=["杨澄宇"]).text == "杨澄宇表示，转移支付的方式有很多种。"
-    )
+    meant = "杨澄宇表示，转移支付的方式有很多种。"
+    assert meant not in reviewer.candidates(heard)  # no dictionary word sounds so
+    assert meant in reviewer.candidates(heard, hotwords=["杨澄宇"])
+    assert reviewer.review(heard, hotwords=["杨澄宇"]).text == meant
 
 
 def test_nothing_to_judge_costs_nothing(reviewer):
