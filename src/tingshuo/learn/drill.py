@@ -5,13 +5,13 @@ syllables. The voiced stretch is found in the audio (Silero's speech region, nar
 the frames Praat hears voiced and loud), split into as many syllables as the prompt has at
 the likeliest breaks (voiceless frames first, then dips in loudness, with a prior towards
 equal lengths), and each syllable's tone is judged from its pitch contour alone by the
-drill tone network (`data/tone_drill.json`, fitted by `python -m tingshuo.learn.train_drill`).
-A tone passes when it is the network's likeliest, or nearly so (`tone_passes`).
+drill tone model (`data/tone_drill.json`, fitted by `python -m tingshuo.learn.train_drill`).
+A tone passes when it is the model's likeliest (`tone_passes`).
 
 The initial and final are judged, when a recognizer is given, by scoring the expected
-syllable's characters against its neighbours' (same final with another initial, same
-initial with another final) through Whisper's decoder, forced on each candidate text: the
-expected syllable passes unless a neighbour is clearly likelier (`phones.py`).
+syllable against its neighbours (same final with another initial, same initial with another
+final) with one step of Whisper's decoder per syllable: the expected syllable passes unless
+a neighbour is clearly likelier (`phones.py`).
 """
 
 from __future__ import annotations

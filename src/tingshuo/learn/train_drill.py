@@ -189,7 +189,7 @@ def fit_voice(data: Path, out: Path) -> None:
     """The register guesser (`drill.guess_register`): P(a woman's register) from mean MFCCs,
     a logistic regression over voiced stretches of about 0.35 s (syllable-sized) of the 61
     adult speakers of speechocean762 (English read by native Mandarin speakers; none of them
-    is a voice the tone network is fitted or scored on). The two registers are the median
+    is a voice the tone model is fitted or scored on). The two registers are the median
     of the speakers' median pitch, per gender."""
     from ..audio.decode import load_audio
     from .drill import voice_mfcc
@@ -249,7 +249,7 @@ def warped(
 ) -> Reading:
     """The reading as another voice: a wider or narrower range, a higher or lower register,
     and (with `rng`) each syllable tilted by up to ±`TILT` semitones from start to end, so
-    that the network relies on what differs between tones, not on one voice's small habits
+    that the model relies on what differs between tones, not on one voice's small habits
     (a level tone that rises a little). The register guessed from its sound stays."""
     track = reading.track
     st = track.semitones * scale + shift
@@ -304,7 +304,7 @@ def fit(x: np.ndarray, y: np.ndarray) -> dict:
     return {"means": means.tolist(), "var": var.tolist()}
 
 
-DRILL_VOICES = ("gcin", "tts")  # what the drill network is fitted on (AISHELL: validation)
+DRILL_VOICES = ("gcin", "tts")  # what the drill model is fitted on (AISHELL: validation)
 
 
 def cross_voice(voices: dict[str, list[Reading]]) -> dict[str, DrillToneModel]:
