@@ -340,13 +340,13 @@ def test_console_steps_the_rundown_stage_speaks_and_screen_captions(worker, tmp_
             # the next step is a cue for the crew: on the console, never on the audience's stage
             hall.switch_to.window(hall.window_handles[-1])
             hall.find_element(By.ID, "anchor-next").click()
-            wait_for(hall, "document.querySelector('#rundown-segments li.current')", 20)
-            current = hall.find_element(By.CSS_SELECTOR, "#rundown-segments li.current")
             wait_for(
                 hall,
-                "document.querySelector('#rundown-segments li.current').dataset.index === '1'",
+                "document.querySelector('#rundown-segments li.current')?.dataset.index === '1'",
                 20,
             )
+            # found after the list settled: the list is drawn again as the cue comes
+            current = hall.find_element(By.CSS_SELECTOR, "#rundown-segments li.current")
             assert "play video" in current.text
             time.sleep(1)  # the stage has had the cue
             assert (

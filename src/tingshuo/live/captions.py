@@ -34,8 +34,9 @@ Publish = Callable[[RoomEvent], None]
 
 
 # captions corrected in this process, and their latest revision: a translation of an older
-# text that comes in after it is dropped (the new text's translation follows)
-_REVISED: dict[int, int] = {}
+# text that comes in after it is dropped (the new text's translation follows). Keyed by
+# session and id: ids are unique within a database, and a process may open several (tests)
+_REVISED: dict[tuple[str | None, int], int] = {}
 _REVISED_LOCK = threading.Lock()
 
 
@@ -104,8 +105,9 @@ class CaptionPath:
         """A stored caption whose text was corrected: every page is told, and it is translated
         again (its new translation replaces the old one, in the store too)."""
         assert segment.id is not None
+        key = (segment.session_id, segment.id)
         with _REVISED_LOCK:
-            _REVISED[segment.id] = max(_REVISED.get(segment.id, 0), segment.revision)
+            _REVISED[key] = max(_REVISED.get(key, 0), segment.revision)
             while len(_REVISED) > 10_000:
                 _REVISED.pop(next(iter(_REVISED)))
         publish(Correction.of(segment, by, editor))
@@ -134,9 +136,11 @@ class CaptionPath:
             return
 
         revision = final.segment.revision
+        session = final.segment.session_id
 
         def done(translation: Translation) -> None:
-            if translation.segment_id and _REVISED.get(translation.segment_id, 0) > revision:
+            key = (session, translation.segment_id or 0)
+            if translation.segment_id and _REVISED.get(key, 0) > revision:
                 return  # the caption was corrected meanwhile: its new translation follows
             if not (translation.partial or translation.skipped) and translation.segment_id:
                 try:  # stored before it is shown, like the caption it belongs to
