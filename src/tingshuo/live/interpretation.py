@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -243,25 +243,77 @@ class _Line:
     at: int = 0  # samples of it already sent
 
 
-@dataclass
-class RoomStream:
-    """One room's interpretation in one language, encoded once, heard by every listener.
+class _Broadcast:
+    """One MP3 encoder, paced at real time while anyone listens, each chunk handed to every
+    listener (never an encoder per listener). Subclasses give the samples."""
 
-    `add` queues a caption's translation (from the room's events); `listen` yields the MP3
-    bytes from now on. The encoder runs while anyone listens, paced at real time, silence
-    between lines."""
+    rate = RATE
 
-    interpreter: Interpreter
-    bus: Bus
-    room_id: str
-    lang: str
-    lines: deque[_Line] = field(default_factory=deque)
-    listeners: set[asyncio.Queue[bytes | None]] = field(default_factory=set)
-    closed: bool = False
-    dropped: int = 0  # lines dropped to keep up
-    sped_up: int = 0  # lines spoken faster
-    captions_at: dict[int, float] = field(default_factory=dict)  # caption id -> when it came
-    _task: asyncio.Task | None = None
+    def __init__(self) -> None:
+        self.listeners: set[asyncio.Queue[bytes | None]] = set()
+        self.closed = False
+        self._task: asyncio.Task | None = None
+
+    async def listen(self) -> AsyncIterator[bytes]:
+        """The MP3 bytes from now on, until the stream closes."""
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=200)
+        self.listeners.add(queue)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+        try:
+            while True:
+                chunk = await queue.get()
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            self.listeners.discard(queue)
+
+    def close(self) -> None:
+        self.closed = True
+        for queue in list(self.listeners):
+            if not queue.full():
+                queue.put_nowait(None)
+
+    async def _run(self) -> None:
+        await self._broadcast()
+
+    def _tick(self) -> None:
+        """Before each step (on the event loop)."""
+
+    def _next_samples(self, n: int) -> np.ndarray:
+        raise NotImplementedError
+
+    async def _broadcast(self) -> None:
+        encoder = Mp3Encoder(self.rate)
+        step = int(self.rate * TICK_S)
+        started, sent = time.monotonic(), 0
+        while self.listeners and not self.closed:
+            self._tick()
+            chunk = encoder.encode(self._next_samples(step))
+            sent += 1
+            for queue in list(self.listeners):
+                if queue.full():  # a listener that stopped reading: let go
+                    self.listeners.discard(queue)
+                else:
+                    queue.put_nowait(chunk)
+            # real time: the stream is as long as the time it has run (a little ahead)
+            ahead = started + sent * TICK_S - time.monotonic() - 0.3
+            await asyncio.sleep(max(ahead, 0.0))  # never hold the event loop
+
+
+class RoomStream(_Broadcast):
+    """One room's interpretation in one language: its lines in caption order, silence
+    between, from the room's events while anyone listens."""
+
+    def __init__(self, interpreter: Interpreter, bus: Bus, room_id: str, lang: str) -> None:
+        super().__init__()
+        self.interpreter, self.bus, self.room_id, self.lang = interpreter, bus, room_id, lang
+        self.lines: deque[_Line] = deque()
+        self.dropped = 0  # lines dropped to keep up
+        self.sped_up = 0  # lines spoken faster
+        self.captions_at: dict[int, float] = {}  # caption id -> when it came
+        self._sub: Subscription | None = None
 
     def take(self, message: Message) -> None:
         if message.type == "final" and message.segment_id:
@@ -280,27 +332,18 @@ class RoomStream:
         came = self.captions_at.get(segment_id, time.monotonic())
         self.lines.append(_Line(segment_id, came, spoken))
 
-    async def listen(self) -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=200)
-        self.listeners.add(queue)
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._run())
+    async def _run(self) -> None:
+        self._sub = self.bus.subscribe(self.room_id)
         try:
-            while True:
-                chunk = await queue.get()
-                if chunk is None:
-                    return
-                yield chunk
+            await self._broadcast()
         finally:
-            self.listeners.discard(queue)
+            self.bus.unsubscribe(self._sub)
+            self.lines.clear()
 
-    def close(self) -> None:
-        self.closed = True
-        for queue in list(self.listeners):
-            try:
-                queue.put_nowait(None)
-            except asyncio.QueueFull:
-                pass
+    def _tick(self) -> None:
+        assert self._sub is not None
+        while not self._sub.queue.empty():
+            self.take(self._sub.queue.get_nowait())
 
     def _next_samples(self, n: int) -> np.ndarray:
         """The next `n` samples: the line being spoken, or silence."""
@@ -335,96 +378,38 @@ class RoomStream:
                 self.lines.popleft()
         return out
 
-    async def _run(self) -> None:
-        sub = self.bus.subscribe(self.room_id)
-        try:
-            await self._play(sub)
-        finally:
-            self.bus.unsubscribe(sub)
-            self.lines.clear()
 
-    async def _play(self, sub: Subscription) -> None:
-        encoder = Mp3Encoder()
-        step = int(RATE * TICK_S)
-        started = time.monotonic()
-        sent = 0
-        while self.listeners and not self.closed:
-            while not sub.queue.empty():
-                self.take(sub.queue.get_nowait())
-            chunk = encoder.encode(self._next_samples(step))
-            sent += 1
-            for queue in list(self.listeners):
-                try:
-                    queue.put_nowait(chunk)
-                except asyncio.QueueFull:  # a listener that stopped reading: let go
-                    self.listeners.discard(queue)
-                    queue.put_nowait(None) if not queue.full() else None
-            # real time: the stream is as long as the time it has run (a little ahead)
-            ahead = started + sent * TICK_S - time.monotonic() - 0.3
-            await asyncio.sleep(max(ahead, 0.0))  # never hold the event loop
-
-
-class Relay:
+class Relay(_Broadcast):
     """The room's own sound, relayed live as MP3 ("Original" listening: an overflow room, the
-    hard of hearing). Fed from the room's thread with the blocks the recognizer gets; encoded
-    once on the event loop for every listener; at most `KEEP_S` waits, so it stays live."""
+    hard of hearing). Fed from the room's thread with the blocks the recognizer gets; at most
+    `KEEP_S` waits, so it stays live; silence while the room is quiet or paused."""
 
     KEEP_S = 2.0
-    SOURCE_RATE = 16_000
+    rate = 16_000
 
     def __init__(self) -> None:
+        super().__init__()
         self._pcm: deque[np.ndarray] = deque()
         self._lock = threading.Lock()
-        self.listeners: set[asyncio.Queue[bytes | None]] = set()
-        self._task: asyncio.Task | None = None
+        self._held = np.zeros(0, dtype=np.float32)
 
     def feed(self, block: np.ndarray) -> None:
         if not self.listeners:
             return
         with self._lock:
             self._pcm.append(block.astype(np.float32))
-            while sum(b.size for b in self._pcm) > self.KEEP_S * self.SOURCE_RATE:
+            while sum(b.size for b in self._pcm) > self.KEEP_S * self.rate:
                 self._pcm.popleft()
 
-    async def listen(self) -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=200)
-        self.listeners.add(queue)
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._run())
-        try:
-            while True:
-                chunk = await queue.get()
-                if chunk is None:
-                    return
-                yield chunk
-        finally:
-            self.listeners.discard(queue)
+    def _tick(self) -> None:
+        with self._lock:
+            if self._pcm:
+                self._held = np.concatenate([self._held, *self._pcm])
+                self._pcm.clear()
 
-    def close(self) -> None:
-        for queue in list(self.listeners):
-            if not queue.full():
-                queue.put_nowait(None)
-
-    async def _run(self) -> None:
-        encoder = Mp3Encoder(self.SOURCE_RATE)
-        step = int(self.SOURCE_RATE * TICK_S)
-        started, sent = time.monotonic(), 0
-        held = np.zeros(0, dtype=np.float32)
-        while self.listeners:
-            with self._lock:
-                if self._pcm:
-                    held = np.concatenate([held, *self._pcm])
-                    self._pcm.clear()
-            out = np.zeros(step, dtype=np.float32)  # silence while the room is quiet or paused
-            take = min(step, held.size)
-            out[:take] = held[:take]
-            held = held[take:]
-            chunk = encoder.encode(out)
-            sent += 1
-            for queue in list(self.listeners):
-                if queue.full():  # a listener that stopped reading: let go
-                    self.listeners.discard(queue)
-                else:
-                    queue.put_nowait(chunk)
-            ahead = started + sent * TICK_S - time.monotonic() - 0.3
-            await asyncio.sleep(max(ahead, 0.0))  # never hold the event loop
+    def _next_samples(self, n: int) -> np.ndarray:
+        out = np.zeros(n, dtype=np.float32)
+        take = min(n, self._held.size)
+        out[:take] = self._held[:take]
+        self._held = self._held[take:]
+        return out
