@@ -9,6 +9,7 @@ is lost or doubled across them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -151,7 +152,8 @@ class CommitPolicy:
         return action
 
 
-def _common_prefix(a: str, b: str) -> int:
+def common_prefix(a: Sequence, b: Sequence) -> int:
+    """How many leading items two sequences share (characters, tokens)."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
@@ -183,7 +185,7 @@ class HypothesisStabilizer:
         """Return (stable, unstable) for a new draft of the open utterance."""
         previous = self._previous
         if previous is not None and hypothesis.startswith(self.stable):
-            n = _common_prefix(previous, hypothesis)
+            n = common_prefix(previous, hypothesis)
             agreed = hypothesis[:n]
             if not _is_cjk(agreed[-1:]) and not (
                 _word_end(hypothesis, n) and _word_end(previous, n)

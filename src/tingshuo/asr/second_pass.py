@@ -46,6 +46,7 @@ import numpy as np
 from ..errors import ModelError
 from ..settings import Settings
 from .homophones import HomophoneFixer, homophone_fixer
+from .policy import common_prefix
 from .scoring import edit_distance, normalize_zh
 
 log = logging.getLogger(__name__)
@@ -201,15 +202,6 @@ class SecondPass:
         return prompt + "".join(f"{c}\n" for c in recent if c)
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 class _Scorer:
     """Log-probabilities of several continuations of one prompt, in one llama.cpp context
     of its own (several sequences side by side over the shared, cached prompt)."""
@@ -262,7 +254,7 @@ class _Scorer:
         not read the whole sentence again."""
         # each text is followed by a line break: a reading cut short must pay for it
         full = [self._tokens(f"{prompt}{t}\n") for t in texts]
-        shared = max(1, min(min(_common(full[0], f) for f in full), min(map(len, full)) - 1))
+        shared = max(1, min(min(common_prefix(full[0], f) for f in full), min(map(len, full)) - 1))
         read = self._read_shared(full[0][:shared])
         rests = [f[shared:] for f in full]
         base = rests[0]
@@ -270,7 +262,7 @@ class _Scorer:
         # from the first, which is read whole
         reads, base_ends = [base], [len(base)]
         for rest in rests[1:]:
-            same_end = min(_common(rest[::-1], base[::-1]), len(rest) - 1, len(base) - 1)
+            same_end = min(common_prefix(rest[::-1], base[::-1]), len(rest) - 1, len(base) - 1)
             reads.append(rest[: len(rest) - same_end + _AFTER])
             base_ends.append(min(len(base), len(base) - same_end + _AFTER))
         logprobs: list[list[float]] = [[] for _ in texts]
@@ -292,7 +284,7 @@ class _Scorer:
     def _read_shared(self, tokens: list[int]) -> int:
         """Sequence 0 holds `tokens`, with the log-probabilities after its last kept."""
         lib = self._llama_cpp
-        keep = min(_common(self._cached, tokens), len(tokens) - 1)
+        keep = min(common_prefix(self._cached, tokens), len(tokens) - 1)
         lib.llama_memory_seq_rm(self._memory, -1, keep, -1)  # every sequence from `keep` on
         for seq in range(1, _N_SEQ):
             lib.llama_memory_seq_rm(self._memory, seq, -1, -1)
