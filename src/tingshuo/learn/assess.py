@@ -351,14 +351,6 @@ def _drill_syllable(
     else:
         tone_ok = drill.tone_passes(probs, syl.tone)
         tone_heard = syl.tone if tone_ok else drill.likeliest_other(probs, syl.tone)
-    shape = SHAPES[tone_heard] if tone_heard is not None else "unclear"
-    parts = {
-        k: float(x) for k, x in (("initial", initial_ok), ("final", final_ok)) if x is not None
-    }
-    if tone_ok is not None:
-        parts["tone"] = float(tone_ok)
-    total = sum(WEIGHTS[k] for k in parts)
-    value = round(100 * sum(WEIGHTS[k] * x for k, x in parts.items()) / total) if total else 0
     heard_pinyin = v.heard if v is not None else None
     h = (
         HeardSyllable(v.heard_char or "", heard_pinyin, syl.tone, syl.tone, start, end, 1.0)
@@ -370,28 +362,12 @@ def _drill_syllable(
         advice = advice.replace(
             "the recognizer could not make out the syllable", "only the tone is judged"
         )
-    return SyllableResult(
-        index=i,
-        text=syl.text,
-        expected=syl.numbered,
-        expected_marked=syl.marked,
-        citation=f"{syl.pinyin}{syl.citation_tone}",
+    return _result(
+        i, syl, start, end, c, initial_ok, final_ok, tone_ok, tone_heard, p_expected, pitch_tone,
         heard=f"{heard_pinyin}{tone_heard or ''}" if heard_pinyin else None,
         heard_text=v.heard_char if v is not None else None,
-        initial_ok=initial_ok,
-        final_ok=final_ok,
-        tone_ok=tone_ok,
-        tone_heard=tone_heard,
-        shape=shape,
-        tone_probability=round(p_expected, 3) if p_expected is not None else None,
-        start=round(start, 2),
-        end=round(end, 2),
-        score=value,
-        contour=[round(float(x), 2) for x in c.curve] if c is not None else [],
-        advice=advice,
-        advice_zh=advice_zh,
-        pitch_tone=pitch_tone,
-    )
+        advice=(advice, advice_zh),
+    )  # fmt: skip
 
 
 def judge_tone(
@@ -454,35 +430,47 @@ def _syllable(
         # with no recognizer evidence at all, the expected tone must be the likeliest one
         tone_ok = pitch_tone == syl.tone
     tone_heard = heard_tone(syl, h, probs, tone_ok)
-    shape = SHAPES[tone_heard] if tone_heard is not None else "unclear"
+    advice, advice_zh = _advice(syl, h, initial_ok, final_ok, tone_ok, tone_heard)
+    return _result(
+        i, syl, start, end, c, initial_ok, final_ok, tone_ok, tone_heard, p_expected, pitch_tone,
+        heard=f"{h.pinyin}{h.sandhi_tone}" if h is not None else None,
+        heard_text=h.char if h is not None else None,
+        advice=(advice, advice_zh),
+    )  # fmt: skip
+
+
+def _result(
+    i, syl: Syllable, start, end, c, initial_ok, final_ok, tone_ok, tone_heard, p_expected,
+    pitch_tone, heard: str | None, heard_text: str | None, advice: tuple[str, str],
+) -> SyllableResult:  # fmt: skip
+    """One syllable's result as both paths give it: its score weighs what could be judged."""
     parts = {
-        k: float(v) for k, v in (("initial", initial_ok), ("final", final_ok)) if v is not None
+        k: float(x) for k, x in (("initial", initial_ok), ("final", final_ok)) if x is not None
     }
     if tone_ok is not None:
         parts["tone"] = float(tone_ok)
     total = sum(WEIGHTS[k] for k in parts)
-    value = round(100 * sum(WEIGHTS[k] * v for k, v in parts.items()) / total) if total else 0
-    advice, advice_zh = _advice(syl, h, initial_ok, final_ok, tone_ok, tone_heard)
+    value = round(100 * sum(WEIGHTS[k] * x for k, x in parts.items()) / total) if total else 0
     return SyllableResult(
         index=i,
         text=syl.text,
         expected=syl.numbered,
         expected_marked=syl.marked,
         citation=f"{syl.pinyin}{syl.citation_tone}",
-        heard=f"{h.pinyin}{h.sandhi_tone}" if h is not None else None,
-        heard_text=h.char if h is not None else None,
+        heard=heard,
+        heard_text=heard_text,
         initial_ok=initial_ok,
         final_ok=final_ok,
         tone_ok=tone_ok,
         tone_heard=tone_heard,
-        shape=shape,
+        shape=SHAPES[tone_heard] if tone_heard is not None else "unclear",
         tone_probability=round(p_expected, 3) if p_expected is not None else None,
         start=round(start, 2),
         end=round(end, 2),
         score=value,
-        contour=[round(float(v), 2) for v in c.curve] if c is not None else [],
-        advice=advice,
-        advice_zh=advice_zh,
+        contour=[round(float(x), 2) for x in c.curve] if c is not None else [],
+        advice=advice[0],
+        advice_zh=advice[1],
         pitch_tone=pitch_tone,
     )
 
