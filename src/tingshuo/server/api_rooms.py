@@ -24,7 +24,7 @@ from ..errors import AudioError
 from ..events import Segment, SpeakerNamed
 from ..live.rooms import RoomError, Rooms
 from ..mt.base import LANGUAGE_NAMES
-from ..store.db import RoomInfo, SpeakerCount
+from ..store.db import RoomInfo, SpeakerCount, Store
 from ..store.export import FORMATS, machine_text, render
 from .auth import Denied, check_viewer, organizer
 from .uploads import save_upload, upload_file
@@ -256,6 +256,14 @@ def _room(request: Request, room_id: str) -> RoomInfo:
         raise HTTPException(e.status, str(e)) from None
 
 
+def room_segment(store: Store, room: RoomInfo, segment_id: int) -> Segment:
+    """A stored caption of this room (404 for one of another room, or none)."""
+    seg = store.get_segment(segment_id)
+    if seg is None or seg.session_id not in {s.id for s in store.room_sessions(room.id)}:
+        raise HTTPException(404, f"no caption {segment_id} in this room")
+    return seg
+
+
 def viewer_room(request: Request, room_id: str) -> RoomInfo:
     """Dependency: the room, for its viewers and the organizer."""
     try:
@@ -419,11 +427,10 @@ def set_speaker(
 ) -> Segment:
     """Name who said one caption; viewers get a `speaker` event."""
     store = request.app.state.store
-    _room(request, room_id)
-    mine = {s.id for s in store.room_sessions(room_id)}
+    room_segment(store, _room(request, room_id), segment_id)  # checked before it is changed
     seg = store.set_speaker(segment_id, body.speaker or None)
-    if seg is None or seg.session_id not in mine:
-        raise HTTPException(404, f"no segment {segment_id} in this room")
+    if seg is None:
+        raise HTTPException(404, f"no caption {segment_id} in this room")
     rooms_of(request).publish(room_id, SpeakerNamed(segment_ids=[segment_id], speaker=seg.speaker))
     return seg
 

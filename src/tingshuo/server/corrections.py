@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from ..events import Segment
 from ..rules import RuleError, Rules, suggest_rule
 from ..store.db import Revision, RoomInfo
-from .api_rooms import MAX_ID, Organizer, _room, rooms_of
+from .api_rooms import MAX_ID, Organizer, _room, room_segment, rooms_of
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +77,7 @@ def _server_rules(request: Request) -> Rules:
 
 
 def _segment_of(request: Request, room: RoomInfo, segment_id: int) -> Segment:
-    store = request.app.state.store
-    seg = store.get_segment(segment_id)
-    mine = {s.id for s in store.room_sessions(room.id)}
-    if seg is None or seg.session_id not in mine:
-        raise HTTPException(404, f"no caption {segment_id} in this room")
-    return seg
+    return room_segment(request.app.state.store, room, segment_id)
 
 
 @router.patch("/api/rooms/{room_id}/segments/{segment_id}")

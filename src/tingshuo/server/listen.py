@@ -10,12 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from ..errors import TingshuoError
 from ..live.interpretation import Interpreter
 from ..store.db import RoomInfo
-from .api_rooms import MAX_ID, Viewer, rooms_of
+from .api_rooms import MAX_ID, Viewer, room_segment, rooms_of
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,8 @@ async def caption_speech(
     that language), MP3. Made once for every listener; 404 while the translation has not
     come (or when it was skipped to keep up)."""
     _check_lang(room, lang)
-    store = request.app.state.store
-    seg = store.get_segment(segment_id)
-    mine = {s.id for s in store.room_sessions(room.id)}
-    if seg is None or seg.session_id not in mine:
-        raise HTTPException(404, f"no caption {segment_id} in this room")
+    # the database is read off the event loop
+    seg = await run_in_threadpool(room_segment, request.app.state.store, room, segment_id)
     text = seg.text if seg.lang == lang else seg.translations.get(lang, "")
     if not text.strip():
         raise HTTPException(404, f"caption {segment_id} has no {lang} translation yet")
