@@ -7,17 +7,20 @@ and what many listeners cost.
 Starts `tingshuo serve` in a subprocess, makes a room that listens in Mandarin and
 translates into English, and plays the two-speaker AISHELL long-form recording into it at
 1×. A listener does what the phone page does with Listen on (`phone-listen.js`): each
-complete English translation is queued; lines are fetched (`/api/rooms/{id}/speech/{id}`)
-and played one after another, 1.3× while others wait; a line whose translation came more
-than 5 s after its caption, or not begun 7 s after its caption, is skipped.
+caption is queued as it comes; its pieces are asked for in order
+(`/api/rooms/{id}/speech/{id}?part=k&wait=…`: the first words are cut while the translation
+is still being written) and played one after another, 1.3× when the line started more than
+3 s after its caption or others wait; a line whose translation has not begun 5 s after its
+caption is skipped, and so is the rest of a line once 7 s have passed since its caption.
 
-- **speech starts**: when the listener starts a line, minus when its phrase ended in the
-  audio played (its `end` on the session clock): median and p95;
-- **behind**: the largest such gap, counting a skipped line at the moment it was skipped;
-- **WER**: tingshuo's own recognizer (English) on the MP3s the listener received, against
-  the translation text;
+- **speech starts**: when the listener starts a line's first piece, minus when its phrase
+  ended in the audio played (its `end` on the session clock): median and p95;
+- **behind**: the same gap at every piece started and at every line skipped (the moment
+  the listener gave up on it); its largest value;
+- **WER**: tingshuo's own recognizer (English) on the MP3 pieces the listener received for
+  each line heard whole, against the line's complete translation;
 - **listeners**: the same room again on the first `--load-seconds` seconds, with 0 and with
-  `--listeners` extra listeners (each a WebSocket that fetches every line): server CPU
+  `--listeners` extra listeners (each a WebSocket that fetches every piece): server CPU
   seconds and peak memory.
 """
 
@@ -46,6 +49,7 @@ from .server_load import LONGFORM, Server, rss_mb, write_wav
 
 console = Console(stderr=True)
 FAST = 1.3
+FASTER_AFTER_S = 3.0
 LATE_S = 5.0
 DROP_S = 7.0
 
@@ -61,10 +65,11 @@ class Listener:
     def __init__(self, server: Server, room: dict, keep_audio: bool) -> None:
         self.server, self.room, self.keep_audio = server, room, keep_audio
         self.queue: asyncio.Queue[tuple[int, float, dict]] = asyncio.Queue()
-        self.finals: dict[int, tuple[float, dict]] = {}  # id -> (arrived, segment)
-        self.lines: list[dict] = []  # each heard or skipped line
-        self.waiting = 0
+        self.lines: list[dict] = []  # each line heard (in part) or skipped
+        self.texts: dict[int, str] = {}  # caption id -> its complete translation
         self.translated: list[float] = []  # each translation's arrival after its caption's
+        self.first_words: list[float] = []  # its first draft's arrival after its caption's
+        self.came: dict[int, float] = {}
 
     async def events(self, started: asyncio.Event) -> None:
         url = (
@@ -76,48 +81,60 @@ class Listener:
                 now = time.time()
                 if m["type"] == "caught_up":
                     started.set()
-                elif m["type"] == "final" and m["segment"]["id"]:
-                    self.finals[m["segment"]["id"]] = (now, m["segment"])
-                elif m["type"] == "translation" and m["lang"] == "en" and not m.get("partial"):
+                elif m["type"] == "final" and m["segment"]["id"] and not m.get("replay"):
+                    sid = m["segment"]["id"]
+                    self.came[sid] = now
+                    await self.queue.put((sid, now, {"seg": m["segment"], "pieces": []}))
+                elif m["type"] == "translation" and m["lang"] == "en":
                     sid = m["segment_id"]
-                    came, seg = self.finals.get(sid, (now, None))
-                    if seg is None:
+                    if sid not in self.came:
                         continue
-                    self.translated.append(now - came)
-                    if m.get("skipped") or now - came > LATE_S:
-                        self.lines.append({"seg": seg, "skipped": now, "text": m["text"]})
-                        continue
-                    self.waiting += 1
-                    await self.queue.put((sid, came, {"seg": seg, "text": m["text"]}))
+                    if m.get("partial"):
+                        if sid not in self.texts and len(self.first_words) < len(self.came):
+                            self.texts[sid] = ""
+                            self.first_words.append(now - self.came[sid])
+                    elif not m.get("skipped"):
+                        self.translated.append(now - self.came[sid])
+                        self.texts[sid] = m["text"]
                 elif m["type"] == "state" and m["state"] == "idle":
                     break
         await self.queue.put((0, 0.0, {}))
 
+    async def piece(
+        self, http: httpx.AsyncClient, sid: int, part: int, wait: float
+    ) -> httpx.Response:
+        return await http.get(
+            f"/api/rooms/{self.room['id']}/speech/{sid}",
+            params={"lang": "en", "token": self.room["viewer_token"], "part": part,
+                    "wait": f"{wait:.1f}"},
+        )  # fmt: skip
+
     async def play(self, http: httpx.AsyncClient) -> None:
-        free_at = 0.0  # when the line being played ends
         while True:
             sid, came, line = await self.queue.get()
             if not sid:
                 return
-            self.waiting -= 1
-            await asyncio.sleep(max(0.0, free_at - time.time()))
+            self.lines.append(line)
             if time.time() - came > DROP_S:
                 line["skipped"] = time.time()
-                self.lines.append(line)
                 continue
-            r = await http.get(
-                f"/api/rooms/{self.room['id']}/speech/{sid}",
-                params={"lang": "en", "token": self.room["viewer_token"]},
-            )
-            if r.status_code != 200:
-                line["skipped"] = time.time()
-                self.lines.append(line)
-                continue
-            start = time.time()
-            rate = FAST if self.waiting else 1.0
-            line.update(started=start, rate=rate, mp3=r.content if self.keep_audio else b"")
-            self.lines.append(line)
-            free_at = start + float(r.headers["x-duration"]) / rate
+            coming = asyncio.ensure_future(self.piece(http, sid, 0, came + LATE_S - time.time()))
+            part = 0
+            while True:
+                r = await coming
+                now = time.time()
+                if r.status_code != 200 or now - came > DROP_S:
+                    if part == 0:
+                        line["skipped"] = now
+                    elif r.status_code == 200:
+                        line["cut"] = True  # the rest of it dropped to keep up
+                    break
+                part += 1
+                coming = asyncio.ensure_future(self.piece(http, sid, part, DROP_S))
+                rate = FAST if not self.queue.empty() or now - came > FASTER_AFTER_S else 1.0
+                line["pieces"].append({"started": now, "rate": rate,
+                                       "mp3": r.content if self.keep_audio else b""})  # fmt: skip
+                await asyncio.sleep(float(r.headers["x-duration"]) / rate)
 
 
 async def listen(server: Server, room: dict, wav: Path, extra: int) -> dict:
@@ -141,30 +158,42 @@ async def listen(server: Server, room: dict, wav: Path, extra: int) -> dict:
         for t in tasks:
             t.result()
     return {"t0": t0, "lines": phones[0].lines, "cpu": cpu_s(server.proc.pid) - cpu0,
-            "rss": peak, "translated": phones[0].translated}  # fmt: skip
+            "rss": peak, "translated": phones[0].translated,
+            "first_words": phones[0].first_words, "texts": phones[0].texts}  # fmt: skip
 
 
-def english_wer(lines: list[dict]) -> tuple[float, int]:
+def decode_mp3(data: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(data)) as f:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+        chunks = [r.to_ndarray().reshape(-1) for fr in f.decode(audio=0)
+                  for r in resampler.resample(fr)]  # fmt: skip
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def english_wer(lines: list[dict], texts: dict[int, str], save: Path | None) -> tuple[float, int]:
+    """Each line heard whole: its pieces as received, recognized as one, against its complete
+    translation."""
     from tingshuo.asr import load_recognizer
     from tingshuo.asr.base import Request
     from tingshuo.asr.scoring import wer
     from tingshuo.settings import Settings
 
     recognizer = load_recognizer(Settings())
-    refs, hyps = [], []
+    refs, hyps, kept = [], [], []
     for line in lines:
-        if not line.get("mp3"):
+        sid = line["seg"]["id"]
+        if line.get("cut") or not texts.get(sid) or not line["pieces"]:
             continue
-        with av.open(io.BytesIO(line["mp3"])) as f:
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
-            chunks = [
-                r.to_ndarray().reshape(-1)
-                for fr in f.decode(audio=0)
-                for r in resampler.resample(fr)
-            ]
-        audio = np.concatenate(chunks).astype(np.float32)
-        refs.append(line["text"])
+        audio = np.concatenate([decode_mp3(x["mp3"]) for x in line["pieces"]])
+        refs.append(texts[sid])
         hyps.append(recognizer.recognize(Request(audio, "en")).text)
+        kept.append({"id": sid, "zh": line["seg"]["text"], "en": refs[-1], "heard": hyps[-1],
+                     "wer": wer([refs[-1]], [hyps[-1]]),
+                     "pieces": len(line["pieces"])})  # fmt: skip
+        if save is not None:
+            write_wav(save / f"{sid}.wav", audio)
+    if save is not None:
+        (save / "lines.json").write_text(json.dumps(kept, ensure_ascii=False, indent=1))
     return wer(refs, hyps), len(refs)
 
 
@@ -173,6 +202,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=0, help="audio played (0: all of it)")
     parser.add_argument("--listeners", type=int, default=200, help="extra listeners (0: none)")
     parser.add_argument("--load-seconds", type=float, default=60.0, help="audio for the load cases")
+    parser.add_argument(
+        "--save", type=Path, help="a folder for each line heard (wav) and lines.json"
+    )
     args = parser.parse_args()
     whole = load_audio(LONGFORM)
     n = int(args.seconds * 16000) if args.seconds else whole.size
@@ -197,25 +229,37 @@ def main() -> None:
         finally:
             server.close()
     t0 = run["t0"]
-    heard = [x for x in run["lines"] if "started" in x]
+    heard = [x for x in run["lines"] if x["pieces"]]
     skipped = [x for x in run["lines"] if "skipped" in x]
-    starts = [x["started"] - (t0 + x["seg"]["end"]) for x in heard]
-    behind = starts + [x["skipped"] - (t0 + x["seg"]["end"]) for x in skipped]
+    starts = [x["pieces"][0]["started"] - (t0 + x["seg"]["end"]) for x in heard]
+    # how far behind the speaker the listener is at each piece it starts, and at each skip
+    behind = [p["started"] - (t0 + x["seg"]["end"]) for x in heard for p in x["pieces"]]
+    behind += [x["skipped"] - (t0 + x["seg"]["end"]) for x in skipped]
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
     console.log("recognizing what the listener received")
-    error, scored = english_wer(heard)
+    error, scored = english_wer(heard, run["texts"], args.save)
+    pieces = [p for x in heard for p in x["pieces"]]
 
     table = Table("measure", "value", title=f"spoken interpretation zh→en, {n / 16000:.0f} s, "
                   f"{os.cpu_count()} cores")  # fmt: skip
-    table.add_row("lines heard · skipped", f"{len(heard)} · {len(skipped)}")
+    table.add_row("lines heard · skipped · cut short", f"{len(heard)} · {len(skipped)} · "
+                  f"{sum(bool(x.get('cut')) for x in heard)}")  # fmt: skip
+    table.add_row("pieces per line heard, mean", f"{len(pieces) / max(len(heard), 1):.2f}")
     table.add_row(
-        "translation after its caption, median · p95",
+        "translation's first words after its caption, median · p95",
+        f"{median(run['first_words']):.2f} s · {p95(run['first_words']):.2f} s",
+    )
+    table.add_row(
+        "complete translation after its caption, median · p95",
         f"{median(run['translated']):.2f} s · {p95(run['translated']):.2f} s",
     )
     table.add_row("phrase end → its English speech starts, median", f"{median(starts):.2f} s")
     table.add_row("… p95", f"{p95(starts):.2f} s")
+    table.add_row("behind the speaker at each piece or skip, p95", f"{p95(behind):.2f} s")
     table.add_row("most behind (skipped lines counted)", f"{max(behind, default=0):.2f} s")
-    table.add_row("lines spoken at 1.3×", str(sum(x["rate"] > 1 for x in heard)))
-    table.add_row(f"WER of the received English ({scored} lines)", f"{100 * error:.1f} %")
+    table.add_row("pieces spoken at 1.3×", f"{sum(p['rate'] > 1 for p in pieces)} of {len(pieces)}")
+    table.add_row(f"WER of the received English ({scored} whole lines)", f"{100 * error:.1f} %")
     for extra, r in loads:
         table.add_row(
             f"{extra} extra listeners: server CPU · peak RSS",

@@ -105,6 +105,58 @@ def test_a_caption_is_spoken_once_for_every_listener_and_bad_asks_are_refused(se
             assert said in r.json()["detail"]
 
 
+def test_a_line_s_first_words_are_spoken_while_its_translation_is_written(server):
+    room = server.room(name="边译边说 Pieces", targets=["en"])
+    params = {"lang": "en", "token": room["viewer_token"]}
+    assert server.http.post(f"/api/rooms/{room['id']}/listen", params=params).status_code == 204
+    time.sleep(0.3)
+    store, rooms = server.app.state.store, server.app.state.rooms
+    session = store.create_session("talk", lang="zh", room_id=room["id"])
+    seg = store.add_segment(
+        Segment(
+            session_id=session.id,
+            start=0,
+            end=4,
+            lang="zh",
+            text="各位来宾，大家好，会议现在开始。",
+        )
+    )
+    rooms.publish(room["id"], Final(utterance=0, segment=seg))
+    url = f"/api/rooms/{room['id']}/speech/{seg.id}"
+
+    def draft(text: str, partial: bool = True) -> None:
+        event = Translation(segment_id=seg.id, utterance=0, lang="en", text=text, partial=partial)
+        rooms.publish(room["id"], event)
+
+    began = time.monotonic()
+    assert server.http.get(url, params={**params, "part": 0, "wait": 0.5}).status_code == 204
+    assert time.monotonic() - began >= 0.4  # waited for a first piece that did not come
+    for text in ["Ladies and", "Ladies and gentlemen, good", "Ladies and gentlemen, good morning"]:
+        draft(text)
+    first = server.http.get(url, params={**params, "part": 0, "wait": 5})
+    assert first.status_code == 200 and first.headers["x-part"] == "0"
+    # the rest is asked for before the translation is complete, and comes when it is
+    got: list[httpx.Response] = []
+    asking = threading.Thread(
+        target=lambda: got.append(server.http.get(url, params={**params, "part": 1, "wait": 8}))
+    )
+    asking.start()
+    time.sleep(0.5)
+    whole = "Ladies and gentlemen, good morning. The meeting starts now."
+    store.set_translation(seg.id, "en", whole)
+    draft(whole, partial=False)
+    asking.join(15)
+    assert got and got[0].status_code == 200
+    assert server.http.get(url, params={**params, "part": 2, "wait": 3}).status_code == 204
+    heard = [decoded(r.content) for r in (first, got[0])]
+    assert all(np.abs(x).max() > 0.05 for x in heard)
+    # the two pieces say what the whole line says: about as long
+    line = server.http.get(url, params=params)
+    assert line.status_code == 200
+    pieces_s = sum(float(r.headers["x-duration"]) for r in (first, got[0]))
+    assert 0.7 < pieces_s / float(line.headers["x-duration"]) < 1.4
+
+
 def test_the_room_s_interpretation_streams_as_one_mp3_for_every_listener(server):
     room = server.room(name="广播 Stream", targets=["en"])
     url = f"{server.url}/api/rooms/{room['id']}/interpretation.mp3"

@@ -2,14 +2,18 @@
 that language, synthesized once on the server and kept, so that a thousand listeners cost no
 more synthesis than one.
 
-- `Interpreter.speech(text, lang)`: a caption's words as MP3, made at most once per text and
-  voice (requests for one being made wait for it), on one thread at a low CPU priority so
-  that recognition never waits for it. Phones fetch these one caption at a time.
+- `Script`: a room's lines in one language, cut into pieces while the translation is still
+  being written (`phrasing.py`), so that the first words are spoken before the sentence's
+  translation is complete. Each piece is synthesized as soon as it is cut.
+- `Interpreter.speech(text, lang)`: words as MP3, made at most once per text and voice
+  (requests for one being made wait for it), on one thread at a low CPU priority so that
+  recognition never waits for it.
+- `Interpreter.piece(...)`: what a phone plays: a line's next piece, waited for.
 - `Interpreter.stream(room_id, lang)`: the room's interpretation as one ongoing MP3 stream
   (a stage PC, a streaming encoder, OBS), encoded once per room and language and shared by
-  every listener. Lines are spoken in caption order at 1×; when what waits would fall
-  behind (`FASTER_AFTER_S`), they are spoken faster (`FASTER`, pitch kept); lines older than
-  `DROP_AFTER_S` are dropped, so the stream never drifts minutes behind the speaker.
+  every listener. Pieces are spoken in caption order at 1×; when what waits would fall
+  behind (`FASTER_AFTER_S`), they are spoken faster (`FASTER`, pitch kept); pieces not begun
+  `DROP_AFTER_S` after their caption are dropped, so the stream never drifts minutes behind.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
@@ -31,7 +35,8 @@ import numpy as np
 from ..errors import TingshuoError
 from ..priority import lower_priority
 from ..tts.audio_out import to_int16
-from .bus import Bus, Message, Subscription
+from . import phrasing
+from .bus import Bus, Message
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,8 @@ FASTER_AFTER_S = 3.0  # speech waiting longer than this: spoken faster
 DROP_AFTER_S = 7.0  # a line not begun this long after its caption came: dropped (≤ 8 s behind)
 TICK_S = 0.1  # the stream's pacing step
 FOLLOW_S = 600.0  # lines are made ahead for a room this long after a phone last listened
+KEEP_LINES = 300  # lines a script remembers
+WAIT_S = 10.0  # the longest a phone's request waits for a piece
 
 
 @dataclass(frozen=True)
@@ -141,8 +148,7 @@ class Interpreter:
         self.synthesized = 0  # how many lines were synthesized (the rest came from the cache)
         self._streams: dict[tuple[str, str], RoomStream] = {}
         self._relays: dict[str, Relay] = {}
-        self._wanted: dict[tuple[str, str], float] = {}  # (room, lang) -> last listened
-        self._followers: dict[tuple[str, str], asyncio.Future] = {}
+        self._scripts: dict[tuple[str, str], Script] = {}
 
     def speech(self, text: str, lang: str) -> Future[Spoken]:
         """The line spoken: made now, or already made (or being made) for another listener."""
@@ -168,33 +174,23 @@ class Interpreter:
         self.synthesized += 1
         return Spoken(text, lang, mp3(samples), samples)
 
-    def follow(self, room_id: str, lang: str, bus: Bus) -> None:
-        """Someone listens to this room in `lang` (a phone): from now until FOLLOW_S after
-        the last such call, each line is synthesized as soon as its translation comes, so
-        that a phone's request finds it made. Call on the event loop."""
+    def script(self, room_id: str, lang: str, bus: Bus) -> Script:
+        """The room's lines in `lang`, cut into pieces (one per room and language); it
+        follows the room's events while a phone or a stream listens. Call on the event loop."""
         key = (room_id, lang)
-        self._wanted[key] = time.monotonic()
-        if key not in self._followers:
-            self._followers[key] = asyncio.ensure_future(self._prepare(key, bus))
+        script = self._scripts.get(key)
+        if script is None:
+            script = self._scripts[key] = Script(self, bus, room_id, lang)
+        return script
 
-    async def _prepare(self, key: tuple[str, str], bus: Bus) -> None:
-        room_id, lang = key
-        sub = bus.subscribe(room_id)
-        try:
-            while (
-                time.monotonic() - self._wanted.get(key, 0.0) < FOLLOW_S
-                and not sub.dropped.is_set()
-            ):
-                try:
-                    message = await asyncio.wait_for(sub.get(), 5.0)
-                except TimeoutError:
-                    continue
-                line = spoken_line(message, lang)
-                if line is not None:
-                    self.speech(line[1], lang)
-        finally:
-            bus.unsubscribe(sub)
-            self._followers.pop(key, None)
+    def follow(self, room_id: str, lang: str, bus: Bus) -> Script:
+        """Someone listens to this room in `lang` (a phone): from now until FOLLOW_S after
+        the last such call, each piece is synthesized as soon as it is cut, so that a phone's
+        request finds it made. Call on the event loop."""
+        script = self.script(room_id, lang, bus)
+        script.wanted = time.monotonic()
+        script.start()
+        return script
 
     def stream(self, room_id: str, lang: str, bus: Bus) -> RoomStream:
         """The room's ongoing interpretation in `lang` (one per room and language); it
@@ -202,7 +198,7 @@ class Interpreter:
         key = (room_id, lang)
         stream = self._streams.get(key)
         if stream is None or stream.closed:
-            stream = self._streams[key] = RoomStream(self, bus, room_id, lang)
+            stream = self._streams[key] = RoomStream(self.script(room_id, lang, bus))
         return stream
 
     def relay(self, room_id: str) -> Relay:
@@ -215,30 +211,143 @@ class Interpreter:
     def close(self) -> None:
         for stream in [*self._streams.values(), *self._relays.values()]:
             stream.close()
-        for follower in self._followers.values():
-            follower.cancel()
+        for script in self._scripts.values():
+            script.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def spoken_line(message: Message, lang: str) -> tuple[int, str] | None:
-    """A room event that is a line to speak in `lang`: a complete translation into it, or a
-    caption said in it. (caption id, its words)"""
-    if message.type == "translation" and message.lang == lang and message.body:
+@dataclass
+class Piece:
+    """Words of a line to be spoken now: its `part`-th piece."""
+
+    segment_id: int
+    part: int
+    text: str
+    came: float  # monotonic time the line's caption came
+    spoken: Future[Spoken]
+
+
+@dataclass
+class _Said:
+    came: float
+    pieces: list[Piece] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)  # the translation's tokens spoken so far
+    done: bool = False  # no more pieces will come
+    strayed: bool = False  # the drafts no longer begin with what was spoken: wait for the end
+
+
+class Script:
+    """A room's lines in one language, in caption order, each cut into pieces as its
+    translation is written (`phrasing.cut`), the rest spoken when it is complete. Lives on
+    the event loop: it follows the room's events itself while wanted (`take` may also be
+    handed events directly)."""
+
+    def __init__(self, interpreter: Interpreter, bus: Bus, room_id: str, lang: str) -> None:
+        self.interpreter, self.bus, self.room_id, self.lang = interpreter, bus, room_id, lang
+        self.lines: OrderedDict[int, _Said] = OrderedDict()
+        self.wanted = 0.0  # when a phone last said it listens
+        self.streams: set[RoomStream] = set()  # ongoing streams fed with each piece
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._follow())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def _listened(self) -> bool:
+        return bool(self.streams) or time.monotonic() - self.wanted < FOLLOW_S
+
+    async def _follow(self) -> None:
+        sub = self.bus.subscribe(self.room_id)
+        try:
+            while self._listened() and not sub.dropped.is_set():
+                try:
+                    message = await asyncio.wait_for(sub.get(), 5.0)
+                except TimeoutError:
+                    continue
+                self.take(message)
+        finally:
+            self.bus.unsubscribe(sub)
+
+    def take(self, message: Message) -> None:
+        if message.type == "final" and message.segment_id:
+            seg = json.loads(message.text).get("segment") or {}
+            line = self._line(message.segment_id)
+            if seg.get("lang") == self.lang and not line.done:  # said in this language
+                self._say(message.segment_id, line, seg.get("text") or "")
+                line.done = True
+        elif message.type == "translation" and message.lang == self.lang and message.segment_id:
+            line = self._line(message.segment_id)
+            if line.done:
+                return
+            self._translation(message.segment_id, line, message)
+        else:
+            return
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def _translation(self, segment_id: int, line: _Said, message: Message) -> None:
         event = json.loads(message.text)
-        if not (event.get("partial") or event.get("skipped")):
-            return message.segment_id or 0, message.body
-    elif message.type == "final":
-        seg = json.loads(message.text).get("segment") or {}
-        if seg.get("lang") == lang and seg.get("text"):
-            return seg.get("id") or 0, seg["text"]
-    return None
+        text = message.body or ""
+        if event.get("skipped"):
+            line.done = True
+        elif not event.get("partial"):
+            self._say(segment_id, line, phrasing.remainder(text, line.tokens, self.lang))
+            line.done = True
+        elif not line.strayed:
+            toks = phrasing.tokens(text, self.lang)
+            if not phrasing.same_start(toks, line.tokens):
+                line.strayed = True  # a retranslation: the rest waits for the complete one
+                return
+            n = phrasing.cut(text, len(line.tokens), self.lang)
+            if n > len(line.tokens):
+                self._say(segment_id, line, phrasing.join(toks[len(line.tokens) : n], self.lang))
+
+    def _line(self, segment_id: int) -> _Said:
+        line = self.lines.get(segment_id)
+        if line is None:
+            line = self.lines[segment_id] = _Said(time.monotonic())
+            while len(self.lines) > KEEP_LINES:
+                self.lines.popitem(last=False)
+        return line
+
+    def _say(self, segment_id: int, line: _Said, text: str) -> None:
+        line.tokens += phrasing.tokens(text, self.lang)
+        try:
+            spoken = self.interpreter.speech(text, self.lang)
+        except TingshuoError:  # nothing to say
+            return
+        piece = Piece(segment_id, len(line.pieces), text, line.came, spoken)
+        line.pieces.append(piece)
+        for stream in self.streams:
+            stream.add(piece)
+
+    async def piece(self, segment_id: int, part: int, wait: float) -> Piece | None:
+        """The line's `part`-th piece, waiting up to `wait` seconds for it to be cut; None
+        when the line has no such piece (it ended, was skipped, or did not come in time)."""
+        deadline = time.monotonic() + min(wait, WAIT_S)
+        while True:
+            line = self.lines.get(segment_id)
+            if line is not None and part < len(line.pieces):
+                return line.pieces[part]
+            if line is not None and line.done:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                return None
 
 
 @dataclass
 class _Line:
-    segment_id: int
-    came: float  # monotonic time its caption came
-    spoken: Future[Spoken]
+    piece: Piece
     samples: np.ndarray | None = None
     at: int = 0  # samples of it already sent
 
@@ -303,70 +412,46 @@ class _Broadcast:
 
 
 class RoomStream(_Broadcast):
-    """One room's interpretation in one language: its lines in caption order, silence
-    between, from the room's events while anyone listens."""
+    """One room's interpretation in one language: the script's pieces in caption order,
+    silence between, while anyone listens."""
 
-    def __init__(self, interpreter: Interpreter, bus: Bus, room_id: str, lang: str) -> None:
+    def __init__(self, script: Script) -> None:
         super().__init__()
-        self.interpreter, self.bus, self.room_id, self.lang = interpreter, bus, room_id, lang
+        self.script = script
         self.lines: deque[_Line] = deque()
-        self.dropped = 0  # lines dropped to keep up
-        self.sped_up = 0  # lines spoken faster
-        self.captions_at: dict[int, float] = {}  # caption id -> when it came
-        self._sub: Subscription | None = None
+        self.dropped = 0  # pieces dropped to keep up
+        self.sped_up = 0  # pieces spoken faster
 
-    def take(self, message: Message) -> None:
-        if message.type == "final" and message.segment_id:
-            self.captions_at[message.segment_id] = time.monotonic()
-            while len(self.captions_at) > 200:
-                self.captions_at.pop(next(iter(self.captions_at)))
-        line = spoken_line(message, self.lang)
-        if line is not None:
-            self.add(*line)
-
-    def add(self, segment_id: int, text: str) -> None:
-        try:
-            spoken = self.interpreter.speech(text, self.lang)
-        except TingshuoError:
-            return
-        came = self.captions_at.get(segment_id, time.monotonic())
-        self.lines.append(_Line(segment_id, came, spoken))
+    def add(self, piece: Piece) -> None:
+        self.lines.append(_Line(piece))
 
     async def _run(self) -> None:
-        self._sub = self.bus.subscribe(self.room_id)
+        self.script.streams.add(self)
+        self.script.start()
         try:
             await self._broadcast()
         finally:
-            self.bus.unsubscribe(self._sub)
+            self.script.streams.discard(self)
             self.lines.clear()
 
-    def _tick(self) -> None:
-        assert self._sub is not None
-        while not self._sub.queue.empty():
-            self.take(self._sub.queue.get_nowait())
-
     def _next_samples(self, n: int) -> np.ndarray:
-        """The next `n` samples: the line being spoken, or silence."""
+        """The next `n` samples: the piece being spoken, or silence."""
         out = np.zeros(n, dtype=np.float32)
         filled = 0
         while filled < n and self.lines:
             line = self.lines[0]
+            spoken = line.piece.spoken
             if line.samples is None:
-                if not line.spoken.done():
+                if not spoken.done():
                     break  # being synthesized: silence meanwhile
-                if line.spoken.exception() is not None or (
-                    time.monotonic() - line.came > DROP_AFTER_S
-                ):
+                late = time.monotonic() - line.piece.came
+                if spoken.exception() is not None or late > DROP_AFTER_S:
                     self.lines.popleft()
                     self.dropped += 1
                     continue
-                samples = line.spoken.result().samples
-                waiting = sum(
-                    (x.spoken.result().duration if x.spoken.done() and not x.spoken.exception()
-                     else 2.0)
-                    for x in list(self.lines)[1:]
-                )  # fmt: skip
-                if waiting > FASTER_AFTER_S:
+                samples = spoken.result().samples
+                others = any(x.piece.segment_id != line.piece.segment_id for x in self.lines)
+                if others or late > FASTER_AFTER_S:  # another line waits, or this one is late
                     samples = faster(samples)
                     self.sped_up += 1
                 line.samples = samples

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import Future
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -14,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from ..errors import TingshuoError
-from ..live.interpretation import Interpreter
+from ..live.interpretation import Interpreter, Spoken
 from ..store.db import RoomInfo
 from .api_rooms import MAX_ID, Viewer, room_segment, rooms_of
 
@@ -57,19 +58,46 @@ async def caption_speech(
     room: Viewer,
     segment_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
     lang: Lang,
+    part: Annotated[int | None, Query(ge=0, le=1000)] = None,
+    wait: Annotated[float, Query(ge=0, le=10)] = 0.0,
 ) -> Response:
-    """One caption spoken in `lang` (its translation, or its own words when it was said in
-    that language), MP3. Made once for every listener; 404 while the translation has not
-    come (or when it was skipped to keep up)."""
+    """A caption spoken in `lang` (its translation, or its own words when it was said in
+    that language), MP3, made once for every listener.
+
+    With `part`, the line's pieces as a phone plays them: piece 0 is its first words, cut
+    while the translation is still being written, then 1, 2… until 204 (the line has no
+    more: it ended, or was skipped to keep up). A piece not cut yet is waited for up to
+    `wait` seconds (then 204). Without `part`: the whole stored translation (404 while it
+    has not come)."""
     _check_lang(room, lang)
+    speaker = interpreter(request)
+    script = speaker.follow(room.id, lang, request.app.state.bus)
+    if part is not None and segment_id in script.lines:
+        piece = await script.piece(segment_id, part, wait)
+        if piece is None:
+            return Response(status_code=204)
+        return await _spoken(piece.spoken, {"X-Part": str(part)})
+    if part:  # a line from before the script followed the room: its part 0 was all of it
+        return Response(status_code=204)
     # the database is read off the event loop
     seg = await run_in_threadpool(room_segment, request.app.state.store, room, segment_id)
     text = seg.text if seg.lang == lang else seg.translations.get(lang, "")
     if not text.strip():
+        if part == 0:  # the script has not heard of it yet: wait for its first piece
+            piece = await script.piece(segment_id, part, wait)
+            if piece is not None:
+                return await _spoken(piece.spoken, {"X-Part": str(part)})
+            return Response(status_code=204)
         raise HTTPException(404, f"caption {segment_id} has no {lang} translation yet")
-    interpreter(request).follow(room.id, lang, request.app.state.bus)
     try:
-        future = interpreter(request).speech(text, lang)
+        future = speaker.speech(text, lang)
+    except TingshuoError as e:
+        raise HTTPException(422, str(e)) from None
+    return await _spoken(future, {"X-Text-Revision": str(seg.revision)})
+
+
+async def _spoken(future: Future[Spoken], headers: dict[str, str]) -> Response:
+    try:
         spoken = await asyncio.wait_for(asyncio.wrap_future(future), SPEECH_WAIT_S)
     except TimeoutError:
         raise HTTPException(503, "the voice is busy: this line is skipped") from None
@@ -81,7 +109,7 @@ async def caption_speech(
         headers={
             "Cache-Control": "private, max-age=3600",
             "X-Duration": f"{spoken.duration:.3f}",
-            "X-Text-Revision": str(seg.revision),
+            **headers,
         },
     )
 

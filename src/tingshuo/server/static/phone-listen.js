@@ -1,15 +1,17 @@
 // Phone page: listening to the interpretation (耳机听译). With "Listen" on, each caption's
 // translation in the chosen language is played in caption order, spoken by tingshuo's voice
-// (made once on the server for every listener). One <audio> element with a Media Session, so
-// earphones and a locked screen work where the browser allows. Never minutes behind: when
-// lines wait, the voice speaks faster (1.3×, pitch kept); a line not begun within DROP_S of
-// its caption, or whose translation came too late, is skipped, and the page says so.
+// (made once on the server for every listener). A line comes in pieces: its first words are
+// cut and spoken while the rest of its translation is still being written. One <audio>
+// element with a Media Session, so earphones and a locked screen work where the browser
+// allows. Never minutes behind: when a line starts late or others wait, the voice speaks
+// faster (1.3×, pitch kept); a line not begun within DROP_S of its caption, or whose
+// translation has not begun within LATE_S, is skipped, and the page says so.
 "use strict";
 (() => {
   const { q, roomId } = TS.params();
   const token = q.get("token") || "";
   const DROP_S = 7; // a line not begun this long after its caption came is skipped (≤ 8 s behind)
-  const LATE_S = 5; // a translation that came this long after its caption: skipped
+  const LATE_S = 5; // a translation not begun this long after its caption: skipped
   const FAST = 1.3;
 
   const bar = document.getElementById("listen-bar");
@@ -22,7 +24,6 @@
 
   const player = {
     on: false, lang: "", queue: [], current: null, skipped: 0, played: [], room: null,
-    finals: new Map(), // caption id -> when its final came (for late translations)
     heard: new Set(), // caption ids queued since Listen was turned on
   };
   window.tsListen = player;
@@ -44,40 +45,74 @@
 
   function skip(n = 1) { player.skipped += n; show(); }
 
+  const now = () => performance.now() / 1000;
+  const FASTER_AFTER_S = 3; // a line this late after its caption: spoken faster
+
+  // a line's `part`-th piece as {url, duration}, or null when it has no more (the server
+  // waits for a piece that is not cut yet)
+  function piece(line, part) {
+    const wait = part === 0 ? Math.max(0, line.came + LATE_S - now()) : DROP_S;
+    const qs = new URLSearchParams({ lang: player.lang, token, part, wait: wait.toFixed(1) });
+    return fetch(`/api/rooms/${encodeURIComponent(roomId)}/speech/${line.id}?${qs}`)
+      .then((r) => (r.status === 200 ? r.blob() : null))
+      .then((blob) => (blob ? URL.createObjectURL(blob) : null))
+      .catch(() => null);
+  }
+
   function next() {
     player.current = null;
     if (!player.on) return show();
-    const now = performance.now() / 1000;
-    while (player.queue.length && now - player.queue[0].came > DROP_S) { player.queue.shift(); skip(); }
+    while (player.queue.length && now() - player.queue[0].came > DROP_S) { player.queue.shift(); skip(); }
     const line = player.queue.shift();
     if (!line) return show();
     player.current = line;
-    const qs = new URLSearchParams({ lang: player.lang, token });
-    audio.src = `/api/rooms/${encodeURIComponent(roomId)}/speech/${line.id}?${qs}`;
-    audio.playbackRate = player.queue.length ? FAST : 1;
-    audio.play().catch(() => next());
+    line.part = 0;
+    line.coming = piece(line, 0);
     show();
+    return playPiece(line);
   }
 
-  audio.addEventListener("playing", () => {
-    if (player.current && player.played[player.played.length - 1] !== player.current.id) {
-      player.played.push(player.current.id);
-      player.current.startedAt = performance.now() / 1000;
+  async function playPiece(line) {
+    const url = await line.coming;
+    if (player.current !== line || !player.on) { if (url) URL.revokeObjectURL(url); return; }
+    const late = now() - line.came > DROP_S;
+    if (!url || late) {
+      if (url) URL.revokeObjectURL(url);
+      if (line.part === 0) skip(); // nothing of it heard
+      return next();
     }
-    // more waiting behind this line: catch up
-    if (player.queue.length) audio.playbackRate = FAST;
+    line.part += 1;
+    line.coming = piece(line, line.part); // the next piece is asked for while this one plays
+    if (audio.src.startsWith("blob:")) URL.revokeObjectURL(audio.src);
+    audio.src = url;
+    audio.playbackRate = rate(line);
+    audio.play().catch(() => next());
+  }
+
+  // faster when this line is late or others wait behind it
+  function rate(line) { return player.queue.length || now() - line.came > FASTER_AFTER_S ? FAST : 1; }
+
+  audio.addEventListener("playing", () => {
+    const line = player.current;
+    if (line && line.id && player.played[player.played.length - 1] !== line.id) {
+      player.played.push(line.id);
+      line.startedAt = now();
+    }
+    if (line && line.id) audio.playbackRate = rate(line);
   });
-  audio.addEventListener("ended", () => { if (player.lang !== "src") next(); });
+  audio.addEventListener("ended", () => {
+    if (player.lang !== "src" && player.current && player.current.id) playPiece(player.current);
+  });
   audio.addEventListener("error", () => {
-    if (player.lang === "src") return;
-    if (player.current) { skip(); next(); }
+    if (player.lang === "src" || !player.current || !player.current.id) return;
+    playPiece(player.current); // this piece is lost: go on with the next
   });
 
   function add(id, came) {
     if (player.heard.has(id)) return; // a corrected caption's new translation: not again
     player.heard.add(id);
-    player.queue.push({ id, came: came === undefined ? performance.now() / 1000 : came });
-    if (player.current) audio.playbackRate = FAST; // lines wait: speak faster
+    player.queue.push({ id, came: came === undefined ? now() : came });
+    if (player.current && player.current.id) audio.playbackRate = FAST; // lines wait: speak faster
     else next();
   }
 
@@ -137,16 +172,9 @@
       return;
     }
     if (m.replay) return; // what was said before Listen: not read out
-    const now = performance.now() / 1000;
     if (m.type === "final" && m.segment.id) {
-      player.finals.set(m.segment.id, now);
-      if (player.finals.size > 200) player.finals.delete(player.finals.keys().next().value);
-      if (player.on && m.segment.lang === player.lang) add(m.segment.id, now); // already in it
-    } else if (player.on && m.type === "translation" && m.lang === player.lang && !m.partial) {
-      if (m.skipped) return skip();
-      const came = player.finals.get(m.segment_id);
-      if (came !== undefined && now - came > LATE_S) return skip();
-      if (m.segment_id) add(m.segment_id, came);
+      // queued at its caption: its pieces are asked for (and waited for) in caption order
+      if (player.on) add(m.segment.id, now());
     }
   }
 
