@@ -63,17 +63,22 @@ def tone_scores(model: drill.DrillToneModel, readings, with_register: bool) -> d
     right = total = flagged = wrong_prompts = 0
     for r in readings:
         contours = drill.contours_for(r.track, r.spans)
-        # as an assessment does (drill.reading_register): the learner's register when known,
-        # else the one guessed from the voice, else the reading's own median
-        reg = known or r.guess_hz or r.track.median_hz
+        # as an assessment does (drill.reading_registers): the learner's register when
+        # known, else a man's and a woman's weighted by the guess from the voice, else the
+        # reading's own median
+        if known:
+            registers = [(known, 1.0)]
+        elif r.guess_hz:
+            registers = drill.registers_from_guess(r.guess_hz)
+        else:
+            registers = [(r.track.median_hz, 1.0)]
         for i, tone in enumerate(r.tones):
             total += 1
-            x = drill.drill_features(r.track, r.spans, contours, i, reg)
-            if x is None:
+            probs = drill.tone_probabilities(model, r.track, r.spans, contours, i, registers)
+            if probs is None:
                 confusion[tone - 1, 4] += 1
                 wrong_prompts += 3
                 continue
-            probs = model.probabilities(x)[0]
             ok = drill.tone_passes(probs, tone)
             right += ok
             heard = tone if ok else drill.likeliest_other(probs, tone)

@@ -102,6 +102,39 @@ def test_silence_and_a_reading_much_longer_than_the_prompt_are_refused(recognize
     assert "s of speech" in str(caught.value) and "at most" in str(caught.value)
 
 
+def test_a_syllable_tracked_an_octave_off_is_put_back_before_its_tone_is_judged():
+    from tingshuo.learn import drill
+    from tingshuo.learn.pitch import PitchTrack
+
+    # a 0.3 s fall of 6 semitones whose creaky last 60 ms Praat doubled, and a lone syllable
+    # tracked an octave high as a whole (a middle 12 semitones over the register)
+    times = 0.005 + 0.01 * np.arange(40)
+    fall = np.full(40, np.nan)
+    fall[5:35] = np.linspace(3.0, -3.0, 30)
+    doubled = fall.copy()
+    doubled[29:35] += 12.0
+    track = PitchTrack(times, doubled, 120.0, np.zeros(40))
+    spans = [(0.0, 0.4)]
+    cleaned = drill.clean_pitch(track, spans).semitones
+    assert np.allclose(cleaned[5:35], fall[5:35])
+    c = drill.contours_for(track, spans)
+    assert c[0] is not None and c[0].points[-1] < c[0].points[0] - 4
+    high = drill.drill_features(track, spans, c, 0, register_hz=60.0)  # 12 st below the track
+    assert high is not None and abs(high[6]) < 1.0
+
+
+def test_a_voice_is_judged_against_a_mans_and_a_womans_register_by_how_it_sounds(settings):
+    from tingshuo.learn import drill
+    from tingshuo.learn.assess import analyse_drill
+
+    man = analyse_drill(clip("ma1"), 1, settings)
+    registers = drill.reading_registers(man.audio, man.pitch, man.spans)
+    (low, p_low), (high, p_high) = registers
+    assert low < 150 < 200 < high and p_low > 0.8 and abs(p_low + p_high - 1) < 1e-9
+    # the learner's own register, when known, is the only one
+    assert drill.reading_registers(man.audio, man.pitch, man.spans, 133.0) == [(133.0, 1.0)]
+
+
 def test_tingshuos_voice_reads_the_tones_asked_for(settings):
     from tingshuo.learn.voice import read_pinyin
     from tingshuo.tts import load_voice
@@ -112,13 +145,15 @@ def test_tingshuos_voice_reads_the_tones_asked_for(settings):
     for tone in (1, 2, 3, 4):
         speech = read_pinyin(voice, [f"ma{tone}"])
         audio = np.concatenate([PAD, resample(speech.audio, speech.sample_rate, 16000), PAD])
-        # judged against the voice's own register, as /learn does once it knows the learner's
-        a = assess_audio(None, audio, f"ma{tone}", settings, register_hz=270.0)
-        s = a.syllables[0]
-        assert s.tone_ok is not None and s.initial_ok is None and "only the tone" in s.advice
-        right += s.tone_ok
-    # the voice's lone mà barely falls (FastSpeech reads a syllable alone flatly): 3 of 4
-    assert right >= 3
+        # judged against the voice's own register, as /learn does once it knows the learner's,
+        # and against a man's and a woman's weighted by the sound of the voice
+        for register in (270.0, None):
+            a = assess_audio(None, audio, f"ma{tone}", settings, register_hz=register)
+            s = a.syllables[0]
+            assert s.tone_ok is not None and s.initial_ok is None and "only the tone" in s.advice
+            right += s.tone_ok
+    # the voice's lone mà barely falls (FastSpeech reads a syllable alone flatly): 6 of 8
+    assert right >= 6
 
 
 @pytest.fixture(scope="module")

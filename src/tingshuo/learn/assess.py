@@ -266,12 +266,11 @@ def drill_probabilities(
     """P(tone 1..4) of each syllable of a short reading, from its pitch alone."""
     model = model or drill.load_drill_model()
     contours = drill.contours_for(analysis.pitch, analysis.spans)
-    register = drill.reading_register(analysis.audio, analysis.pitch, analysis.spans, register_hz)
-    out: list[np.ndarray | None] = []
-    for i in range(len(analysis.spans)):
-        x = drill.drill_features(analysis.pitch, analysis.spans, contours, i, register)
-        out.append(model.probabilities(x)[0] if x is not None else None)
-    return out
+    registers = drill.reading_registers(analysis.audio, analysis.pitch, analysis.spans, register_hz)
+    return [
+        drill.tone_probabilities(model, analysis.pitch, analysis.spans, contours, i, registers)
+        for i in range(len(analysis.spans))
+    ]
 
 
 def assess_drill(
