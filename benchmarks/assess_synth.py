@@ -27,12 +27,11 @@ from rich.progress import track
 from rich.table import Table
 
 from tingshuo.asr import load_recognizer
-from tingshuo.audio.decode import SAMPLE_RATE
 from tingshuo.errors import TingshuoError
 from tingshuo.learn.assess import assess_audio
-from tingshuo.learn.sandhi import Syllable, reference_syllables
+from tingshuo.learn.sandhi import reference_syllables
+from tingshuo.learn.voice import changed_tones, read_with_tones
 from tingshuo.settings import Settings
-from tingshuo.tts.audio_out import resample
 from tingshuo.tts.zh_fastspeech import ZhFastSpeech
 
 from .common import DATA, median, read_tsv
@@ -50,42 +49,6 @@ def sentences(aishell: int) -> list[str]:
     refs = [r["reference_text"] for r in read_tsv(AISHELL / "manifest.tsv")]
     texts += [t for t in refs if _HAN_ONLY.match(t)][:aishell]
     return [t for t in texts if _HAN_ONLY.match(t) and len(reference_syllables(t)) > 4]
-
-
-def read_with_tones(voice: ZhFastSpeech, text: str, tones: list[int]):
-    """The voice reading `text` with the given tone per Han character, at 16 kHz."""
-    original = voice.phones
-
-    def phones(spoken: str) -> list[tuple[str, list[str]]]:
-        units = original(spoken)
-        spoken_units = [u for u in units if u[0]]
-        if len(spoken_units) != len(tones):
-            raise TingshuoError("the voice's units do not match the syllables")
-        it = iter(tones)
-        out = []
-        for unit_text, unit_phones in units:
-            if unit_text:
-                tone = next(it)
-                unit_phones = [*unit_phones[:-1], re.sub(r"\d$", str(tone), unit_phones[-1])]
-            out.append((unit_text, unit_phones))
-        return out
-
-    voice.phones = phones  # this reading only: the experiment sets the tones
-    try:
-        speech = voice.synthesize(text)
-    finally:
-        voice.phones = original
-    return resample(speech.audio, speech.sample_rate, SAMPLE_RATE)
-
-
-def changed_tones(expected: list[Syllable], rng: random.Random) -> tuple[list[int], set[int]]:
-    candidates = [i for i, s in enumerate(expected) if s.tone != 5]
-    changed = set(rng.sample(candidates, max(1, len(candidates) // 3))) if candidates else set()
-    tones = [
-        rng.choice([t for t in (1, 2, 3, 4) if t != s.tone]) if i in changed else s.tone
-        for i, s in enumerate(expected)
-    ]
-    return tones, changed
 
 
 def main() -> None:

@@ -8,10 +8,14 @@ acoustic model and vocoder under the voice's lock, exactly as its own readings d
 
 from __future__ import annotations
 
+import random
+import re
+
 import numpy as np
 
 from ..errors import TingshuoError
 from ..tts.base import Speech, Unit
+from .sandhi import Syllable
 
 
 def read_pinyin(voice, pinyin: list[str]) -> Speech:
@@ -47,3 +51,44 @@ def read_pinyin(voice, pinyin: list[str]) -> Speech:
         idx = [i for i, o in enumerate(owner) if o == k and symbols[i] != "#0"]
         units.append(Unit(p, float(edges[idx[0]]), float(edges[idx[-1] + 1])))
     return Speech(" ".join(pinyin), "zh", engine.name, rate, audio.astype(np.float32), units)
+
+
+def read_with_tones(voice, text: str, tones: list[int]):
+    """The voice (a ZhFastSpeech) reading `text` with the given tone per Han character, at
+    16 kHz: its own front end, with each syllable's tone replaced (wrong-tone readings)."""
+    from ..audio.decode import SAMPLE_RATE
+    from ..tts.audio_out import resample
+
+    original = voice.phones
+
+    def phones(spoken: str) -> list[tuple[str, list[str]]]:
+        units = original(spoken)
+        spoken_units = [u for u in units if u[0]]
+        if len(spoken_units) != len(tones):
+            raise TingshuoError("the voice's units do not match the syllables")
+        it = iter(tones)
+        out = []
+        for unit_text, unit_phones in units:
+            if unit_text:
+                tone = next(it)
+                unit_phones = [*unit_phones[:-1], re.sub(r"\d$", str(tone), unit_phones[-1])]
+            out.append((unit_text, unit_phones))
+        return out
+
+    voice.phones = phones  # this reading only: the experiment sets the tones
+    try:
+        speech = voice.synthesize(text)
+    finally:
+        voice.phones = original
+    return resample(speech.audio, speech.sample_rate, SAMPLE_RATE)
+
+
+def changed_tones(expected: list[Syllable], rng: random.Random) -> tuple[list[int], set[int]]:
+    """Another full tone for a third of the toned syllables (random): the tones and where."""
+    candidates = [i for i, s in enumerate(expected) if s.tone != 5]
+    changed = set(rng.sample(candidates, max(1, len(candidates) // 3))) if candidates else set()
+    tones = [
+        rng.choice([t for t in (1, 2, 3, 4) if t != s.tone]) if i in changed else s.tone
+        for i, s in enumerate(expected)
+    ]
+    return tones, changed
