@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import Future
 from typing import Annotated
 
@@ -79,15 +80,20 @@ async def caption_speech(
         return await _spoken(piece.spoken, {"X-Part": str(part)})
     if part:  # a line from before the script followed the room: its part 0 was all of it
         return Response(status_code=204)
-    # the database is read off the event loop
-    seg = await run_in_threadpool(room_segment, request.app.state.store, room, segment_id)
-    text = seg.text if seg.lang == lang else seg.translations.get(lang, "")
-    if not text.strip():
-        if part == 0:  # the script has not heard of it yet: wait for its first piece
-            piece = await script.piece(segment_id, part, wait)
-            if piece is not None:
-                return await _spoken(piece.spoken, {"X-Part": str(part)})
+    deadline = time.monotonic() + wait
+    while True:  # the database is read off the event loop
+        seg = await run_in_threadpool(room_segment, request.app.state.store, room, segment_id)
+        text = seg.text if seg.lang == lang else seg.translations.get(lang, "")
+        if text.strip() or part is None:
+            break
+        # not translated yet, and the script has not heard of it: its first piece, or the
+        # stored translation, whichever comes first
+        piece = await script.piece(segment_id, 0, min(0.5, deadline - time.monotonic()))
+        if piece is not None:
+            return await _spoken(piece.spoken, {"X-Part": "0"})
+        if time.monotonic() >= deadline:
             return Response(status_code=204)
+    if not text.strip():
         raise HTTPException(404, f"caption {segment_id} has no {lang} translation yet")
     try:
         future = speaker.speech(text, lang)
