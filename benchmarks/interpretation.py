@@ -71,6 +71,7 @@ class Listener:
         self.translated: list[float] = []  # each translation's arrival after its caption's
         self.first_words: list[float] = []  # its first draft's arrival after its caption's
         self.came: dict[int, float] = {}
+        self.drafts: dict[int, list] = {}  # caption id -> (after its caption, partial, text)
         self.http: httpx.AsyncClient | None = None
 
     async def events(self, started: asyncio.Event) -> None:
@@ -94,6 +95,9 @@ class Listener:
                     sid = m["segment_id"]
                     if sid not in self.came:
                         continue
+                    self.drafts.setdefault(sid, []).append(
+                        (round(now - self.came[sid], 3), m.get("partial", False), m["text"])
+                    )
                     if m.get("partial"):
                         if sid not in self.texts and len(self.first_words) < len(self.came):
                             self.texts[sid] = ""
@@ -173,7 +177,8 @@ async def listen(server: Server, room: dict, wav: Path, extra: int) -> dict:
             t.result()
     return {"t0": t0, "lines": phones[0].lines, "cpu": cpu_s(server.proc.pid) - cpu0,
             "rss": peak, "translated": phones[0].translated,
-            "first_words": phones[0].first_words, "texts": phones[0].texts}  # fmt: skip
+            "first_words": phones[0].first_words, "texts": phones[0].texts,
+            "drafts": phones[0].drafts, "came": phones[0].came}  # fmt: skip
 
 
 def decode_mp3(data: bytes) -> np.ndarray:
@@ -207,7 +212,7 @@ def english_wer(lines: list[dict], texts: dict[int, str], save: Path | None) -> 
         if save is not None:
             write_wav(save / f"{sid}.wav", audio)
     if save is not None:
-        (save / "lines.json").write_text(json.dumps(kept, ensure_ascii=False, indent=1))
+        (save / "heard.json").write_text(json.dumps(kept, ensure_ascii=False, indent=1))
     return wer(refs, hyps), len(refs)
 
 
@@ -251,6 +256,14 @@ def main() -> None:
     behind += [x["skipped"] - (t0 + x["seg"]["end"]) for x in skipped]
     if args.save:
         args.save.mkdir(parents=True, exist_ok=True)
+    if args.save:  # every line's timeline, for looking into where the time goes
+        timeline = [{"seg": x["seg"], "ready": x.get("ready"), "skipped": x.get("skipped"),
+                     "came": run["came"].get(x["seg"]["id"]),
+                     "pieces": [{k: v for k, v in p.items() if k != "mp3"} for p in x["pieces"]],
+                     "drafts": run["drafts"].get(x["seg"]["id"], [])}
+                    for x in run["lines"]]  # fmt: skip
+        saved = {"t0": t0, "lines": timeline}
+        (args.save / "lines.json").write_text(json.dumps(saved, ensure_ascii=False, indent=1))
     console.log("recognizing what the listener received")
     error, scored = english_wer(heard, run["texts"], args.save)
     pieces = [p for x in heard for p in x["pieces"]]

@@ -22,6 +22,10 @@ MIN_WORDS = 3
 MIN_CHARS = 4  # the same for Chinese
 # a clause this long without a mark yet: cut before a word that starts a phrase
 LONG_WORDS = 6
+# a line's first piece is cut sooner: the listener is waiting for the voice to start
+FIRST_MIN_WORDS = 2  # a clause
+FIRST_LONG_WORDS = 2  # before a phrase
+FIRST_ANY_WORDS = 4  # anywhere
 PHRASE_STARTERS = frozenset(
     "and but or so which that who whom whose where when while because although though "
     "to in on at for with from by of as after before since if than into about through "
@@ -60,23 +64,27 @@ def cut(so_far: str, said: int, lang: str) -> int:
     """How many tokens of `so_far` (a translation still being written) may be spoken, given
     that its first `said` tokens were. The last token may still grow, so it is never cut
     after; a piece ends at a clause mark, or, in a long clause without one, before a word
-    that starts a phrase."""
+    that starts a phrase. A line's first piece is cut sooner (its first four words, at
+    most), since the listener waits for it."""
     toks = tokens(so_far, lang)
     complete = len(toks) - 1
+    first = said == 0
     best = said
     for j in range(said, complete):
-        if toks[j][-1] in CLAUSE_MARKS and _long_enough(toks[said : j + 1], lang):
+        if toks[j][-1] in CLAUSE_MARKS and _long_enough(toks[said : j + 1], lang, first):
             best = j + 1
     if best == said and spaced(lang):
-        for j in range(said + LONG_WORDS, complete):
+        for j in range(said + (FIRST_LONG_WORDS if first else LONG_WORDS), complete):
             if _key(toks[j]) in PHRASE_STARTERS:
                 best = j
+        if best == said and first and complete >= FIRST_ANY_WORDS:
+            best = complete
     return best
 
 
-def _long_enough(piece: list[str], lang: str) -> bool:
+def _long_enough(piece: list[str], lang: str, first: bool) -> bool:
     if spaced(lang):
-        return len(piece) >= MIN_WORDS
+        return len(piece) >= (FIRST_MIN_WORDS if first else MIN_WORDS)
     return sum(len(t) for t in piece) >= MIN_CHARS
 
 

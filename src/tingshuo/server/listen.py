@@ -33,7 +33,8 @@ def interpreter(request: Request) -> Interpreter:
     state = request.app.state
     if getattr(state, "interpreter", None) is None:
         models = rooms_of(request).models
-        state.interpreter = Interpreter(models.voice)
+        # as low as translation, below recognition: a piece late by a second is a line lost
+        state.interpreter = Interpreter(models.voice, nice=models.settings.mt_nice)
     return state.interpreter
 
 
