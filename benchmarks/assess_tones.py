@@ -56,18 +56,32 @@ def _pct(a: float, b: float) -> str:
     return f"{100 * a / b:.1f} % ({a:.0f}/{b:.0f})" if b else "n/a"
 
 
-def tone_scores(model: drill.DrillToneModel, readings, with_register: bool) -> dict:
-    """Judged right against the own prompt, flagged against each other tone, confusion."""
-    known = train_drill.register(readings) if with_register else None
+EARLIER = 10  # the /learn page sends the learner's register once it has this many readings
+
+
+def tone_scores(
+    model: drill.DrillToneModel, readings, register: str = "guess", seed: int = 5
+) -> dict:
+    """Judged right against the own prompt, flagged against each other tone, confusion.
+
+    `register`: "guess" (from the sound of the voice, as a first reading is judged),
+    "earlier" (the median pitch of `EARLIER` other readings of the same voice, drawn at
+    random: what the /learn page sends once it has them) or "known" (the median over all of
+    the voice's readings)."""
+    rng = random.Random(seed)
+    known = train_drill.register(readings) if register == "known" else None
     confusion = np.zeros((4, 5), dtype=int)  # expected x heard (+ not judged)
     right = total = flagged = wrong_prompts = 0
     for r in readings:
         contours = drill.contours_for(r.track, r.spans)
-        # as an assessment does (drill.reading_registers): the learner's register when
-        # known, else a man's and a woman's weighted by the guess from the voice, else the
-        # reading's own median
+        # as an assessment does (drill.reading_registers): a man's and a woman's register
+        # and one between them, the learner's when known, else guessed from the voice, else
+        # the reading's own median
+        if register == "earlier":
+            others = rng.sample([o for o in readings if o is not r], EARLIER)
+            known = float(np.median([o.track.median_hz for o in others]))
         if known:
-            registers = [(known, 1.0)]
+            registers = drill.registers_from_guess(known)
         elif r.guess_hz:
             registers = drill.registers_from_guess(r.guess_hz)
         else:
@@ -182,7 +196,7 @@ def main() -> None:
     models = {held: m for held, m in train_drill.cross_voice(voices).items()}
 
     rows: list[tuple[str, str, str]] = []
-    native = tone_scores(models["gcin"], isolated["gcin"], with_register=False)
+    native = tone_scores(models["gcin"], isolated["gcin"])
     rows.append(
         (
             "native isolated syllables (gcin): tone judged right, fitted on tingshuo's voice",
@@ -197,13 +211,19 @@ def main() -> None:
             "≥ 85 %",
         )
     )
-    with_reg = tone_scores(models["gcin"], isolated["gcin"], with_register=True)
+    earlier = tone_scores(models["gcin"], isolated["gcin"], register="earlier")
     rows.append(
-        ("  … with the learner's register known (the /learn page)", _pct(*with_reg["right"]), "")
+        (
+            f"  … with the register from {EARLIER} other readings of the voice (the /learn page)",
+            _pct(*earlier["right"]),
+            "",
+        )
     )
-    native_words = tone_scores(models["gcin"], words["gcin"], with_register=False)
+    with_reg = tone_scores(models["gcin"], isolated["gcin"], register="known")
+    rows.append(("  … with the voice's register known", _pct(*with_reg["right"]), ""))
+    native_words = tone_scores(models["gcin"], words["gcin"])
     rows.append(("native 2–4-syllable words: tones judged right", _pct(*native_words["right"]), ""))
-    tts = tone_scores(models["tts"], isolated["tts"], with_register=False)
+    tts = tone_scores(models["tts"], isolated["tts"])
     rows.append(
         (
             "tingshuo's voice, isolated, fitted on gcin: right / flagged",
@@ -213,7 +233,7 @@ def main() -> None:
     )
 
     for v in sorted(k for k in voices if k.startswith("aishell")):
-        a = tone_scores(models[v], voices[v], with_register=False)
+        a = tone_scores(models[v], voices[v])
         rows.append(
             (
                 f"{v} running speech, runs of 1–4 syllables: right (fitted on both)",

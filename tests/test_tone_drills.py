@@ -132,8 +132,22 @@ def test_a_voice_is_judged_against_a_mans_and_a_womans_register_by_how_it_sounds
     (low, p_low), (guess, p_guess), (high, p_high) = registers
     assert low < 150 < 200 < high and low <= guess < 150 and p_low > 0.6 > p_high
     assert abs(p_low + p_guess + p_high - 1) < 1e-9
-    # the learner's own register, when known, is the only one
-    assert drill.reading_registers(man.audio, man.pitch, man.spans, 133.0) == [(133.0, 1.0)]
+    # the learner's own register, when known (earlier readings), takes the guess's place
+    own = drill.reading_registers(man.audio, man.pitch, man.spans, 133.0)
+    assert own == drill.registers_from_guess(133.0) and own[1] == (133.0, drill.GUESS_WEIGHT)
+
+
+def test_one_feature_far_from_every_tone_does_not_outvote_the_others():
+    from tingshuo.learn import drill
+
+    model = drill.load_drill_model()
+    scale = np.sqrt(model.var)
+    # a fourth tone (heights well above the register, falling) that falls fast and then stays
+    # low: its middle point lies 10 scales below the mean, where a Gaussian hears a third tone
+    x = model.means[3].copy()
+    x[2] -= 10 * scale[2]
+    assert int(np.argmax(model.probabilities(x)[0])) + 1 == 4
+    assert drill.tone_passes(model.probabilities(x)[0], 4)
 
 
 def test_tingshuos_voice_reads_the_tones_asked_for(settings):
