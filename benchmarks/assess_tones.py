@@ -17,6 +17,8 @@ Measures:
 - isolated native syllables: tone judged right, read against their own prompt (as `tingshuo
   assess x.ogg --text ma3` would judge them);
 - the same recordings against a prompt with each other tone: flagged;
+- the same with the register from ten other readings of the same voice (what the /learn page
+  sends once it has them) and with the voice's register known;
 - words of two to four syllables (the native syllables joined with short gaps);
 - initial and final judged by forced scoring (`learn/phones.py`) on a sample, against the
   prompt and against a prompt with another initial or final;
