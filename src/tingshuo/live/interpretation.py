@@ -8,12 +8,13 @@ more synthesis than one.
 - `Interpreter.speech(text, lang)`: words as MP3, made at most once per text and voice
   (requests for one being made wait for it), on one thread at a low CPU priority so that
   recognition never waits for it.
-- `Interpreter.piece(...)`: what a phone plays: a line's next piece, waited for.
+- `Script.piece(...)`: what a phone plays: a line's next piece, waited for.
 - `Interpreter.stream(room_id, lang)`: the room's interpretation as one ongoing MP3 stream
   (a stage PC, a streaming encoder, OBS), encoded once per room and language and shared by
-  every listener. Pieces are spoken in caption order at 1×; when what waits would fall
-  behind (`FASTER_AFTER_S`), they are spoken faster (`FASTER`, pitch kept); pieces not begun
-  `DROP_AFTER_S` after their caption are dropped, so the stream never drifts minutes behind.
+  every listener. Pieces are spoken in caption order at the voice's brisk `PACE`; when a
+  line starts more than `FASTER_AFTER_S` after its caption or another waits, faster again
+  (`FASTER`, pitch kept); pieces not begun `DROP_AFTER_S` after their caption are dropped,
+  so the stream never drifts minutes behind.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ BITRATE = 48_000  # mono speech: small enough for a phone on a hall's Wi-Fi
 PACE = 1.1  # the voice's own pace, brisk as an interpreter's: a translation runs longer
 FASTER = 1.2  # how much faster again it speaks to catch up (1.32× in all)
 EDGE_S = (0.03, 0.12)  # silence kept before and after a piece's speech
-FASTER_AFTER_S = 3.0  # speech waiting longer than this: spoken faster
-DROP_AFTER_S = 7.0  # a line not begun this long after its caption came: dropped (≤ 8 s behind)
+FASTER_AFTER_S = 3.0  # a piece begun this long after its caption: spoken faster
+DROP_AFTER_S = 7.0  # a piece not begun this long after its caption came: dropped (≤ 8 s behind)
 TICK_S = 0.1  # the stream's pacing step
 FOLLOW_S = 600.0  # lines are made ahead for a room this long after a phone last listened
 KEEP_LINES = 300  # lines a script remembers
