@@ -242,6 +242,42 @@ def test_a_correction_on_one_gateway_reaches_viewers_on_the_other(cluster):
     assert a.http.get(f"/api/rooms/{room['id']}/rules").json()["rules"] == "请凉 => 清凉\n"
 
 
+def test_the_original_sound_is_relayed_by_a_gateway_that_does_not_take_the_audio(cluster, talk):
+    """'Original' listening with workers: gateway b relays what gateway a takes, from the
+    room's audio stream in Redis."""
+    import io
+
+    import av
+    import numpy as np
+
+    a, b = cluster["gateways"]
+    room = a.http.post("/api/rooms", json={"name": "hall 4", "lang": "zh"}).json()
+    got = [b""]
+    done = threading.Event()
+
+    def listen() -> None:
+        url = f"{b.url}/api/rooms/{room['id']}/original.mp3"
+        with httpx.stream("GET", url, params={"token": room["viewer_token"]}, timeout=30) as r:
+            assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg"
+            for chunk in r.iter_bytes():
+                got[0] += chunk
+                if done.is_set():
+                    return
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(1.0)
+    start_file(a, room, talk, speed=1)
+    time.sleep(6.0)
+    done.set()
+    listener.join(30)
+    a.http.post(f"/api/rooms/{room['id']}/stop")
+    with av.open(io.BytesIO(got[0])) as f:
+        heard = np.concatenate([fr.to_ndarray().reshape(-1) for fr in f.decode(audio=0)])
+    assert np.abs(heard).max() > 0.05  # the talk came through, not silence
+    assert heard.size / 16000 < 10  # live: about as long as the time listened
+
+
 def test_a_worker_killed_mid_file_is_taken_over(cluster, talk, aishell_rows):
     import redis
 

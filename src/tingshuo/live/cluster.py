@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ AUDIO_KEEP_S = 600  # the audio stream keeps this much (a worker resumes from in
 BLOCK_S = 0.1
 _NO_WORKER_AFTER_S = 5.0
 _PAUSE_SILENCE_S = 1.0
+_TAP_IDLE_S = 10.0  # the original sound is read this long after its last listener
 
 
 def to_pcm(samples: np.ndarray) -> bytes:
@@ -110,6 +111,8 @@ class ClusterRooms:
         self._away = False  # Redis refused the last send: only the retry loop tries again
         self.rulebook = RuleBook(store)
         self._watch = asyncio.ensure_future(self._report_unclaimed())
+        self._taps: dict[str, threading.Thread] = {}
+        self._closing = threading.Event()
 
     # -- lookups
 
@@ -341,6 +344,42 @@ class ClusterRooms:
             if cleanup is not None:
                 cleanup.unlink(missing_ok=True)
 
+    def tap(self, room_id: str, listener: Callable[[np.ndarray], bool]) -> None:
+        """`listener` hears the room's audio (16 kHz blocks, as the worker gets them, read
+        from the room's audio stream whichever gateway takes it): the relay of the original
+        sound. It returns False once nobody listens; then the reading stops."""
+        thread = self._taps.get(room_id)
+        if thread is not None and thread.is_alive():
+            return
+        thread = threading.Thread(
+            target=self._tapped, args=(room_id, listener), name=f"tap-{room_id}", daemon=True
+        )
+        self._taps[room_id] = thread
+        thread.start()
+
+    def _tapped(self, room_id: str, listener: Callable[[np.ndarray], bool]) -> None:
+        import redis
+
+        key, after = room_key(room_id, "audio"), "$"
+        wanted_at = time.monotonic()
+        while not self._closing.is_set():
+            try:
+                got = self.redis.xread({key: after}, count=50, block=500)
+            except redis.RedisError:  # a restart: the relay is silent meanwhile
+                time.sleep(0.5)
+                continue
+            wanted = True
+            for entry_id, fields in got[0][1] if got else []:
+                after = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                if b"pcm" in fields:
+                    wanted = listener(from_pcm(fields[b"pcm"])) is not False
+            if not got:
+                wanted = listener(np.zeros(0, dtype=np.float32)) is not False
+            if wanted:
+                wanted_at = time.monotonic()
+            elif time.monotonic() - wanted_at > _TAP_IDLE_S:  # (a listener takes a moment)
+                return
+
     def pause(self, room_id: str) -> RemoteRun | dict:
         run = self._require(room_id)
         if run.get("state") != "paused":
@@ -434,6 +473,7 @@ class ClusterRooms:
                 log.warning("cannot look at the live rooms: %s", e)
 
     async def close(self) -> None:
+        self._closing.set()
         self._watch.cancel()
         for room_id in list(self._local):
             remote = self._local.pop(room_id)

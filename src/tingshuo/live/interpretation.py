@@ -490,13 +490,17 @@ class Relay(_Broadcast):
         self._lock = threading.Lock()
         self._held = np.zeros(0, dtype=np.float32)
 
-    def feed(self, block: np.ndarray) -> None:
+    def feed(self, block: np.ndarray) -> bool:
+        """A block of the room's sound; False once nobody listens."""
         if not self.listeners:
-            return
+            return False
+        if not block.size:
+            return True
         with self._lock:
             self._pcm.append(block.astype(np.float32))
             while sum(b.size for b in self._pcm) > self.KEEP_S * self.rate:
                 self._pcm.popleft()
+        return True
 
     def _tick(self) -> None:
         with self._lock:

@@ -524,7 +524,7 @@ class Rooms:
             except RuntimeError:
                 pass
 
-    def tap(self, room_id: str, listener: Callable[[np.ndarray], None]) -> None:
+    def tap(self, room_id: str, listener: Callable[[np.ndarray], object]) -> None:
         """`listener` hears the room's audio (16 kHz blocks, as the recognizer gets them):
         the relay of the original sound. One per room; it must not block."""
         self.taps[room_id] = listener

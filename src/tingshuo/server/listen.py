@@ -138,13 +138,9 @@ async def interpretation_stream(request: Request, room: Viewer, lang: Lang) -> S
 @router.get("/api/rooms/{room_id}/original.mp3")
 async def original_stream(request: Request, room: Viewer) -> StreamingResponse:
     """The room's own sound, live, as MP3 ("Original" listening: an overflow room, the hard
-    of hearing). Silence while the room is quiet or paused."""
+    of hearing). Silence while the room is quiet or paused. With workers, any gateway relays
+    it from the room's audio stream in Redis."""
     rooms = rooms_of(request)
-    if not hasattr(rooms, "tap"):
-        raise HTTPException(
-            404,
-            "the original sound is relayed by a single server; with workers, take it from the hall",
-        )
     relay = interpreter(request).relay(room.id)
     rooms.tap(room.id, relay.feed)
     return StreamingResponse(
