@@ -20,6 +20,7 @@ from concurrent.futures import Future
 
 from ..errors import TingshuoError
 from ..priority import lower_priority
+from ..supervised import Supervised
 from .base import Hypothesis, Recognizer, Request
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,7 @@ class RecognizerWorker:
         self._finals = 0  # final requests queued or running
         self._active = 0  # all requests queued or running
         self._seen: dict[object, float] = {}  # owner -> when it last asked
-        self._thread = threading.Thread(
-            target=self._run,
-            args=(self._queue, lambda: self.recognizer),
-            name="recognizer",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = Supervised("recognizer", self._run, self._queue, lambda: self.recognizer)
         self._draft_thread: threading.Thread | None = None
         if drafter is not None:
             draft_queue = self._drafts = queue.PriorityQueue(maxsize=max_queue)
@@ -80,6 +75,7 @@ class RecognizerWorker:
         """Queue a request; drafts are refused (QueueFull) rather than waited for. An `urgent`
         draft (an utterance's first: a caption must show) goes on the main instance, after
         finals, rather than at the drafts' lower priority."""
+        self._thread.ensure()
         future: Future[Hypothesis] = Future()
         n = next(self._order)
         priority = _DRAFT if request.draft else _FINAL
@@ -170,8 +166,12 @@ class RecognizerWorker:
                 log.exception("recognizer failed")
                 future.set_exception(e)
 
+    def thread_state(self) -> str:
+        """"running" (and how often it was started again after stopping by itself)."""
+        return self._thread.state()
+
     def close(self) -> None:
         self._queue.put((99, next(self._order), None, None, None))
         if self._drafts is not None:
             self._drafts.put((99, next(self._order), None, None, None))
-        self._thread.join(timeout=5)
+        self._thread.join(5)

@@ -111,6 +111,16 @@ class Models:
                 )
             return self._review
 
+    def threads(self) -> dict[str, str]:
+        """The model threads this process runs, for /health (a stopped one is started
+        again by asking)."""
+        out = {}
+        if self._worker is not None:
+            out["recognizer"] = self._worker.thread_state()
+        if self._translator is not None:
+            out["translator"] = self._translator.thread_state()
+        return out
+
     def review_counts(self) -> dict[str, int] | None:
         """The second pass's counts so far (None: it is off or has not started)."""
         if self._review is None:

@@ -33,6 +33,7 @@ from ..errors import TingshuoError
 from ..events import Final, Translation
 from ..priority import lower_priority
 from ..settings import Settings
+from ..supervised import Supervised
 from .base import Translator, Turn
 from .glossary import Glossary
 from .llama_chat import CallStats
@@ -137,8 +138,7 @@ class TranslationWorker:
         self.pace = {MAIN: Pace(0.1), FAST: Pace(0.05)}
         self.shedding = "none"  # the last decision under pressure: none, quality, translation
         self.counts = {MAIN: 0, FAST: 0, SKIP: 0}
-        self._thread = threading.Thread(target=self._run, name="translator", daemon=True)
-        self._thread.start()
+        self._thread = Supervised("translator", self._run)
 
     def submit(
         self,
@@ -148,6 +148,7 @@ class TranslationWorker:
         """Queue a job without ever waiting. The Future gives {target: text} once every
         target is done; `callback` gets each Translation as soon as it is ready. A full
         queue fails the Future with QueueFull at once (the caption itself stays stored)."""
+        self._thread.ensure()
         future: Future[dict[str, str]] = Future()
         n = next(self._order)
         if job.draft:
@@ -411,9 +412,13 @@ class TranslationWorker:
             context.append(Turn(text, result))
         return result, translator.name
 
+    def thread_state(self) -> str:
+        """"running" (and how often it was started again after stopping by itself)."""
+        return self._thread.state()
+
     def close(self) -> None:
         self._queue.put((_STOP, next(self._order), None, None, None))
-        self._thread.join(timeout=30)
+        self._thread.join(30)
 
     def __enter__(self) -> TranslationWorker:
         return self

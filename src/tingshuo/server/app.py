@@ -59,6 +59,9 @@ class Health(BaseModel):
     # the machine's second pass over live captions, when it is on: how many finals it read
     # again, corrected, skipped (the room was behind) and left to an operator's correction
     second_pass: dict[str, int] | None = None
+    # the model threads this process runs: "running", or "running (started again 1×)" when
+    # one had stopped by itself (asking starts it again)
+    threads: dict[str, str] = {}
 
 
 class TranscriptOut(BaseModel):
@@ -159,6 +162,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             store="ok" if failure is None else "captions are not being saved",
             store_waiting=getattr(db, "waiting", 0),
             second_pass=request.app.state.models.review_counts(),
+            threads=request.app.state.models.threads(),
         )
 
     @app.post("/api/login", status_code=204, dependencies=need_token)
