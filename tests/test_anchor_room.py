@@ -124,7 +124,8 @@ def test_tokens_organizer_steps_viewer_watches(client):
     assert client.get(f"/room/{room['id']}/stage").status_code == 200
     assert client.get("/api/anchor/presenter").status_code == 200
     assert client.get("/learn").status_code == 200  # the learner's page is public
-    assert room["links"]["stage"].endswith(f"/room/{room['id']}/stage?token={room['viewer_token']}")
+    stage_link = f"/room/{room['id']}/stage?token={room['viewer_token']}&stage="
+    assert stage_link in room["links"]["stage"]
 
 
 def _next_events(ws, n: int) -> list[dict]:

@@ -5,6 +5,7 @@ whose browser blocks sound."""
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import numpy as np
@@ -232,10 +233,22 @@ def test_sound_reports_take_the_rooms_token_and_a_modest_rate(server):
     room = server.room(name="Hall H")
     url = f"/api/rooms/{room['id']}/stage/sound"
     viewer = {"Authorization": f"Bearer {room['viewer_token']}"}
+    stage_link = server.http.get(f"/api/rooms/{room['id']}").json()["links"]["stage"]
+    key = parse_qs(urlsplit(stage_link).query)["stage"][0]
     with httpx.Client(base_url=server.url) as phone:
         assert phone.post(url, json={"muted": True}).status_code == 401
         wrong = {"Authorization": "Bearer not-the-token"}
         assert phone.post(url, json={"muted": True}, headers=wrong).status_code == 403
+        # a phone with the viewer link: it has not the stage's key, and cannot see it
+        refused = phone.post(url, json={"muted": True}, headers=viewer)
+        assert refused.status_code == 403 and "stage page" in refused.json()["detail"]
+        seen = phone.get(f"/api/rooms/{room['id']}", headers=viewer).json()["links"]["stage"]
+        assert "stage=" not in seen
+        wrong_key = phone.post(
+            url, params={"stage": "0" * 32}, json={"muted": True}, headers=viewer
+        )
+        assert wrong_key.status_code == 403
+        url += f"?stage={key}"
         assert phone.post(url, json={"muted": "loud"}, headers=viewer).status_code == 422
         assert phone.get(url, headers=viewer).json() == {"muted": False}  # nothing reported
         assert phone.post(url, json={"muted": True}, headers=viewer).status_code == 204

@@ -30,6 +30,7 @@ from ..events import AnchorCue, AnchorRundown, AnchorSkip, Final, RoomEvent, Sta
 from ..events import Segment as Caption
 from ..store.db import RoomInfo, SavedRundown
 from .api_rooms import Organizer, Viewer, rooms_of
+from .auth import same, stage_key
 from .limits import RateLimiter, client_address
 
 if TYPE_CHECKING:
@@ -420,8 +421,11 @@ class Sound(BaseModel):
     muted: bool  # the stage page's browser blocks sound until someone clicks on it
 
 
-def _sound_report(request: Request, room: Viewer) -> RoomInfo:
-    """Dependency: the room, for a client under its rate of sound reports (429 past it)."""
+def _sound_report(request: Request, room: Viewer, stage: str = "") -> RoomInfo:
+    """Dependency: the room, for its stage page (the key in the stage link, besides the
+    viewer token: a phone cannot report the stage muted) under a rate of reports (429)."""
+    if not stage or not same(stage, stage_key(request, room.id)):
+        raise HTTPException(403, "only the room's stage page reports its sound (its link's key)")
     wait = anchors_of(request).sound_reports.take(f"{client_address(request)} {room.id}")
     if wait > 0:
         seconds = max(1, round(wait + 0.5))

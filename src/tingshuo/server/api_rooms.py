@@ -26,7 +26,7 @@ from ..live.rooms import RoomError, Rooms
 from ..mt.base import LANGUAGE_NAMES
 from ..store.db import RoomInfo, SpeakerCount, Store
 from ..store.export import FORMATS, machine_text, render
-from .auth import Denied, check_viewer, organizer
+from .auth import Denied, check_viewer, organizer, stage_key
 from .uploads import save_upload, upload_file
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,8 @@ def _out(request: Request, room: RoomInfo) -> RoomOut:
         phone=f"{base}/room/{room.id}?token={room.viewer_token}",
         screen=f"{base}/room/{room.id}/screen?token={room.viewer_token}",
         events=f"{ws_base}/ws/rooms/{room.id}/events?token={room.viewer_token}",
-        stage=f"{base}/room/{room.id}/stage?token={room.viewer_token}",
+        stage=f"{base}/room/{room.id}/stage?token={room.viewer_token}"
+        f"&stage={stage_key(request, room.id)}",
         interpretation={
             t: f"{base}/api/rooms/{room.id}/interpretation.mp3?lang={t}&token={room.viewer_token}"
             for t in room.targets
@@ -307,7 +308,9 @@ def get_room(request: Request, room: Viewer) -> RoomOut | ViewerRoomOut:
     out = _out(request, room)
     if check_viewer(request, room):  # the organizer
         return out
-    return ViewerRoomOut(**out.model_dump(exclude={"hotwords", "glossary"}))
+    viewer = ViewerRoomOut(**out.model_dump(exclude={"hotwords", "glossary"}))
+    viewer.links.stage = viewer.links.stage.split("&stage=")[0]  # the stage's own key: not theirs
+    return viewer
 
 
 @router.patch("/{room_id}", dependencies=[Organizer])

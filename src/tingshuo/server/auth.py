@@ -10,6 +10,8 @@ and a WebSocket's Origin must be this host), so another site cannot act with it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from urllib.parse import urlsplit
 
@@ -101,3 +103,11 @@ def organizer(request: Request) -> None:
         check_organizer(request)
     except Denied as e:
         raise e.http() from None
+
+
+def stage_key(conn: HTTPConnection, room_id: str) -> str:
+    """What the stage page's link carries besides the viewer token, so that only the stage
+    (not a phone with the viewer link) reports the stage's sound. Derived from the organizer
+    token: the same on every gateway and after a restart, nothing stored."""
+    secret = str(conn.app.state.token).encode()
+    return hmac.new(secret, f"stage {room_id}".encode(), hashlib.sha256).hexdigest()[:32]

@@ -1,7 +1,7 @@
 // The stage: draws the same presenter as the video (shapes from /api/anchor/presenter),
 // speaks each rundown segment and highlights subtitles from the synthesizer's timings.
 //
-// In a room (/room/{id}/stage?token=<viewer>) the page follows the console: it listens to the
+// In a room (/room/{id}/stage?token=<viewer>&stage=<key>) the page follows the console: it listens to the
 // room's events and speaks each cued line (audio from /api/rooms/{id}/anchor/say). With
 // &rehearse=1 and the organizer token it has its own buttons and a paste-a-rundown form.
 "use strict";
@@ -225,7 +225,9 @@ let muted = null; // null: not known yet
 function tellSound(m) {
   muted = m;
   if (!inRoom) return;
-  fetch(`/api/rooms/${encodeURIComponent(roomId)}/stage/sound`, {
+  // the stage link's own key: only the stage, not a phone with the viewer link, reports it
+  const key = new URLSearchParams({ stage: query.get("stage") || "" });
+  fetch(`/api/rooms/${encodeURIComponent(roomId)}/stage/sound?${key}`, {
     method: "POST",
     headers: { "Content-Type": "application/json", ...auth },
     body: JSON.stringify({ muted: m }),
