@@ -81,7 +81,11 @@ def test_public_url_wins(worker, tmp_path):
         viewer = c.get(f"/api/rooms/{room['id']}", params={"token": room["viewer_token"]}).json()
     assert link == f"https://captions.example.org/room/{room['id']}?token={room['viewer_token']}"
     assert room["links"]["events"].startswith("wss://captions.example.org/ws/rooms/")
-    assert room["links"]["loopback"] is False and viewer["links"] == room["links"]
+    assert room["links"]["loopback"] is False
+    # a viewer sees the same links, but the stage's without its own key
+    stage = room["links"]["stage"]
+    assert viewer["links"] == {**room["links"], "stage": stage.split("&stage=")[0]}
+    assert stage.startswith("https://captions.example.org/room/") and "&stage=" in stage
 
 
 def test_a_server_listening_only_on_loopback_says_its_links_are_loopback(worker, tmp_path):

@@ -248,8 +248,23 @@ def test_the_console_s_speakers_panel_renames_a_voice_on_every_page(server, tmp_
         offered.send_keys(Keys.CONTROL, "a")
         offered.send_keys("王总", Keys.ENTER)
         wait_for(driver, f"{speakers}[1] === '王总'", 10, "the clicked caption's voice renamed")
-        Select(driver.find_element(By.ID, "merge-from")).select_by_value("王总")
-        Select(driver.find_element(By.ID, "merge-into")).select_by_value("李明教授")
+        wait_for(driver, f"{listed}.includes('王总 1')", 10, "the list renamed")
+
+        def choose(select_id: str, value: str) -> None:
+            # the list is drawn again when any of the room's captions changes: choose again
+            # if the options were replaced under the click
+            from selenium.common.exceptions import StaleElementReferenceException
+
+            for _ in range(5):
+                try:
+                    Select(driver.find_element(By.ID, select_id)).select_by_value(value)
+                    return
+                except StaleElementReferenceException:
+                    time.sleep(0.2)
+            raise AssertionError(f"could not choose {value} in #{select_id}")
+
+        choose("merge-from", "王总")
+        choose("merge-into", "李明教授")
         driver.find_element(By.ID, "btn-merge").click()
         wait_for(driver, f"{listed} === '李明教授 3 条字幕 captions'", 10, "one voice left")
         assert set(driver.execute_script(f"return {speakers}")) == {"李明教授"}
