@@ -332,20 +332,6 @@ def reading_registers(
     return registers_from_guess(guess) if guess else [(track.median_hz, 1.0)]
 
 
-def reading_register(
-    audio: np.ndarray,
-    track: PitchTrack,
-    spans: list[tuple[float, float]],
-    register_hz: float | None = None,
-) -> float:
-    """One register for a short reading: the learner's own when known, else guessed from
-    the voice, else (too little voice to guess) the reading's own median."""
-    if register_hz:
-        return register_hz
-    guess = guess_register(audio, track, spans[0][0], spans[-1][1])
-    return guess or track.median_hz
-
-
 def tone_probabilities(
     model: DrillToneModel,
     track: PitchTrack,

@@ -13,6 +13,7 @@
   const DROP_S = 7; // a line not begun this long after its caption came is skipped (≤ 8 s behind)
   const LATE_S = 5; // a translation not begun this long after its caption: skipped
   const FAST = 1.2; // on top of the voice's own brisk pace (1.1×): 1.32× in all
+  const FASTER_AFTER_S = 3; // a line this late after its caption: spoken faster
 
   const bar = document.getElementById("listen-bar");
   const toggle = document.getElementById("listen");
@@ -47,9 +48,8 @@
   function skip(n = 1) { player.skipped += n; show(); }
 
   const now = () => performance.now() / 1000;
-  const FASTER_AFTER_S = 3; // a line this late after its caption: spoken faster
 
-  // a line's `part`-th piece as {url, duration}, or null when it has no more (the server
+  // a line's `part`-th piece as an object URL, or null when it has no more (the server
   // waits for a piece that is not cut yet)
   function piece(line, part) {
     const wait = part === 0 ? Math.max(0, line.came + LATE_S - now()) : DROP_S;
