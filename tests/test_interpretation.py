@@ -224,6 +224,9 @@ def test_a_phone_with_listen_on_plays_the_translations_in_caption_order(server, 
         )
         assert isinstance(peak, float) and peak > 0.05, peak
         assert driver.execute_script("return window.tsListen.skipped") == 0
+        # every line heard: the phone says it waits, not that it plays
+        state = "document.getElementById('listen-state').textContent"
+        wait_for(driver, f"{state}.startsWith('waiting')", 10, "the phone waiting")
         driver.save_screenshot(str(tmp_path / "phone-listen.png"))
     finally:
         driver.quit()

@@ -38,7 +38,9 @@
     toggle.textContent = player.on ? TS.say(ui(), "■ 停止收听", "■ Stop listening") : TS.say(ui(), "▶ 收听译音", "▶ Listen");
     let text = "";
     if (player.on) {
-      text = player.current ? TS.say(ui(), "正在播放", "playing") : TS.say(ui(), "等待下一句…", "waiting for the next line…");
+      // "playing" only while sound plays (not while the rest of a line is awaited)
+      const sounding = player.current && !audio.paused && !audio.ended;
+      text = sounding ? TS.say(ui(), "正在播放", "playing") : TS.say(ui(), "等待下一句…", "waiting for the next line…");
       if (player.skipped) text += TS.say(ui(), ` · 为跟上进度跳过 ${player.skipped} 句`, ` · ${player.skipped} skipped to keep up`);
     }
     said.textContent = text;
@@ -105,10 +107,11 @@
       line.startedAt = now();
     }
     if (line && line.id) audio.playbackRate = rate(line);
+    show();
   });
   // only the piece being played moves the player on (not the silent start, not a stale load)
   const ours = () => player.lang !== "src" && player.current && player.current.id && player.piece && audio.src === player.piece;
-  audio.addEventListener("ended", () => { if (ours()) playPiece(player.current); });
+  audio.addEventListener("ended", () => { show(); if (ours()) playPiece(player.current); });
   audio.addEventListener("error", () => { if (ours()) playPiece(player.current); }); // lost: go on
 
   function add(id, came) {
