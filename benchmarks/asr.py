@@ -29,7 +29,7 @@ from tingshuo.asr.worker import RecognizerWorker
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.audio.sources import BLOCK_S, file_blocks
 from tingshuo.events import Final, Partial
-from tingshuo.pipeline import LiveSession
+from tingshuo.live.session import LiveSession
 from tingshuo.settings import Settings
 from tingshuo.store.db import open_store
 

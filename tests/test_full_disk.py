@@ -13,7 +13,7 @@ from sqlalchemy import event
 from tingshuo.audio.decode import load_audio
 from tingshuo.errors import StoreError
 from tingshuo.events import Final, Segment
-from tingshuo.pipeline import LiveSession
+from tingshuo.live.session import LiveSession
 from tingshuo.store.db import Store, open_store
 
 from .conftest import AISHELL

@@ -8,7 +8,7 @@ import srt
 from tingshuo.audio.decode import load_audio
 from tingshuo.events import Final, Segment, Translation
 from tingshuo.mt import Glossary, TranslationWorker, load_translator
-from tingshuo.pipeline import LiveSession
+from tingshuo.live.session import LiveSession
 from tingshuo.store.db import open_store
 from tingshuo.store.export import render
 

@@ -9,7 +9,7 @@ import pytest
 
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.events import Final
-from tingshuo.pipeline import LiveSession
+from tingshuo.live.session import LiveSession
 from tingshuo.speakers import Diarizer, SpeakerTurns, Voice, load_speaker_encoder, new_turns
 from tingshuo.store.db import open_store
 

@@ -11,7 +11,7 @@ from tingshuo.asr.scoring import cer
 from tingshuo.asr.streaming import StreamingTranscriber, policy_config, transcribe_audio
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.events import Final, Partial
-from tingshuo.pipeline import LiveSession
+from tingshuo.live.session import LiveSession
 from tingshuo.store.db import open_store
 
 from .conftest import AISHELL, read_tsv

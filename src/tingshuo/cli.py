@@ -345,7 +345,7 @@ def listen(
     from .audio.decode import probe
     from .audio.sources import file_blocks, mic_blocks
     from .events import Final, Partial, Translation
-    from .pipeline import LiveSession
+    from .live.session import LiveSession
 
     if (file is None) == (not mic):
         raise TingshuoError("give exactly one source: --file PATH or --mic")

@@ -31,7 +31,7 @@ import redis
 from ..audio.decode import SAMPLE_RATE
 from ..errors import StoreError, TingshuoError
 from ..events import Final, RoomEvent, RoomState, StoreNotice
-from ..pipeline import LiveSession
+from .session import LiveSession
 from ..rules import RuleBook
 from ..settings import Settings
 from ..store.pending import BufferedStore, StoreState, open_buffered_store

@@ -26,7 +26,7 @@ from ..audio.decode import SAMPLE_RATE
 from ..audio.sources import file_blocks, mic_blocks
 from ..errors import StoreError, TingshuoError
 from ..events import Lag, RoomEvent, RoomState, StoreNotice
-from ..pipeline import LiveSession, PushSource
+from .session import LiveSession, PushSource
 from ..rules import RuleBook
 from ..settings import Settings
 from ..speakers.turns import LABEL

@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .asr.streaming import StreamingTranscriber, policy_config
-from .asr.worker import RecognizerWorker
-from .audio.decode import SAMPLE_RATE
-from .errors import StoreError
-from .events import Final, Partial, RoomEvent, Segment, Translation
-from .live.captions import CaptionPath
-from .live.review import CONTEXT_CAPTIONS, Job, ReviewWorker
-from .rules import Rules
-from .settings import Settings
-from .store.db import SavedVoice, SessionInfo, Store
+from ..asr.streaming import StreamingTranscriber, policy_config
+from ..asr.worker import RecognizerWorker
+from ..audio.decode import SAMPLE_RATE
+from ..errors import StoreError
+from ..events import Final, Partial, RoomEvent, Segment, Translation
+from .captions import CaptionPath
+from .review import CONTEXT_CAPTIONS, Job, ReviewWorker
+from ..rules import Rules
+from ..settings import Settings
+from ..store.db import SavedVoice, SessionInfo, Store
 
 if TYPE_CHECKING:
-    from .mt import Glossary, TranslationWorker
-    from .speakers import Diarizer
+    from ..mt import Glossary, TranslationWorker
+    from ..speakers import Diarizer
 
 log = logging.getLogger(__name__)
 
