@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from tingshuo.audio.decode import load_audio
 from tingshuo.learn import report
 from tingshuo.learn.assess import Assessment, SyllableResult, analyse, score
-from tingshuo.learn.routes import router
 from tingshuo.learn.sandhi import SHAPES, Syllable, reference_syllables
 from tingshuo.live.models import Models
+from tingshuo.server.api_learn import router
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 

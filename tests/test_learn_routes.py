@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tingshuo.learn.routes import router
 from tingshuo.live.models import Models
+from tingshuo.server.api_learn import router
 from tingshuo.settings import Settings
 
 from .conftest import AISHELL

@@ -14,8 +14,8 @@ from tingshuo.audio.decode import load_audio
 from tingshuo.errors import TingshuoError
 from tingshuo.learn import report
 from tingshuo.learn.assess import assess_audio
-from tingshuo.learn.routes import router
 from tingshuo.live.models import Models
+from tingshuo.server.api_learn import router
 from tingshuo.settings import Settings
 
 from .conftest import AISHELL, DATA

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from .anchor.cli import anchor
 from .errors import StoreError, TingshuoError
 from .learn.cli import assess
 from .mt.cli import translate
 from .paths import check_writable
 from .settings import get_settings
-from .tts.cli import anchor, speak
+from .tts.cli import speak
 
 if TYPE_CHECKING:
     from .speakers import Diarizer

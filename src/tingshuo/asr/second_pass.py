@@ -108,15 +108,10 @@ class SecondPass:
         """The bundled translation model (`settings.mt_model`, or `model`) from the model
         cache, with the homophone index; both are memory-mapped or shared, so beside a
         translator this costs little more than its own context (about 60 MB)."""
-        from ..mt.llm import _import_llama, gguf_path
+        from ..llama import gguf_path, import_llama
 
         path = gguf_path(model or settings.mt_model, settings.cache_dir)
-        try:
-            llama = _import_llama()
-        except ImportError as e:
-            raise ModelError(
-                "llama-cpp-python is not installed: pip install 'llama-cpp-python==0.3.36'"
-            ) from e
+        llama = import_llama()
         try:
             # the model's own context is not used: it holds a few tokens
             llm = llama(model_path=str(path), n_ctx=64, n_batch=64, seed=0, verbose=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 
-from .assess import Assessment, SyllableResult
+from .result import Assessment, SyllableResult
 from .sandhi import SHAPES
 
 # the expected shape of each tone, in semitones around the speaker's median, over the

@@ -15,7 +15,7 @@ Voices (each reading known tones; the labels are the tones read):
   utterances (running speech), kept for validation: fitted on, they made the isolated
   syllables of a held-out voice worse.
 
-Every reading goes through `assess.analyse_drill` exactly as an assessment would. Each
+Every reading goes through `assess_drill.analyse_drill` exactly as an assessment would. Each
 voice is also warped into pseudo-voices (semitones scaled by 0.7-1.3, shifted by up to ±2
 and each syllable tilted by up to ±2) and each example is given against the voice's register
 and against it off by up to ±2.5 semitones, as a register guessed from the voice is.
@@ -67,7 +67,7 @@ class Reading:
 def analyse(voice: str, pinyin: list[str], audio: np.ndarray) -> Reading | None:
     from ..errors import TingshuoError
     from ..settings import Settings
-    from .assess import analyse_drill
+    from .assess_drill import analyse_drill
     from .drill import guess_register
 
     padded = np.concatenate([PAD, audio, PAD])

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import TingshuoError
 from ..tts.base import Speech, Unit
-from .sandhi import Syllable
+from .sandhi import Syllable, has_han, reference_syllables
 
 
 def read_pinyin(voice, pinyin: list[str]) -> Speech:
@@ -51,6 +51,14 @@ def read_pinyin(voice, pinyin: list[str]) -> Speech:
         idx = [i for i, o in enumerate(owner) if o == k and symbols[i] != "#0"]
         units.append(Unit(p, float(edges[idx[0]]), float(edges[idx[-1] + 1])))
     return Speech(" ".join(pinyin), "zh", engine.name, rate, audio.astype(np.float32), units)
+
+
+def read_prompt(voice, text: str) -> Speech:
+    """The model reading of a prompt: Hanzi through the voice's own front end; a pinyin
+    prompt (ma3, ni3 hao3) with exactly the tones asked for."""
+    if has_han(text):
+        return voice.say(text)
+    return read_pinyin(voice, [s.numbered for s in reference_syllables(text)])
 
 
 def read_with_tones(voice, text: str, tones: list[int]):

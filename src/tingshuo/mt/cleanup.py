@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..asr.text import tidy_zh
+from ..text import tidy_zh
 from .base import CJK, HAN
 
 _LABEL = re.compile(

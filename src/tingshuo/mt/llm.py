@@ -11,16 +11,14 @@ translated on their own (and dropped from English when that fails too).
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from ..errors import ModelError, TingshuoError
-from ..models import resolve
+from ..llama import gguf_path, import_llama
 from ..settings import Settings
 from . import numbers
 from .base import (
@@ -354,30 +352,6 @@ def _badness(issues: list[Issue]) -> tuple[int, int]:
     return sum(i.kind in ("numbers", "terms") for i in issues), len(issues)
 
 
-def gguf_path(name_or_path: str, cache_dir: Path) -> Path:
-    """A bundled model name, a .gguf file, or a folder that holds exactly one."""
-    path = resolve(name_or_path, cache_dir)
-    if path.is_dir():
-        files = sorted(path.glob("*.gguf"))
-        if len(files) != 1:
-            raise ModelError(f"{path}: expected one .gguf file in the folder, found {len(files)}")
-        path = files[0]
-    return path
-
-
-def _import_llama() -> type:
-    """llama.cpp's own OpenMP runtime, which reads its settings when it loads, lets its two
-    threads spin briefly between steps (a token takes ~40 ms in hundreds of steps): with
-    the passive waiting the recognizer's runtime needs, a caption took 1.3 s, not 0.9 s."""
-    saved = os.environ.pop("OMP_WAIT_POLICY", None)
-    try:
-        from llama_cpp import Llama
-    finally:
-        if saved is not None:
-            os.environ["OMP_WAIT_POLICY"] = saved
-    return Llama
-
-
 def load_translator(
     settings: Settings, model: str | None = None, context_turns: int | None = None
 ) -> LlmTranslator:
@@ -387,12 +361,7 @@ def load_translator(
     if context_turns is None:
         context_turns = settings.mt_context_captions
     path = gguf_path(model or settings.mt_model, settings.cache_dir)
-    try:
-        Llama = _import_llama()
-    except ImportError as e:
-        raise ModelError(
-            "llama-cpp-python is not installed: pip install 'llama-cpp-python==0.3.36'"
-        ) from e
+    Llama = import_llama()
     log.info("loading translation model %s", path)
     try:
         llm = Llama(

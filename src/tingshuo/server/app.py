@@ -273,7 +273,7 @@ _PUBLIC = re.compile(r"^/api/(learn/(speak|assess)|anchor/rundown)$")
 
 def body_limits(settings: Settings):
     """Request → the largest body it may send, for the BodyLimit middleware."""
-    from ..learn.routes import MAX_UPLOAD_BYTES
+    from .api_learn import MAX_UPLOAD_BYTES
 
     uploads = settings.max_upload_mb * 1024 * 1024 + _SLACK
     default = settings.max_body_kb * 1024
@@ -298,10 +298,10 @@ def _mount_features(app: FastAPI) -> None:
     """The anchor's stage and the learner's page. Their routers import no model: voices and
     the assessment load on first use, so start-up stays quick."""
     from ..anchor import routes as anchor_routes
-    from ..learn import routes as learn_routes
+    from . import api_learn
 
     app.include_router(anchor_routes.router)
-    app.include_router(learn_routes.router)  # public: a learner has no token
+    app.include_router(api_learn.router)  # public: a learner has no token
 
 
 def _session(db: Store, session_id: str) -> SessionInfo:

@@ -1,9 +1,8 @@
-"""`tingshuo speak` and `tingshuo anchor`: heavy imports stay inside the commands."""
+"""`tingshuo speak`: heavy imports stay inside the command."""
 
 from __future__ import annotations
 
 import logging
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +15,8 @@ err = Console(stderr=True)
 log = logging.getLogger(__name__)
 
 
-def _writable(path: Path) -> Path:
+def writable(path: Path) -> Path:
+    """`path` as a file to write (~ expanded): not a folder, in a folder that exists."""
     path = path.expanduser()
     if path.is_dir():
         raise TingshuoError(f"{path}: is a folder; give a file name")
@@ -50,7 +50,7 @@ def speak(
     if not text.strip():
         raise TingshuoError("nothing to say: the text is empty")
     code = check_lang(lang)
-    output = _writable(output)
+    output = writable(output)
     if output.suffix.lower() != ".wav":
         raise TingshuoError(f"{output}: only .wav output is written; name the file *.wav")
     settings = get_settings()
@@ -71,45 +71,3 @@ def speak(
         for unit in speech.units:
             out.print(f"{unit.start:.3f}\t{unit.end:.3f}\t{unit.text}", markup=False)
     err.print(f"[green]wrote[/green] {output} ({speech.duration:.1f} s, {voice.name})")
-
-
-class Size(StrEnum):
-    p720 = "720p"
-    p1080 = "1080p"
-
-
-def anchor(
-    rundown: Annotated[Path, typer.Argument(help="a rundown: .yaml, or .md with front matter")],
-    video: Annotated[Path, typer.Option("--video", help="the MP4 to write")] = Path("anchor.mp4"),
-    size: Annotated[Size, typer.Option("--size")] = Size.p720,
-    check: Annotated[
-        bool, typer.Option("--check", help="only parse the rundown and list its segments")
-    ] = False,
-) -> None:
-    """Render a rundown as a video: the anchor speaks, bilingual subtitles, audio muxed."""
-    from ..anchor.rundown import load_rundown
-    from ..settings import get_settings
-
-    plan = load_rundown(rundown)
-    if check:
-        out = Console(highlight=False)
-        for seg in plan.segments:
-            summary = seg.summary()
-            summary = summary if len(summary) <= 90 else summary[:89] + "…"
-            out.print(f"line {seg.line:>3}  {seg.kind:<8} {summary}", markup=False, soft_wrap=True)
-        return
-    from ..anchor.render import render_video
-
-    video = _writable(video)
-    if video.suffix.lower() != ".mp4":
-        raise TingshuoError(f"{video}: the video is written as MP4; name the file *.mp4")
-    report = render_video(plan, video, size.value, get_settings(), console=err)
-    for failure in report.failures:
-        err.print(f"[yellow]line {failure.line}:[/yellow] {failure.reason}", markup=True)
-    err.print(
-        f"[green]wrote[/green] {video} ({report.duration:.1f} s, {report.segments} segments"
-        + (f", {len(report.failures)} failed and shown as a card" if report.failures else "")
-        + ")"
-    )
-    if report.failures:
-        raise typer.Exit(2)
