@@ -29,7 +29,7 @@ from tingshuo.asr.worker import RecognizerWorker
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.audio.sources import BLOCK_S, file_blocks
 from tingshuo.events import Final, Partial
-from tingshuo.live.session import LiveSession
+from tingshuo.live.recipe import Recipe, open_session
 from tingshuo.settings import Settings
 from tingshuo.store.db import open_store
 
@@ -266,7 +266,7 @@ def streaming(settings: Settings, worker: RecognizerWorker, seconds: float | Non
     refs = read_tsv(AISHELL / "longform" / "segments.tsv")
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/bench.db")
-        session = LiveSession(worker, store, settings, "zh", title="benchmark")
+        session = open_session(Recipe("zh", title="benchmark"), worker, store, settings)
         events: list[tuple[float, Partial | Final]] = []
         blocks = file_blocks(AISHELL / "longform" / "longform_2spk.flac", realtime=True)
         if seconds:

@@ -34,18 +34,12 @@ from ..events import RoomEvent, RoomState
 from ..rules import RuleBook
 from ..settings import Settings
 from ..store.db import RoomInfo, Store
+from .base import RoomBusy, check_start, lookup, source_label
 from .bus import RedisBus, room_key
 from .captions import CaptionPath
 from .models import Models
-from .rooms import (
-    RoomBusy,
-    RoomNotFound,
-    TooManyRooms,
-    _glossary,
-    are_voices,
-    merge_voices,
-    rename_voice,
-)
+from .recipe import room_glossary
+from .voices import are_voices, merge_voices, rename_voice
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +111,7 @@ class ClusterRooms:
     # -- lookups
 
     def room(self, room_id: str) -> RoomInfo:
-        room = self.store.get_room(room_id)
-        if room is None:
-            raise RoomNotFound(f"no room {room_id!r}: check the link or create the room")
-        return room
+        return lookup(self.store, room_id)
 
     def _run(self, room_id: str) -> dict[str, str]:
         raw = self.redis.hgetall(room_key(room_id, "run"))
@@ -172,7 +163,7 @@ class ClusterRooms:
             last = self.store.last_segment_id(room.id)
             return max(last, int(self.redis.hget(run_key, "final_id") or 0))
 
-        return CaptionPath(self.store, translator, room.targets, _glossary(room), id_floor)
+        return CaptionPath(self.store, translator, room.targets, room_glossary(room), id_floor)
 
     # a worker's diarizer learns a new name from the voice's latest stored caption
     def rename_speaker(self, room_id: str, old: str, new: str) -> tuple[list[int], bool]:
@@ -201,20 +192,17 @@ class ClusterRooms:
     ) -> RemoteRun:
         room = self.room(room_id)
         run = self._run(room_id)
-        if run:
-            if not (kind == "push" and run.get("source") == "push" and self._orphaned(run)):
-                raise RoomBusy(f"room {room.name!r} is already listening ({run.get('source')})")
+        if run and kind == "push" and run.get("source") == "push" and self._orphaned(run):
             # a console whose gateway went away: its audio goes on here, in the same session
             remote = self._local[room_id] = RemoteRun(
                 room, kind, run["session_id"], started=float(run.get("started", time.time()))
             )
             remote.audio_t = float(run.get("audio_t", 0))
             return remote
-        if self.live_count >= self.settings.max_live_rooms:
-            raise TooManyRooms(f"{self.live_count} rooms are listening (TINGSHUO_MAX_LIVE_ROOMS)")
+        check_start(room, run.get("source", "") if run else None, self.live_count, self.settings)
         if kind == "device":
             live = mic_blocks(device)
-        source = label or {"push": "websocket", "file": str(path), "device": "sound device"}[kind]
+        source = source_label(kind, path, label)
         info = await run_in_threadpool(
             self.store.create_session,
             room.name,

@@ -31,14 +31,15 @@ import redis
 from ..audio.decode import SAMPLE_RATE
 from ..errors import StoreError, TingshuoError
 from ..events import Final, RoomEvent, RoomState, StoreNotice
-from .session import LiveSession
 from ..rules import RuleBook
 from ..settings import Settings
 from ..store.pending import BufferedStore, StoreState, open_buffered_store
 from .bus import RedisBus, room_key
 from .cluster import LIVE, from_pcm
 from .models import Models
-from .rooms import _glossary, lag_report, restored_diarizer
+from .recipe import room_session
+from .session import LiveSession
+from .voices import restored_diarizer
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +197,6 @@ class RoomWorker:
             after, offset = self._resume_point(room_id, reach)
             log.info("room %s: %s at %.1f s", room_id, "taken over" if taken_over else "started",
                      offset)  # fmt: skip
-            lang = None if room.lang == "auto" else room.lang
-            glossary = _glossary(room)
-            hotwords = list(room.hotwords) + (
-                [e.source for e in glossary.entries] if glossary else []
-            )
-            translator = self.models.translator() if room.targets else None
             encoder = self.models.speaker_encoder()
             diarizer = (
                 restored_diarizer(self.settings, self.store, encoder, room_id) if encoder else None
@@ -224,29 +219,21 @@ class RoomWorker:
                 except redis.RedisError:  # away: this worker numbers the room alone meanwhile
                     return first
 
-            session = held.session = LiveSession(
-                self.models.worker,
+            session = held.session = room_session(
+                room,
+                "",
+                self.models,
                 self.store,
-                self.settings,
-                lang,
-                list(dict.fromkeys(hotwords)),
-                targets=room.targets,
-                translator=translator,
-                glossary=glossary,
-                room_id=room_id,
-                diarizer=diarizer,
+                self.rulebook,
+                diarizer,
                 resume=info,
                 offset_s=offset,
                 utterance_base=base,
                 id_floor=id_floor,
-                rules=lambda: self.rulebook.for_room(room_id),
-                review=self.models.review(),
+                on_store_error=lambda e: self._publish(
+                    room_id, StoreNotice(saving=False, waiting=0, lost=True)
+                ),
             )
-            session.on_store_error = lambda e: self._publish(
-                room_id, StoreNotice(saving=False, waiting=0, lost=True)
-            )
-            if translator is not None and lang is not None:
-                translator.prepare(info.id, lang, room.targets)
 
             def publish(event: RoomEvent) -> None:
                 if isinstance(event, Final):  # kept, to put back after a Redis restart
@@ -259,8 +246,8 @@ class RoomWorker:
                 raise LeaseLost()
             status = result.status if result.status != "stopped" else "done"
             session.wait_translations(timeout=120)
-            if translator is not None:
-                translator.forget(info.id)
+            if session.translator is not None:
+                session.translator.forget(info.id)
         except LeaseLost:
             log.info("room %s: let go (another worker goes on with it)", room_id)
             return
@@ -351,7 +338,7 @@ class RoomWorker:
         for held in list(self.held.values()):
             if held.session is None or held.lost.is_set():
                 continue
-            report = lag_report(held.session, translator)
+            report = held.session.lag(translator)
             if report != held.last_lag:
                 held.last_lag = report
                 self._publish(held.room_id, report)

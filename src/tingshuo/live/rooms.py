@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -26,44 +25,28 @@ from ..audio.decode import SAMPLE_RATE
 from ..audio.sources import file_blocks, mic_blocks
 from ..errors import StoreError, TingshuoError
 from ..events import Lag, RoomEvent, RoomState, StoreNotice
-from .session import LiveSession, PushSource
 from ..rules import RuleBook
 from ..settings import Settings
-from ..speakers.turns import LABEL
-from ..store.db import RoomInfo, SavedVoice, Store
+from ..store.db import RoomInfo, Store
 from ..store.pending import StoreState
+from .base import RoomBusy, check_start, lookup, source_label
 from .bus import Bus
 from .captions import CaptionPath
 from .models import Models
+from .recipe import room_glossary, room_session
+from .session import LiveSession, PushSource
+from .voices import are_voices, merge_voices, rename_voice, restored_diarizer
 
 if TYPE_CHECKING:
     from ..mt import TranslationWorker
-    from ..speakers import Diarizer, SpeakerEncoder
+    from ..speakers import Diarizer
 
 log = logging.getLogger(__name__)
-
-_AUTO_SPEAKER = re.compile(re.escape(LABEL).replace(r"\{n\}", r"(\d+)"))
 
 # silence appended when a room pauses, so that the words spoken before the pause become final
 _PAUSE_SILENCE_S = 1.0
 # how often a live room's lag is looked at (and published when it changed)
 _LAG_EVERY_S = 1.0
-
-
-class RoomError(TingshuoError):
-    status = 400
-
-
-class RoomNotFound(RoomError):
-    status = 404
-
-
-class RoomBusy(RoomError):
-    status = 409
-
-
-class TooManyRooms(RoomError):
-    status = 429
 
 
 @dataclass(eq=False)
@@ -91,102 +74,7 @@ class RoomRun:
         }
 
     def lag(self, translator: TranslationWorker | None) -> Lag:
-        return lag_report(self.session, translator)
-
-
-def lag_report(session: LiveSession, translator: TranslationWorker | None) -> Lag:
-    """How far behind a room's captions and translations are, and what is shed."""
-    recent = list(session.final_lags)[-5:]
-    caption = max([session.lag_s, *recent[-1:]])
-    translation = 0.0
-    shed = "drafts" if session.shedding_drafts else "none"
-    if session.translator is not None and translator is not None:
-        done = list(session.translation_lags)[-1:]
-        translation = max([translator.lag_s(), *done])
-        if translator.shedding != "none":
-            shed = translator.shedding
-    return Lag(caption_s=round(caption, 2), translation_s=round(translation, 2), shed=shed)
-
-
-def restored_diarizer(
-    settings: Settings, store: Store, encoder: SpeakerEncoder, room_id: str
-) -> Diarizer:
-    """A room's speakers as the store kept them: after a restart a voice is still who the
-    organizer named, and new voices go on from the highest "Speaker N", never reusing it."""
-    from ..speakers import Diarizer, new_turns
-
-    try:
-        segments = store.room_segments(room_id)
-        voices = store.voices(room_id)
-    except StoreError as e:  # speakers start afresh; the room runs all the same
-        log.warning("room %s: known voices not restored: %s", room_id, e)
-        segments, voices = [], []
-    names = [seg.speaker for seg in segments if seg.speaker] + [v.name for v in voices]
-    numbers = [int(m.group(1)) for name in names if (m := _AUTO_SPEAKER.fullmatch(name))]
-    turns = new_turns(settings, first_number=max(numbers, default=0) + 1)
-    diarizer = Diarizer(encoder, turns)
-    latest = {seg.speaker: seg.id for seg in segments if seg.speaker and seg.id is not None}
-    for voice in voices:
-        turns.restore(voice.name, np.asarray(voice.total, dtype=np.float32), voice.utterances)
-        if voice.name in latest:
-            diarizer.latest_segment[len(turns.speakers) - 1] = latest[voice.name]
-    if voices:
-        log.info("room %s: %d known voices restored", room_id, len(voices))
-    return diarizer
-
-
-def are_voices(store: Store, diarizer: Diarizer | None, room_id: str, *names: str) -> bool:
-    """Whether each name is a voice the room knows (stored, or in its diarizer)."""
-    voices = {v.name for v in store.voices(room_id)}
-    if diarizer is not None:
-        with diarizer.lock:
-            voices |= set(diarizer.turns.names)
-    return all(name in voices for name in names)
-
-
-def rename_voice(
-    store: Store, diarizer: Diarizer | None, room_id: str, old: str, new: str
-) -> list[int]:
-    """Every caption of `old` is `new`'s, and so are the voice's later ones: a room's
-    diarizer in memory learns the name at once. Returns the relabelled captions' ids."""
-    if old == new:
-        return []
-    if diarizer is not None:
-        with diarizer.lock:
-            index = diarizer.rename(old, new)
-            if index is not None:  # queued before the store's rename: the stored voice agrees
-                store.save_voice(room_id, _voice(diarizer, index))
-    return store.rename_speaker(room_id, old, new)
-
-
-def merge_voices(
-    store: Store, diarizer: Diarizer | None, room_id: str, source: str, into: str
-) -> list[int]:
-    """One person heard as two voices: `source`'s captions become `into`'s and the two
-    voices one, in the diarizer too. Returns the relabelled captions' ids."""
-    if diarizer is not None:
-        with diarizer.lock:
-            # queued before the store's merge, which then finds the voices merged already
-            if diarizer.merge(source, into) or diarizer.rename(source, into) is not None:
-                store.replace_voices(room_id, _voices_of(diarizer))
-    return store.merge_speakers(room_id, source, into)
-
-
-def _voices_of(diarizer: Diarizer) -> list[SavedVoice]:
-    return [_voice(diarizer, index) for index in range(len(diarizer.turns.speakers))]
-
-
-def _voice(diarizer: Diarizer, index: int) -> SavedVoice:
-    name, total, utterances = diarizer.turns.state(index)
-    return SavedVoice(position=index, name=name, total=total.tolist(), utterances=utterances)
-
-
-def _glossary(room: RoomInfo):
-    if not room.glossary:
-        return None
-    from ..mt import Glossary
-
-    return Glossary.from_pairs(room.glossary)
+        return self.session.lag(translator)
 
 
 def _silence() -> np.ndarray:
@@ -231,15 +119,12 @@ class Rooms:
 
     def room(self, room_id: str) -> RoomInfo:
         try:
-            room = self.store.get_room(room_id)
+            return lookup(self.store, room_id)
         except StoreError:
             run = self.runs.get(room_id)
             if run is None:
                 raise
-            room = run.room  # a database that cannot be read does not end a live room
-        if room is None:
-            raise RoomNotFound(f"no room {room_id!r}: check the link or create the room")
-        return room
+            return run.room  # a database that cannot be read does not end a live room
 
     def run_of(self, room_id: str) -> RoomRun:
         self.room(room_id)
@@ -293,7 +178,7 @@ class Rooms:
                 translator = self.models.translator()
             except TingshuoError as e:
                 log.warning("room %s: captions go untranslated: %s", room.id, e)
-        return CaptionPath(self.store, translator, room.targets, _glossary(room))
+        return CaptionPath(self.store, translator, room.targets, room_glossary(room))
 
     def _store_state(self, state: StoreState) -> None:
         """From the store's writer: each room whose captions wait (or waited) is told whether
@@ -360,15 +245,11 @@ class Rooms:
         label: str | None = None,
     ) -> RoomRun:
         room = self.room(room_id)
-        if room_id in self.runs or room_id in self._starting:
-            run = self.runs.get(room_id)
-            how = f" ({run.kind})" if run else ""
-            raise RoomBusy(f"room {room.name!r} is already listening{how}; stop it first")
-        if len(self.runs) + len(self._starting) >= self.settings.max_live_rooms:
-            raise TooManyRooms(
-                f"{len(self.runs)} rooms are listening, the limit "
-                f"(TINGSHUO_MAX_LIVE_ROOMS) is {self.settings.max_live_rooms}"
-            )
+        run = self.runs.get(room_id)
+        busy = (
+            (run.kind if run else "") if room_id in self.runs or room_id in self._starting else None
+        )
+        check_start(room, busy, len(self.runs) + len(self._starting), self.settings)
         self._starting.add(room_id)  # loading the translator takes a while: no second start
         try:
             return await self._start(room, kind, path, speed, device, cleanup, label)
@@ -386,44 +267,27 @@ class Rooms:
         label: str | None,
     ) -> RoomRun:
         room_id = room.id
-        lang = None if room.lang == "auto" else room.lang
-        self.worker.recognizer.check_language(lang)
-        glossary = _glossary(room)
-        hotwords = list(room.hotwords)
-        if glossary is not None:
-            hotwords += [e.source for e in glossary.entries]
-        translator = await run_in_threadpool(self.models.translator) if room.targets else None
-        diarizer = await run_in_threadpool(self.diarizer, room_id)
-        blocks: Iterable[np.ndarray]
-        push = None
+        self.worker.recognizer.check_language(None if room.lang == "auto" else room.lang)
         if kind == "device":
             live = mic_blocks(device)  # checks the device now: a missing one is a clear error
-        session = LiveSession(
-            self.worker,
-            self.store,
-            self.settings,
-            lang,
-            list(dict.fromkeys(hotwords)),
-            title=room.name,
-            source=label
-            or {"push": "websocket", "file": str(path), "device": "sound device"}[kind],
-            targets=room.targets,
-            translator=translator,
-            glossary=glossary,
-            room_id=room.id,
-            diarizer=diarizer,
-            rules=lambda: self.rulebook.for_room(room_id),
-            review=self.models.review(),
-        )
-        session.on_store_error = lambda e: self.publish(
-            room.id, StoreNotice(saving=False, waiting=0, lost=True)
+        diarizer = await run_in_threadpool(self.diarizer, room_id)
+        session = await run_in_threadpool(
+            lambda: room_session(
+                room,
+                source_label(kind, path, label),
+                self.models,
+                self.store,
+                self.rulebook,
+                diarizer,
+                on_store_error=lambda e: self.publish(
+                    room_id, StoreNotice(saving=False, waiting=0, lost=True)
+                ),
+            )
         )
         run = RoomRun(room, kind, session)
-        if translator is not None and lang is not None:
-            translator.prepare(session.info.id, lang, room.targets)
+        blocks: Iterable[np.ndarray]
         if kind == "push":
-            push = run.push = PushSource()
-            blocks = push
+            blocks = run.push = PushSource()
         elif kind == "file":
             assert path is not None
             blocks = self._paced(run, path, speed)

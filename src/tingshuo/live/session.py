@@ -8,7 +8,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
@@ -18,16 +18,17 @@ from ..asr.streaming import StreamingTranscriber, policy_config
 from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE
 from ..errors import StoreError
-from ..events import Final, Partial, RoomEvent, Segment, Translation
-from .captions import CaptionPath
-from .review import CONTEXT_CAPTIONS, Job, ReviewWorker
+from ..events import Final, Lag, Partial, RoomEvent, Segment, Translation
 from ..rules import Rules
 from ..settings import Settings
 from ..store.db import SavedVoice, SessionInfo, Store
+from .captions import CaptionPath
+from .review import CONTEXT_CAPTIONS, Job, ReviewWorker
 
 if TYPE_CHECKING:
-    from ..mt import Glossary, TranslationWorker
+    from ..mt import TranslationWorker
     from ..speakers import Diarizer
+    from .recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -41,33 +42,37 @@ REVIEW_SKIP_LAG_S = 1.5
 class LiveSession:
     def __init__(
         self,
+        recipe: Recipe,
         worker: RecognizerWorker,
         store: Store,
         settings: Settings,
-        lang: str | None,
-        hotwords: Sequence[str] = (),
-        title: str = "Live session",
-        source: str = "",
-        targets: Sequence[str] = (),
+        *,
         translator: TranslationWorker | None = None,
-        glossary: Glossary | None = None,
-        room_id: str | None = None,
         diarizer: Diarizer | None = None,
+        rules: Callable[[], Rules] | None = None,
+        review: ReviewWorker | None = None,
         resume: SessionInfo | None = None,
         offset_s: float = 0.0,
         utterance_base: int = 0,
         id_floor: Callable[[], int] | None = None,
-        rules: Callable[[], Rules] | None = None,
-        review: ReviewWorker | None = None,
     ) -> None:
-        """`resume`: go on with a session another process started (a room taken over by
+        """Build one with `live/recipe.py` `open_session`.
+
+        `resume`: go on with a session another process started (a room taken over by
         another worker); its audio resumes `offset_s` into the session, and utterances are
         numbered from `utterance_base` so that pages never mistake one for an earlier one.
         `rules`: the room's correction rules now; what they write becomes a hot word.
         `review`: the machine's second pass, given each Mandarin final once it is shown."""
+        lang, hotwords, targets = recipe.lang, recipe.hotwords, recipe.targets
+        glossary, room_id = recipe.glossary, recipe.room_id
         self.store = store
         self.info: SessionInfo = resume or store.create_session(
-            title, source, lang or "auto", hotwords, targets, room_id=room_id
+            recipe.title,
+            recipe.source,
+            lang or "auto",
+            list(hotwords),
+            list(targets),
+            room_id=room_id,
         )
         self.offset_s = offset_s
         self.utterance_base = utterance_base
@@ -129,6 +134,20 @@ class LiveSession:
         """How long ago the audio now being worked on arrived: how late captions are now."""
         since = self._working_since
         return 0.0 if since is None else max(time.monotonic() - since, 0.0)
+
+    def lag(self, translator: TranslationWorker | None) -> Lag:
+        """How far behind the captions and translations are, and what is shed to keep up
+        (`translator`: the process's, if it is loaded)."""
+        recent = list(self.final_lags)[-5:]
+        caption = max([self.lag_s, *recent[-1:]])
+        translation = 0.0
+        shed = "drafts" if self.shedding_drafts else "none"
+        if self.translator is not None and translator is not None:
+            done = list(self.translation_lags)[-1:]
+            translation = max([translator.lag_s(), *done])
+            if translator.shedding != "none":
+                shed = translator.shedding
+        return Lag(caption_s=round(caption, 2), translation_s=round(translation, 2), shed=shed)
 
     def _heard_at(self, seconds: float) -> float | None:
         """When the audio at `seconds` into the session arrived."""

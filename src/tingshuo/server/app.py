@@ -24,21 +24,21 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from .. import __version__
-from ..asr.streaming import policy_config, transcribe_audio
 from ..asr.worker import RecognizerWorker
-from ..audio.decode import SAMPLE_RATE, load_audio
+from ..audio.decode import load_audio
 from ..errors import AudioError, StoreError, TingshuoError
-from ..events import Final, Segment
+from ..events import Segment
+from ..live.anchor_desk import Anchors
 from ..live.bus import LocalBus, RedisBus
-from ..live.captions import CaptionPath
 from ..live.cluster import ClusterRooms
 from ..live.models import Models
 from ..live.rooms import Rooms
+from ..live.transcription import transcribe_file
 from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store
 from ..store.export import FORMATS, machine_text, render
 from ..store.pending import open_buffered_store
-from . import anchor_room, api_rooms, corrections, listen, pages, ws
+from . import api_anchor, api_anchor_room, api_rooms, corrections, listen, pages, ws
 from .auth import COOKIE, organizer, presented_token, same
 from .limits import BodyLimit, PublicLimit, SocketCaps
 from .uploads import clean_uploads, save_upload, upload_file
@@ -77,7 +77,6 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     async def lifespan(app: FastAPI):
         # every model of the process has one owner
         models = app.state.models = Models(settings, worker)
-        app.state.anchors.models = models
         # captions never wait for the database: writes go through a journal (store/pending.py)
         app.state.store = await run_in_threadpool(open_buffered_store, settings)
         await run_in_threadpool(clean_uploads, settings)
@@ -129,8 +128,8 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     app.include_router(listen.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
-    app.include_router(anchor_room.router)
-    app.state.anchors = anchor_room.Anchors()
+    app.include_router(api_anchor_room.router)
+    app.state.anchors = Anchors()
     _mount_features(app)
     pages.mount_static(app)
     # the transcript routes below are for the organizer too
@@ -204,24 +203,22 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             await save_upload(file, tmp, limit, f"file larger than {settings.max_upload_mb} MB")
             samples = await run_in_threadpool(load_audio, tmp.name, settings.max_transcribe_s, name)
         db = store(request)
-        info = db.create_session(file.filename or "upload", file.filename or "", lang, terms)
-
-        def run() -> list[Segment]:
-            path = CaptionPath(db)
-            config = policy_config(settings)
-            segments = transcribe_audio(worker, samples, config, language, terms)
-            for n, seg in enumerate(segments):
-                seg.session_id = info.id
-                path.commit(Final(utterance=n, segment=seg))
-            if path.store_error is not None:
-                raise path.store_error
-            return db.segments(info.id)
-
-        try:
-            segments = await run_in_threadpool(run)
-        finally:
-            db.finish_session(info.id, "done", samples.size / SAMPLE_RATE)
-        return TranscriptOut(session=db.get_session(info.id), segments=segments)
+        transcript = await run_in_threadpool(
+            lambda: transcribe_file(
+                samples,
+                worker,
+                db,
+                settings,
+                title=file.filename or "upload",
+                source=file.filename or "",
+                lang=language,
+                hotwords=terms,
+            )
+        )
+        if transcript.lost is not None:
+            raise transcript.lost
+        info = transcript.info
+        return TranscriptOut(session=db.get_session(info.id), segments=db.segments(info.id))
 
     @app.get("/api/sessions", dependencies=need_token)
     def list_sessions(request: Request) -> list[SessionInfo]:
@@ -297,10 +294,9 @@ def body_limits(settings: Settings):
 def _mount_features(app: FastAPI) -> None:
     """The anchor's stage and the learner's page. Their routers import no model: voices and
     the assessment load on first use, so start-up stays quick."""
-    from ..anchor import routes as anchor_routes
     from . import api_learn
 
-    app.include_router(anchor_routes.router)
+    app.include_router(api_anchor.router)
     app.include_router(api_learn.router)  # public: a learner has no token
 
 

@@ -1,0 +1,81 @@
+"""File transcription, the one way for `tingshuo transcribe` and `POST /api/transcribe`: a
+whole recording through the live commit policy, each final on the caption path (stored as it
+comes, rules applied) into a session of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..asr.streaming import policy_config, transcribe_audio
+from ..asr.worker import RecognizerWorker
+from ..audio.decode import SAMPLE_RATE
+from ..errors import StoreError
+from ..events import Final, Segment
+from ..rules import Rules
+from ..settings import Settings
+from ..store.db import SessionInfo, Store
+from .captions import CaptionPath
+
+if TYPE_CHECKING:
+    from ..speakers import Diarizer
+
+
+@dataclass
+class Transcript:
+    info: SessionInfo
+    segments: list[Segment] = field(default_factory=list)
+    status: str = "failed"  # "done", "stopped" (Ctrl-C: what was heard is kept) or "failed"
+    lost: StoreError | None = None  # the store refused a write: the text went on without it
+
+
+def transcribe_file(
+    samples: np.ndarray,
+    worker: RecognizerWorker,
+    store: Store,
+    settings: Settings,
+    *,
+    title: str,
+    source: str,
+    lang: str | None,
+    hotwords: Sequence[str] = (),
+    targets: Sequence[str] = (),
+    diarizer: Diarizer | None = None,
+    rules: Callable[[], Rules] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    on_store_error: Callable[[StoreError], None] | None = None,
+) -> Transcript:
+    """Transcribe `samples` (16 kHz) into a new stored session. A database that refuses a
+    write does not stop it (`lost` says so); nor does Ctrl-C lose what was heard."""
+    duration = samples.size / SAMPLE_RATE
+    info = store.create_session(title, source, lang or "auto", list(hotwords), list(targets))
+    out = Transcript(info)
+    captions = CaptionPath(store, rules=rules)
+    captions.on_store_error = on_store_error
+    try:
+        pieces = transcribe_audio(
+            worker,
+            samples,
+            policy_config(settings),
+            lang,
+            hotwords,
+            on_progress=on_progress,
+            diarizer=diarizer,
+        )
+        for n, piece in enumerate(pieces):
+            piece.session_id = info.id
+            out.segments.append(captions.commit(Final(utterance=n, segment=piece)).segment)
+        out.status = "done"
+    except KeyboardInterrupt:
+        out.status = "stopped"
+    finally:
+        out.lost = captions.store_error
+        if out.lost is None:
+            try:
+                store.finish_session(info.id, out.status, duration)
+            except StoreError as e:
+                out.lost = e
+    return out
