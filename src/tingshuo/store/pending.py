@@ -10,79 +10,37 @@ Reads of a room's or a session's captions see the pending ones too, and when the
 cannot be read at all, a room's recent captions come from memory, so viewers that reconnect
 still catch up. Each process owns its journal (an exclusive lock); one that died leaves its
 journal behind, and the next process to open the same database writes it in.
+
+The journal file is in journal.py, the writer thread in writer.py.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import logging
-import os
-import secrets
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from platformdirs import user_data_dir
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError, TingshuoError
 from ..events import Segment
 from ..settings import Settings
-from .db import (
-    Corrected,
-    RoomRow,
-    SavedVoice,
-    SegmentRow,
-    SessionInfo,
-    SessionRow,
-    SpeakerCount,
-    Store,
-    VoiceRow,
-)
+from .journal import Journal, journal_dir, left_behind
+from .records import Corrected, SavedVoice, SessionInfo, SpeakerCount
+from .writer import PendingWriter, StoreState
+
+__all__ = ["BufferedStore", "StoreState", "journal_dir", "open_buffered_store"]
 
 log = logging.getLogger(__name__)
 
-_BATCH = 100  # writes per transaction
 _RECENT = 2000  # captions kept in memory for catch-up while the database cannot be read
-_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
-_REPORT_EVERY_S = 1.0
 
 
-def journal_dir(database_url: str) -> Path:
-    """Where a database's pending writes are journaled: beside a SQLite file, else in the
-    user's data folder under a name taken from the URL (without its password)."""
-    url = make_url(database_url)
-    if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
-        path = Path(url.database).expanduser()
-        return path.with_name(path.name + ".pending")
-    name = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
-    return Path(user_data_dir("tingshuo")) / "pending" / name
-
-
-@dataclass(frozen=True)
-class StoreState:
-    """What a room's console and viewers are told about saving."""
-
-    saving: bool  # False while the database refuses writes
-    waiting: dict[str | None, int] = field(default_factory=dict)  # captions per room id
-
-
-def _retriable(error: SQLAlchemyError) -> bool:
-    """A database that is away (locked, restarting, full): worth trying again. A write the
-    database rejects on its merits (a constraint) would fail forever."""
-    if isinstance(error, OperationalError | InterfaceError):
-        return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
-
-
-class BufferedStore(Store):
+class BufferedStore(PendingWriter):
     def __init__(
         self,
         url: str,
@@ -111,9 +69,7 @@ class BufferedStore(Store):
         self._reported: StoreState | None = None  # told last (None: nothing to tell)
         self._reported_at = 0.0
         self.folder = folder if folder is not None else journal_dir(url)
-        self._journal: IO[str] | None = None
-        self._on_disk = True  # the journal holds every pending write
-        self._open_journal()
+        self._journal = Journal(self.folder)
         self._take_over_journals()
         self._ids = self._reserve_block()
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
@@ -226,6 +182,18 @@ class BufferedStore(Store):
             if fresh:
                 self._ids, self._spare = fresh, range(0)
 
+    def _wait_written(self, segment_id: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if segment_id not in self._unwritten:
+                    return
+            self._wake.set()
+            time.sleep(0.05)
+        raise StoreError(
+            "this caption is not in the database yet (it is away); try again in a moment"
+        )
+
     # -- reads: the database's rows with the pending writes laid over them
 
     def segments(self, session_id: str, after_id: int | None = None) -> list[Segment]:
@@ -322,19 +290,26 @@ class BufferedStore(Store):
         with self._lock:
             return self._state()
 
-    def _state(self) -> StoreState:
-        waiting: dict[str | None, int] = {}
-        for op in self._queue:
-            if op["op"] == "segment":
-                room = self._room_of.get(op["segment"]["session_id"])
-                waiting[room] = waiting.get(room, 0) + 1
-        return StoreState(saving=self.failure is None, waiting=waiting)
-
     def adopt_orphans(self, timeout: float = 5.0) -> bool:
         """Journals that processes which died here left behind: written in now (a worker
         taking over a room wants the dead worker's last captions stored first)."""
         self._take_over_journals()
         return self.flush(timeout)
+
+    def _take_over_journals(self) -> None:
+        """Journals left by processes that stopped before their writes were in: ours now."""
+        for path in self._journal.others():
+            ops = left_behind(path)
+            if ops is None:
+                continue
+            with self._lock:
+                for op in ops:
+                    if op.get("op") == "segment":
+                        self._remember(Segment.model_validate(op["segment"]))
+                    self._append(op)
+            path.unlink(missing_ok=True)
+            if ops:
+                log.warning("%d writes left by a stopped process are being stored", len(ops))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every pending write is in the database; False if it is still away."""
@@ -355,16 +330,7 @@ class BufferedStore(Store):
         self._wake.set()
         self._writer.join(timeout=max(timeout, 1.0))
         with self._lock:
-            if self._journal is not None:
-                empty = not self._queue
-                name = self._journal.name
-                try:
-                    self._journal.close()
-                    if empty:
-                        Path(name).unlink(missing_ok=True)
-                except OSError as e:  # a full disk: the journal is as complete as it could be
-                    log.error("the journal of pending writes did not close cleanly: %s", e)
-                self._journal = None
+            self._journal.close(empty=not self._queue)
         self.engine.dispose()
 
     # -- inside, with the lock held
@@ -380,14 +346,6 @@ class BufferedStore(Store):
         if len(self._ids) < self._block // 2 and not self._spare:
             self._wake.set()  # the writer reserves the next block while the database is up
         return first
-
-    def _reserve_block(self) -> range:
-        try:
-            start = self.reserve_ids(self._block)
-        except StoreError as e:
-            log.warning("no segment ids reserved: %s", e)
-            return range(0)
-        return range(start, start + self._block)
 
     def _check_room(self) -> None:
         if len(self._queue) >= self.limit:
@@ -412,220 +370,8 @@ class BufferedStore(Store):
             self._unwritten[sid] = self._unwritten.get(sid, 0) + 1
         elif op["op"] == "translation" and op["id"] in self._unwritten:
             self._unwritten[op["id"]] += 1
-        if self._journal is not None and self._on_disk:
-            try:
-                self._journal.write(json.dumps(op, ensure_ascii=False) + "\n")
-                self._journal.flush()
-            except OSError as e:
-                self._on_disk = False
-                log.error("pending writes are kept in memory only: %s", e.strerror or e)
+        self._journal.append(op)
         self._wake.set()
-
-    def _written(self, ops: list[dict[str, Any]]) -> None:
-        for _ in ops:
-            op = self._queue.popleft()
-            key = op["segment"]["id"] if op["op"] == "segment" else op.get("id")
-            if key in self._unwritten:
-                self._unwritten[key] -= 1
-                if self._unwritten[key] <= 0:
-                    del self._unwritten[key]
-        if not self._queue:
-            self._restart_journal()
-            self._idle.set()
-
-    # -- the journal file
-
-    def _open_journal(self) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            path = self.folder / f"pending-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-            journal = path.open("a+", encoding="utf-8")
-            fcntl.flock(journal, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._journal = journal
-        except OSError as e:
-            log.error("no journal for pending writes (kept in memory): %s", e)
-            self._journal = None
-
-    def _restart_journal(self) -> None:
-        """Empty once everything is written; rewritten whole when it had fallen behind."""
-        if self._journal is None:
-            return
-        try:
-            self._journal.seek(0)
-            self._journal.truncate()
-            for op in self._queue:
-                self._journal.write(json.dumps(op, ensure_ascii=False) + "\n")
-            self._journal.flush()
-            if not self._on_disk:
-                log.info("pending writes are journaled again")
-            self._on_disk = True
-        except OSError:
-            self._on_disk = False
-
-    def _take_over_journals(self) -> None:
-        """Journals left by processes that stopped before their writes were in: ours now."""
-        if self._journal is None:
-            return
-        for path in sorted(self.folder.glob("pending-*.jsonl")):
-            if path.name == Path(self._journal.name).name:
-                continue
-            try:
-                with path.open("r", encoding="utf-8") as f:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # its owner still runs?
-                    lines = f.read().splitlines()
-            except OSError:
-                continue
-            ops = []
-            for line in lines:
-                try:
-                    ops.append(json.loads(line))
-                except json.JSONDecodeError:  # the line a crash cut short
-                    continue
-            with self._lock:
-                for op in ops:
-                    if op.get("op") == "segment":
-                        self._remember(Segment.model_validate(op["segment"]))
-                    self._append(op)
-            path.unlink(missing_ok=True)
-            if ops:
-                log.warning("%d writes left by a stopped process are being stored", len(ops))
-
-    # -- the writer thread
-
-    def _write_loop(self) -> None:
-        failures = 0
-        while True:
-            delay = _BACKOFF_S[min(failures, len(_BACKOFF_S)) - 1] if failures else None
-            self._wake.wait(delay)
-            self._wake.clear()
-            if self._closed:
-                return
-            if len(self._ids) < self._block // 2 and not self._spare:
-                spare = self._reserve_block()
-                with self._lock:
-                    self._spare = spare
-            while True:
-                with self._lock:
-                    batch = list(self._queue)[:_BATCH]
-                if not batch:
-                    break
-                done, error = self._write_batch(batch)
-                if done:
-                    with self._lock:
-                        self._written(done)
-                        recovered = self.failure is not None and error is None
-                        if recovered:
-                            self.failure = None
-                    if recovered:
-                        log.warning("the database takes writes again")
-                if error is not None:
-                    failures += 1
-                    self._failed(error)
-                    break
-                failures = 0
-                self._report()
-            self._report()
-
-    def _write_batch(
-        self, batch: list[dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], SQLAlchemyError | None]:
-        """The leading writes that are done, and the retriable error that stopped the rest."""
-        try:
-            self._write(batch)
-            return batch, None
-        except SQLAlchemyError as e:
-            if _retriable(e):
-                return [], e
-        # refused on its merits: written one by one, and the refused one dropped
-        done: list[dict[str, Any]] = []
-        for op in batch:
-            try:
-                self._write([op])
-            except SQLAlchemyError as e:
-                if _retriable(e):
-                    return done, e
-                log.error("a write the database refuses is dropped (%s): %s", op["op"], e)
-            done.append(op)
-        return done, None
-
-    def _failed(self, error: SQLAlchemyError) -> None:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        with self._lock:
-            first = self.failure is None
-            self.failure = reason
-            waiting = len(self._queue)
-        if first:
-            log.error("the database refuses writes (%s): %d wait, retrying", reason, waiting)
-        self._report()
-
-    def _report(self) -> None:
-        """Tell the listeners from the first refused write until every waiting write is in:
-        a change of `saving` at once, changed counts at most once a second, and the end
-        (saving, nothing waiting) always."""
-        with self._lock:
-            state = self._state()
-        if self._reported is None and state.saving:
-            return  # all is well, and nobody was told otherwise
-        done = state.saving and not state.waiting
-        last = self._reported
-        now = time.monotonic()
-        if last == state:
-            return
-        if not done and last is not None and last.saving == state.saving:
-            if now - self._reported_at < _REPORT_EVERY_S:
-                return
-        self._reported = None if done else state
-        self._reported_at = now
-        for listener in list(self.listeners):
-            try:
-                listener(state)
-            except Exception:  # a listener's fault must not stop the writer
-                log.exception("a store listener failed")
-
-    def _write(self, ops: list[dict[str, Any]]) -> None:
-        with self._db() as db, db.begin():
-            for op in ops:
-                self._apply(db, op)
-
-    def _apply(self, db, op: dict[str, Any]) -> None:
-        kind = op["op"]
-        if kind == "segment":
-            self._segment_row(db, Segment.model_validate(op["segment"]))
-        elif kind == "translation":
-            row = db.get(SegmentRow, op["id"])
-            if row is not None:
-                row.translations = {**(row.translations or {}), op["lang"]: op["text"]}
-        elif kind == "finish":
-            row = db.get(SessionRow, op["session"])
-            if row is not None:
-                row.status, row.duration = op["status"], op["duration"]
-        elif kind == "room_state":
-            row = db.get(RoomRow, op["room"])
-            if row is not None:
-                row.state = op["state"]
-        elif kind == "voice":
-            voice = SavedVoice.model_validate(op["voice"])
-            row = db.get(VoiceRow, (op["room"], voice.position))
-            if row is None:
-                row = VoiceRow(room_id=op["room"], position=voice.position)
-                db.add(row)
-            row.name, row.total, row.utterances = voice.name, voice.total, voice.utterances
-        elif kind == "voices":
-            voices = [SavedVoice.model_validate(v) for v in op["voices"]]
-            self._replace_voices(db, op["room"], voices)
-        db.flush()
-
-    def _wait_written(self, segment_id: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if segment_id not in self._unwritten:
-                    return
-            self._wake.set()
-            time.sleep(0.05)
-        raise StoreError(
-            "this caption is not in the database yet (it is away); try again in a moment"
-        )
 
 
 def open_buffered_store(settings: Settings) -> BufferedStore:

@@ -1,0 +1,134 @@
+"""What the store hands out: sessions, rooms, voices, rundowns, revisions, search hits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from ..events import Segment
+from .tables import RoomRow, SessionRow
+
+
+class SavedVoice(BaseModel):
+    position: int
+    name: str
+    total: list[float]
+    utterances: int
+
+
+class SpeakerCount(BaseModel):
+    """A name on a room's captions (or a voice not on any yet) and how many captions carry it."""
+
+    name: str
+    captions: int
+
+
+class SavedRundown(BaseModel):
+    text: str
+    format: str
+    position: int = -1  # the segment cued last (-1: none yet)
+    cue: int = 0
+    skipped: list[int] = []
+
+
+class SessionInfo(BaseModel):
+    id: str
+    title: str
+    source: str
+    lang: str
+    hotwords: list[str]
+    targets: list[str] = []
+    status: str
+    created_at: datetime
+    duration: float
+    segments: int = 0
+
+
+class RoomInfo(BaseModel):
+    id: str
+    name: str
+    lang: str
+    targets: list[str]
+    hotwords: list[str]
+    glossary: list[tuple[str, str]]
+    rules: list[tuple[str, str]] = []
+    viewer_token: str
+    state: str
+    created_at: datetime
+
+
+class Revision(BaseModel):
+    revision: int
+    text: str
+    by: str
+    editor: str | None = None
+    at: datetime
+
+
+class Corrected(BaseModel):
+    """A correction as stored: the caption now, and what it overwrote when that was not the
+    revision the editor started from (someone else saved in between)."""
+
+    segment: Segment
+    changed: bool  # False: the text was already this, or the model may not touch it
+    replaced: Revision | None = None
+
+
+def room_info(row: RoomRow) -> RoomInfo:
+    return RoomInfo(
+        id=row.id,
+        name=row.name,
+        lang=row.lang,
+        targets=list(row.targets or []),
+        hotwords=list(row.hotwords or []),
+        glossary=[(a, b) for a, b in (row.glossary or [])],
+        rules=[(a, b) for a, b in (row.rules or [])],
+        viewer_token=row.viewer_token,
+        state=row.state,
+        created_at=row.created_at,
+    )
+
+
+class SearchHit(BaseModel):
+    session: SessionInfo
+    segment: Segment
+
+
+def session_info(row: SessionRow, count: int = 0) -> SessionInfo:
+    return SessionInfo(
+        id=row.id,
+        title=row.title,
+        source=row.source,
+        lang=row.lang,
+        hotwords=list(row.hotwords or []),
+        targets=list(row.targets or []),
+        status=row.status,
+        created_at=row.created_at,
+        duration=row.duration,
+        segments=count,
+    )
+
+
+def merged_voices(voices: Sequence[SavedVoice], source: str, into: str) -> list[SavedVoice]:
+    """The stored voices with `source` added into `into` and the positions closed up (they
+    are the diarizer's indices); `source` alone is renamed; unchanged if it is not there."""
+    names = [v.name for v in voices]
+    if source not in names or source == into:
+        return list(voices)
+    gone = voices[names.index(source)]
+    if into not in names:
+        return [v.model_copy(update={"name": into}) if v is gone else v for v in voices]
+    kept = voices[names.index(into)]
+    total = [a + b for a, b in zip(kept.total, gone.total, strict=True)]
+    out = []
+    for voice in voices:
+        if voice is gone:
+            continue
+        if voice is kept:
+            voice = voice.model_copy(
+                update={"total": total, "utterances": kept.utterances + gone.utterances}
+            )
+        out.append(voice.model_copy(update={"position": len(out)}))
+    return out

@@ -1,0 +1,187 @@
+"""The database's tables, and the columns a database made by an older tingshuo lacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    inspect,
+    literal,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ..events import Segment
+
+log = logging.getLogger(__name__)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(1000), default="")
+    lang: Mapped[str] = mapped_column(String(16), default="auto")
+    hotwords: Mapped[list] = mapped_column(JSON, default=list)
+    targets: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="live")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+    # the live room this session was held in, if any
+    room_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+
+
+class RoomRow(Base):
+    """A live event room: its settings and its viewer token; each start opens a session."""
+
+    __tablename__ = "rooms"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    lang: Mapped[str] = mapped_column(String(16), default="auto")
+    targets: Mapped[list] = mapped_column(JSON, default=list)
+    hotwords: Mapped[list] = mapped_column(JSON, default=list)
+    glossary: Mapped[list] = mapped_column(JSON, default=list)  # [[source, target], …]
+    rules: Mapped[list] = mapped_column(JSON, default=list)  # correction rules [[wrong, right]]
+    viewer_token: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="idle")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RundownRow(Base):
+    """A room's AI-anchor rundown and where the console stands in it: an event survives a
+    server restart in the middle of its programme."""
+
+    __tablename__ = "rundowns"
+    room_id: Mapped[str] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer, default=-1)
+    cue: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class VoiceRow(Base):
+    """A speaker a room's diarizer knows: its name and the sum of its voice embeddings, so
+    that after a restart a voice is still the person the organizer named."""
+
+    __tablename__ = "voices"
+    room_id: Mapped[str] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    total: Mapped[list] = mapped_column(JSON)
+    utterances: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class CounterRow(Base):
+    """The next segment id not yet handed out. Ids are reserved from here in blocks, so a
+    server can number captions while its database is away, and two processes writing to one
+    database never hand out the same id."""
+
+    __tablename__ = "counters"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next: Mapped[int] = mapped_column(BigInteger)
+
+
+class SegmentRow(Base):
+    __tablename__ = "segments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    lang: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    speaker: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    translations: Mapped[dict] = mapped_column(JSON, default=dict)
+    # corrections: the count of revisions and the machine's text (None until corrected)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    original: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    def to_segment(self) -> Segment:
+        return Segment(
+            id=self.id,
+            session_id=self.session_id,
+            start=self.start,
+            end=self.end,
+            lang=self.lang,
+            text=self.text,
+            speaker=self.speaker,
+            translations=dict(self.translations or {}),
+            revision=self.revision or 0,
+            original=self.original,
+        )
+
+
+class RevisionRow(Base):
+    """Each text a caption has had: revision 0 is the machine's, then every correction, by
+    whom and from which console."""
+
+    __tablename__ = "revisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    segment_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(16))  # machine, operator, model
+    editor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SettingRow(Base):
+    """Server-wide settings kept in the database (the server's correction rules)."""
+
+    __tablename__ = "server_settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[list] = mapped_column(JSON, default=list)
+
+
+def _literal_default(column: Column, dialect) -> str | None:
+    """The column's Python default as SQL, for rows stored before the column existed."""
+    default = column.default
+    if default is None:
+        return None
+    value = default.arg(None) if default.is_callable else default.arg  # type: ignore[union-attr]
+    if isinstance(column.type, JSON):
+        value = json.dumps(value, ensure_ascii=False)
+    return str(literal(value).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """A database made by an older tingshuo lacks the columns added since: add them, with their
+    defaults, so that an upgrade keeps every stored session. New tables come from create_all;
+    columns are only ever added, never changed or dropped."""
+    schema = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in schema.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = (
+                f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                f"{column.type.compile(dialect=engine.dialect)}"
+            )
+            default = _literal_default(column, engine.dialect)
+            if default is not None:
+                ddl += f" DEFAULT {default}"
+            with engine.begin() as conn:
+                conn.exec_driver_sql(ddl)
+            log.info("database upgraded: %s.%s added", table.name, column.name)
