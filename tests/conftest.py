@@ -1,50 +1,19 @@
-"""Shared fixtures: real data from ../shared/data, one recognizer for the whole run."""
+"""Shared fixtures: real data from ../shared/data, one recognizer for the whole run, one live
+server per test module. Helpers that tests import are in helpers.py."""
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
-import wave
-from pathlib import Path
+from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
+from tingshuo.events import Segment
 from tingshuo.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("TINGSHUO_DATA", ROOT.parent / "shared" / "data"))
-AISHELL = DATA / "aishell-asr0009-sample-2spk"
-LJ = DATA / "ljspeech-subset-en"
-
-
-def read_tsv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-
-
-def write_wav(path: Path, audio: np.ndarray, rate: int = 16000) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
-    return path
-
-
-def talk_wav(path: Path, utterances: list[str], rows: list[dict[str, str]]) -> Path:
-    """AISHELL sentences (by utterance id) one after another, half a second of silence before
-    the first and a second after each: a talk to play into a room as live."""
-    from tingshuo.audio.decode import load_audio
-
-    by_id = {row["utt_id"]: row for row in rows}
-    gap = np.zeros(16000, dtype=np.float32)
-    parts = [gap[:8000]]
-    for utt in utterances:
-        parts += [load_audio(AISHELL / by_id[utt]["path"]), gap]
-    return write_wav(path, np.concatenate(parts))
+from .helpers import AISHELL, LJ, LiveServer, live_server, read_tsv
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +68,50 @@ def cli(db_url):
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def server_overrides() -> dict:
+    """Settings fields for the module's `server`; a module that needs others overrides this."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def server(worker, tmp_path_factory, request, server_overrides) -> Iterator[LiveServer]:
+    """A real uvicorn server for the whole module (one per module: rooms and settings of one
+    module never meet another's), the session's recognizer, a private database, token ORG."""
+    folder = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    with live_server(worker, folder, **server_overrides) as live:
+        yield live
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """A PostgreSQL database emptied for the test; skipped without TINGSHUO_TEST_POSTGRES_URL."""
+    from sqlalchemy import create_engine
+
+    from tingshuo.store.db import Base
+
+    url = os.environ.get("TINGSHUO_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL server: set TINGSHUO_TEST_POSTGRES_URL (CI does)")
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def transcript(aishell_rows) -> list[Segment]:
+    """Real Mandarin sentences with made-up but plausible timing and one English line."""
+    segs, t = [], 0.5
+    for row in aishell_rows[:4]:
+        dur = float(row["duration_s"])
+        segs.append(Segment(start=t, end=t + dur, lang="zh", text=row["reference_text"] + "。"))
+        t += dur + 0.4
+    segs.append(
+        Segment(
+            start=t, end=t + 2.0, lang="en", text="In being comparatively modern.", speaker="Guest"
+        )
+    )
+    return segs

@@ -7,7 +7,6 @@ import base64
 import io
 import time
 import wave
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,8 +14,7 @@ from fastapi.testclient import TestClient
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
-ORG = "organizer-secret"
-AUTH = {"Authorization": f"Bearer {ORG}"}
+from .helpers import AUTH, ORG, LiveServer, chromium, needs_chromium, wait_for
 
 RUNDOWN = """\
 title: 开幕式 Opening
@@ -242,19 +240,9 @@ def test_a_line_the_rundown_gives_in_one_language_is_machine_translated(client):
     assert stored[-1]["translations"] == {"en": translation["text"]}  # stored before shown
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = Path("/usr/bin/chromedriver")
-
-
-@pytest.mark.skipif(
-    not (CHROMIUM.exists() and DRIVER.exists()),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
+@needs_chromium
 def test_console_steps_the_rundown_stage_speaks_and_screen_captions(worker, tmp_path):
     from selenium.webdriver.common.by import By
-
-    from .test_browser import chromium, wait_for
-    from .test_ws import LiveServer
 
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'tingshuo.db'}", token=ORG)
     with LiveServer(create_app(settings, worker=worker), settings) as server:

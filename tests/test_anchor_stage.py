@@ -6,7 +6,6 @@ import base64
 import io
 import time
 import wave
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -15,9 +14,7 @@ from fastapi.testclient import TestClient
 from tingshuo.anchor import routes
 from tingshuo.anchor.presenter import VISEMES
 
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = Path("/usr/bin/chromedriver")
-ORG = "organizer-secret"
+from .helpers import ORG, LiveServer, chromium, needs_chromium, wait_for
 
 STAGE_RUNDOWN = """\
 title: Stage test
@@ -88,14 +85,8 @@ def test_stage_page_and_presenter_drawing_are_served(client):
     assert set(drawing["mouths"]) == set(VISEMES) and drawing["body"]
 
 
-@pytest.mark.skipif(
-    not (CHROMIUM.exists() and DRIVER.exists()),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
+@needs_chromium
 def test_stage_page_advances_subtitles_as_the_audio_plays(app, settings, tmp_path):
-    from .test_browser import chromium, wait_for
-    from .test_ws import LiveServer
-
     with LiveServer(app, settings) as server:
         driver = chromium(tmp_path)
         try:

@@ -15,7 +15,7 @@ from tingshuo.learn import report
 from tingshuo.learn.assess import analyse, prompt_syllables, score
 from tingshuo.learn.sandhi import reference_syllables
 
-from .conftest import AISHELL, LJ, read_tsv
+from .helpers import AISHELL, LJ, read_tsv
 
 pytestmark = pytest.mark.slow
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import av
 import numpy as np
 import pytest
@@ -11,51 +9,9 @@ import pytest
 from tingshuo.audio.decode import SAMPLE_RATE, iter_audio, load_audio, probe
 from tingshuo.errors import AudioError
 
-from .conftest import AISHELL
+from .helpers import AISHELL, encode
 
 SOURCE = AISHELL / "audio" / "BAC009S0150W0121.flac"
-
-
-def encode(path, samples: np.ndarray, rate: int, codec: str, channels: int = 2, video=False):
-    """Write real speech into another container/codec/rate/layout with PyAV."""
-    layout = "stereo" if channels == 2 else "mono"
-    with av.open(str(path), "w") as out:
-        if video:
-            v = out.add_stream("mpeg4", rate=10)
-            v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        stream = out.add_stream(codec, rate=rate, layout=layout)
-        fmt = stream.codec_context.codec.audio_formats[0].name
-        resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
-        frame_len = 1024
-        src = av.AudioFrame.from_ndarray(
-            samples[None, :].astype(np.float32), format="flt", layout="mono"
-        )
-        src.sample_rate = SAMPLE_RATE
-        frames = resampler.resample(src) + resampler.resample(None)
-        pts = 0
-        for frame in frames:
-            data = frame.to_ndarray()
-            step = frame_len * (1 if frame.format.is_planar else channels)
-            for i in range(0, data.shape[1], step):
-                chunk = av.AudioFrame.from_ndarray(
-                    np.ascontiguousarray(data[:, i : i + step]), format=fmt, layout=layout
-                )
-                chunk.sample_rate = rate
-                chunk.pts = pts
-                chunk.time_base = Fraction(1, rate)
-                pts += chunk.samples
-                for packet in stream.encode(chunk):
-                    out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-        if video:
-            img = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), dtype=np.uint8), format="rgb24")
-            for i in range(10):
-                img.pts = i
-                for packet in v.encode(img.reformat(format="yuv420p")):
-                    out.mux(packet)
-            for packet in v.encode(None):
-                out.mux(packet)
 
 
 @pytest.fixture(scope="module")

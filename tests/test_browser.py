@@ -5,91 +5,23 @@ Skipped only where Chromium is not installed; CI installs it (.ci/run).
 
 from __future__ import annotations
 
-import shutil
-import time
-from pathlib import Path
-
 import numpy as np
-import pytest
 
 from tingshuo.asr.scoring import cer
 from tingshuo.audio.decode import load_audio
-from tingshuo.server.app import create_app
-from tingshuo.settings import Settings
 
-from .conftest import AISHELL, talk_wav, write_wav
-from .test_ws import ORG, LiveServer, by_id
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+from .helpers import (
+    AISHELL,
+    by_id,
+    chromium,
+    create_room,
+    needs_chromium,
+    talk_wav,
+    wait_for,
+    write_wav,
 )
 
-
-@pytest.fixture(scope="module")
-def server(worker, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser")
-    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
-    with LiveServer(create_app(settings, worker=worker), settings) as live:
-        yield live
-
-
-def chromium(tmp_path: Path, *extra: str, autoplay: bool = True):
-    """Headless Chromium; `autoplay=False` keeps the browser's own policy (sound only after a
-    click on the page)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        *(["--autoplay-policy=no-user-gesture-required"] if autoplay else []),
-        "--window-size=1280,900",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        *extra,
-    ]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_script_timeout(30)
-    return driver
-
-
-def wait_for(driver, script: str, timeout: float = 60, what: str = ""):
-    """Poll a JS expression until it is truthy; its value is returned."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = driver.execute_script(f"return {script}")
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or script}")
-
-
-def create_room(driver, server: LiveServer, name: str) -> dict:
-    from selenium.webdriver.common.by import By
-
-    driver.get(f"{server.url}/console")
-    driver.find_element(By.ID, "token").send_keys(ORG)
-    driver.find_element(By.ID, "save-token").click()
-    driver.find_element(By.ID, "room-name").send_keys(name)
-    driver.find_element(By.ID, "create-room").click()
-    wait_for(driver, "window.tsConsole.room && window.tsConsole.events", 20, "the new room")
-    room = driver.execute_script("return window.tsConsole.room")
-    assert room["name"] == name and room["lang"] == "zh"
-    wait_for(driver, "document.getElementById('room-state').textContent === 'idle'", 20)
-    return room
+pytestmark = needs_chromium
 
 
 def test_console_plays_a_file_and_screen_and_phone_show_the_captions(

@@ -20,12 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from websockets.sync.client import connect
 
 from tingshuo.asr.scoring import cer
 
-from .conftest import talk_wav
-from .test_ws import ORG, by_id
+from .helpers import ORG, Viewer, by_id, ended, events_url, free_port, talk_wav
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +35,6 @@ CLIPS = [
     "BAC009S0150W0130",
     "BAC009S0150W0131",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Process:
@@ -86,37 +78,6 @@ class Gateway(Process):
                 pass
             assert self.proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
-
-
-class Viewer(threading.Thread):
-    """A phone on one gateway: every message, until the room goes idle or the socket drops."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.messages: list[dict] = []
-        self.ready = threading.Event()
-        self.dropped = False
-
-    def run(self) -> None:
-        try:
-            with connect(self.url, open_timeout=30) as ws:
-                deadline = time.monotonic() + 240
-                while time.monotonic() < deadline:
-                    try:
-                        m = json.loads(ws.recv(timeout=1))
-                    except TimeoutError:
-                        continue
-                    self.messages.append(m)
-                    if m["type"] == "caught_up":
-                        self.ready.set()
-                    if m["type"] == "state" and m["state"] == "idle" and "status" in m:
-                        return
-        except Exception:
-            self.dropped = True
-
-    def finals(self) -> list[dict]:
-        return [m["segment"] for m in list(self.messages) if m["type"] == "final"]
 
 
 def redis_server(port: int) -> subprocess.Popen:
@@ -180,10 +141,6 @@ def start_file(gateway: Gateway, room: dict, talk: Path, speed: float) -> None:
     assert r.status_code == 200, r.text
 
 
-def events_url(gateway: Gateway, room: dict, since: int = 0) -> str:
-    return f"{gateway.ws}/ws/rooms/{room['id']}/events?token={room['viewer_token']}&since={since}"
-
-
 def reference(aishell_rows) -> list[str]:
     rows = by_id(aishell_rows)
     return [rows[u]["reference_text"] for u in CLIPS]
@@ -192,9 +149,8 @@ def reference(aishell_rows) -> list[str]:
 def test_a_rooms_captions_reach_viewers_on_both_gateways_in_order(cluster, talk, aishell_rows):
     a, b = cluster["gateways"]
     room = a.http.post("/api/rooms", json={"name": "hall 1", "lang": "zh"}).json()
-    viewers = [Viewer(events_url(g, room)) for g in (a, b)]
+    viewers = [Viewer(events_url(g, room), ended) for g in (a, b)]
     for v in viewers:
-        v.start()
         assert v.ready.wait(30)
     start_file(a, room, talk, speed=2)
     for v in viewers:
@@ -204,7 +160,7 @@ def test_a_rooms_captions_reach_viewers_on_both_gateways_in_order(cluster, talk,
     assert [s[0] for s in seen[0]] == sorted(s[0] for s in seen[0])
     assert cer(reference(aishell_rows), [t for _, t in seen[0]]) < 0.15
     for v in viewers:  # numbered without a gap, whichever process published
-        seqs = [m["seq"] for m in v.messages if "seq" in m and m["type"] != "hello"]
+        seqs = [m["seq"] for m in v.events if "seq" in m and m["type"] != "hello"]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     stored = b.http.get(f"/api/rooms/{room['id']}/segments").json()
     assert [(s["id"], s["text"]) for s in stored] == seen[0]
@@ -283,8 +239,7 @@ def test_a_worker_killed_mid_file_is_taken_over(cluster, talk, aishell_rows):
 
     a, b = cluster["gateways"]
     room = a.http.post("/api/rooms", json={"name": "hall 2", "lang": "zh"}).json()
-    viewer = Viewer(events_url(b, room))
-    viewer.start()
+    viewer = Viewer(events_url(b, room), ended)
     assert viewer.ready.wait(30)
     start_file(a, room, talk, speed=1.5)
     deadline = time.monotonic() + 60
@@ -320,8 +275,7 @@ def test_a_worker_killed_mid_file_is_taken_over(cluster, talk, aishell_rows):
 def test_viewers_of_a_killed_gateway_catch_up_on_the_other(cluster, talk):
     a, b = cluster["gateways"]
     room = a.http.post("/api/rooms", json={"name": "hall 3", "lang": "zh"}).json()
-    first = Viewer(events_url(b, room))
-    first.start()
+    first = Viewer(events_url(b, room), ended)
     assert first.ready.wait(30)
     start_file(a, room, talk, speed=2)
     deadline = time.monotonic() + 60
@@ -332,8 +286,7 @@ def test_viewers_of_a_killed_gateway_catch_up_on_the_other(cluster, talk):
     got = first.finals()
     assert len(got) >= 2
     # the phone reconnects, to the gateway still up, from the last caption it has
-    second = Viewer(events_url(a, room, since=got[-1]["id"]))
-    second.start()
+    second = Viewer(events_url(a, room, since=got[-1]["id"]), ended)
     second.join(180)
     shown = got + second.finals()
     stored = a.http.get(f"/api/rooms/{room['id']}/segments").json()
@@ -344,8 +297,7 @@ def test_viewers_of_a_killed_gateway_catch_up_on_the_other(cluster, talk):
 def test_captions_resume_after_a_redis_restart(cluster, talk, aishell_rows):
     a = cluster["gateways"][0]
     room = a.http.post("/api/rooms", json={"name": "hall 4", "lang": "zh"}).json()
-    viewer = Viewer(events_url(a, room))
-    viewer.start()
+    viewer = Viewer(events_url(a, room), ended)
     assert viewer.ready.wait(30)
     start_file(a, room, talk, speed=1.5)
     deadline = time.monotonic() + 60
@@ -358,7 +310,7 @@ def test_captions_resume_after_a_redis_restart(cluster, talk, aishell_rows):
     time.sleep(3)
     server[0] = redis_server(cluster["redis"])
     viewer.join(180)
-    notices = [m["ok"] for m in viewer.messages if m["type"] == "bus"]
+    notices = [m["ok"] for m in viewer.events if m["type"] == "bus"]
     assert notices[:1] == [False] and notices[-1] is True  # the console was told
     shown = viewer.finals()
     stored = a.http.get(f"/api/rooms/{room['id']}/segments").json()
@@ -366,7 +318,7 @@ def test_captions_resume_after_a_redis_restart(cluster, talk, aishell_rows):
     assert len(stored) == len(CLIPS)  # the audio waited at the gateway: nothing was lost
     assert cer(reference(aishell_rows), [s["text"] for s in stored]) < 0.15
     assert {s["id"] for s in shown} <= {s["id"] for s in stored}
-    assert viewer.messages[-1]["status"] == "done"
+    assert viewer.events[-1]["status"] == "done"
 
 
 def test_a_room_no_worker_takes_is_reported_on_its_console(tmp_path, talk):
@@ -383,21 +335,20 @@ def test_a_room_no_worker_takes_is_reported_on_its_console(tmp_path, talk):
     gateway = Gateway(env, tmp_path / "g.log")  # and no worker at all
     try:
         room = gateway.http.post("/api/rooms", json={"name": "hall 5", "lang": "zh"}).json()
-        viewer = Viewer(events_url(gateway, room))
-        viewer.start()
+        viewer = Viewer(events_url(gateway, room), ended)
         assert viewer.ready.wait(30)
         start_file(gateway, room, talk, speed=1)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            errors = [m.get("error", "") for m in list(viewer.messages) if m["type"] == "state"]
+            errors = [m.get("error", "") for m in list(viewer.events) if m["type"] == "state"]
             if any("no recognizer free" in e for e in errors):
                 break
             time.sleep(0.2)
         else:
-            raise AssertionError(f"the console was not told: {viewer.messages}")
+            raise AssertionError(f"the console was not told: {viewer.events}")
         assert gateway.http.post(f"/api/rooms/{room['id']}/stop").status_code == 200
         viewer.join(20)
-        assert viewer.messages[-1]["state"] == "idle"
+        assert viewer.events[-1]["state"] == "idle"
         assert gateway.http.get(f"/api/rooms/{room['id']}").json()["state"] == "idle"
     finally:
         gateway.stop()

@@ -9,16 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import numpy as np
-import pytest
 
 from tingshuo.audio.decode import NOT_AUDIO
 from tingshuo.events import Lag
-from tingshuo.server.app import create_app
-from tingshuo.settings import Settings
 
-from .test_browser import chromium, create_room, wait_for, write_wav
-from .test_browser import pytestmark as needs_chromium
-from .test_ws import ORG, LiveServer
+from .helpers import chromium, create_room, needs_chromium, wait_for, write_wav
 
 BUTTONS = ["btn-mic", "btn-file", "btn-device", "btn-pause", "btn-resume", "btn-stop"]
 STARTING = (
@@ -40,14 +35,6 @@ new MutationObserver(() => window.seen.push({
   disabled: arguments[0].map((id) => document.getElementById(id).disabled),
 })).observe(line, {attributes: true, childList: true, characterData: true, subtree: true});
 """
-
-
-@pytest.fixture(scope="module")
-def server(worker, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("console-states")
-    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
-    with LiveServer(create_app(settings, worker=worker), settings) as live:
-        yield live
 
 
 def silence(tmp_path, seconds: float):

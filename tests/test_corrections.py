@@ -13,23 +13,15 @@ from websockets.sync.client import connect
 
 from tingshuo.events import Final, Segment
 from tingshuo.live.captions import CaptionPath
-from tingshuo.server.app import create_app
-from tingshuo.settings import Settings
 from tingshuo.store.db import Store
 
-from .test_browser import chromium, wait_for
-from .test_browser import pytestmark as needs_chromium
-from .test_ws import ORG, LiveServer, events_url
+from .helpers import ORG, LiveServer, chromium, create_room, events_url, needs_chromium, wait_for
 
 
 @pytest.fixture(scope="module")
-def server(worker, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("corrections")
-    settings = Settings(
-        database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG, mt_model="qwen2.5-0.5b"
-    )
-    with LiveServer(create_app(settings, worker=worker), settings) as live:
-        yield live
+def server_overrides() -> dict:
+    """A corrected caption is translated again: this module's server has a translator."""
+    return {"mt_model": "qwen2.5-0.5b"}
 
 
 def said(store: Store, room_id: str, texts: list[str]) -> list[Segment]:
@@ -269,8 +261,6 @@ def test_the_console_corrects_a_caption_from_the_keyboard_and_the_phone_follows(
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-
-    from .test_browser import create_room
 
     texts = "[...document.querySelectorAll('#captions .seg.final .src')].map((e) => e.textContent)"
     driver = chromium(tmp_path)

@@ -16,7 +16,7 @@ from tingshuo.events import Final, Segment
 from tingshuo.live.session import LiveSession
 from tingshuo.store.db import Store, open_store
 
-from .conftest import AISHELL
+from .helpers import AISHELL
 
 
 def nearly_full_store(url: str) -> Store:

@@ -19,11 +19,7 @@ from tingshuo.server.api_rooms import is_loopback, lan_address
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
-from .test_browser import chromium, create_room, wait_for
-from .test_browser import pytestmark as needs_chromium
-from .test_ws import ORG, LiveServer
-
-AUTH = {"Authorization": f"Bearer {ORG}"}
+from .helpers import AUTH, ORG, chromium, create_room, live_server, needs_chromium, wait_for
 
 
 @contextlib.contextmanager
@@ -31,13 +27,6 @@ def client(worker, tmp_path: Path, base_url: str, **overrides) -> Iterator[TestC
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", token=ORG, **overrides)
     with TestClient(create_app(settings, worker=worker), base_url=base_url) as c:
         yield c
-
-
-@contextlib.contextmanager
-def live(worker, tmp_path: Path, **overrides) -> Iterator[LiveServer]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", token=ORG, **overrides)
-    with LiveServer(create_app(settings, worker=worker), settings) as server:
-        yield server
 
 
 def new_room(c: TestClient) -> dict:
@@ -111,7 +100,7 @@ def test_the_console_warns_only_when_phones_get_a_loopback_link(
 ):
     from selenium.webdriver.common.by import By
 
-    with live(worker, tmp_path, public_url=public_url) as server:
+    with live_server(worker, tmp_path, public_url=public_url) as server:
         driver = chromium(tmp_path)
         try:
             room = create_room(driver, server, "Hall B")
@@ -146,7 +135,7 @@ def test_the_console_shows_an_upload_error_without_codes(worker, tmp_path):
 
     notes = tmp_path / "notes.txt"
     notes.write_text("agenda: 9:00 opening\n" * 20)
-    with live(worker, tmp_path) as server:
+    with live_server(worker, tmp_path) as server:
         driver = chromium(tmp_path)
         try:
             create_room(driver, server, "Hall C")
@@ -169,7 +158,7 @@ def test_the_console_shows_an_upload_error_without_codes(worker, tmp_path):
 def test_api_pages_work_offline(worker, tmp_path):
     from selenium.webdriver.common.by import By
 
-    with live(worker, tmp_path) as server:
+    with live_server(worker, tmp_path) as server:
         for page in ["/docs", "/redoc"]:
             html = server.http.get(page).text
             scripts = re.findall(r"""<(?:script|link)[^>]*(?:src|href)=["']([^"']+)""", html)

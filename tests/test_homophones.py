@@ -59,7 +59,7 @@ def test_recognizer_finals_use_it(worker, aishell_rows, settings):
     from tingshuo.asr.streaming import policy_config, transcribe_audio
     from tingshuo.audio.decode import load_audio
 
-    from .conftest import AISHELL
+    from .helpers import AISHELL
 
     row = next(r for r in aishell_rows if r["reference_text"] == "其中有两个是内因的指标")
     audio = load_audio(AISHELL / row["path"])

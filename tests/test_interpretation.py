@@ -10,29 +10,16 @@ import time
 import av
 import httpx
 import numpy as np
-import pytest
 
 from tingshuo.events import Final, Segment, Translation
-from tingshuo.server.app import create_app
-from tingshuo.settings import Settings
 
-from .test_browser import chromium, wait_for
-from .test_browser import pytestmark as needs_chromium
-from .test_ws import ORG, LiveServer
+from .helpers import chromium, needs_chromium, wait_for
 
 LINES = [
     ("各位来宾，大家好。", "Good morning, everyone."),
     ("会议现在开始。", "The meeting starts now."),
     ("请大家关闭手机。", "Please switch off your phones."),
 ]
-
-
-@pytest.fixture(scope="module")
-def server(worker, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("interpretation")
-    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
-    with LiveServer(create_app(settings, worker=worker), settings) as live:
-        yield live
 
 
 def decoded(data: bytes) -> np.ndarray:
@@ -239,8 +226,7 @@ def test_the_room_s_own_sound_is_relayed_live(server, aishell_rows):
 
     from tingshuo.audio.decode import load_audio
 
-    from .conftest import AISHELL
-    from .test_ws import audio_url, stream
+    from .helpers import AISHELL, audio_url, stream
 
     room = server.room(name="原声 Original")
     said = load_audio(AISHELL / aishell_rows[0]["path"])[: 4 * 16000]

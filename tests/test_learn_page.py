@@ -17,13 +17,9 @@ from tingshuo.learn.assess import Assessment, SyllableResult, analyse, score
 from tingshuo.learn.sandhi import SHAPES, Syllable, reference_syllables
 from tingshuo.live.models import Models
 from tingshuo.server.api_learn import router
-from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
-from .conftest import AISHELL, DATA
-from .test_browser import chromium, wait_for
-from .test_browser import pytestmark as needs_chromium
-from .test_ws import ORG, LiveServer
+from .helpers import AISHELL, DATA, chromium, needs_chromium, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -159,14 +155,6 @@ def client_for(settings: Settings) -> TestClient:
     app.state.settings = settings
     app.include_router(router)
     return TestClient(app)
-
-
-@pytest.fixture(scope="module")
-def server(worker, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("learn")
-    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
-    with LiveServer(create_app(settings, worker=worker), settings) as live:
-        yield live
 
 
 @needs_chromium

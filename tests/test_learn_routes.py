@@ -13,7 +13,7 @@ from tingshuo.live.models import Models
 from tingshuo.server.api_learn import router
 from tingshuo.settings import Settings
 
-from .conftest import AISHELL
+from .helpers import AISHELL
 
 pytestmark = pytest.mark.slow
 

@@ -7,12 +7,12 @@ import srt
 
 from tingshuo.audio.decode import load_audio
 from tingshuo.events import Final, Segment, Translation
-from tingshuo.mt import Glossary, TranslationWorker, load_translator
 from tingshuo.live.session import LiveSession
+from tingshuo.mt import Glossary, TranslationWorker, load_translator
 from tingshuo.store.db import open_store
 from tingshuo.store.export import render
 
-from .conftest import AISHELL
+from .helpers import AISHELL
 
 
 def test_translations_follow_their_finals_and_are_stored(worker, settings, db_url, aishell_rows):

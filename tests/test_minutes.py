@@ -14,7 +14,7 @@ from tingshuo.events import Segment
 from tingshuo.minutes import grounded, parse_items, to_markdown, write_minutes
 from tingshuo.store.db import open_store
 
-from .conftest import AISHELL
+from .helpers import AISHELL
 
 NAMES = {"S0150": "王经理", "S0252": "李总"}
 

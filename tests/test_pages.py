@@ -4,16 +4,9 @@ is shown or hidden, and where each line sits in the window."""
 
 from __future__ import annotations
 
-import pytest
+from .helpers import chromium, needs_chromium, talk_wav, wait_for
 
-from tingshuo.server.app import create_app
-from tingshuo.settings import Settings
-
-from .conftest import talk_wav
-from .test_browser import chromium, pytestmark, wait_for
-from .test_ws import ORG, LiveServer
-
-__all__ = ["pytestmark"]  # skipped where Chromium is not installed, as test_browser.py
+pytestmark = needs_chromium
 
 # Every text line of the band (a Range over each caption's text gives one box per line),
 # the band's own box and the QR code's, in CSS pixels of the window.
@@ -62,23 +55,15 @@ def assert_whole_lines(geometry: dict) -> list[dict]:
     return seen
 
 
-@pytest.fixture(scope="module")
-def hall(worker, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pages")
-    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
-    with LiveServer(create_app(settings, worker=worker), settings) as live:
-        yield live
-
-
-def test_screen_band_and_phone_follow_the_language_choice(hall, aishell_rows, tmp_path):
+def test_screen_band_and_phone_follow_the_language_choice(server, aishell_rows, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     two = ["BAC009S0252W0171", "BAC009S0252W0252"]
     talk = talk_wav(tmp_path / "talk.wav", two, aishell_rows)
 
-    room = hall.room(name="主会场 Main hall", targets=["en"])
-    viewer = f"{hall.url}/room/{room['id']}"
+    room = server.room(name="主会场 Main hall", targets=["en"])
+    viewer = f"{server.url}/room/{room['id']}"
     token = room["viewer_token"]
     big = chromium(tmp_path / "big", "--window-size=1920,1080")
     big.execute_cdp_cmd(
@@ -108,7 +93,7 @@ def test_screen_band_and_phone_follow_the_language_choice(hall, aishell_rows, tm
         assert phone.find_element(By.ID, "empty").text == "Waiting for speech…"
 
         with talk.open("rb") as f:
-            r = hall.http.post(
+            r = server.http.post(
                 f"/api/rooms/{room['id']}/start/file",
                 files={"file": ("talk.wav", f, "audio/wav")},
                 data={"speed": "2"},
@@ -202,17 +187,17 @@ def test_screen_band_and_phone_follow_the_language_choice(hall, aishell_rows, tm
         phone.quit()
 
 
-def test_a_wrong_link_and_an_unknown_room_say_what_to_do(hall, tmp_path):
+def test_a_wrong_link_and_an_unknown_room_say_what_to_do(server, tmp_path):
     from selenium.webdriver.common.by import By
 
-    room = hall.room(name="Hall C")
+    room = server.room(name="Hall C")
     phone = chromium(tmp_path / "phone", "--window-size=390,844")
     try:
-        phone.get(f"{hall.url}/room/{room['id']}?token=wrong")
+        phone.get(f"{server.url}/room/{room['id']}?token=wrong")
         wait_for(phone, "document.getElementById('status').dataset.link === 'refused'", 20)
         told = phone.find_element(By.ID, "empty")
         assert told.is_displayed() and "二维码" in told.text
-        phone.get(f"{hall.url}/room/no-such-room?token=wrong")
+        phone.get(f"{server.url}/room/no-such-room?token=wrong")
         wait_for(phone, "document.getElementById('status').dataset.link === 'refused'", 20)
         text = phone.find_element(By.ID, "empty").text
         assert text, "nothing said"

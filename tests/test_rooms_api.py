@@ -15,8 +15,7 @@ from tingshuo.live.bus import LocalBus
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
-ORG = "organizer-secret"
-AUTH = {"Authorization": f"Bearer {ORG}"}
+from .helpers import AUTH, ORG
 
 
 @pytest.fixture

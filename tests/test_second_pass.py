@@ -63,7 +63,7 @@ def test_the_beam_s_other_readings_are_candidates(recognizer, aishell_rows, revi
     another hypothesis of its beam has it right, and the second pass takes that one."""
     from tingshuo.audio.decode import load_audio
 
-    from .conftest import AISHELL
+    from .helpers import AISHELL
 
     row = next(r for r in aishell_rows if r["utt_id"] == "BAC009S0150W0165")
     request = Request(load_audio(AISHELL / row["path"]), "zh")

@@ -9,7 +9,7 @@ from tingshuo.audio.decode import NOT_AUDIO
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
-from .conftest import AISHELL
+from .helpers import AISHELL
 
 
 def test_health_transcribe_export_and_search(db_url, aishell_rows, tmp_path):

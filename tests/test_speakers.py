@@ -13,7 +13,7 @@ from tingshuo.live.session import LiveSession
 from tingshuo.speakers import Diarizer, SpeakerTurns, Voice, load_speaker_encoder, new_turns
 from tingshuo.store.db import open_store
 
-from .conftest import AISHELL
+from .helpers import AISHELL
 
 pytestmark = pytest.mark.slow
 

@@ -17,12 +17,21 @@ from tingshuo.settings import Settings
 from tingshuo.speakers import Voice
 from tingshuo.store.db import SavedVoice, Store
 
-from .test_browser import chromium, create_room, server, wait_for  # noqa: F401  (fixture)
-from .test_browser import pytestmark as needs_chromium
-from .test_store_postgres import pg_url  # noqa: F401  (fixture)
-from .test_ws import ORG, Viewer, audio_url, by_id, events_url, speech, stream
+from .helpers import (
+    AUTH,
+    ORG,
+    Viewer,
+    audio_url,
+    by_id,
+    chromium,
+    create_room,
+    events_url,
+    needs_chromium,
+    speech,
+    stream,
+    wait_for,
+)
 
-AUTH = {"Authorization": f"Bearer {ORG}"}
 DIM = 4
 
 
@@ -168,7 +177,7 @@ def test_the_room_s_diarizer_learns_a_rename_and_a_merge_at_once(worker, tmp_pat
         assert diarizer.label(Voice(np.asarray(_unit(1), dtype=np.float32), 3.0)) == "Speaker 3"
 
 
-def test_a_caption_heard_after_a_rename_carries_the_new_name(server, aishell_rows):  # noqa: F811
+def test_a_caption_heard_after_a_rename_carries_the_new_name(server, aishell_rows):
     first, second = (by_id(aishell_rows)[u] for u in ["BAC009S0252W0171", "BAC009S0252W0252"])
     room = server.room()
     viewer = Viewer(events_url(server, room))
@@ -204,7 +213,7 @@ def test_a_caption_heard_after_a_rename_carries_the_new_name(server, aishell_row
 
 
 @needs_chromium
-def test_the_console_s_speakers_panel_renames_a_voice_on_every_page(server, tmp_path):  # noqa: F811
+def test_the_console_s_speakers_panel_renames_a_voice_on_every_page(server, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select

@@ -11,63 +11,21 @@ import srt
 import webvtt
 
 from tingshuo.errors import TingshuoError
-from tingshuo.events import Segment
 from tingshuo.store.db import open_store
 from tingshuo.store.export import FORMATS, render
 
-
-@pytest.fixture
-def transcript(aishell_rows) -> list[Segment]:
-    """Real Mandarin sentences with made-up but plausible timing and one English line."""
-    segs, t = [], 0.5
-    for row in aishell_rows[:4]:
-        dur = float(row["duration_s"])
-        segs.append(Segment(start=t, end=t + dur, lang="zh", text=row["reference_text"] + "。"))
-        t += dur + 0.4
-    segs.append(
-        Segment(
-            start=t, end=t + 2.0, lang="en", text="In being comparatively modern.", speaker="Guest"
-        )
-    )
-    return segs
+from .helpers import (
+    check_sessions_segments_and_search,
+    check_translations_stored_beside_the_caption,
+)
 
 
 def test_sessions_segments_and_search(db_url, transcript):
-    store = open_store(db_url)
-    first = store.create_session("董事会", "board.m4a", "zh", ["科大讯飞"])
-    other = store.create_session("weekly", "mic", "auto")
-    saved = [store.add_segment(s.model_copy(update={"session_id": first.id})) for s in transcript]
-    store.add_segment(Segment(session_id=other.id, start=0, end=1, lang="zh", text="指标很重要。"))
-    store.finish_session(first.id, "done", 42.0)
-
-    assert [s.id for s in saved] == sorted(s.id for s in saved)
-    listed = {s.id: s for s in store.list_sessions()}
-    assert listed[first.id].segments == len(transcript) and listed[first.id].status == "done"
-    assert listed[first.id].hotwords == ["科大讯飞"]
-    assert store.get_session(first.id[:6]).id == first.id
-    back = store.segments(first.id)
-    assert [s.text for s in back] == [s.text for s in transcript]
-    assert back[-1].speaker == "Guest"
-    assert [s.id for s in store.segments(first.id, after_id=saved[1].id)] == [
-        s.id for s in saved[2:]
-    ]
-
-    hits = store.search("指标")
-    assert {h.session.id for h in hits} == {first.id, other.id}
-    assert all("指标" in h.segment.text for h in hits)
-    assert store.search("100%") == []  # LIKE wildcards are escaped
-    with pytest.raises(TingshuoError):
-        store.search("  ")
-    with pytest.raises(TingshuoError, match="no session"):
-        store.get_session("ffffffffffff")
+    check_sessions_segments_and_search(db_url, transcript)  # shared with the PostgreSQL run
 
 
 def test_translations_are_stored_beside_the_caption(db_url, transcript):
-    store = open_store(db_url)
-    info = store.create_session("t")
-    seg = store.add_segment(transcript[0].model_copy(update={"session_id": info.id}))
-    store.set_translation(seg.id, "en", "Two of them are internal indicators.")
-    assert store.segments(info.id)[0].translations == {"en": "Two of them are internal indicators."}
+    check_translations_stored_beside_the_caption(db_url, transcript)
 
 
 def test_unusable_database_path_is_one_clear_error(tmp_path):

@@ -7,36 +7,23 @@ are dropped first).
 
 from __future__ import annotations
 
-import os
-
-import pytest
 from sqlalchemy import create_engine
 
-from tingshuo.store.db import Base, open_store
+from tingshuo.store.db import open_store
 
-from .test_store_export import test_sessions_segments_and_search as sessions_flow
-from .test_store_export import test_translations_are_stored_beside_the_caption as translation_flow
-from .test_store_export import transcript  # noqa: F401  (fixture)
-
-
-@pytest.fixture
-def pg_url() -> str:
-    url = os.environ.get("TINGSHUO_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("no PostgreSQL server: set TINGSHUO_TEST_POSTGRES_URL (CI does)")
-    engine = create_engine(url)
-    Base.metadata.drop_all(engine)
-    engine.dispose()
-    return url
+from .helpers import (
+    check_sessions_segments_and_search,
+    check_translations_stored_beside_the_caption,
+)
 
 
-def test_sessions_segments_and_search_on_postgres(pg_url, transcript):  # noqa: F811
+def test_sessions_segments_and_search_on_postgres(pg_url, transcript):
     assert open_store(pg_url).engine.dialect.name == "postgresql"
-    sessions_flow(pg_url, transcript)
+    check_sessions_segments_and_search(pg_url, transcript)
 
 
-def test_translations_on_postgres(pg_url, transcript):  # noqa: F811
-    translation_flow(pg_url, transcript)
+def test_translations_on_postgres(pg_url, transcript):
+    check_translations_stored_beside_the_caption(pg_url, transcript)
 
 
 def test_an_older_database_is_upgraded_on_postgres(pg_url):

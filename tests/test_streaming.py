@@ -14,7 +14,7 @@ from tingshuo.events import Final, Partial
 from tingshuo.live.session import LiveSession
 from tingshuo.store.db import open_store
 
-from .conftest import AISHELL, read_tsv
+from .helpers import AISHELL, read_tsv
 
 LONG = AISHELL / "longform" / "longform_2spk.flac"
 SECONDS = 34.0  # the first eight utterances, three speaker turns

@@ -15,7 +15,7 @@ from tingshuo.audio.decode import load_audio
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
-from .conftest import AISHELL
+from .helpers import AISHELL
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")

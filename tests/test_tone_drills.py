@@ -18,10 +18,7 @@ from tingshuo.live.models import Models
 from tingshuo.server.api_learn import router
 from tingshuo.settings import Settings
 
-from .conftest import AISHELL, DATA
-from .test_browser import chromium, wait_for
-from .test_browser import pytestmark as needs_chromium
-from .test_ws import LiveServer
+from .helpers import AISHELL, DATA, LiveServer, chromium, needs_chromium, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from tingshuo.asr.worker import RecognizerWorker
 from tingshuo.audio.decode import EMPTY, NOT_AUDIO, load_audio
 from tingshuo.settings import Settings
 
-from .conftest import AISHELL, LJ
+from .helpers import AISHELL, LJ, encode
 
 
 def transcribe(worker, path, lang, hotwords=()):
@@ -105,8 +105,6 @@ def test_no_network_is_used(settings, aishell_rows, monkeypatch):
 
 
 def test_cli_transcribes_m4a_and_exports_every_format(cli, tmp_path, aishell_rows):
-    from .test_audio_decode import encode
-
     row = aishell_rows[1]
     m4a = tmp_path / "talk.m4a"
     encode(m4a, load_audio(AISHELL / row["path"]), 44_100, "aac", 2)
@@ -197,8 +195,6 @@ def test_cli_bad_input_is_one_line_and_nonzero(cli, tmp_path, make, args, messag
 
 def test_cli_silence_only_says_no_speech(cli, tmp_path):
     import numpy as np
-
-    from .test_audio_decode import encode
 
     quiet = tmp_path / "quiet.wav"
     encode(quiet, np.zeros(16_000 * 3, dtype=np.float32), 16_000, "pcm_s16le", 1)

@@ -16,7 +16,7 @@ from tingshuo.tts import load_voice
 from tingshuo.tts.audio_out import resample
 from tingshuo.tts.zh_text import normalize
 
-from .conftest import DATA
+from .helpers import DATA
 
 ZH = [
     "大家好，欢迎来到2026年世界人工智能大会。",

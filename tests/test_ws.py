@@ -10,10 +10,7 @@ import time
 from pathlib import Path
 
 import av
-import httpx
 import numpy as np
-import pytest
-import uvicorn
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -23,121 +20,9 @@ from tingshuo.events import Partial
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
-from .conftest import AISHELL
+from .helpers import AISHELL, ORG, LiveServer, Viewer, audio_url, by_id, events_url, speech, stream
 
-ORG = "organizer-secret"
 CLIPS = ["BAC009S0150W0212", "BAC009S0150W0287"]  # 国家扶持的行业 · 依旧是根本停不下来
-
-
-class LiveServer:
-    def __init__(self, app, settings: Settings) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.app = app
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws = f"ws://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
-        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {ORG}"})
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.http.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-    def room(self, **body) -> dict:
-        r = self.http.post("/api/rooms", json={"name": "test room", "lang": "zh", **body})
-        assert r.status_code == 201, r.text
-        return r.json()
-
-
-@pytest.fixture(scope="module")
-def server(worker, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("server")
-    settings = Settings(database_url=f"sqlite:///{folder / 'tingshuo.db'}", token=ORG)
-    with LiveServer(create_app(settings, worker=worker), settings) as live:
-        yield live
-
-
-def by_id(aishell_rows: list[dict]) -> dict[str, dict]:
-    return {r["utt_id"]: r for r in aishell_rows}
-
-
-def speech(rows: list[dict], gap_s: float = 1.0) -> np.ndarray:
-    """The clips one after another with a pause between: what a speaker does."""
-    gap = np.zeros(int(gap_s * 16000), dtype=np.float32)
-    parts = [gap[: gap.size // 2]]  # a speaker rarely starts on the first sample
-    for row in rows:
-        parts += [load_audio(AISHELL / row["path"]), gap]
-    return np.concatenate(parts)
-
-
-def pcm16(audio: np.ndarray) -> bytes:
-    return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-
-
-class Viewer(threading.Thread):
-    """Reads a room's event socket in the background, until `until(event)` or the close."""
-
-    def __init__(self, url: str, until=None) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.until = until or (lambda m: m.get("type") == "state" and m["state"] == "idle")
-        self.events: list[dict] = []
-        self.close_code: int | None = None
-        self.close_reason = ""
-        self.connected = threading.Event()
-        self.start()
-
-    def run(self) -> None:
-        try:
-            with connect(self.url, open_timeout=10) as ws:
-                self.connected.set()
-                while True:
-                    m = json.loads(ws.recv(timeout=120))
-                    self.events.append(m)
-                    if self.until(m):
-                        return
-        except ConnectionClosed as e:
-            self.close_code = e.rcvd.code if e.rcvd else None
-            self.close_reason = e.rcvd.reason if e.rcvd else ""
-        finally:
-            self.connected.set()
-
-    def finals(self) -> list[dict]:
-        return [m["segment"] for m in self.events if m["type"] == "final"]
-
-
-def events_url(server: LiveServer, room: dict, since: int = 0, token: str | None = None) -> str:
-    token = token or room["viewer_token"]
-    return f"{server.ws}/ws/rooms/{room['id']}/events?token={token}&since={since}"
-
-
-def audio_url(server: LiveServer, room: dict, token: str = ORG) -> str:
-    return f"{server.ws}/ws/rooms/{room['id']}/audio?token={token}"
-
-
-def stream(ws, audio: np.ndarray, rate: int = 16000, speed: float = 1.0) -> None:
-    """100 ms frames, paced at `speed`× real time (0: as fast as the socket takes them)."""
-    step = rate // 10
-    t0 = time.monotonic()
-    for i in range(0, audio.size, step):
-        ws.send(pcm16(audio[i : i + step]))
-        if speed:
-            delay = t0 + (i + step) / rate / speed - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
 
 
 def test_audio_in_gives_partials_then_finals_in_order_and_a_viewer_catches_up(server, aishell_rows):

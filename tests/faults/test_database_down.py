@@ -18,7 +18,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,8 +29,7 @@ from tingshuo.events import Segment
 from tingshuo.store.db import Store
 from tingshuo.store.pending import BufferedStore
 
-from ..conftest import talk_wav
-from .conftest import live_server
+from ..helpers import Viewer, ended, live_server, talk_wav
 
 pytestmark = pytest.mark.slow
 
@@ -52,33 +50,6 @@ def talk(aishell_rows, path: Path) -> None:
     talk_wav(path, CLIPS, aishell_rows)
 
 
-class Viewer(threading.Thread):
-    """A phone connected from before the room starts until it ends: every message it got."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.messages: list[dict] = []
-        self.ready = threading.Event()
-
-    def run(self) -> None:
-        with connect(self.url, open_timeout=30) as ws:
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:
-                try:
-                    m = json.loads(ws.recv(timeout=1))
-                except TimeoutError:
-                    continue
-                self.messages.append(m)
-                if m["type"] == "caught_up":
-                    self.ready.set()
-                if m["type"] == "state" and m["state"] == "idle" and "status" in m:
-                    return
-
-    def finals(self) -> list[dict]:
-        return [m["segment"] for m in list(self.messages) if m["type"] == "final"]
-
-
 def catch_up(url: str) -> list[dict]:
     """What a phone that connects now is given before live events."""
     out = []
@@ -94,8 +65,7 @@ def catch_up(url: str) -> list[dict]:
 def run_through_outage(live, outage, wav: Path) -> None:
     room = live.room(name="hall")
     url = f"{live.ws}/ws/rooms/{room['id']}/events?token={room['viewer_token']}"
-    viewer = Viewer(url)
-    viewer.start()
+    viewer = Viewer(url, ended, seconds=180)
     assert viewer.ready.wait(30)
     with wav.open("rb") as f:
         r = live.http.post(
@@ -130,14 +100,14 @@ def run_through_outage(live, outage, wav: Path) -> None:
     ids = [s["id"] for s in finals]
     assert None not in ids and ids == sorted(set(ids))
     # told in plain words: not saved, then saved again with nothing waiting
-    notes = [m for m in viewer.messages if m["type"] == "store"]
+    notes = [m for m in viewer.events if m["type"] == "store"]
     assert any(not m["saving"] and m["waiting"] > 0 for m in notes), notes
     assert notes[-1]["saving"] and notes[-1]["waiting"] == 0
-    for m in viewer.messages:
+    for m in viewer.events:
         text = json.dumps(m, ensure_ascii=False).lower()
         if m["type"] in ("state", "store", "lag"):
             assert not any(w in text for w in SQL_WORDS), m
-    assert viewer.messages[-1]["status"] == "done"
+    assert viewer.events[-1]["status"] == "done"
     # the store holds every caption that was shown, as it was shown
     stored = live.http.get(f"/api/rooms/{room['id']}/segments").json()
     assert [(s["id"], s["text"]) for s in stored] == [(s["id"], s["text"]) for s in finals]

@@ -22,7 +22,7 @@ from tingshuo.errors import AudioError
 from tingshuo.server.uploads import upload_dir
 from tingshuo.settings import Settings
 
-from .conftest import AUTH, rss_mb
+from ..helpers import AUTH, rss_mb
 
 
 def wav(rate: int = 16000, channels: int = 1, frames: int = 16000) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,8 +19,7 @@ from websockets.sync.client import connect
 from tingshuo.server.uploads import upload_dir
 from tingshuo.settings import Settings
 
-from ..conftest import talk_wav
-from ..test_ws import ORG
+from ..helpers import ORG, free_port, talk_wav
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +30,7 @@ class Served:
     """`tingshuo serve` as a user starts it, on a private database."""
 
     def __init__(self, db: Path, log: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "TINGSHUO_DATABASE_URL": f"sqlite:///{db}"}
         self.proc = subprocess.Popen(

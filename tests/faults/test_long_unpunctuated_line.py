@@ -13,8 +13,7 @@ from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 from tingshuo.tts.base import split_sentences
 
-from ..test_ws import ORG
-from .conftest import AUTH
+from ..helpers import AUTH, ORG
 
 # 150 characters, no punctuation: past the acoustic model's 2048 mel frames in one go (a
 # 500 before the fix)

@@ -17,8 +17,7 @@ from tingshuo.server.app import create_app
 from tingshuo.server.limits import RateLimiter, run_public
 from tingshuo.settings import Settings
 
-from ..test_ws import ORG
-from .conftest import AUTH, health_latency
+from ..helpers import AUTH, ORG, health_latency
 
 
 def wav_bytes(seconds: float = 1.0, rate: int = 16000) -> bytes:

@@ -10,7 +10,7 @@ import pytest
 
 from tingshuo.anchor.rundown import MAX_CHARS, RundownError, parse_markdown, parse_yaml
 
-from .conftest import health_latency, rss_mb
+from ..helpers import health_latency, rss_mb
 
 # 9 levels of 9 aliases: 9⁹ (387 million) copies of "lol" once the values are read
 BOMB = "\n".join(

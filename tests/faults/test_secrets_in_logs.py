@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import logging.config
-import socket
 import threading
 import time
 
@@ -21,8 +20,7 @@ from tingshuo.server.auth import COOKIE
 from tingshuo.server.limits import RedactTokens, log_config, redact
 from tingshuo.settings import Settings
 
-from ..test_ws import ORG
-from .conftest import AUTH
+from ..helpers import AUTH, ORG, free_port
 
 
 def test_redact_keeps_everything_but_the_token():
@@ -45,9 +43,7 @@ def test_uvicorn_access_and_websocket_lines_are_redacted(worker, tmp_path):
             "filters": ["redact_tokens"],
         }
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", token=ORG)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, worker=worker), port=port, log_config=config)
     )

@@ -18,8 +18,7 @@ from tingshuo.server.uploads import upload_dir
 from tingshuo.settings import Settings
 from tingshuo.store.db import Store
 
-from ..test_ws import ORG
-from .conftest import AUTH
+from ..helpers import AUTH, ORG
 
 HUGE = [2**63, 2**64, 10**30]
 

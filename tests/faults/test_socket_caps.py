@@ -9,8 +9,7 @@ from starlette.websockets import WebSocketDisconnect
 from tingshuo.server.app import create_app
 from tingshuo.settings import Settings
 
-from ..test_ws import ORG
-from .conftest import AUTH
+from ..helpers import AUTH, ORG
 
 
 def make_client(worker, tmp_path, **limits) -> TestClient:
