@@ -11,8 +11,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tingshuo.anchor import routes
 from tingshuo.anchor.presenter import VISEMES
+from tingshuo.live.models import Models
+from tingshuo.server import api_anchor
 
 from .helpers import ORG, LiveServer, chromium, needs_chromium, wait_for
 
@@ -33,7 +34,8 @@ def app(settings) -> FastAPI:
     app = FastAPI()
     app.state.settings = settings
     app.state.token = ORG  # synthesis is the organizer's (tingshuo.server.auth)
-    app.include_router(routes.router)
+    app.state.models = Models(settings)  # the server's voices
+    app.include_router(api_anchor.router)
     return app
 
 

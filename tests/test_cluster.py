@@ -198,6 +198,130 @@ def test_a_correction_on_one_gateway_reaches_viewers_on_the_other(cluster):
     assert a.http.get(f"/api/rooms/{room['id']}/rules").json()["rules"] == "请凉 => 清凉\n"
 
 
+def test_a_correction_on_one_gateway_stops_a_workers_late_translation_of_the_old_text(
+    cluster, talk
+):
+    """The worker translates the room's first caption; a gateway corrects it meanwhile. The
+    worker's translation of the old text is neither shown after the correction nor stored:
+    only the corrected text's translation is."""
+    from websockets.sync.client import connect
+
+    a, b = cluster["gateways"]
+    room = a.http.post(
+        "/api/rooms", json={"name": "hall 5", "lang": "zh", "targets": ["en"]}
+    ).json()
+    new_text = "我们今天讨论香蕉。"
+    seen: list[dict] = []
+    corrected: int | None = None
+    with connect(events_url(b, room), open_timeout=30) as ws:
+        while json.loads(ws.recv(timeout=30))["type"] != "caught_up":
+            pass
+        start_file(a, room, talk, speed=1)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            m = json.loads(ws.recv(timeout=240))
+            seen.append(m)
+            if m["type"] == "final" and corrected is None:
+                corrected = m["segment"]["id"]
+                url = f"/api/rooms/{room['id']}/segments/{corrected}"
+                # 404 until the worker's write-behind store has put the caption in the database
+                for _ in range(100):
+                    r = a.http.patch(url, json={"text": new_text})
+                    if r.status_code != 404:
+                        break
+                    time.sleep(0.05)
+                assert r.status_code == 200, r.text
+                a.http.post(f"/api/rooms/{room['id']}/stop")
+            after = [e for e in seen if e["type"] == "correction"]
+            if after and ended_seen(seen) and complete(seen, corrected, since=after[0]):
+                break
+        time.sleep(3)  # anything later would come now
+        while True:
+            try:
+                seen.append(json.loads(ws.recv(timeout=0.5)))
+            except TimeoutError:
+                break
+    correction = next(e for e in seen if e["type"] == "correction")
+    assert correction["text"] == new_text
+    late = complete(seen, corrected, since=correction)
+    assert len(late) == 1 and "banana" in late[0]["text"].lower(), late
+    stored = b.http.get(f"/api/rooms/{room['id']}/segments").json()
+    [caption] = [s for s in stored if s["id"] == corrected]
+    assert caption["text"] == new_text and caption["translations"]["en"] == late[0]["text"]
+
+
+def test_a_correction_through_another_process_drops_a_late_translation(db_url, settings):
+    """What the cluster test above relies on, without processes or timing luck: a worker's
+    caption path (its room shared: `id_floor`) is translating a caption when another
+    process's store corrects it. The old text's translation is neither stored nor shown,
+    drafts aside; an uncorrected caption's translation is both."""
+    from tingshuo.events import Final, Segment, Translation
+    from tingshuo.live.captions import CaptionPath
+    from tingshuo.mt import TranslationWorker, load_translator
+    from tingshuo.store.db import open_store
+    from tingshuo.store.pending import open_buffered_store
+
+    # a worker writes through its write-behind store; the gateway corrects in the database
+    worker_store = open_buffered_store(settings.model_copy(update={"database_url": db_url}))
+    gateway_store = open_store(db_url)
+    session = worker_store.create_session("talk", lang="zh", targets=["en"])
+    shown: list = []
+    with TranslationWorker(load_translator(settings, "qwen2.5-0.5b"), settings) as translator:
+        path = CaptionPath(worker_store, translator, ["en"], id_floor=lambda: 0)
+        texts = ["各位来宾，今天的大会将讨论城市交通、住房和教育三个方面的问题。", "谢谢大家。"]
+        finals = [
+            path.commit(
+                Final(
+                    utterance=n,
+                    segment=Segment(
+                        session_id=session.id, start=n, end=n + 1, lang="zh", text=text
+                    ),
+                ),  # fmt: skip
+                shown.append,
+            )
+            for n, text in enumerate(texts[:1])
+        ]
+        assert worker_store.flush(10)  # in the database, where the gateway finds it
+        corrected = gateway_store.correct_segment(finals[0].segment.id, "各位来宾，欢迎。")
+        assert corrected is not None and corrected.segment.revision == 1
+        path.wait(120)
+        finals.append(
+            path.commit(
+                Final(
+                    utterance=1,
+                    segment=Segment(
+                        session_id=session.id, start=1, end=2, lang="zh", text=texts[1]
+                    ),
+                ),  # fmt: skip
+                shown.append,
+            )
+        )
+        path.wait(120)
+    worker_store.close()
+    first, second = (f.segment.id for f in finals)
+    done = [e for e in shown if isinstance(e, Translation) and not e.partial]
+    assert [e.segment_id for e in done if not e.skipped] == [second]
+    stored = {s.id: s for s in gateway_store.segments(session.id)}
+    assert "en" not in stored[first].translations and stored[second].translations["en"]
+
+
+def ended_seen(events: list[dict]) -> bool:
+    return any(ended(e) for e in events)
+
+
+def complete(events: list[dict], segment_id: int | None, since: dict) -> list[dict]:
+    """The complete translations of a caption published after the event `since`."""
+    later = events[events.index(since) + 1 :]
+    return [
+        e
+        for e in later
+        if e["type"] == "translation"
+        and e.get("segment_id") == segment_id
+        and not e.get("partial")
+        and not e.get("skipped")
+    ]
+
+
 def test_the_original_sound_is_relayed_by_a_gateway_that_does_not_take_the_audio(cluster, talk):
     """'Original' listening with workers: gateway b relays what gateway a takes, from the
     room's audio stream in Redis."""

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from tingshuo.audio.decode import load_audio
 from tingshuo.errors import StoreError
 from tingshuo.events import Final, Segment
-from tingshuo.live.session import LiveSession
+from tingshuo.live.recipe import Recipe, open_session
 from tingshuo.store.db import Store, open_store
 
 from .helpers import AISHELL
@@ -64,7 +64,7 @@ def test_a_live_session_goes_on_showing_captions_when_the_disk_fills(
     db_url, worker, settings, speech
 ):
     store = nearly_full_store(db_url)
-    session = LiveSession(worker, store, settings, "zh", title="满了")
+    session = open_session(Recipe("zh", title="满了"), worker, store, settings)
     notices: list[StoreError] = []
     session.on_store_error = notices.append
     events = []
@@ -87,6 +87,7 @@ def test_transcribe_writes_the_whole_transcript_when_the_database_fills(
     import wave
 
     from tingshuo import cli
+    from tingshuo.cli import common
 
     audio = tmp_path / "meeting.wav"
     with wave.open(str(audio), "wb") as f:
@@ -95,7 +96,7 @@ def test_transcribe_writes_the_whole_transcript_when_the_database_fills(
         f.setframerate(16_000)
         f.writeframes((np.clip(speech, -1, 1) * 32767).astype("<i2").tobytes())
     store = nearly_full_store(db_url)
-    monkeypatch.setattr(cli, "_store", lambda: store)
+    monkeypatch.setattr(common, "open_db", lambda: store)
     out = tmp_path / "meeting.txt"
     code = cli.run(["transcribe", str(audio), "--lang", "zh", "--no-speakers", "-o", str(out)])
     assert code != 0

@@ -7,7 +7,7 @@ import srt
 
 from tingshuo.audio.decode import load_audio
 from tingshuo.events import Final, Segment, Translation
-from tingshuo.live.session import LiveSession
+from tingshuo.live.recipe import Recipe, open_session
 from tingshuo.mt import Glossary, TranslationWorker, load_translator
 from tingshuo.store.db import open_store
 from tingshuo.store.export import render
@@ -26,16 +26,8 @@ def test_translations_follow_their_finals_and_are_stored(worker, settings, db_ur
     glossary = Glossary.from_pairs([("万科", "Vanke"), ("万达", "Wanda")])
     events = []
     with TranslationWorker(load_translator(settings), settings) as translator:
-        session = LiveSession(
-            worker,
-            store,
-            settings,
-            "zh",
-            title="bilingual",
-            targets=["en"],
-            translator=translator,
-            glossary=glossary,
-        )
+        recipe = Recipe("zh", targets=("en",), glossary=glossary, title="bilingual")
+        session = open_session(recipe, worker, store, settings, translator=translator)
         blocks = (audio[i : i + 1600] for i in range(0, audio.size, 1600))
         session.run(blocks, events.append)
     finals = [e for e in events if isinstance(e, Final)]

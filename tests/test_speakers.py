@@ -9,7 +9,7 @@ import pytest
 
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.events import Final
-from tingshuo.live.session import LiveSession
+from tingshuo.live.recipe import Recipe, open_session
 from tingshuo.speakers import Diarizer, SpeakerTurns, Voice, load_speaker_encoder, new_turns
 from tingshuo.store.db import open_store
 
@@ -82,7 +82,9 @@ def test_a_rename_sticks_to_later_captions_of_that_voice(
     b = _sentences(aishell_rows, "S0252", 2)
     audio = _with_pauses([a[0], a[1], b[0], a[2], b[1]])
     diarizer = Diarizer(encoder, new_turns(settings))
-    session = LiveSession(worker, store, settings, "zh", room_id=room.id, diarizer=diarizer)
+    session = open_session(
+        Recipe("zh", room_id=room.id), worker, store, settings, diarizer=diarizer
+    )
     shown: list[str | None] = []
 
     def sink(event):
@@ -138,8 +140,8 @@ def test_a_restarted_server_still_knows_the_room_s_voices(worker, settings, db_u
     loop = asyncio.new_event_loop()
 
     def listen(rooms: Rooms, parts: list[np.ndarray], act=lambda seg: None) -> list[str | None]:
-        session = LiveSession(
-            worker, store, settings, "zh", room_id=room.id, diarizer=rooms.diarizer(room.id)
+        session = open_session(
+            Recipe("zh", room_id=room.id), worker, store, settings, diarizer=rooms.diarizer(room.id)
         )
         shown: list[str | None] = []
 

@@ -11,7 +11,7 @@ from tingshuo.asr.scoring import cer
 from tingshuo.asr.streaming import StreamingTranscriber, policy_config, transcribe_audio
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.events import Final, Partial
-from tingshuo.live.session import LiveSession
+from tingshuo.live.recipe import Recipe, open_session
 from tingshuo.store.db import open_store
 
 from .helpers import AISHELL, read_tsv
@@ -85,7 +85,7 @@ def test_finals_match_the_file_transcript(stream_events, worker, settings):
 def test_live_session_stores_each_final_before_showing_it(worker, settings, db_url, aishell_rows):
     store = open_store(db_url)
     audio = np.concatenate([load_audio(AISHELL / r["path"]) for r in aishell_rows[:2]])
-    session = LiveSession(worker, store, settings, "zh", title="two sentences")
+    session = open_session(Recipe("zh", title="two sentences"), worker, store, settings)
     seen = []
 
     def sink(event):
@@ -111,7 +111,7 @@ def test_a_failing_source_keeps_what_was_heard(worker, settings, db_url, aishell
             yield audio[i : i + 1600]
         raise OSError("device unplugged")
 
-    session = LiveSession(worker, store, settings, "zh")
+    session = open_session(Recipe("zh"), worker, store, settings)
     with pytest.raises(OSError, match="unplugged"):
         session.run(broken(), lambda e: None)
     kept = store.segments(session.info.id)

@@ -35,7 +35,9 @@ Publish = Callable[[RoomEvent], None]
 
 # captions corrected in this process, and their latest revision: a translation of an older
 # text that comes in after it is dropped (the new text's translation follows). Keyed by
-# session and id: ids are unique within a database, and a process may open several (tests)
+# session and id: ids are unique within a database, and a process may open several (tests).
+# Where other processes share the room (`id_floor`), a correction may have been made on
+# another gateway: a complete translation then asks the database too.
 _REVISED: dict[tuple[str | None, int], int] = {}
 _REVISED_LOCK = threading.Lock()
 
@@ -56,6 +58,7 @@ class CaptionPath:
         self.store = store
         self.rules = rules or (lambda: NO_RULES)
         self.id_floor = id_floor
+        self.shared = id_floor is not None  # other processes write (and correct) the room too
         self.translator = translator if targets else None
         self.targets = list(targets)
         self.glossary = glossary
@@ -139,8 +142,9 @@ class CaptionPath:
         session = final.segment.session_id
 
         def done(translation: Translation) -> None:
-            key = (session, translation.segment_id or 0)
-            if translation.segment_id and _REVISED.get(key, 0) > revision:
+            if translation.segment_id and self._superseded(
+                session, translation.segment_id, revision, complete=not translation.partial
+            ):
                 return  # the caption was corrected meanwhile: its new translation follows
             if not (translation.partial or translation.skipped) and translation.segment_id:
                 try:  # stored before it is shown, like the caption it belongs to
@@ -154,6 +158,21 @@ class CaptionPath:
 
         future = self.translator.submit_final(final, wanted, done, self.glossary)
         self._translations = [f for f in self._translations if not f.done()] + [future]
+
+    def _superseded(
+        self, session: str | None, segment_id: int, revision: int, complete: bool
+    ) -> bool:
+        """Whether the caption was corrected after `revision` was translated: in this
+        process, or (a complete translation in a shared room) through any other."""
+        if _REVISED.get((session, segment_id), 0) > revision:
+            return True
+        if not (self.shared and complete):
+            return False
+        try:
+            return self.store.stored_revision(segment_id) > revision
+        except StoreError as e:  # the database is away: the translation is not held back
+            log.warning("caption %d: its revision is not known now: %s", segment_id, e)
+            return False
 
     def wait(self, timeout: float | None = None) -> None:
         """Until the translations of every caption so far have been delivered (or failed)."""

@@ -75,6 +75,14 @@ class Reads(Connection):
             return row.to_segment() if row is not None else None
 
     @_reads
+    def stored_revision(self, segment_id: int) -> int:
+        """The caption's revision in the database itself (0: the machine's text, or not
+        written yet): what another process may have corrected it to."""
+        with self._db() as db:
+            revision = db.scalar(select(SegmentRow.revision).where(SegmentRow.id == segment_id))
+            return revision or 0
+
+    @_reads
     def search(self, text: str, limit: int = 100) -> list[SearchHit]:
         if not text.strip():
             raise TingshuoError("nothing to search for: give a word or phrase")
