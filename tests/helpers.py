@@ -168,7 +168,8 @@ class LiveServer:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the test server did not start")
             time.sleep(0.05)
-        self.http = httpx.Client(base_url=self.url, headers=AUTH)
+        # a room's first start loads the speaker model: seconds on a busy 2-core machine
+        self.http = httpx.Client(base_url=self.url, headers=AUTH, timeout=60)
         return self
 
     def __exit__(self, *exc: object) -> None:
