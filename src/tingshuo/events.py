@@ -4,9 +4,9 @@ serializes each once for every subscriber."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 
 class Segment(BaseModel):
@@ -222,3 +222,13 @@ def wire(event: RoomEvent) -> dict[str, Any]:
     if isinstance(event, _Notice):
         return event.wire()
     return event.model_dump(mode="json")
+
+
+# `type` says which event a message is: one validator for the whole union
+_ROOM_EVENT: TypeAdapter[RoomEvent] = TypeAdapter(Annotated[RoomEvent, Field(discriminator="type")])
+
+
+def parse_event(text: str | bytes) -> RoomEvent:
+    """The typed event of a JSON message (as `wire` wrote it; other keys, such as the bus's
+    `seq` and `ts`, are ignored)."""
+    return _ROOM_EVENT.validate_json(text)

@@ -23,21 +23,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..events import BusNotice, Final, RoomEvent, Translation, wire
+from ..events import BusNotice, Final, RoomEvent, parse_event, wire
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
-    """One event as every subscriber receives it; `text` is serialized once for all."""
+    """One event as every subscriber receives it: the typed `event` (read it, never parse
+    `text`), and `text`, its JSON message serialized once for every viewer."""
 
     seq: int
-    type: str
+    event: RoomEvent
     text: str
-    segment_id: int | None = None
-    lang: str | None = None
-    body: str | None = None  # a translation's text (to skip one a viewer already has)
 
 
 @dataclass(eq=False)
@@ -66,19 +64,7 @@ class Bus(Protocol):
 
 def _message(seq: int, event: RoomEvent) -> Message:
     envelope = {"seq": seq, "ts": round(time.time(), 4), **wire(event)}
-    segment_id = lang = body = None
-    if isinstance(event, Final):
-        segment_id = event.segment.id
-    elif isinstance(event, Translation):
-        segment_id, lang, body = event.segment_id, event.lang, event.text
-    return Message(
-        seq=seq,
-        type=event.type,
-        text=json.dumps(envelope, ensure_ascii=False),
-        segment_id=segment_id,
-        lang=lang,
-        body=body,
-    )
+    return Message(seq, event, json.dumps(envelope, ensure_ascii=False))
 
 
 class _Viewers:
@@ -146,10 +132,9 @@ class LocalBus(_Viewers):
 _PUBLISH = """
 local seq = redis.call('INCR', KEYS[1])
 local text = '{"seq":' .. seq .. ',"ts":' .. ARGV[2] .. ',' .. string.sub(ARGV[1], 2)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', text, 'seq', seq,
-  'type', ARGV[4], 'sid', ARGV[5], 'lang', ARGV[6], 'body', ARGV[7])
-if ARGV[8] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HSET', KEYS[3], 'final_end', ARGV[8], 'final_id', ARGV[5])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'e', text, 'seq', seq)
+if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 'final_end', ARGV[5], 'final_id', ARGV[4])
 end
 return seq
 """
@@ -206,21 +191,15 @@ class RedisBus(_Viewers):
             room_id, event = self._out.get()
             if room_id is None:
                 return
-            data = wire(event)
-            segment_id = lang = body = final_end = ""
+            segment_id = final_end = ""
             if isinstance(event, Final):
                 segment_id = str(event.segment.id or "")
                 final_end = str(event.segment.end)
-            elif isinstance(event, Translation):
-                segment_id, lang, body = str(event.segment_id or ""), event.lang, event.text
             args = [
-                json.dumps(data, ensure_ascii=False),
+                json.dumps(wire(event), ensure_ascii=False),
                 repr(round(time.time(), 4)),
                 self.keep,
-                event.type,
                 segment_id,
-                lang,
-                body,
                 final_end,
             ]
             keys = [room_key(room_id, "seq"), room_key(room_id, "events"), room_key(room_id, "run")]
@@ -284,7 +263,12 @@ class RedisBus(_Viewers):
                     for entry_id, fields in entries:
                         if room_id in self._from:
                             self._from[room_id] = entry_id.decode()
-                        self._deliver(room_id, _from_stream(fields))
+                        try:
+                            message = _from_stream(fields)
+                        except (KeyError, ValueError) as e:  # not an event this version knows
+                            log.warning("room %s: an unreadable event is skipped: %s", room_id, e)
+                            continue
+                        self._deliver(room_id, message)
         finally:
             await client.aclose()
 
@@ -292,7 +276,7 @@ class RedisBus(_Viewers):
         """An event for this gateway's own viewers of every room, not through Redis."""
         text = json.dumps({"seq": 0, "ts": round(time.time(), 4), **wire(event)})
         for room_id in list(self._subs):
-            self._deliver(room_id, Message(seq=0, type=event.type, text=text))
+            self._deliver(room_id, Message(0, event, text))
 
     def close(self) -> None:
         self.flush(5)
@@ -303,16 +287,7 @@ class RedisBus(_Viewers):
 
 
 def _from_stream(fields: dict[bytes, bytes]) -> Message:
-    def text(key: bytes) -> str:
-        return fields.get(key, b"").decode()
-
-    sid = text(b"sid")
-    kind = text(b"type")
-    return Message(
-        seq=int(text(b"seq") or 0),
-        type=kind,
-        text=text(b"e"),
-        segment_id=int(sid) if sid else None,
-        lang=text(b"lang") or None,
-        body=text(b"body") if kind == "translation" else None,
-    )
+    """An entry of a room's stream as its subscribers here get it: the event typed again
+    once, for all of them."""
+    text = fields[b"e"].decode()
+    return Message(int(fields.get(b"seq", b"0")), parse_event(text), text)

@@ -1,5 +1,6 @@
-"""REST for live rooms: create, list, change, delete; start, pause, resume, stop; captions,
-speakers, exports and the QR code of the phone link."""
+"""REST for live rooms: create, list, change, delete; start, pause, resume, stop; the links
+and QR code of the phone page. A room's captions, speakers and exports are in
+`api_captions.py` (included below, under the same /api/rooms)."""
 
 from __future__ import annotations
 
@@ -13,20 +14,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi import Path as PathParam
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ..audio.decode import probe
 from ..errors import AudioError
-from ..events import Segment, SpeakerNamed
-from ..live.rooms import RoomError, Rooms
+from ..live.base import RoomError
 from ..mt.base import LANGUAGE_NAMES
-from ..store.db import RoomInfo, SpeakerCount, Store
-from ..store.export import FORMATS, machine_text, render
-from .auth import Denied, check_viewer, organizer, stage_key
+from ..store.db import RoomInfo
+from . import api_captions
+from .api_captions import MEDIA as MEDIA  # app.py's transcript exports use it too
+from .auth import check_viewer, stage_key
+from .room_access import MAX_ID as MAX_ID  # others import the room's checks from here too
+from .room_access import Organizer, Viewer, control, rooms_of
+from .room_access import room_or_404 as _room
+from .room_access import room_segment as room_segment
 from .uploads import save_upload, upload_file
 
 log = logging.getLogger(__name__)
@@ -34,17 +38,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 
 Lang = Literal["zh", "en", "auto"]
-
-# ids and positions are SQL integers: larger values are a 422, not an overflow inside the driver
-MAX_ID = 2**63 - 1
-
-MEDIA = {
-    "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-    "json": "application/json",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-}
 
 
 def _targets(value: list[str]) -> list[str]:
@@ -148,26 +141,6 @@ class ViewerRoomOut(BaseModel):
     session_id: str | None = None
 
 
-class SpeakerIn(BaseModel):
-    speaker: str | None = Field(default=None, max_length=100)
-
-
-class RenameIn(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True)
-    old: str = Field(min_length=1, max_length=100)
-    new: str = Field(min_length=1, max_length=100)
-
-
-class MergeIn(BaseModel):
-    model_config = ConfigDict(str_strip_whitespace=True)
-    source: str = Field(alias="from", min_length=1, max_length=100)
-    into: str = Field(min_length=1, max_length=100)
-
-
-def rooms_of(request: Request) -> Rooms:
-    return request.app.state.rooms
-
-
 def public_base(request: Request) -> str:
     """Where viewers reach this server: TINGSHUO_PUBLIC_URL; else, when the console was
     opened on loopback (localhost, for the microphone), this machine's LAN address if the
@@ -248,44 +221,6 @@ def _out(request: Request, room: RoomInfo) -> RoomOut:
     data = room.model_dump()
     data["state"] = status["state"]
     return RoomOut(**data, links=links, source=status["source"], session_id=status["session_id"])
-
-
-def _room(request: Request, room_id: str) -> RoomInfo:
-    try:
-        return rooms_of(request).room(room_id)
-    except RoomError as e:
-        raise HTTPException(e.status, str(e)) from None
-
-
-def room_segment(store: Store, room: RoomInfo, segment_id: int) -> Segment:
-    """A stored caption of this room (404 for one of another room, or none)."""
-    seg = store.get_segment(segment_id)
-    if seg is None or seg.session_id not in {s.id for s in store.room_sessions(room.id)}:
-        raise HTTPException(404, f"no caption {segment_id} in this room")
-    return seg
-
-
-def viewer_room(request: Request, room_id: str) -> RoomInfo:
-    """Dependency: the room, for its viewers and the organizer."""
-    try:
-        room = rooms_of(request).room(room_id)
-        check_viewer(request, room)
-    except Denied as e:
-        raise e.http() from None
-    except RoomError as e:
-        raise HTTPException(e.status, str(e)) from None
-    return room
-
-
-Organizer = Depends(organizer)
-Viewer = Annotated[RoomInfo, Depends(viewer_room)]
-
-
-def _control(fn):
-    try:
-        return fn()
-    except RoomError as e:
-        raise HTTPException(e.status, str(e)) from None
 
 
 @router.post("", status_code=201, dependencies=[Organizer])
@@ -387,118 +322,21 @@ async def start_device(request: Request, room_id: str, body: DeviceIn | None = N
 
 @router.post("/{room_id}/pause", dependencies=[Organizer])
 def pause(request: Request, room_id: str) -> RoomOut:
-    _control(lambda: rooms_of(request).pause(room_id))
+    control(lambda: rooms_of(request).pause(room_id))
     return _out(request, _room(request, room_id))
 
 
 @router.post("/{room_id}/resume", dependencies=[Organizer])
 def resume(request: Request, room_id: str) -> RoomOut:
-    _control(lambda: rooms_of(request).resume(room_id))
+    control(lambda: rooms_of(request).resume(room_id))
     return _out(request, _room(request, room_id))
 
 
 @router.post("/{room_id}/stop", dependencies=[Organizer])
 def stop(request: Request, room_id: str) -> RoomOut:
     """Stop listening; captions of what was already heard still arrive, then state 'idle'."""
-    _control(lambda: rooms_of(request).stop(room_id))
+    control(lambda: rooms_of(request).stop(room_id))
     return _out(request, _room(request, room_id))
-
-
-@router.get("/{room_id}/segments")
-def segments(
-    request: Request,
-    room: Viewer,
-    since: Annotated[int, Query(ge=0, le=MAX_ID, description="only segments with a larger id")] = 0,
-    limit: Annotated[int | None, Query(ge=1, le=10000)] = None,
-) -> list[Segment]:
-    """The room's stored finals (all its sessions), in order: scrollback and catch-up."""
-    return request.app.state.store.room_segments(room.id, since, limit)
-
-
-@router.get("/{room_id}/sessions", dependencies=[Organizer])
-def room_sessions(request: Request, room_id: str) -> list[dict]:
-    _room(request, room_id)
-    return [s.model_dump(mode="json") for s in request.app.state.store.room_sessions(room_id)]
-
-
-@router.put("/{room_id}/segments/{segment_id}/speaker", dependencies=[Organizer])
-def set_speaker(
-    request: Request,
-    room_id: str,
-    segment_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
-    body: SpeakerIn,
-) -> Segment:
-    """Name who said one caption; viewers get a `speaker` event."""
-    store = request.app.state.store
-    room_segment(store, _room(request, room_id), segment_id)  # checked before it is changed
-    seg = store.set_speaker(segment_id, body.speaker or None)
-    if seg is None:
-        raise HTTPException(404, f"no caption {segment_id} in this room")
-    rooms_of(request).publish(room_id, SpeakerNamed(segment_ids=[segment_id], speaker=seg.speaker))
-    return seg
-
-
-@router.get("/{room_id}/speakers", dependencies=[Organizer])
-def speakers(request: Request, room_id: str) -> list[SpeakerCount]:
-    """The room's voices and names, in order of first appearance, with their caption counts."""
-    _room(request, room_id)
-    return request.app.state.store.speakers(room_id)
-
-
-@router.post("/{room_id}/speakers/rename", dependencies=[Organizer])
-def rename_speaker(request: Request, room_id: str, body: RenameIn) -> dict:
-    """Every caption of the room labelled `old` becomes `new` (e.g. 'Speaker 1' → 'Dr Li'),
-    and so do the voice's later ones. A name another voice has merges the two voices."""
-    _room(request, room_id)
-    rooms = rooms_of(request)
-    ids, merged = _control(lambda: rooms.rename_speaker(room_id, body.old, body.new))
-    if ids:
-        rooms.publish(room_id, SpeakerNamed(segment_ids=ids, speaker=body.new))
-    return {"renamed": len(ids), "merged": True} if merged else {"renamed": len(ids)}
-
-
-@router.post("/{room_id}/speakers/merge", dependencies=[Organizer])
-def merge_speakers(request: Request, room_id: str, body: MergeIn) -> dict:
-    """One person heard as two voices: every caption of `from` takes `into`'s name, and the
-    diarizer knows both voices as `into` from now on."""
-    _room(request, room_id)
-    if body.source == body.into:
-        raise HTTPException(400, "choose two different speakers to merge")
-    store = request.app.state.store
-    if body.source not in {s.name for s in store.speakers(room_id)}:
-        raise HTTPException(404, f"no speaker {body.source!r} in this room")
-    rooms = rooms_of(request)
-    ids = _control(lambda: rooms.merge_speakers(room_id, body.source, body.into))
-    if ids:
-        rooms.publish(room_id, SpeakerNamed(segment_ids=ids, speaker=body.into))
-    return {"merged": len(ids)}
-
-
-@router.get("/{room_id}/export", dependencies=[Organizer])
-def export_room(
-    request: Request,
-    room_id: str,
-    format: Annotated[str, Query(pattern="|".join(FORMATS))] = "txt",
-    bilingual: bool = False,
-    original: bool = False,
-) -> Response:
-    """The room's whole transcript (every session), as corrected; `bilingual` adds its
-    translations, `original` gives the machine's own text."""
-    room = _room(request, room_id)
-    segs = request.app.state.store.room_segments(room_id)
-    if original:
-        segs = machine_text(segs)
-    languages = room.targets if bilingual else []
-    meta = {"room": room.id, "name": room.name}
-    body = render(segs, format, title=room.name, meta=meta, languages=languages)
-    from urllib.parse import quote
-
-    name = quote(f"{room.name}.{format}")
-    return Response(
-        body,
-        media_type=MEDIA[format],
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
-    )
 
 
 @router.get("/{room_id}/qr.svg")
@@ -512,3 +350,7 @@ def qr(request: Request, room: Viewer) -> Response:
     return Response(
         out.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
     )
+
+
+# a room's captions, speakers and exports: under /api/rooms too (app.py includes this router)
+router.include_router(api_captions.router)

@@ -16,9 +16,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from ..errors import TingshuoError
-from ..live.interpretation import Interpreter, Spoken
+from ..live.interpretation import Interpreter
+from ..live.spoken import Spoken
 from ..store.db import RoomInfo
-from .api_rooms import MAX_ID, Viewer, room_segment, rooms_of
+from .room_access import MAX_ID, Viewer, room_segment, rooms_of
 
 log = logging.getLogger(__name__)
 

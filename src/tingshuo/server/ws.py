@@ -18,9 +18,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..audio.decode import SAMPLE_RATE
 from ..errors import TingshuoError
-from ..events import Correction
+from ..events import Correction, Final, Translation
+from ..live.base import LiveRooms, RoomError
 from ..live.bus import Bus, Message
-from ..live.rooms import RoomError, Rooms
 from .auth import Denied, check_organizer, check_viewer
 from .limits import SQUAT_PAUSE_S, client_address, is_organizer_token, socket_caps
 
@@ -42,7 +42,7 @@ MAX_ID = 2**63 - 1  # segment ids are SQL integers
 _CONTAINERS = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"\x1aE\xdf\xa3", b"ftyp")
 
 
-def _rooms(ws: WebSocket) -> Rooms:
+def _rooms(ws: WebSocket) -> LiveRooms:
     return ws.app.state.rooms
 
 
@@ -206,7 +206,7 @@ async def events_out(ws: WebSocket, room_id: str, since: int = 0) -> None:
         caps.release(address, link)
 
 
-async def _events(ws: WebSocket, rooms: Rooms, bus: Bus, room, since: int) -> None:
+async def _events(ws: WebSocket, rooms: LiveRooms, bus: Bus, room, since: int) -> None:
     # subscribe first, then read the store: a final stored meanwhile is in both and sent once
     sub = bus.subscribe(room.id)
     try:
@@ -248,10 +248,11 @@ async def _events(ws: WebSocket, rooms: Rooms, bus: Bus, room, since: int) -> No
         await ws.send_json({"type": "caught_up", "last_segment_id": last_id})
 
         def fresh(msg: Message) -> bool:
-            if msg.type == "final":  # one the store could not number is shown all the same
-                return msg.segment_id is None or msg.segment_id > last_id
-            if msg.type == "translation" and msg.segment_id is not None:
-                return have.get((msg.segment_id, msg.lang or "")) != msg.body
+            event = msg.event
+            if isinstance(event, Final):  # one the store could not number is shown all the same
+                return event.segment.id is None or event.segment.id > last_id
+            if isinstance(event, Translation) and event.segment_id is not None:
+                return have.get((event.segment_id, event.lang)) != event.text
             return True
 
         async def send() -> None:
