@@ -20,9 +20,9 @@ from ..events import Segment as Caption
 from ..live.anchor_desk import Anchors, Plan, parse
 from ..store.db import RoomInfo
 from .api_anchor import RundownIn
-from .api_rooms import Organizer, Viewer, rooms_of
 from .auth import same, stage_key
 from .limits import RateLimiter, client_address
+from .room_access import Organizer, Viewer, rooms_of
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,8 @@ from ..live.base import RoomError
 from ..mt.base import LANGUAGE_NAMES
 from ..store.db import RoomInfo
 from . import api_captions
-from .api_captions import MEDIA as MEDIA  # app.py's transcript exports use it too
 from .auth import check_viewer, stage_key
-from .room_access import MAX_ID as MAX_ID  # others import the room's checks from here too
-from .room_access import Organizer, Viewer, control, rooms_of
-from .room_access import room_or_404 as _room
-from .room_access import room_segment as room_segment
+from .room_access import Organizer, Viewer, control, room_or_404, rooms_of
 from .uploads import save_upload, upload_file
 
 log = logging.getLogger(__name__)
@@ -251,7 +247,7 @@ def get_room(request: Request, room: Viewer) -> RoomOut | ViewerRoomOut:
 @router.patch("/{room_id}", dependencies=[Organizer])
 def update_room(request: Request, room_id: str, body: RoomPatch) -> RoomOut:
     """Settings change between runs; a listening room keeps its settings until it stops."""
-    _room(request, room_id)
+    room_or_404(request, room_id)
     if rooms_of(request).is_live(room_id):
         raise HTTPException(409, "stop the room before changing its settings")
     fields = body.model_dump(exclude_none=True)
@@ -262,7 +258,7 @@ def update_room(request: Request, room_id: str, body: RoomPatch) -> RoomOut:
 @router.delete("/{room_id}", status_code=204, dependencies=[Organizer])
 def delete_room(request: Request, room_id: str) -> Response:
     """The room goes (its links stop working); its sessions and transcripts stay."""
-    _room(request, room_id)
+    room_or_404(request, room_id)
     rooms = rooms_of(request)
     if rooms.is_live(room_id):
         rooms.stop(room_id)
@@ -278,7 +274,7 @@ async def start_file(
     speed: Annotated[float, Form(ge=0, le=50, description="1 = real time; 0 = unpaced")] = 1.0,
 ) -> RoomOut:
     """Play an uploaded recording into the room as if it were live."""
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
     settings = request.app.state.settings
     limit = settings.max_upload_mb * 1024 * 1024
     name = Path(file.filename or "upload").name
@@ -302,7 +298,7 @@ async def start_file(
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return _out(request, _room(request, room_id))
+    return _out(request, room_or_404(request, room_id))
 
 
 class DeviceIn(BaseModel):
@@ -312,7 +308,7 @@ class DeviceIn(BaseModel):
 @router.post("/{room_id}/start/device", dependencies=[Organizer])
 async def start_device(request: Request, room_id: str, body: DeviceIn | None = None) -> RoomOut:
     """Listen to the server's own sound input device."""
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
     try:
         await rooms_of(request).start(room.id, "device", device=body.device if body else None)
     except RoomError as e:
@@ -323,20 +319,20 @@ async def start_device(request: Request, room_id: str, body: DeviceIn | None = N
 @router.post("/{room_id}/pause", dependencies=[Organizer])
 def pause(request: Request, room_id: str) -> RoomOut:
     control(lambda: rooms_of(request).pause(room_id))
-    return _out(request, _room(request, room_id))
+    return _out(request, room_or_404(request, room_id))
 
 
 @router.post("/{room_id}/resume", dependencies=[Organizer])
 def resume(request: Request, room_id: str) -> RoomOut:
     control(lambda: rooms_of(request).resume(room_id))
-    return _out(request, _room(request, room_id))
+    return _out(request, room_or_404(request, room_id))
 
 
 @router.post("/{room_id}/stop", dependencies=[Organizer])
 def stop(request: Request, room_id: str) -> RoomOut:
     """Stop listening; captions of what was already heard still arrive, then state 'idle'."""
     control(lambda: rooms_of(request).stop(room_id))
-    return _out(request, _room(request, room_id))
+    return _out(request, room_or_404(request, room_id))
 
 
 @router.get("/{room_id}/qr.svg")

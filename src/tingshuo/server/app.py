@@ -38,7 +38,7 @@ from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store
 from ..store.export import FORMATS, machine_text, render
 from ..store.pending import open_buffered_store
-from . import api_anchor, api_anchor_room, api_rooms, corrections, listen, pages, ws
+from . import api_anchor, api_anchor_room, api_captions, api_rooms, corrections, listen, pages, ws
 from .auth import COOKIE, organizer, presented_token, same
 from .limits import BodyLimit, PublicLimit, SocketCaps
 from .uploads import clean_uploads, save_upload, upload_file
@@ -313,4 +313,4 @@ def _quote(name: str) -> str:
     return quote(name)
 
 
-_MEDIA = api_rooms.MEDIA
+_MEDIA = api_captions.MEDIA

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from ..events import Segment
 from ..rules import RuleError, Rules, suggest_rule
 from ..store.db import Revision, RoomInfo
-from .api_rooms import MAX_ID, Organizer, _room, room_segment, rooms_of
+from .room_access import MAX_ID, Organizer, room_or_404, room_segment, rooms_of
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def correct(
         raise HTTPException(
             422, f"the text has {len(text):,} characters: a caption takes at most {MAX_TEXT:,}"
         )
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
     before = _segment_of(request, room, segment_id)
     store = request.app.state.store
     corrected = store.correct_segment(
@@ -131,7 +131,7 @@ def _suggestion(request: Request, room: RoomInfo, before: str, after: str) -> Ru
 @router.get("/api/rooms/{room_id}/segments/{segment_id}/revisions")
 def revisions(request: Request, room_id: str, segment_id: SegmentId) -> list[Revision]:
     """Each text the caption has had, the machine's first (empty: never corrected)."""
-    _segment_of(request, _room(request, room_id), segment_id)
+    _segment_of(request, room_or_404(request, room_id), segment_id)
     return request.app.state.store.revisions(segment_id)
 
 
@@ -143,7 +143,7 @@ def _room_rules_out(request: Request, room: RoomInfo) -> RulesOut:
 
 @router.get("/api/rooms/{room_id}/rules")
 def room_rules(request: Request, room_id: str) -> RulesOut:
-    return _room_rules_out(request, _room(request, room_id))
+    return _room_rules_out(request, room_or_404(request, room_id))
 
 
 def _save_room_rules(request: Request, room: RoomInfo, rules: Rules) -> RulesOut:
@@ -160,14 +160,14 @@ def _save_room_rules(request: Request, room: RoomInfo, rules: Rules) -> RulesOut
 def set_room_rules(request: Request, room_id: str, body: RulesIn) -> RulesOut:
     """The room's rules, all at once: applied to its captions from now on (a live room within
     2 s), and what they write becomes a hot word. A rule that would loop is refused."""
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
     return _save_room_rules(request, room, _parse(body.rules))
 
 
 @router.post("/api/rooms/{room_id}/rules")
 def add_room_rule(request: Request, room_id: str, body: RuleIn) -> RulesOut:
     """One more rule (the console's 'always replace X with Y')."""
-    room = _room(request, room_id)
+    room = room_or_404(request, room_id)
     added = Rules.of(room.rules) + Rules.of([(body.wrong, body.right)])
     return _save_room_rules(request, room, added)
 
