@@ -15,7 +15,7 @@ import unicodedata
 import warnings
 from collections.abc import Sequence
 
-from .text import _t2s
+from ..text import t2s
 
 
 def _strip_punct(text: str) -> str:
@@ -50,7 +50,7 @@ def spell_numbers(text: str) -> str:
 
 
 def normalize_zh(text: str) -> str:
-    return _strip_punct(spell_numbers(_t2s.convert(text))).lower()
+    return _strip_punct(spell_numbers(t2s.convert(text))).lower()
 
 
 def normalize_en(text: str) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from ..text import t2s as _t2s  # noqa: F401 (asr.scoring normalises with the same one)
 from ..text import tidy_zh
 
 _END = "。！？!?.…"
