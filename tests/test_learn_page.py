@@ -153,6 +153,7 @@ def test_typed_text_gets_its_pinyin_from_the_api_under_the_rate_limit():
 def client_for(settings: Settings) -> TestClient:
     app = FastAPI()
     app.state.settings = settings
+    app.state.models = Models(settings)  # the server's; nothing loads until a route asks
     app.include_router(router)
     return TestClient(app)
 

@@ -28,7 +28,6 @@ from .uploads import save_upload, upload_file
 
 router = APIRouter()
 _LOCK = threading.Lock()  # one assessment at a time: the recognizer is shared
-_MODELS_LOCK = threading.Lock()  # an app without models gets exactly one
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # 30 s of audio in any format is far below this
 _CHARS_PER_SYLLABLE = 10  # "zhuang1 " and punctuation: a prompt longer than this is refused
 _MAX_SPEAK_CHARS = 200  # a practice sentence or two; this is not a general speech service
@@ -49,15 +48,7 @@ def _settings(request: Request) -> Settings:
 
 
 def _models(request: Request) -> Models:
-    """The app's models (`create_app` sets them at start-up). An app built without them (a
-    bare FastAPI with only this router) gets a `Models` of its own on first need, held on the
-    app as the server holds its own; nothing loads until a route asks for it."""
-    state = request.app.state
-    with _MODELS_LOCK:
-        models = getattr(state, "models", None)
-        if models is None:
-            models = state.models = Models(_settings(request))
-    return models
+    return request.app.state.models  # the server's, set at start-up
 
 
 @router.get("/learn", response_class=HTMLResponse, include_in_schema=False)
