@@ -38,7 +38,6 @@ from .session import LiveSession, PushSource
 from .voices import are_voices, merge_voices, rename_voice, restored_diarizer
 
 if TYPE_CHECKING:
-    from ..mt import TranslationWorker
     from ..speakers import Diarizer
 
 log = logging.getLogger(__name__)
@@ -72,9 +71,6 @@ class RoomRun:
             "session_id": self.session.info.id,
             "backlog_s": round(self.session.backlog_s, 2),
         }
-
-    def lag(self, translator: TranslationWorker | None) -> Lag:
-        return self.session.lag(translator)
 
 
 def _silence() -> np.ndarray:
@@ -310,7 +306,7 @@ class Rooms:
         quiet = 0
         while self.runs.get(run.room.id) is run:
             await asyncio.sleep(_LAG_EVERY_S)
-            report = run.lag(self.models.loaded_translator)
+            report = run.session.lag(self.models.loaded_translator)
             quiet += 1
             # a changed picture at once, an unchanged one now and then
             if report != last or quiet >= 5:
