@@ -1,0 +1,1 @@
+"""Prepared texts (文稿): a room's scripts, agenda and slides."""
