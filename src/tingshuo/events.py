@@ -25,6 +25,8 @@ class Segment(BaseModel):
     # machine's own text (None while uncorrected)
     revision: int = 0
     original: str | None = None
+    # "script": shown in a prepared text's writing, where the speaker followed it
+    source: str | None = None
 
 
 class Partial(BaseModel):
@@ -38,6 +40,7 @@ class Partial(BaseModel):
     lang: str
     stable: str
     unstable: str
+    source: str | None = None  # "script": shown in a prepared text's writing
 
     @property
     def text(self) -> str:
@@ -127,6 +130,16 @@ class StageSound(_Notice):
     muted: bool
 
 
+class ScriptPlace(_Notice):
+    """Where the speaker is in the room's prepared texts: the passage `index` of text
+    `text_id` (the console highlights it)."""
+
+    type: Literal["script"] = "script"
+    lang: str
+    text_id: int
+    index: int
+
+
 class Correction(BaseModel):
     """A final caption's text was changed: by an operator, or by the machine's second pass
     (`by`). Pages replace the caption in place; its translation follows as a `translation`.
@@ -214,6 +227,7 @@ RoomEvent = (
     | AnchorRundown
     | AnchorCue
     | AnchorSkip
+    | ScriptPlace
 )
 
 

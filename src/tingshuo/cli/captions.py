@@ -19,6 +19,7 @@ from .common import (
     HotwordsOpt,
     LangOpt,
     ModelOpt,
+    ScriptOpt,
     SpeakersOpt,
     ToOpt,
     err,
@@ -43,6 +44,7 @@ def transcribe(
             help="correction rules, 'wrong => right' one per line: applied to every caption",
         ),
     ] = None,
+    script: ScriptOpt = None,
 ) -> None:
     """Transcribe a recording into punctuated, timestamped captions."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -61,6 +63,8 @@ def transcribe(
         terms += [entry.source for entry in terms_glossary.entries]
     fixes = common.read_rules(rules)
     terms += [t for t in fixes.hotwords if t not in terms]
+    following, script_terms = common.following(script, language)
+    terms += [t for t in script_terms if t not in terms]
     samples = load_audio(audio)
     duration = samples.size / SAMPLE_RATE
     recognizer = common.recognizer(model, language)
@@ -88,6 +92,7 @@ def transcribe(
             targets=targets,
             diarizer=diarizer,
             rules=lambda: fixes,
+            following=following,
             on_progress=lambda t: progress.update(task, completed=t),
             on_store_error=lambda e: err.print(
                 f"[red]{e}[/red]: transcribing on, into the output only"
@@ -131,6 +136,7 @@ def listen(
     to: ToOpt = None,
     glossary: GlossaryOpt = None,
     speakers: SpeakersOpt = None,
+    script: ScriptOpt = None,
 ) -> None:
     """Live captions: partials update in place, finals commit and are stored."""
     from rich.live import Live
@@ -147,6 +153,7 @@ def listen(
         raise TingshuoError("give exactly one source: --file PATH or --mic")
     language = common.parse_lang(lang)
     terms = common.hot_words(hotword, hotwords)
+    following, _ = common.following(script, language)  # its terms near the speaker: hot words
     if file is not None:
         blocks = file_blocks(file, realtime)
         source = str(file)
@@ -177,7 +184,13 @@ def listen(
         source=source,
     )
     session = open_session(
-        recipe, worker, store, settings, translator=translator, diarizer=common.diarizer(speakers)
+        recipe,
+        worker,
+        store,
+        settings,
+        translator=translator,
+        diarizer=common.diarizer(speakers),
+        following=following,
     )
     err.print(f"session [bold]{session.info.id}[/bold] — Ctrl-C to stop")
     out = Console()

@@ -16,6 +16,7 @@ from ..errors import TingshuoError
 from ..settings import get_settings
 
 if TYPE_CHECKING:
+    from ..live.scripts import Following
     from ..speakers import Diarizer
     from ..store.db import Store
 
@@ -40,6 +41,14 @@ HotwordsFileOpt = Annotated[
     Path | None,
     typer.Option("--hotwords", help="a file of terms, one per line (or CSV: first column)"),
 ]
+ScriptOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--script",
+        help="a prepared text (TXT, Markdown, DOCX, PDF, PPTX) the speaker reads from "
+        "(repeatable): captions follow it, its terms are hot words",
+    ),
+]
 ModelOpt = Annotated[
     str | None,
     typer.Option("--model", "-m", help="base, tiny.en, or a faster-whisper model folder"),
@@ -51,6 +60,20 @@ SpeakersOpt = Annotated[
         help="label speaker turns (Speaker 1, Speaker 2…); default: TINGSHUO_SPEAKERS (on)",
     ),
 ]
+
+
+SCRIPT_HOTWORDS = 30  # a file's terms given to the recognizer (its prompt has room for so many)
+
+
+def following(paths: list[Path] | None, lang: str | None) -> tuple[Following | None, list[str]]:
+    """The `--script` files, to follow; and their terms."""
+    if not paths:
+        return None, []
+    from ..live.scripts import Following, texts_from_files
+
+    texts = texts_from_files(paths, lang)
+    terms = list(dict.fromkeys(t for text in texts for t in text.terms))
+    return Following.of_texts(texts), terms[:SCRIPT_HOTWORDS]
 
 
 def diarizer(speakers: bool | None) -> Diarizer | None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .bus import Bus
     from .captions import CaptionPath
     from .models import Models
+    from .scripts import ScriptBook
 
 
 class RoomError(TingshuoError):
@@ -76,6 +77,7 @@ class LiveRooms(Protocol):
     bus: Bus
     loop: asyncio.AbstractEventLoop
     rulebook: RuleBook
+    scripts: ScriptBook
 
     def room(self, room_id: str) -> RoomInfo: ...
 
@@ -97,6 +99,12 @@ class LiveRooms(Protocol):
     def captions(self, room: RoomInfo) -> CaptionPath: ...
 
     def rename_speaker(self, room_id: str, old: str, new: str) -> tuple[list[int], bool]: ...
+
+    def texts_changed(self, room_id: str) -> None: ...
+
+    def script_place(self, room_id: str) -> dict[str, tuple[int, int]]: ...
+
+    def move_script(self, room_id: str, text_id: int, index: int) -> None: ...
 
     def merge_speakers(self, room_id: str, source: str, into: str) -> list[int]: ...
 

@@ -3,8 +3,10 @@ stored first (so that it has its id), then published, then translated; each tran
 stored, then published.
 
 Correction rules (wrong => right) are applied to each final before it is stored, and to the
-drafts that are shown before it (`corrected`). A caption corrected later (`revised`) is
-published as a `correction` and translated again.
+drafts that are shown before it (`corrected`); then, where the room has prepared texts, the
+caption is followed in them (live/scripts.py): it shows the script's writing, and a caption
+that is whole passages of it takes their prepared translations at once. A caption corrected
+later (`revised`) is published as a `correction` and translated again.
 
 Drafts of a translation (`partial`) and marked skips are published, never stored. When the
 store refuses a write (a plain store on a full disk; a server's buffered store only when its
@@ -27,6 +29,7 @@ from ..store.db import Store
 
 if TYPE_CHECKING:
     from ..mt import Glossary, TranslationWorker
+    from .scripts import Following
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,12 @@ class CaptionPath:
         glossary: Glossary | None = None,
         id_floor: Callable[[], int] | None = None,
         rules: Callable[[], Rules] | None = None,
+        following: Following | None = None,
     ) -> None:
         """`id_floor`: where other processes also number this room's captions, the largest
         id given so far (a new caption's id goes above it). `rules`: the correction rules in
-        force now (they may change while a room is live)."""
+        force now (they may change while a room is live). `following`: the room's prepared
+        texts."""
         self.store = store
         self.rules = rules or (lambda: NO_RULES)
         self.id_floor = id_floor
@@ -62,6 +67,7 @@ class CaptionPath:
         self.translator = translator if targets else None
         self.targets = list(targets)
         self.glossary = glossary
+        self.following = following
         self.store_error: StoreError | None = None  # the first write the store refused
         self.on_store_error: Callable[[StoreError], None] | None = None
         self._translations: list[Future] = []
@@ -78,19 +84,25 @@ class CaptionPath:
         rules = self.rules()
         if rules:
             final.segment.text = rules.apply(final.segment.text)
+        prepared = self.following.final(final.segment) if self.following is not None else {}
         final.segment = self.store_segment(final.segment)
         if stored is not None:
             stored(final)
         if publish is not None:
             publish(final)
-        self.translate(final, publish, targets)
+        self.translate(final, publish, targets, prepared)
         return final
 
     def corrected(self, partial: Partial) -> Partial:
         """A draft as it will be shown: with the rules applied."""
         rules = self.rules()
-        if not rules:
+        if self.following is not None:
+            partial = self.following.partial(self._ruled(partial, rules) if rules else partial)
             return partial
+        return self._ruled(partial, rules) if rules else partial
+
+    @staticmethod
+    def _ruled(partial: Partial, rules: Rules) -> Partial:
         stable = rules.apply(partial.stable)
         whole = rules.apply(partial.stable + partial.unstable)  # a rule may span the two
         unstable = (
@@ -130,9 +142,14 @@ class CaptionPath:
         return segment
 
     def translate(
-        self, final: Final, publish: Publish | None, targets: Sequence[str] | None = None
+        self,
+        final: Final,
+        publish: Publish | None,
+        targets: Sequence[str] | None = None,
+        prepared: dict[str, str] | None = None,
     ) -> None:
-        """Hand the caption to the translator and go on; its translations follow."""
+        """Hand the caption to the translator and go on; its translations follow.
+        `prepared`: translations made beforehand (a followed script's), given at once."""
         wanted = [t for t in (self.targets if targets is None else targets)]
         wanted = [t for t in wanted if t != final.segment.lang]
         if self.translator is None or not wanted:
@@ -156,6 +173,21 @@ class CaptionPath:
             if publish is not None:
                 publish(translation)
 
+        for lang in [t for t in wanted if (prepared or {}).get(t)]:
+            assert prepared is not None
+            wanted.remove(lang)
+            done(
+                Translation(
+                    session_id=session,
+                    segment_id=final.segment.id,
+                    utterance=final.utterance,
+                    lang=lang,
+                    text=prepared[lang],
+                    model="script",
+                )
+            )
+        if not wanted:
+            return
         future = self.translator.submit_final(final, wanted, done, self.glossary)
         self._translations = [f for f in self._translations if not f.done()] + [future]
 

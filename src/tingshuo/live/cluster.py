@@ -39,6 +39,7 @@ from .bus import RedisBus, room_key
 from .captions import CaptionPath
 from .models import Models
 from .recipe import room_glossary
+from .scripts import ScriptBook
 from .voices import are_voices, merge_voices, rename_voice
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class ClusterRooms:
         self._unsent: dict[str, deque[dict[str, Any]]] = {}
         self._away = False  # Redis refused the last send: only the retry loop tries again
         self.rulebook = RuleBook(store)
+        self.scripts = ScriptBook(store)  # prepared texts, read again when they change
         self._watch = asyncio.ensure_future(self._report_unclaimed())
         self._taps: dict[str, threading.Thread] = {}
         self._closing = threading.Event()
@@ -164,6 +166,21 @@ class ClusterRooms:
             return max(last, int(self.redis.hget(run_key, "final_id") or 0))
 
         return CaptionPath(self.store, translator, room.targets, room_glossary(room), id_floor)
+
+    # -- prepared texts: the worker that runs the room reads them again within 2 s, and
+    # translates them (a gateway has no translator of its own)
+
+    def texts_changed(self, room_id: str) -> None:
+        self.scripts.invalidate(room_id)
+
+    def script_place(self, room_id: str) -> dict[str, tuple[int, int]]:
+        return {}
+
+    def move_script(self, room_id: str, text_id: int, index: int) -> None:
+        raise RoomBusy(
+            "re-anchoring a script is not available with several servers yet: the room "
+            "finds its place by itself at the speaker's next sentence"
+        )
 
     # a worker's diarizer learns a new name from the voice's latest stored caption
     def rename_speaker(self, room_id: str, old: str, new: str) -> tuple[list[int], bool]:

@@ -7,8 +7,9 @@ command line's flags); `open_session` puts it together with the models that do t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..asr.worker import RecognizerWorker
@@ -16,12 +17,15 @@ from ..errors import StoreError
 from ..rules import RuleBook, Rules
 from ..settings import Settings
 from ..store.db import RoomInfo, SessionInfo, Store
+from .scripts import Following, ScriptBook
 from .session import LiveSession
 
 if TYPE_CHECKING:
     from ..mt import Glossary, TranslationWorker
     from ..speakers import Diarizer
     from .models import Models
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ def open_session(
     utterance_base: int = 0,
     id_floor: Callable[[], int] | None = None,
     on_store_error: Callable[[StoreError], None] | None = None,
+    following: Following | None = None,
 ) -> LiveSession:
     """A session ready to `run`: its language checked, and stored (or resumed)."""
     worker.recognizer.check_language(recipe.lang)
@@ -89,6 +94,7 @@ def open_session(
         offset_s=offset_s,
         utterance_base=utterance_base,
         id_floor=id_floor,
+        following=following,
     )
     session.on_store_error = on_store_error
     return session
@@ -101,24 +107,51 @@ def room_session(
     store: Store,
     rulebook: RuleBook,
     diarizer: Diarizer | None,
+    scriptbook: ScriptBook | None = None,
     **resume,
 ) -> LiveSession:
     """A room's session with the process's models (blocking: the translator may load now).
     `resume`: `open_session`'s arguments for a session taken over, and `on_store_error`.
     The translator is told what is coming, so that the room's first caption does not wait
-    for it to read its instructions."""
+    for it to read its instructions. The room's prepared texts are compiled now, and their
+    translation goes on in the translator's idle time."""
     recipe = Recipe.of_room(room, source)
+    following = None
+    if scriptbook is not None:
+        try:
+            compiled = scriptbook.compile_now(room.id)
+        except StoreError as e:  # the texts come in once the database is back
+            log.warning("room %s: prepared texts not read: %s", room.id, e)
+            compiled = None
+        if compiled is not None and compiled.glossary:
+            recipe = replace(recipe, glossary=merged_glossary(recipe.glossary, compiled.glossary))
+        following = Following(
+            lambda: scriptbook.for_room(room.id), lambda: scriptbook.preparing(room.id)
+        )
+    translator = models.translator() if room.targets else None
     session = open_session(
         recipe,
         models.worker,
         store,
         models.settings,
-        translator=models.translator() if room.targets else None,
+        translator=translator,
         diarizer=diarizer,
         rules=lambda: rulebook.for_room(room.id),
         review=models.review(),
+        following=following,
         **resume,
     )
     if session.translator is not None and recipe.lang is not None:
         session.translator.prepare(session.info.id, recipe.lang, list(recipe.targets))
+    if scriptbook is not None and session.translator is not None:
+        scriptbook.prepare(room.id, session.translator, list(recipe.targets))
     return session
+
+
+def merged_glossary(glossary: Glossary | None, pairs: list[tuple[str, str]]) -> Glossary:
+    """The room's glossary, then the pairs its bilingual texts give (the room's wins)."""
+    from ..mt import Glossary
+
+    own = [(e.source, e.target) for e in glossary.entries] if glossary is not None else []
+    known = {source for source, _ in own}
+    return Glossary.from_pairs([*own, *[(a, b) for a, b in pairs if a not in known]])

@@ -38,6 +38,7 @@ from .bus import RedisBus, room_key
 from .cluster import LIVE, from_pcm
 from .models import Models
 from .recipe import room_session
+from .scripts import ScriptBook
 from .session import LiveSession
 from .voices import restored_diarizer
 
@@ -87,6 +88,7 @@ class RoomWorker:
         self.store: BufferedStore = open_buffered_store(settings)
         self.store.listeners.append(self._store_state)
         self.rulebook = RuleBook(self.store)  # rules changed through a gateway arrive in 2 s
+        self.scripts = ScriptBook(self.store)  # prepared texts, read again when they change
         self.models = Models(settings)
         self.held: dict[str, Held] = {}
         self.stopping = threading.Event()
@@ -226,6 +228,7 @@ class RoomWorker:
                 self.store,
                 self.rulebook,
                 diarizer,
+                self.scripts,
                 resume=info,
                 offset_s=offset,
                 utterance_base=base,

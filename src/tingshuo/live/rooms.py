@@ -24,7 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from ..audio.decode import SAMPLE_RATE
 from ..audio.sources import file_blocks, mic_blocks
 from ..errors import StoreError, TingshuoError
-from ..events import Lag, RoomEvent, RoomState, StoreNotice
+from ..events import Lag, RoomEvent, RoomState, ScriptPlace, StoreNotice
 from ..rules import RuleBook
 from ..settings import Settings
 from ..store.db import RoomInfo, Store
@@ -34,6 +34,7 @@ from .bus import Bus
 from .captions import CaptionPath
 from .models import Models
 from .recipe import room_glossary, room_session
+from .scripts import ScriptBook
 from .session import LiveSession, PushSource
 from .voices import are_voices, merge_voices, rename_voice, restored_diarizer
 
@@ -102,6 +103,7 @@ class Rooms:
         self._diarizers: dict[str, Diarizer] = {}
         self._unsaved: set[str] = set()  # rooms told that captions wait to be stored
         self.rulebook = RuleBook(store)
+        self.scripts = ScriptBook(store)  # prepared texts, read again when they change
         self.taps: dict[str, Callable[[np.ndarray], None]] = {}  # the original sound's relays
         # a previous process may have stopped while rooms were live
         for room in store.list_rooms():
@@ -175,6 +177,36 @@ class Rooms:
             except TingshuoError as e:
                 log.warning("room %s: captions go untranslated: %s", room.id, e)
         return CaptionPath(self.store, translator, room.targets, room_glossary(room))
+
+    # -- prepared texts
+
+    def texts_changed(self, room_id: str) -> None:
+        """A text was added, removed or its terms changed: a live room reads them again at
+        once, and (with targets) their passages are translated in the translator's idle time.
+        Blocking: the translator may load now."""
+        self.scripts.invalidate(room_id)
+        room = self.room(room_id)
+        if room.targets:
+            try:
+                self.scripts.prepare(room_id, self.models.translator(), room.targets)
+            except TingshuoError as e:  # followed captions are translated live instead
+                log.warning("room %s: prepared texts not translated: %s", room_id, e)
+
+    def script_place(self, room_id: str) -> dict[str, tuple[int, int]]:
+        """Where the live room's speaker is in its texts, per language: (text id, index)."""
+        run = self.runs.get(room_id)
+        following = run.session.following if run is not None else None
+        return following.position() if following is not None else {}
+
+    def move_script(self, room_id: str, text_id: int, index: int) -> None:
+        """An operator's re-anchoring: the speaker is at this passage now."""
+        run = self.run_of(room_id)
+        following = run.session.following
+        if following is None or not following.move_to(text_id, index):
+            raise RoomBusy(f"room {room_id!r} has no passage {index} in text {text_id}")
+        following.moved = False
+        for lang, (t, i) in following.position().items():
+            self.publish(room_id, ScriptPlace(lang=lang, text_id=t, index=i))
 
     def _store_state(self, state: StoreState) -> None:
         """From the store's writer: each room whose captions wait (or waited) is told whether
@@ -275,6 +307,7 @@ class Rooms:
                 self.store,
                 self.rulebook,
                 diarizer,
+                self.scripts,
                 on_store_error=lambda e: self.publish(
                     room_id, StoreNotice(saving=False, waiting=0, lost=True)
                 ),

@@ -18,7 +18,7 @@ from ..asr.streaming import StreamingTranscriber, policy_config
 from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE
 from ..errors import StoreError
-from ..events import Final, Lag, Partial, RoomEvent, Segment, Translation
+from ..events import Final, Lag, Partial, RoomEvent, ScriptPlace, Segment, Translation
 from ..rules import Rules
 from ..settings import Settings
 from ..store.db import SavedVoice, SessionInfo, Store
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..mt import TranslationWorker
     from ..speakers import Diarizer
     from .recipe import Recipe
+    from .scripts import Following
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class LiveSession:
         offset_s: float = 0.0,
         utterance_base: int = 0,
         id_floor: Callable[[], int] | None = None,
+        following: Following | None = None,
     ) -> None:
         """Build one with `live/recipe.py` `open_session`.
 
@@ -62,7 +64,9 @@ class LiveSession:
         another worker); its audio resumes `offset_s` into the session, and utterances are
         numbered from `utterance_base` so that pages never mistake one for an earlier one.
         `rules`: the room's correction rules now; what they write becomes a hot word.
-        `review`: the machine's second pass, given each Mandarin final once it is shown."""
+        `review`: the machine's second pass, given each Mandarin final once it is shown.
+        `following`: the room's prepared texts; their terms near the speaker are hot words,
+        and a caption that follows one is not given to the second pass."""
         lang, hotwords, targets = recipe.lang, recipe.hotwords, recipe.targets
         glossary, room_id = recipe.glossary, recipe.room_id
         self.store = store
@@ -79,8 +83,15 @@ class LiveSession:
         self.targets = [t for t in targets]
         self.translator = translator if self.targets else None
         self.glossary = glossary
+        self.following = following
         self.captions = CaptionPath(
-            store, self.translator, self.targets, glossary, id_floor, rules=rules
+            store,
+            self.translator,
+            self.targets,
+            glossary,
+            id_floor,
+            rules=rules,
+            following=following,
         )
         self._hotwords = tuple(hotwords)
         self.review = review
@@ -173,11 +184,16 @@ class LiveSession:
         self.captions.on_store_error = callback
 
     def _follow_rules(self) -> None:
-        """A rule added while the room is live: what it writes is a hot word from now on."""
+        """A rule added while the room is live: what it writes is a hot word from now on; so
+        are the prepared texts' terms near where the speaker is."""
         rules = self.captions.rules()
-        if rules is not self._rules_seen:
+        following = self.following
+        if rules is not self._rules_seen or (following is not None and following.changed):
             self._rules_seen = rules
-            self.transcriber.hotwords = tuple(dict.fromkeys([*self._hotwords, *rules.hotwords]))
+            near = following.hotwords() if following is not None else []
+            self.transcriber.hotwords = tuple(
+                dict.fromkeys([*self._hotwords, *rules.hotwords, *near])
+            )
 
     def _emit(self, events: list[Partial | Final], sink: EventSink) -> None:
         if events:
@@ -190,15 +206,31 @@ class LiveSession:
                     self._keep_speaker_name(event.segment)
                     self.captions.commit(event, self._noting(sink), stored=self._stored)
                 self._second_pass(event.segment, sink)
+                self._tell_place(sink)
                 continue
             event = self.captions.corrected(event)
             sink(event)
             if self.translator is not None:
                 self._read_ahead(event)
 
+    def _tell_place(self, sink: EventSink) -> None:
+        """The speaker reached another passage of a prepared text: the console is told."""
+        following = self.following
+        if following is None or not following.moved:
+            return
+        following.moved = False
+        for lang, (text_id, index) in following.position().items():
+            sink(ScriptPlace(lang=lang, text_id=text_id, index=index))
+
     def _second_pass(self, segment: Segment, sink: EventSink) -> None:
-        """A Mandarin final, shown, goes to the second pass with the captions before it."""
-        if self.review is not None and segment.id is not None and segment.lang == "zh":
+        """A Mandarin final, shown, goes to the second pass with the captions before it (not
+        one in a prepared text's writing: the script knows better)."""
+        if (
+            self.review is not None
+            and segment.id is not None
+            and segment.lang == "zh"
+            and segment.source != "script"
+        ):
             self.review.submit(
                 Job(
                     segment=segment.model_copy(),

@@ -22,6 +22,7 @@ from .captions import CaptionPath
 
 if TYPE_CHECKING:
     from ..speakers import Diarizer
+    from .scripts import Following
 
 
 @dataclass
@@ -45,15 +46,17 @@ def transcribe_file(
     targets: Sequence[str] = (),
     diarizer: Diarizer | None = None,
     rules: Callable[[], Rules] | None = None,
+    following: Following | None = None,
     on_progress: Callable[[float], None] | None = None,
     on_store_error: Callable[[StoreError], None] | None = None,
 ) -> Transcript:
     """Transcribe `samples` (16 kHz) into a new stored session. A database that refuses a
-    write does not stop it (`lost` says so); nor does Ctrl-C lose what was heard."""
+    write does not stop it (`lost` says so); nor does Ctrl-C lose what was heard.
+    `following`: prepared texts the speaker read from (`--script`)."""
     duration = samples.size / SAMPLE_RATE
     info = store.create_session(title, source, lang or "auto", list(hotwords), list(targets))
     out = Transcript(info)
-    captions = CaptionPath(store, rules=rules)
+    captions = CaptionPath(store, rules=rules, following=following)
     captions.on_store_error = on_store_error
     try:
         pieces = transcribe_audio(

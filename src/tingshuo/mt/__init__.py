@@ -7,9 +7,11 @@ batch jobs call a `Translator` from `load_translator` directly.
 from .base import Translator, Turn, detect_lang
 from .glossary import Glossary
 from .llm import LlmTranslator, load_translator
-from .worker import Job, QueueFull, TranslationWorker
+from .worker import Background, BackgroundJob, Job, QueueFull, TranslationWorker
 
 __all__ = [
+    "Background",
+    "BackgroundJob",
     "Glossary",
     "Job",
     "LlmTranslator",

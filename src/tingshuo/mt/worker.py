@@ -14,6 +14,9 @@ behind, they degrade rather than lag, in this order:
 2. a caption is skipped (a `skipped` Translation, so viewers see the gap) when even the fast
    model would finish it later than `mt_skip_after_s` after its final while newer ones wait
    behind it (the oldest goes first), or when captions are `mt_shed_translation_lag_s` late.
+
+Background work (a room's prepared texts, translated before they are said) comes last of all:
+one sentence at a time, only while nothing else waits, by the main model.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -51,6 +54,28 @@ MAIN, FAST, SKIP = "main", "fast", "skip"
 
 class QueueFull(TingshuoError):
     pass
+
+
+@dataclass(frozen=True)
+class BackgroundJob:
+    text: str
+    src: str
+    tgt: str
+    conversation: Hashable  # its own chat with the model: a live room's stays as it was
+    context: tuple[Turn, ...] = ()
+    glossary: Glossary | None = None
+
+
+class Background(Protocol):
+    """Work for the translator's idle time (a room's prepared texts)."""
+
+    def next_job(self) -> BackgroundJob | None:
+        """The most useful job now, or None while there is none."""
+        ...
+
+    def done(self, job: BackgroundJob, text: str | None) -> None:
+        """Its translation (None: it failed)."""
+        ...
 
 
 class Recognition(Protocol):
@@ -138,6 +163,8 @@ class TranslationWorker:
         self.pace = {MAIN: Pace(0.1), FAST: Pace(0.05)}
         self.shedding = "none"  # the last decision under pressure: none, quality, translation
         self.counts = {MAIN: 0, FAST: 0, SKIP: 0}
+        self._background: list[Background] = []
+        self.background_done = 0
         self._thread = Supervised("translator", self._run)
 
     def submit(
@@ -232,6 +259,68 @@ class TranslationWorker:
                 except queue.Full:
                     return
 
+    def add_background(self, source: Background) -> None:
+        """Ask `source` for work whenever nothing else waits, until it is removed."""
+        self._thread.ensure()
+        with self._lock:
+            if source not in self._background:
+                self._background.append(source)
+        self.wake()
+
+    def remove_background(self, source: Background) -> None:
+        with self._lock:
+            if source in self._background:
+                self._background.remove(source)
+
+    def wake(self) -> None:
+        """A background source has new work: look again."""
+        try:
+            self._queue.put_nowait((_PREPARE, next(self._order), ("wake", None), None, None))
+        except queue.Full:
+            pass  # busy anyway: the queue is looked at again soon
+
+    def _background_step(self) -> bool:
+        """One background job, if any source has one; whether one ran."""
+        with self._lock:
+            sources = list(self._background)
+        for source in sources:
+            try:
+                job = source.next_job()
+            except Exception:  # a broken source must not stop the translator
+                log.exception("background translation source failed")
+                self.remove_background(source)
+                continue
+            if job is None:
+                continue
+            with self._lock:  # the next time, the next source goes first
+                if source in self._background:
+                    self._background.remove(source)
+                    self._background.append(source)
+            key = (job.text, job.src, job.tgt, job.glossary.key if job.glossary else ())
+            text: str | None = self._cache.get(key)
+            if text is None:
+                try:
+                    text = self.translator.translate(
+                        job.text,
+                        job.src,
+                        job.tgt,
+                        list(job.context),
+                        job.glossary,
+                        conversation=job.conversation,
+                    )
+                    self._cache[key] = text
+                    if len(self._cache) > self._cache_size:
+                        self._cache.popitem(last=False)
+                except Exception as e:
+                    log.warning("background translation failed: %s", e)
+            self.background_done += 1
+            try:
+                source.done(job, text)
+            except Exception:
+                log.exception("background translation source failed")
+            return True
+        return False
+
     def forget(self, session_id: str) -> None:
         """A session has ended: its conversation with the model is let go."""
         for t in (self.translator, self.fast):
@@ -246,7 +335,13 @@ class TranslationWorker:
     def _run(self) -> None:
         lower_priority(self.settings.mt_nice)
         while True:
-            priority, n, job, callback, future = self._queue.get()
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                if self._background_step():
+                    continue
+                item = self._queue.get()
+            priority, n, job, callback, future = item
             if priority == _STOP:
                 return
             if priority == _PREPARE:
@@ -273,6 +368,8 @@ class TranslationWorker:
         """A conversation's instruction, or a caption's first words, read before they are
         needed; by the model that would translate now (none while translation is shed)."""
         kind, session_id, *args = item
+        if kind == "wake":
+            return
         if kind == "prefetch":
             with self._lock:
                 if self._latest_prefetch.get(session_id) != n:

@@ -38,7 +38,17 @@ from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store
 from ..store.export import FORMATS, machine_text, render
 from ..store.pending import open_buffered_store
-from . import api_anchor, api_anchor_room, api_captions, api_rooms, corrections, listen, pages, ws
+from . import (
+    api_anchor,
+    api_anchor_room,
+    api_captions,
+    api_rooms,
+    api_texts,
+    corrections,
+    listen,
+    pages,
+    ws,
+)
 from .auth import COOKIE, organizer, presented_token, same
 from .limits import BodyLimit, PublicLimit, SocketCaps
 from .uploads import clean_uploads, save_upload, upload_file
@@ -124,6 +134,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     app.add_middleware(PublicLimit, paths=_PUBLIC.match)  # outermost: before anything is read
     app.include_router(api_rooms.router)
+    app.include_router(api_texts.router)
     app.include_router(corrections.router)
     app.include_router(listen.router)
     app.include_router(ws.router)
@@ -263,6 +274,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
 
 # bodies that may be large: file uploads (multipart framing on top of the file itself)
 _UPLOADS = re.compile(r"^/api/(transcribe|rooms/[^/]+/start/file)$")
+_DOCUMENTS = re.compile(r"^/api/rooms/[^/]+/texts$")
 _SLACK = 64 * 1024
 # public routes that run a model: rate-limited per client (server/limits.py)
 _PUBLIC = re.compile(r"^/api/(learn/(speak|assess)|anchor/rundown)$")
@@ -270,6 +282,7 @@ _PUBLIC = re.compile(r"^/api/(learn/(speak|assess)|anchor/rundown)$")
 
 def body_limits(settings: Settings):
     """Request → the largest body it may send, for the BodyLimit middleware."""
+    from ..prepared.documents import MAX_BYTES as DOCUMENT_BYTES
     from .api_learn import MAX_UPLOAD_BYTES
 
     uploads = settings.max_upload_mb * 1024 * 1024 + _SLACK
@@ -277,12 +290,13 @@ def body_limits(settings: Settings):
 
     def limit_for(scope: Scope) -> int:
         path = scope["path"]
-        if _UPLOADS.match(path):
+        documents = _DOCUMENTS.match(path)
+        if _UPLOADS.match(path) or documents:
             # the token is checked after the body is read: without it, no large body
             conn = HTTPConnection(scope)
             token = presented_token(conn)
             if token is not None and same(token, conn.app.state.token):
-                return uploads
+                return DOCUMENT_BYTES + _SLACK if documents else uploads
             return default
         if path == "/api/learn/assess":
             return MAX_UPLOAD_BYTES + _SLACK

@@ -15,11 +15,13 @@ from .records import (
     Corrected,
     Revision,
     RoomInfo,
+    RoomText,
     SavedRundown,
     SavedVoice,
     SearchHit,
     SessionInfo,
     SpeakerCount,
+    StoredPassage,
     merged_voices,
 )
 from .tables import (
@@ -31,6 +33,7 @@ from .tables import (
     SegmentRow,
     SessionRow,
     SettingRow,
+    TextRow,
     VoiceRow,
 )
 from .writes import Writes
@@ -43,6 +46,7 @@ __all__ = [
     "RevisionRow",
     "RoomInfo",
     "RoomRow",
+    "RoomText",
     "RundownRow",
     "SavedRundown",
     "SavedVoice",
@@ -53,6 +57,8 @@ __all__ = [
     "SettingRow",
     "SpeakerCount",
     "Store",
+    "StoredPassage",
+    "TextRow",
     "VoiceRow",
     "merged_voices",
     "open_store",

@@ -12,15 +12,26 @@ from .connection import Connection, failing
 from .records import (
     Revision,
     RoomInfo,
+    RoomText,
     SavedRundown,
     SavedVoice,
     SearchHit,
     SessionInfo,
     SpeakerCount,
     room_info,
+    room_text,
     session_info,
 )
-from .tables import RevisionRow, RoomRow, RundownRow, SegmentRow, SessionRow, SettingRow, VoiceRow
+from .tables import (
+    RevisionRow,
+    RoomRow,
+    RundownRow,
+    SegmentRow,
+    SessionRow,
+    SettingRow,
+    TextRow,
+    VoiceRow,
+)
 
 _reads = failing("read")
 
@@ -237,3 +248,21 @@ class Reads(Connection):
                 cue=row.cue,
                 skipped=list(row.skipped or []),
             )
+
+    @_reads
+    def room_texts(self, room_id: str) -> list[RoomText]:
+        """A room's prepared texts, in the order they were added (reading order)."""
+        query = select(TextRow).where(TextRow.room_id == room_id).order_by(TextRow.id)
+        with self._db() as db:
+            return [room_text(row) for row in db.scalars(query)]
+
+    @_reads
+    def texts_version(self, room_id: str) -> tuple[tuple[int, str], ...]:
+        """What changes when a room's texts or terms change (not its machine translations)."""
+        query = (
+            select(TextRow.id, TextRow.updated_at)
+            .where(TextRow.room_id == room_id)
+            .order_by(TextRow.id)
+        )
+        with self._db() as db:
+            return tuple((i, str(at)) for i, at in db.execute(query))

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from ..events import Segment
-from .tables import RoomRow, SessionRow
+from .tables import RoomRow, SessionRow, TextRow
 
 
 class SavedVoice(BaseModel):
@@ -57,6 +57,28 @@ class RoomInfo(BaseModel):
     viewer_token: str
     state: str
     created_at: datetime
+
+
+class StoredPassage(BaseModel):
+    text: str
+    translations: dict[str, str] = {}
+    given: list[str] = []  # languages whose translation the organizer wrote
+
+
+class RoomText(BaseModel):
+    """A room's prepared text."""
+
+    id: int
+    room_id: str
+    name: str
+    kind: str
+    lang: str
+    pages: int = 0
+    passages: list[StoredPassage] = []
+    terms: list[str] = []
+    glossary: list[tuple[str, str]] = []
+    created_at: datetime
+    updated_at: datetime
 
 
 class Revision(BaseModel):
@@ -132,3 +154,19 @@ def merged_voices(voices: Sequence[SavedVoice], source: str, into: str) -> list[
             )
         out.append(voice.model_copy(update={"position": len(out)}))
     return out
+
+
+def room_text(row: TextRow) -> RoomText:
+    return RoomText(
+        id=row.id,
+        room_id=row.room_id,
+        name=row.name,
+        kind=row.kind,
+        lang=row.lang,
+        pages=row.pages or 0,
+        passages=[StoredPassage.model_validate(p) for p in row.passages or []],
+        terms=list(row.terms or []),
+        glossary=[(a, b) for a, b in row.glossary or []],
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

@@ -116,6 +116,8 @@ class SegmentRow(Base):
     # corrections: the count of revisions and the machine's text (None until corrected)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     original: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # "script": the caption shows a prepared text's writing (None: as recognized)
+    source: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     def to_segment(self) -> Segment:
         return Segment(
@@ -129,7 +131,29 @@ class SegmentRow(Base):
             translations=dict(self.translations or {}),
             revision=self.revision or 0,
             original=self.original,
+            source=self.source,
         )
+
+
+class TextRow(Base):
+    """A room's prepared text (a speech's script, the agenda, slides): its passages as they
+    are followed and translated, and the terms that are the room's hot words."""
+
+    __tablename__ = "room_texts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    room_id: Mapped[str] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(16))
+    lang: Mapped[str] = mapped_column(String(16))
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"text": …, "translations": {lang: text}, "given": [langs the organizer wrote]}]
+    passages: Mapped[list] = mapped_column(JSON, default=list)
+    terms: Mapped[list] = mapped_column(JSON, default=list)
+    glossary: Mapped[list] = mapped_column(JSON, default=list)  # [[source, target], …]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # changed with the passages or terms (not with machine translations): a live room reads
+    # its scripts again when this moves
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class RevisionRow(Base):

@@ -15,11 +15,14 @@ from .records import (
     Corrected,
     Revision,
     RoomInfo,
+    RoomText,
     SavedRundown,
     SavedVoice,
     SessionInfo,
+    StoredPassage,
     merged_voices,
     room_info,
+    room_text,
     session_info,
 )
 from .tables import (
@@ -30,6 +33,7 @@ from .tables import (
     SegmentRow,
     SessionRow,
     SettingRow,
+    TextRow,
     VoiceRow,
 )
 
@@ -105,6 +109,7 @@ class Writes(Connection):
         row.session_id = segment.session_id  # type: ignore[assignment]
         row.start, row.end, row.lang = segment.start, segment.end, segment.lang
         row.speaker = segment.speaker
+        row.source = segment.source
         row.translations = dict(segment.translations)
         if (row.revision or 0) <= segment.revision:  # a replay never undoes a correction
             row.text, row.revision, row.original = segment.text, segment.revision, segment.original
@@ -265,6 +270,8 @@ class Writes(Connection):
                 db.delete(rundown)
             for voice in db.scalars(select(VoiceRow).where(VoiceRow.room_id == room_id)):
                 db.delete(voice)
+            for text in db.scalars(select(TextRow).where(TextRow.room_id == room_id)):
+                db.delete(text)
             db.delete(row)
             return True
 
@@ -352,3 +359,73 @@ class Writes(Connection):
         for row in rows:
             row.speaker = new
         return [row.id for row in rows]
+
+    # -- prepared texts
+
+    @_writes
+    def add_text(
+        self,
+        room_id: str,
+        name: str,
+        kind: str,
+        lang: str,
+        passages: Sequence[StoredPassage],
+        terms: Sequence[str],
+        glossary: Sequence[tuple[str, str]] = (),
+        pages: int = 0,
+    ) -> RoomText:
+        now = datetime.now(UTC)
+        with self._db() as db, db.begin():
+            row = TextRow(
+                room_id=room_id,
+                name=name,
+                kind=kind,
+                lang=lang,
+                pages=pages,
+                passages=[p.model_dump() for p in passages],
+                terms=list(terms),
+                glossary=[list(pair) for pair in glossary],
+                created_at=now,
+                updated_at=now,
+            )
+            db.add(row)
+            db.flush()
+            return room_text(row)
+
+    @_writes
+    def delete_text(self, room_id: str, text_id: int) -> bool:
+        with self._db() as db, db.begin():
+            row = db.get(TextRow, text_id)
+            if row is None or row.room_id != room_id:
+                return False
+            db.delete(row)
+            return True
+
+    @_writes
+    def set_text_terms(self, room_id: str, text_id: int, terms: Sequence[str]) -> RoomText | None:
+        with self._db() as db, db.begin():
+            row = db.get(TextRow, text_id)
+            if row is None or row.room_id != room_id:
+                return None
+            row.terms = list(terms)
+            row.updated_at = datetime.now(UTC)
+            db.flush()
+            return room_text(row)
+
+    @_writes
+    def set_passage_translations(
+        self, text_id: int, translations: dict[int, dict[str, str]]
+    ) -> None:
+        """Machine translations of passages ({index: {lang: text}}); the organizer's own stay."""
+        with self._db() as db, db.begin():
+            row = db.get(TextRow, text_id)
+            if row is None:
+                return
+            passages = [dict(p) for p in row.passages or []]
+            for index, by_lang in translations.items():
+                if 0 <= index < len(passages):
+                    given = set(passages[index].get("given", []))
+                    kept = dict(passages[index].get("translations", {}))
+                    kept.update({k: v for k, v in by_lang.items() if k not in given})
+                    passages[index]["translations"] = kept
+            row.passages = passages
