@@ -357,7 +357,7 @@ class Following:
         compiled = self._seen
         if compiled is None:
             return
-        passage = follower.script.passage_at(follower.cursor)
+        passage = follower.script.passage_at(follower.cursor - 1)  # the one said last
         ref = compiled.refs[lang][passage] if compiled.refs[lang] else None
         if ref is not None and self._at.get(lang) != ref:
             self._at[lang] = ref

@@ -29,7 +29,7 @@ MIN_MATCHED = 4  # sounds that must agree before a stretch counts as the script'
 MIN_AGREEMENT = 0.65  # of the recognized sounds in the stretch
 FILL_GAP = 2  # script units the recognizer may have dropped between said ones
 NEAR = 60  # sounds ahead of the speaker where the script is looked for first
-_SENTENCE_END = set("。！？!?；;…")
+_SENTENCE_END = set("。！？!?；;….")
 _OPENING = set("“‘《「『（([")
 
 
