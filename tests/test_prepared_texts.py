@@ -100,6 +100,8 @@ def test_texts_are_added_listed_changed_refused_and_removed(client, tmp_path):
         assert r.status_code == status, (name, r.text)
         detail = r.json()["detail"]
         assert named in detail and "\n" not in detail
+    r = client.post(url, json={"name": "notes", "text": "Good morning, everyone."}, headers=AUTH)
+    assert r.status_code == 422 and "English" in r.json()["detail"]
     assert len(client.get(url, headers=AUTH).json()) == 2
 
     assert client.delete(f"{url}/{speech['id']}", headers=AUTH).status_code == 204

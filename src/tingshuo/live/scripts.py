@@ -433,9 +433,12 @@ def add_text(
     if len(store.room_texts(room.id)) >= MAX_TEXTS:
         raise TingshuoError(f"room {room.name!r} already has {MAX_TEXTS} texts: remove one first")
     prepared = prepare(text, None if room.lang == "auto" else room.lang, wrapped=kind == "pdf")
-    if not prepared.passages:
+    names = {"zh": "Chinese", "en": "English"}
+    if not prepared.passages or room.lang not in ("auto", prepared.lang):
         raise TingshuoError(
-            f"{name!r} has nothing in {prepared.lang!r}, the room's language, to follow"
+            f"{name!r} is in {names.get(prepared.lang, prepared.lang)}, and room "
+            f"{room.name!r} listens for {names.get(room.lang, room.lang)}: give the text the "
+            "speaker reads (or, for a translation, both languages line by line)"
         )
     passages = [
         StoredPassage(text=p.text, translations=dict(p.translations), given=list(p.translations))

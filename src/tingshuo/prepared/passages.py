@@ -50,7 +50,7 @@ def prepare(text: str, lang: str | None = None, wrapped: bool = False) -> Prepar
     if alternating is not None:
         return _bilingual(list(alternating), lang)
     langs = [lang_of(line) for line in lines]
-    own = lang or _majority(langs) or "zh"
+    own = _majority(langs) or lang or "zh"  # a text in one language is in its own
     out = Prepared(own)
     for line in lines:
         for sentence in sentences(line):

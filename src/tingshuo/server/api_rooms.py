@@ -263,6 +263,7 @@ def delete_room(request: Request, room_id: str) -> Response:
     if rooms.is_live(room_id):
         rooms.stop(room_id)
     request.app.state.store.delete_room(room_id)
+    rooms.scripts.forget(room_id)  # its texts' translation stops
     return Response(status_code=204)
 
 
