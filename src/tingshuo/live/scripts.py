@@ -302,6 +302,7 @@ class Following:
         self._at: dict[str, tuple[int, int]] = {}
         self.changed = False  # the hot words near the speaker changed
         self.moved = False  # the speaker reached another passage (to tell the console)
+        self._stable_seen: dict[str, Followed] = {}
 
     @classmethod
     def of_texts(cls, texts: Sequence[RoomText]) -> Following:
@@ -344,7 +345,10 @@ class Following:
         whole = follower.follow(partial.stable + partial.unstable)
         if whole.source is None:
             return partial
-        stable = follower.follow(partial.stable) if partial.stable else Followed("")
+        stable = self._stable_seen.get(partial.stable)
+        if stable is None:  # the stable words only grow: each is followed once
+            stable = follower.follow(partial.stable) if partial.stable else Followed("")
+            self._stable_seen = {partial.stable: stable}
         if stable.source is not None and whole.text.startswith(stable.text):
             cut = len(stable.text)
         else:

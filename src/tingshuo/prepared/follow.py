@@ -199,11 +199,14 @@ class Follower:
                 votes[(j - k) // 4] += 1
         starts = [self.cursor - 4]
         starts += [bucket * 4 for bucket, count in votes.most_common(4) if count >= 2]
+        spans = sorted(
+            (max(start - 6, 0), min(start + n + n // 2 + 10, len(script))) for start in starts
+        )
         windows: list[tuple[int, int]] = []
-        for start in starts:
-            lo = max(start - 6, 0)
-            hi = min(start + n + n // 2 + 10, len(script))
-            if hi - lo >= MIN_MATCHED and not any(lo >= w[0] and hi <= w[1] for w in windows):
+        for lo, hi in spans:  # overlapping ones are aligned once, as one
+            if windows and lo <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], max(hi, windows[-1][1]))
+            elif hi - lo >= MIN_MATCHED:
                 windows.append((lo, hi))
         return windows
 
@@ -218,14 +221,14 @@ class Follower:
         score = [[0.0] * (n + 1) for _ in range(m + 1)]
         move = [[0] * (n + 1) for _ in range(m + 1)]  # 1 diagonal, 2 up (rec only), 3 left
         top, top_at = 0.0, (0, 0)
+        window = list(zip(s_sound[lo:hi], s_fuzzy[lo:hi], strict=True))
         for i in range(1, m + 1):
             r, rf = rec[i - 1], rec_fz[i - 1]
             row, prev = score[i], score[i - 1]
             mrow = move[i]
+            pairs = [EXACT if s == r else CLOSE if sf == rf else OTHER for s, sf in window]
             for j in range(1, n + 1):
-                s = s_sound[lo + j - 1]
-                pair = EXACT if s == r else CLOSE if s_fuzzy[lo + j - 1] == rf else OTHER
-                diag = prev[j - 1] + pair
+                diag = prev[j - 1] + pairs[j - 1]
                 up = prev[j] + GAP
                 left = row[j - 1] + GAP
                 best = max(0.0, diag, up, left)
