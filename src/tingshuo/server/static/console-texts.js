@@ -20,7 +20,6 @@
     shown: "", // the list as rendered last (JSON): redrawn only when it changed
     chosen: null, // the text whose passages are shown (GET …/texts/{id}, with its lines)
     place: {}, // lang -> {text_id, index}: where the speaker is
-    heard: null, // {text, lang, at}: a caption in a text's writing, until its `script` event
     uploads: 0,
   };
 
@@ -336,38 +335,20 @@
       if (here) li.setAttribute("aria-current", "location"); else li.removeAttribute("aria-current");
     }
     where.textContent = at === null ? `${text.name} · ${text.lines.length} 段 passages`
-      : `▶ 讲到第 ${at + 1}/${text.lines.length} 段 · the speaker is at passage ${at + 1} of ${text.lines.length}`;
+      : `▶ 讲到第 ${at + 1}/${text.lines.length} 段 · at passage ${at + 1} of ${text.lines.length}`;
     const here = lines.querySelector("li.here");
     // the list alone scrolls (not the page: the operator may be reading the captions)
     if (here && scroll) lines.scrollTop = here.offsetTop - lines.clientHeight / 3;
   }
 
-  const HEARD_MS = 2000;
-  const bare = (s) => s.replace(/[\s\p{P}\p{S}]/gu, "");
-
-  // The room's `script` event after a caption names the passage of the next sound not yet
-  // said: the next line when the caption reached the end of its line, the same line when
-  // the recognizer missed its last syllable. The line shown is the one the caption ended in.
-  function lineOf(text, index, heard) {
-    const tail = bare(heard).slice(-4);
-    const ends = (i) => !!text.lines[i] && bare(text.lines[i].text).endsWith(tail);
-    if (!tail || ends(index)) return index;
-    return index > 0 && ends(index - 1) ? index - 1 : index;
-  }
-
+  // the room's `script` event: the passage said last (or an operator's re-anchoring)
   async function moved(m) {
-    // the event that follows the caption at once (not an operator's re-anchoring later)
-    const h = state.heard;
-    const heard = h && h.lang === m.lang && performance.now() - h.at < HEARD_MS ? h.text : null;
-    state.heard = null;
+    state.place[m.lang] = { text_id: m.text_id, index: m.index };
     if (!state.texts.some((t) => t.id === m.text_id)) await loadList(); // added elsewhere
+    renderList();
     const elsewhere = !state.chosen || state.chosen.id !== m.text_id;
     if (elsewhere && (follow.checked || !state.chosen)) await choose(m.text_id);
-    const text = state.chosen && state.chosen.id === m.text_id ? state.chosen : null;
-    const index = text && heard ? lineOf(text, m.index, heard) : m.index;
-    state.place[m.lang] = { text_id: m.text_id, index };
-    renderList();
-    highlight(true);
+    else highlight(true);
   }
 
   lines.addEventListener("click", (e) => {
@@ -375,7 +356,6 @@
     if (!li || !state.chosen) return;
     const text = state.chosen;
     const index = Number(li.dataset.index);
-    state.heard = null;
     guarded(async () => {
       await con.api(`${base()}/place`, { method: "POST", body: { text_id: text.id, index } });
       // the room's `script` event follows; shown at once here
@@ -391,7 +371,6 @@
   function mark(m) {
     if (m.type === "final") {
       const row = captions.querySelector(`.seg.final[data-id="${m.segment.id}"]`);
-      if (m.segment.source === "script") state.heard = { text: m.segment.text, lang: m.segment.lang, at: performance.now() };
       if (row) {
         const script = m.segment.source === "script";
         row.classList.toggle("script", script);
