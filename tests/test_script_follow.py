@@ -38,7 +38,8 @@ def follower() -> Follower:
 
 def test_a_read_sentence_shows_the_scripts_characters_digits_and_punctuation():
     f = follower()
-    out = f.follow("国际拼帮主席沙拉拉在东京表示足为会将于二零二零年举办乒乓球世界杯。", commit=True)
+    heard = "国际拼帮主席沙拉拉在东京表示足为会将于二零二零年举办乒乓球世界杯。"
+    out = f.follow(heard, commit=True)
     assert out.text == SPEECH[0]
     assert out.source == "script"
     # a whole passage: its prepared translation comes with it
@@ -153,7 +154,8 @@ def test_a_text_is_cut_into_passages_and_a_bilingual_one_gives_translations_and_
     ]
     assert monolingual.lang == "zh" and monolingual.target is None
     alternating = prepare(
-        "尊敬的各位来宾，大家好！\nDistinguished guests, hello!\n今天我们隆重集会。\nToday we gather."
+        "尊敬的各位来宾，大家好！\nDistinguished guests, hello!\n"
+        "今天我们隆重集会。\nToday we gather."
     )
     assert [(p.text, p.translations) for p in alternating.passages] == [
         ("尊敬的各位来宾，大家好！", {"en": "Distinguished guests, hello!"}),

@@ -175,7 +175,13 @@ def get_text(request: Request, room_id: str, text_id: int) -> TextFull:
 def change(request: Request, room_id: str, text_id: int, body: TextPatch) -> TextOut:
     """Which of its terms stay hot words (drop one by leaving it out)."""
     room = room_or_404(request, room_id)
-    terms = [t.strip() for t in body.terms if t.strip()]
+    had = _text_of(request, room.id, text_id).terms
+    terms = list(dict.fromkeys(t.strip() for t in body.terms if t.strip()))
+    unknown = [t for t in terms if t not in had]
+    if unknown:
+        raise HTTPException(
+            422, f"{unknown[0]!r} is not a term of this text: add hot words to the room instead"
+        )
     text = request.app.state.store.set_text_terms(room.id, text_id, terms)
     if text is None:
         raise HTTPException(404, f"no text {text_id} in this room")
