@@ -84,7 +84,7 @@ class CaptionPath:
         rules = self.rules()
         if rules:
             final.segment.text = rules.apply(final.segment.text)
-        prepared = self.following.final(final.segment) if self.following is not None else {}
+        prepared = self._followed(final.segment)
         final.segment = self.store_segment(final.segment)
         if stored is not None:
             stored(final)
@@ -96,10 +96,26 @@ class CaptionPath:
     def corrected(self, partial: Partial) -> Partial:
         """A draft as it will be shown: with the rules applied."""
         rules = self.rules()
+        ruled = self._ruled(partial, rules) if rules else partial
         if self.following is not None:
-            partial = self.following.partial(self._ruled(partial, rules) if rules else partial)
-            return partial
-        return self._ruled(partial, rules) if rules else partial
+            try:
+                return self.following.partial(ruled)
+            except Exception:  # the draft goes out as recognized
+                log.exception("session %s: a draft was not followed", partial.session_id)
+        return ruled
+
+    def _followed(self, segment: Segment) -> dict[str, str]:
+        """The final in the script's writing, where it was read from one; its prepared
+        translations. A fault in following never costs the caption."""
+        if self.following is None:
+            return {}
+        text = segment.text
+        try:
+            return self.following.final(segment)
+        except Exception:
+            log.exception("session %s: a caption was not followed", segment.session_id)
+            segment.text, segment.source = text, None
+            return {}
 
     @staticmethod
     def _ruled(partial: Partial, rules: Rules) -> Partial:
