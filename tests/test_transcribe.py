@@ -85,6 +85,20 @@ def test_hot_words_fix_names_the_model_misses(worker, aishell_rows):
     assert after > before
 
 
+def test_many_hot_words_never_cut_a_live_final_short(recognizer):
+    """CTranslate2 counts the prompt in its length limit: sixteen hot words (a script's terms
+    near the speaker) once left a live final room for a few characters (一线城市北京。)."""
+    from tingshuo.asr.base import Request
+
+    terms = ["北京", "上海", "广州", "深圳", "万科", "保利", "恒大", "中原地产", "链家"]
+    terms += ["中指院", "合富辉煌", "国务院", "央行", "住建部", "央视", "新华社"]
+    audio = load_audio(AISHELL / "audio/BAC009S0252W0143.flac")  # 一线城市北京开盘一个项目
+    heard = recognizer.recognize(Request(audio, "zh", terms, live=True)).text
+    assert "开盘一个项目" in heard
+    short = recognizer.recognize(Request(audio[: int(1.2 * 16000)], "zh", terms, live=True))
+    assert short.text.startswith("一线")
+
+
 def test_no_network_is_used(settings, aishell_rows, monkeypatch):
     """Load a fresh model and transcribe with every socket connection refused."""
     from tingshuo.asr import load_recognizer

@@ -257,11 +257,13 @@ class WhisperRecognizer:
         silence: bool = False,
         **options,
     ):
-        """One CTranslate2 decode of the utterance."""
+        """One CTranslate2 decode of the utterance. `max_length` counts the tokens it may write:
+        CTranslate2 counts the prompt in its limit, so hot words must not eat into it."""
         import ctranslate2
 
         padded, _ = self._window(audio, shortened, pad_frames, silence=silence)
-        options.setdefault("max_length", _MAX_TOKENS)
+        writes = options.pop("max_length", _MAX_TOKENS)
+        options["max_length"] = min(len(prompt) + writes, 2 * _MAX_TOKENS)
         return self._model.model.generate(
             ctranslate2.StorageView.from_array(padded[None]),
             [prompt],
