@@ -170,3 +170,39 @@ def test_a_text_is_cut_into_passages_and_a_bilingual_one_gives_translations_and_
     for name in ("沙拉拉", "东京", "2020", "128"):
         assert name in found
     assert "我们" not in found
+
+
+NEWS = [
+    "在督察消息发布的当天，多地出现了量价齐涨态势。",
+    "信贷政策的放宽有利于释放购买力。",
+    "楼市出现明显回暖。",
+    "解析楼市宏观调控政策。",
+]
+
+
+def test_misheard_first_and_last_words_a_loop_and_a_skipped_phrase():
+    script = Script(
+        [Passage(t, translations={"en": f"line {i}"}) for i, t in enumerate(NEWS)], "zh"
+    )
+    f = Follower(script)
+    # the recognizer said the start twice (a loop on a short window): shown once
+    out = f.follow("在都查消息发布的当天。在督察消息发布的当天多地出现了量价齐涨态势。", True)
+    assert out.text == NEWS[0] and out.translations == {"en": "line 0"}
+    # a passage's misheard first words, and last ones, as many as the script's
+    out = f.follow("近贷政策的放宽有利于释放购买力。", True)
+    assert out.text == NEWS[1] and out.translations == {"en": "line 1"}
+    out = f.follow("楼市出现明雪昏暖。", True)
+    assert out.text == NEWS[2]
+    # a phrase the speaker left out is not put back (宏观)
+    out = f.follow("解析楼市调控政策", True)
+    assert "宏观" not in out.text and out.text.startswith("解析楼市")
+    assert out.translations == {}  # not the whole passage
+
+
+def test_a_common_phrase_far_from_the_speaker_is_no_jump():
+    script = Script([Passage(t) for t in [*SPEECH, *NEWS]], "zh")
+    f = Follower(script)
+    f.follow("国际乒联主席沙拉拉在东京表示组委会将于2020年举办乒乓球世界杯", True)
+    cursor = f.cursor
+    out = f.follow("我们将严格落实楼市调控", True)  # 楼市…调控 is in the script, far ahead
+    assert out.source is None and f.cursor == cursor

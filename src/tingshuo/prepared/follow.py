@@ -9,8 +9,10 @@ syllable pairs of the caption occur in the script (a jump back, a skipped page, 
 Where a stretch aligns confidently, the caption shows the script's own characters, digits
 and punctuation for exactly the units that were said. Never what was not said: a script unit
 counts as said only where a recognized unit lies against it (one or two dropped by the
-recognizer between said ones are filled in); a skipped sentence, the unspoken end of a
-shortened one and the next line are left out. What does not align (an ad-lib) is shown as
+recognizer at a passage's start or end count too, where they match the script's in
+number); a skipped sentence or phrase, the unspoken end of a shortened one and the next
+line are left out. A stretch said twice in one caption (the recognizer's loop) is shown
+once. What does not align (an ad-lib) is shown as
 recognized. A caption that is whole passages and nothing else gets their prepared
 translations.
 """
@@ -27,7 +29,11 @@ from .sounds import Unit, fuzzy, units
 EXACT, CLOSE, OTHER, GAP = 2.0, 1.0, -1.5, -1.2
 MIN_MATCHED = 4  # sounds that must agree before a stretch counts as the script's
 MIN_AGREEMENT = 0.65  # of the recognized sounds in the stretch
-FILL_GAP = 2  # script units the recognizer may have dropped between said ones
+EDGE = (
+    3  # misheard units at a passage's start or end, taken as the script's when they match in number
+)
+FAR_MATCHED = 8  # a stretch away from the speaker (a jump) needs this many sounds to agree
+FAR_AGREEMENT = 0.8
 NEAR = 60  # sounds ahead of the speaker where the script is looked for first
 _SENTENCE_END = set("。！？!?；;….")
 _OPENING = set("“‘《「『（([")
@@ -75,6 +81,10 @@ class Script:
             for s in u.sounds:
                 self.sounds.append(s)
                 self.sound_unit.append(k)
+        self.unit_sound: list[int] = []  # the first sound of each unit
+        for j, k in enumerate(self.sound_unit):
+            if k == len(self.unit_sound):
+                self.unit_sound.append(j)
         self.fuzzy = [fuzzy(s) for s in self.sounds]
         self.index: dict[tuple[str, str], list[int]] = {}
         for j in range(len(self.fuzzy) - 1):
@@ -146,7 +156,9 @@ class Follower:
         if not regions:
             return Followed(text)
         regions.sort(key=lambda r: r.rec[0])
-        followed = self._compose(text, rec_units, owner, regions)
+        regions, dropped = self._once(regions)
+        self._extend(regions, rec_units, owner)
+        followed = self._compose(text, rec_units, owner, regions, dropped)
         if commit and followed.end is not None:
             self.cursor = followed.end
         return followed
@@ -178,6 +190,8 @@ class Follower:
             first_script = next(j for _, j, _ in region.ops if j is not None)
             if self.cursor - 4 <= first_script <= self.cursor + NEAR:
                 score += 1.5  # where the speaker is expected: preferred among equals
+            elif not _strong(region):
+                continue  # a jump needs more to go on than a common phrase
             if best is None or score > best[0]:
                 best = (score, region)
         if best is None:
@@ -268,12 +282,79 @@ class Follower:
         assert first is not None and last is not None
         return _Region((first, last + 1), ops), top
 
+    def _once(self, regions: list[_Region]) -> tuple[list[_Region], list[tuple[int, int]]]:
+        """Regions of one caption over the same script stretch: the recognizer said it twice
+        (a loop), so it is shown once. Returns the regions kept and the recognized sound
+        ranges dropped."""
+        kept: list[_Region] = []
+        dropped: list[tuple[int, int]] = []
+        # the saying that covers more of the script is the one kept (a loop starts over)
+        for region in sorted(regions, key=lambda r: -(_script_span(r)[1] - _script_span(r)[0])):
+            lo, hi = _script_span(region)
+            if any(lo < k_hi and k_lo < hi for k_lo, k_hi in map(_script_span, kept)):
+                dropped.append(region.rec)
+            else:
+                kept.append(region)
+        return sorted(kept, key=lambda r: r.rec[0]), dropped
+
+    def _extend(self, regions: list[_Region], rec_units: list[Unit], owner: list[int]) -> None:
+        """A region that stops short of its passage's start (or end) while the caption has as
+        many units left before (after) it, at most EDGE: those are the passage's misheard
+        first (last) words (近贷 for 信贷), and are taken as said."""
+        script = self.script
+        first_sound = {}
+        for j, k in enumerate(owner):
+            first_sound.setdefault(k, j)
+        for n, region in enumerate(regions):
+            said = [
+                script.sound_unit[j] for r, j, _ in region.ops if r is not None and j is not None
+            ]
+            if not said:
+                continue
+            start_unit, end_unit = min(said), max(said)
+            passage_first, _ = script.passage_units[script.unit_passage[start_unit]]
+            _, passage_last = script.passage_units[script.unit_passage[end_unit]]
+            # before: the caption's units between the previous region (or its start) and this
+            before_lo = owner[regions[n - 1].rec[1] - 1] + 1 if n else 0
+            rec_first = owner[region.rec[0]]
+            missing = start_unit - passage_first
+            if 0 < missing <= EDGE and rec_first - before_lo == missing:
+                ops = [
+                    (first_sound[before_lo + i], script.unit_sound[passage_first + i], OTHER)
+                    for i in range(missing)
+                ]
+                region.ops[:0] = ops  # type: ignore[arg-type]
+                region.rec = (first_sound[before_lo], region.rec[1])
+            after_hi = owner[regions[n + 1].rec[0]] if n + 1 < len(regions) else len(rec_units)
+            rec_last = owner[region.rec[1] - 1]
+            missing = passage_last - 1 - end_unit
+            if 0 < missing <= EDGE and after_hi - rec_last - 1 == missing:
+                ops = [
+                    (first_sound[rec_last + 1 + i], script.unit_sound[end_unit + 1 + i], OTHER)
+                    for i in range(missing)
+                ]
+                region.ops.extend(ops)  # type: ignore[arg-type]
+                last = rec_last + missing
+                region.rec = (region.rec[0], max(j for j, k in enumerate(owner) if k == last) + 1)
+
     # -- what the caption shows
 
     def _compose(
-        self, text: str, rec_units: list[Unit], owner: list[int], regions: list[_Region]
+        self,
+        text: str,
+        rec_units: list[Unit],
+        owner: list[int],
+        regions: list[_Region],
+        dropped: Sequence[tuple[int, int]] = (),
     ) -> Followed:
         script = self.script
+        # a stretch the recognizer said again, with the punctuation after it: once is enough
+        cuts = []
+        for a, b in dropped:
+            start, end = rec_units[owner[a]].start, rec_units[owner[b - 1]].end
+            while end < len(text) and not text[end].isalnum():
+                end += 1
+            cuts.append((start, end))
         out: list[str] = []
         at = 0  # in the recognized text
         said_passages: list[int] = []
@@ -286,9 +367,12 @@ class Follower:
             first_rec = rec_units[owner[region.rec[0]]]
             last_rec = rec_units[owner[region.rec[1] - 1]]
             before = text[at : first_rec.start]
-            if any(u.start >= at and u.end <= first_rec.start for u in rec_units):
+            if any(
+                u.start >= at and u.end <= first_rec.start and not _inside(u, cuts)
+                for u in rec_units
+            ):
                 all_script = False
-            out.append(before)
+            out.append(_cut(before, at, cuts))
             out.append(self._writing(said, text, rec_units, owner, region))
             at = last_rec.end
             if script.text[script.units[said[-1]].end : script.units[said[-1]].end + 1] in (
@@ -301,9 +385,9 @@ class Follower:
                 p = script.unit_passage[k]
                 if not said_passages or said_passages[-1] != p:
                     said_passages.append(p)
-        if any(u.start >= at for u in rec_units):
+        if any(u.start >= at and not _inside(u, cuts) for u in rec_units):
             all_script = False
-        out.append(text[at:])
+        out.append(_cut(text[at:], at, cuts))
         shown = "".join(out)
         if end is None:
             return Followed(text)
@@ -318,18 +402,13 @@ class Follower:
         return Followed(shown, "script", translations, said_passages, end)
 
     def _said_units(self, region: _Region) -> list[int]:
-        """Script units said in a region: those a recognized sound lies against, and short
-        runs between two said ones that the recognizer dropped."""
+        """Script units said in a region: those a recognized sound lies against (a unit with
+        nothing against it may have been skipped: it is never shown)."""
         script = self.script
         touched = sorted(
             {script.sound_unit[s] for r, s, _ in region.ops if r is not None and s is not None}
         )
-        said: list[int] = []
-        for k in touched:
-            if said and 0 < k - said[-1] - 1 <= FILL_GAP:
-                said.extend(range(said[-1] + 1, k))
-            said.append(k)
-        return said
+        return touched
 
     def _writing(
         self,
@@ -414,3 +493,28 @@ class Follower:
             if sum(1 for k in range(first, last) if k in said) < size - max(1, size // 10):
                 return False
         return True
+
+
+def _script_span(region: _Region) -> tuple[int, int]:
+    said = [j for r, j, _ in region.ops if r is not None and j is not None]
+    return min(said), max(said) + 1
+
+
+def _strong(region: _Region) -> bool:
+    """Enough agreement to follow the speaker somewhere else in the script."""
+    pairs = [p for r, s, p in region.ops if r is not None]
+    matched = sum(1 for r, s, p in region.ops if r is not None and s is not None and p > 0)
+    return matched >= FAR_MATCHED and matched >= FAR_AGREEMENT * len(pairs)
+
+
+def _cut(piece: str, offset: int, cuts: Sequence[tuple[int, int]]) -> str:
+    """`piece` (found at `offset` in the caption) without the caption's ranges `cuts`."""
+    for start, end in sorted(cuts, reverse=True):
+        lo, hi = max(start - offset, 0), min(end - offset, len(piece))
+        if lo < hi:
+            piece = piece[:lo] + piece[hi:]
+    return piece
+
+
+def _inside(unit: Unit, cuts: Sequence[tuple[int, int]]) -> bool:
+    return any(start <= unit.start and unit.end <= end for start, end in cuts)
