@@ -206,3 +206,11 @@ def test_a_common_phrase_far_from_the_speaker_is_no_jump():
     cursor = f.cursor
     out = f.follow("我们将严格落实楼市调控", True)  # 楼市…调控 is in the script, far ahead
     assert out.source is None and f.cursor == cursor
+
+
+def test_one_short_word_the_recognizer_dropped_between_exact_ones_is_the_scripts():
+    script = Script([Passage("引来前所未有的关注。"), Passage("再次降准降息的可能性较大。")], "zh")
+    f = Follower(script)
+    assert f.follow("引来前所未的关注。", True).text == "引来前所未有的关注。"
+    # a caption cut after two syllables, misheard (再吃), where they come next
+    assert f.follow("再吃。", True).text == "再次。"

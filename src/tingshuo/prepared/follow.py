@@ -174,7 +174,7 @@ class Follower:
             stretch = script.fuzzy[start : start + len(fz)]
             if stretch == fz and sum(
                 a == b for a, b in zip(sounds, script.sounds[start:], strict=False)
-            ) * 2 > len(sounds):
+            ) * 2 >= len(sounds):
                 ops = [(i, start + i, EXACT) for i in range(len(sounds))]
                 return _Region((0, len(sounds)), ops)  # type: ignore[arg-type]
         return None
@@ -402,13 +402,24 @@ class Follower:
         return Followed(shown, "script", translations, said_passages, end)
 
     def _said_units(self, region: _Region) -> list[int]:
-        """Script units said in a region: those a recognized sound lies against (a unit with
-        nothing against it may have been skipped: it is never shown)."""
+        """Script units said in a region: those a recognized sound lies against; and a single
+        one between two heard exactly (的, 有, 亿: a short word the recognizer dropped). Two or
+        more with nothing against them may have been skipped: they are never shown."""
         script = self.script
-        touched = sorted(
-            {script.sound_unit[s] for r, s, _ in region.ops if r is not None and s is not None}
-        )
-        return touched
+        exact: set[int] = set()
+        touched: set[int] = set()
+        for r, s, score in region.ops:
+            if r is not None and s is not None:
+                touched.add(script.sound_unit[s])
+                if score == EXACT:
+                    exact.add(script.sound_unit[s])
+        said = sorted(touched)
+        filled = [
+            k + 1
+            for k, nxt in zip(said, said[1:], strict=False)
+            if nxt == k + 2 and {k, nxt} <= exact
+        ]
+        return sorted(touched | set(filled))
 
     def _writing(
         self,
