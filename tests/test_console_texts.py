@@ -21,7 +21,7 @@ SAID = "BAC009S0150W0121"  # 其中有两个是内因的指标 (4 s)
 INTRO = "下面请北京大学的刘庆峰教授发言。"
 SPEECH = ["BAC009S0150W0123", SAID, "BAC009S0150W0124", "BAC009S0150W0122"]
 AGENDA = (
-    "欢迎来到北京。\nWelcome to Beijing.\n"
+    "欢迎来到芜湖。\nWelcome to Wuhu.\n"
     "刘庆峰先生将在2025年发言。\nMr Liu Qingfeng speaks in 2025."
 )
 
@@ -99,12 +99,12 @@ def test_prepared_texts_in_the_console(server, aishell_rows, tmp_path):
         assert agenda["shown"] and "2 段 passages" in agenda["text"], agenda
         assert "English 2/2" in agenda["text"], agenda  # its own translations
         assert not driver.find_element(By.ID, "texts-paste").is_displayed()
-        assert driver.execute_script(CHIPS) == ["北京", "刘庆峰", "2025"]
+        assert driver.execute_script(CHIPS) == ["芜湖", "刘庆峰", "2025"]
         shown = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#texts-lines li .src")]
-        assert shown == ["欢迎来到北京。", "刘庆峰先生将在2025年发言。"]
+        assert shown == ["欢迎来到芜湖。", "刘庆峰先生将在2025年发言。"]
 
         # a chip's × drops the term: the chips and the server agree
-        driver.find_element(By.CSS_SELECTOR, "#texts-terms .chip[data-term='北京'] .x").click()
+        driver.find_element(By.CSS_SELECTOR, "#texts-terms .chip[data-term='芜湖'] .x").click()
         wait_for(driver, "document.querySelectorAll('#texts-terms .chip').length === 2", 10)
         assert driver.execute_script(CHIPS) == ["刘庆峰", "2025"]
         stored = {t["name"]: t for t in server.http.get(texts).json()}
@@ -129,7 +129,9 @@ def test_prepared_texts_in_the_console(server, aishell_rows, tmp_path):
         assert "已添加" in driver.find_element(By.ID, "texts-status").text
         shown = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#texts-lines li .src")]
         assert shown == sentences  # the chosen one: the text added last
-        assert driver.execute_script(CHIPS) == ["北京大学", "刘庆峰"]
+        stored = {t["name"]: t for t in server.http.get(texts).json()}
+        assert driver.execute_script(CHIPS) == stored["keynote.docx"]["terms"]
+        assert driver.execute_script(CHIPS)[:2] == ["北京大学", "刘庆峰"]
 
         # -- dropped on the panel, then removed (after a confirmation)
         driver.execute_script(DROP, "notes.md", "# 备注\n\n会后合影。\n")
