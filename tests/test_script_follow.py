@@ -214,3 +214,9 @@ def test_one_short_word_the_recognizer_dropped_between_exact_ones_is_the_scripts
     assert f.follow("引来前所未的关注。", True).text == "引来前所未有的关注。"
     # a caption cut after two syllables, misheard (再吃), where they come next
     assert f.follow("再吃。", True).text == "再次。"
+
+
+def test_among_lines_that_sound_the_same_the_one_written_as_heard_is_followed():
+    script = Script([Passage("他说这位就是新来的市长。"), Passage("他说这位就是新来的师长。")], "zh")
+    assert Follower(script).follow("他说这位就是新来的师长", True).passages == [1]
+    assert Follower(script).follow("他说这位就是新来的市长", True).passages == [0]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from .sounds import Unit, fuzzy, units
 
 EXACT, CLOSE, OTHER, GAP = 2.0, 1.0, -1.5, -1.2
+SAME_WRITING = 0.25  # more for the same character too: among homophones, the one written
 MIN_MATCHED = 4  # sounds that must agree before a stretch counts as the script's
 MIN_AGREEMENT = 0.65  # of the recognized sounds in the stretch
 EDGE = (
@@ -77,10 +78,12 @@ class Script:
         # one sound per position: (unit index, sound)
         self.sounds: list[str] = []
         self.sound_unit: list[int] = []
+        self.writing: list[str] = []  # what each sound's unit is written as
         for k, u in enumerate(self.units):
             for s in u.sounds:
                 self.sounds.append(s)
                 self.sound_unit.append(k)
+                self.writing.append(self.text[u.start : u.end])
         self.unit_sound: list[int] = []  # the first sound of each unit
         for j, k in enumerate(self.sound_unit):
             if k == len(self.unit_sound):
@@ -130,6 +133,7 @@ class Follower:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.cursor = 0
+        self._writing_heard: list[str] = []  # the caption being followed: each sound's writing
 
     def move_to(self, passage: int) -> None:
         """An operator's re-anchoring: the speaker is at the start of `passage` now."""
@@ -141,9 +145,11 @@ class Follower:
         rec_units = units(text)
         sounds: list[str] = []
         owner: list[int] = []
+        self._writing_heard: list[str] = []
         for k, u in enumerate(rec_units):
             sounds.extend(u.sounds)
             owner.extend([k] * len(u.sounds))
+            self._writing_heard.extend([text[u.start : u.end]] * len(u.sounds))
         if not sounds or not len(script):
             return Followed(text)
         regions: list[_Region] = []
@@ -235,12 +241,16 @@ class Follower:
         score = [[0.0] * (n + 1) for _ in range(m + 1)]
         move = [[0] * (n + 1) for _ in range(m + 1)]  # 1 diagonal, 2 up (rec only), 3 left
         top, top_at = 0.0, (0, 0)
-        window = list(zip(s_sound[lo:hi], s_fuzzy[lo:hi], strict=True))
+        window = list(zip(s_sound[lo:hi], s_fuzzy[lo:hi], self.script.writing[lo:hi], strict=True))
+        heard = self._writing_heard[a:b]
         for i in range(1, m + 1):
-            r, rf = rec[i - 1], rec_fz[i - 1]
+            r, rf, rw = rec[i - 1], rec_fz[i - 1], heard[i - 1]
             row, prev = score[i], score[i - 1]
             mrow = move[i]
-            pairs = [EXACT if s == r else CLOSE if sf == rf else OTHER for s, sf in window]
+            pairs = [
+                (EXACT + SAME_WRITING * (w == rw)) if s == r else CLOSE if sf == rf else OTHER
+                for s, sf, w in window
+            ]
             for j in range(1, n + 1):
                 diag = prev[j - 1] + pairs[j - 1]
                 up = prev[j] + GAP
