@@ -31,7 +31,8 @@ from tingshuo.mt.llm import LlmTranslator, load_translator
 from tingshuo.mt.worker import Job, QueueFull, TranslationWorker
 from tingshuo.settings import get_settings
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from .helpers import DATA
+
 WMT22 = DATA / "wmt22-general-zh-en"
 
 GLOSSARY = Glossary.from_pairs(
