@@ -217,6 +217,7 @@ def test_one_short_word_the_recognizer_dropped_between_exact_ones_is_the_scripts
 
 
 def test_among_lines_that_sound_the_same_the_one_written_as_heard_is_followed():
-    script = Script([Passage("他说这位就是新来的市长。"), Passage("他说这位就是新来的师长。")], "zh")
+    lines = [Passage("他说这位就是新来的市长。"), Passage("他说这位就是新来的师长。")]
+    script = Script(lines, "zh")
     assert Follower(script).follow("他说这位就是新来的师长", True).passages == [1]
     assert Follower(script).follow("他说这位就是新来的市长", True).passages == [0]
