@@ -99,6 +99,14 @@ def test_many_hot_words_never_cut_a_live_final_short(recognizer):
     assert short.text.startswith("一线")
 
 
+def test_a_character_cut_in_two_by_the_decoder_is_left_out():
+    from tingshuo.asr.text import tidy
+
+    assert tidy("实际业绩\ufffd。", "zh", True) == "实际业绩。"
+    assert tidy("其中天津堪\ufffd", "zh", True) == "其中天津堪。"
+    assert tidy("the full \ufffd machine", "en", True) == "the full machine"
+
+
 def test_no_network_is_used(settings, aishell_rows, monkeypatch):
     """Load a fresh model and transcribe with every socket connection refused."""
     from tingshuo.asr import load_recognizer

@@ -10,7 +10,8 @@ _END = "。！？!?.…"
 
 
 def tidy(text: str, lang: str, final: bool) -> str:
-    text = text.strip()
+    # a character whose bytes the decode cut in two: never shown, stored or spoken
+    text = text.replace("\ufffd", "").strip()
     if lang in ("zh", "yue"):
         text = tidy_zh(text)
         if final and text and text[-1] not in _END + "，、；：”」』）":
