@@ -25,6 +25,7 @@ from ..store.db import RoomInfo, RoomText, Store, StoredPassage
 
 if TYPE_CHECKING:
     from ..mt import BackgroundJob, Glossary, TranslationWorker
+    from ..prepared.passages import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,6 @@ class Compiled:
             out.terms[lang] = [[w for w in t.terms if w in p.text] for t, _, p in items]
         return out
 
-    def all_terms(self) -> list[str]:
-        return list(dict.fromkeys(w for t in self.texts for w in t.terms))
-
 
 class ScriptBook:
     """Each room's prepared texts, compiled (see the module's doc)."""
@@ -74,7 +72,7 @@ class ScriptBook:
         self._kept: dict[str, tuple[float, Compiled]] = {}
         self._compiling: set[str] = set()
         # machine translations made here and not yet read back from the store
-        self.made: dict[tuple[int, int, str], str] = {}
+        self.made: dict[tuple[int, int], dict[str, str]] = {}  # (text, passage) -> {lang: text}
         self._preparing: dict[str, Preparing] = {}
 
     def compile_now(self, room_id: str) -> Compiled:
@@ -142,8 +140,8 @@ class ScriptBook:
             made = dict(self.made)
         for text in texts:
             for i, p in enumerate(text.passages):
-                for lang in text_targets(made, text.id, i):
-                    p.translations.setdefault(lang, made[(text.id, i, lang)])
+                for lang, translated in made.get((text.id, i), {}).items():
+                    p.translations.setdefault(lang, translated)
         compiled = Compiled.of(texts, version)
         log.info(
             "room %s: %d prepared texts compiled in %.2f s",
@@ -177,10 +175,6 @@ class ScriptBook:
             preparing.translator.remove_background(preparing)
 
 
-def text_targets(made: dict[tuple[int, int, str], str], text_id: int, index: int) -> list[str]:
-    return [lang for (t, i, lang) in made if t == text_id and i == index]
-
-
 class Preparing:
     """A room's passages translated in the translator's idle time: the passage the speaker
     is at first, then those ahead, then the rest."""
@@ -196,19 +190,6 @@ class Preparing:
         self._unwritten: dict[int, dict[int, dict[str, str]]] = {}
         self._written_at = time.monotonic()
         self._busy: set[tuple[int, int, str]] = set()
-
-    def progress(self) -> tuple[int, int]:
-        """(passages translated into every target, passages)."""
-        compiled = self.book.for_room(self.room_id)
-        if compiled is None:
-            return (0, 0)
-        done = total = 0
-        for lang, script in compiled.scripts.items():
-            wanted = [t for t in self.targets if t != lang]
-            for p in script.passages:
-                total += 1
-                done += all(t in p.translations for t in wanted)
-        return done, total
 
     def next_job(self) -> BackgroundJob | None:
         from ..mt import BackgroundJob, Glossary, Turn
@@ -266,7 +247,7 @@ class Preparing:
                 continue
             passage.translations[tgt] = text
             with self.book._lock:
-                self.book.made[(ref[0], ref[1], tgt)] = text
+                self.book.made.setdefault(ref, {})[tgt] = text
             self._unwritten.setdefault(ref[0], {}).setdefault(ref[1], {})[tgt] = text
         self._flush()
 
@@ -425,18 +406,32 @@ def _common_prefix(a: str, b: str) -> int:
 MAX_TEXTS = 50  # per room
 
 
+def _read(text: str, lang: str | None, kind: str) -> tuple[Prepared, list[str]]:
+    """A text cut into passages, and its terms (a bilingual text's glossary terms first)."""
+    from ..prepared.passages import prepare
+    from ..prepared.terms import terms
+
+    prepared = prepare(text, lang, wrapped=kind == "pdf")
+    found = terms([p.text for p in prepared.passages], prepared.lang)
+    return prepared, list(dict.fromkeys([*(a for a, _ in prepared.glossary), *found]))
+
+
+def _stored(prepared: Prepared) -> list[StoredPassage]:
+    return [
+        StoredPassage(text=p.text, translations=dict(p.translations), given=list(p.translations))
+        for p in prepared.passages
+    ]
+
+
 def add_text(
     store: Store, room: RoomInfo, name: str, kind: str, text: str, pages: int = 0
 ) -> RoomText:
     """A prepared text for a room: cut into passages in the room's language (a bilingual
     text's other language is its translation), its terms found, stored. Blocking (a second
     or two for a long text)."""
-    from ..prepared.passages import prepare
-    from ..prepared.terms import terms
-
     if len(store.room_texts(room.id)) >= MAX_TEXTS:
         raise TingshuoError(f"room {room.name!r} already has {MAX_TEXTS} texts: remove one first")
-    prepared = prepare(text, None if room.lang == "auto" else room.lang, wrapped=kind == "pdf")
+    prepared, found = _read(text, None if room.lang == "auto" else room.lang, kind)
     names = {"zh": "Chinese", "en": "English"}
     if not prepared.passages or room.lang not in ("auto", prepared.lang):
         raise TingshuoError(
@@ -444,14 +439,8 @@ def add_text(
             f"{room.name!r} listens for {names.get(room.lang, room.lang)}: give the text the "
             "speaker reads (or, for a translation, both languages line by line)"
         )
-    passages = [
-        StoredPassage(text=p.text, translations=dict(p.translations), given=list(p.translations))
-        for p in prepared.passages
-    ]
-    found = terms([p.text for p in prepared.passages], prepared.lang)
-    found = list(dict.fromkeys([*(a for a, _ in prepared.glossary), *found]))
     return store.add_text(
-        room.id, name, kind, prepared.lang, passages, found, prepared.glossary, pages
+        room.id, name, kind, prepared.lang, _stored(prepared), found, prepared.glossary, pages
     )
 
 
@@ -461,8 +450,6 @@ def texts_from_files(paths: Sequence[Path], lang: str | None) -> list[RoomText]:
     from datetime import UTC, datetime
 
     from ..prepared.documents import read_document
-    from ..prepared.passages import prepare
-    from ..prepared.terms import terms
 
     out: list[RoomText] = []
     now = datetime.now(UTC)
@@ -472,8 +459,7 @@ def texts_from_files(paths: Sequence[Path], lang: str | None) -> list[RoomText]:
         except OSError as e:
             raise TingshuoError(f"{path}: cannot read the script ({e.strerror})") from e
         doc = read_document(path.name, data)
-        prepared = prepare(doc.text, lang, wrapped=doc.kind == "pdf")
-        found = terms([p.text for p in prepared.passages], prepared.lang)
+        prepared, found = _read(doc.text, lang, doc.kind)
         out.append(
             RoomText(
                 id=n,
@@ -482,11 +468,8 @@ def texts_from_files(paths: Sequence[Path], lang: str | None) -> list[RoomText]:
                 kind=doc.kind,
                 lang=prepared.lang,
                 pages=doc.pages,
-                passages=[
-                    StoredPassage(text=p.text, translations=dict(p.translations))
-                    for p in prepared.passages
-                ],
-                terms=list(dict.fromkeys([*(a for a, _ in prepared.glossary), *found])),
+                passages=_stored(prepared),
+                terms=found,
                 glossary=prepared.glossary,
                 created_at=now,
                 updated_at=now,

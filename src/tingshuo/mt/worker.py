@@ -164,7 +164,6 @@ class TranslationWorker:
         self.shedding = "none"  # the last decision under pressure: none, quality, translation
         self.counts = {MAIN: 0, FAST: 0, SKIP: 0}
         self._background: list[Background] = []
-        self.background_done = 0
         self._thread = Supervised("translator", self._run)
 
     def submit(
@@ -313,7 +312,6 @@ class TranslationWorker:
                         self._cache.popitem(last=False)
                 except Exception as e:
                     log.warning("background translation failed: %s", e)
-            self.background_done += 1
             try:
                 source.done(job, text)
             except Exception:

@@ -35,10 +35,6 @@ def terms(passages: Iterable[str], lang: str) -> list[str]:
     return list(found)
 
 
-def passage_terms(text: str, lang: str) -> list[str]:
-    return terms([text], lang)
-
-
 def _zh_terms(text: str) -> list[str]:
     """Proper nouns and abbreviations by jieba's tagger, and nouns rare in its dictionary
     (保利, 链家: names it does not know as names); not words so common that the recognizer

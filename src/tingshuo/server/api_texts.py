@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -98,7 +98,7 @@ def _text_of(request: Request, room_id: str, text_id: int) -> RoomText:
 
 
 @router.post("/{room_id}/texts", status_code=201, dependencies=[Organizer])
-async def add(request: Request, room_id: str) -> TextOut:
+async def add(request: Request, room_id: str, background: BackgroundTasks) -> TextOut:
     """A prepared text: a `file` field (multipart: TXT, Markdown, DOCX, PDF with a text
     layer, PPTX), or JSON `{"name", "text"}`. Its passages are followed by the room's
     captions, its terms become hot words, a bilingual text gives translations and glossary
@@ -136,7 +136,8 @@ async def add(request: Request, room_id: str) -> TextOut:
     log.info(
         "room %s: text %r added (%d passages) in %.2f s", room.id, name, len(text.passages), ready
     )
-    await run_in_threadpool(rooms.texts_changed, room.id)
+    # after the answer: the translator may have to load first
+    background.add_task(run_in_threadpool, rooms.texts_changed, room.id)
     return _out(text, ready_s=round(ready, 2))
 
 
