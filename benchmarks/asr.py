@@ -150,10 +150,9 @@ class _Recording:
         return getattr(self._recognizer, name)
 
     def recognize(self, request: Request) -> Hypothesis:
-        if request.draft or not hasattr(self._recognizer, "recognize_with_alternatives"):
-            return self._recognizer.recognize(request)
-        hypothesis, alternatives = self._recognizer.recognize_with_alternatives(request)
-        self.finals.append((hypothesis.text, alternatives))
+        hypothesis = self._recognizer.recognize(request)
+        if not request.draft:
+            self.finals.append((hypothesis.text, list(hypothesis.alternatives)))
         return hypothesis
 
 

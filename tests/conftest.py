@@ -15,6 +15,12 @@ from tingshuo.settings import Settings
 
 from .helpers import AISHELL, LJ, LiveServer, live_server, read_tsv
 
+# The second pass (on by default) reads each caption again with the 1.5B language model, a few
+# seconds a caption on 2 cores: tests of other features run without it, so that their captions
+# are the recognizer's and the suite keeps its time. The tests of the second pass turn it on
+# (test_second_pass.py, test_review.py, test_live_second_pass.py).
+os.environ.setdefault("TINGSHUO_SECOND_PASS", "false")
+
 
 @pytest.fixture(scope="session")
 def aishell_rows() -> list[dict[str, str]]:

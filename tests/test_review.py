@@ -34,7 +34,7 @@ def test_the_second_pass_corrects_a_live_caption_unless_an_operator_did(review, 
         return path.commit(Final(utterance=0, segment=seg), events.append).segment
 
     def job(seg: Segment, behind: bool = False) -> Job:
-        return Job(seg, ["房价会不会下跌？"], ["杨澄宇"], path, events.append, lambda: behind)
+        return Job(seg, ["房价会不会下跌？"], ["杨澄宇"], [], path, events.append, lambda: behind)
 
     machine, operator, late = final(HEARD), final(HEARD), final(HEARD)
     store.correct_segment(operator.id, "杨澄宇说，房价不会断崖式下跌。", by="operator")

@@ -53,6 +53,8 @@ class Final(BaseModel):
     type: Literal["final"] = "final"
     utterance: int
     segment: Segment
+    # the recognizer's other readings, for the second pass; never sent to viewers
+    alternatives: tuple[str, ...] = Field(default=(), exclude=True)
 
 
 class Translation(BaseModel):
@@ -103,6 +105,8 @@ class Lag(_Notice):
     caption_s: float
     translation_s: float
     shed: str
+    # the second pass: "keeping up", "behind" (it skips finals), or None where it is off
+    second_pass: str | None = None
 
 
 class StoreNotice(_Notice):

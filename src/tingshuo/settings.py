@@ -57,10 +57,10 @@ class Settings(BaseSettings):
     # bounded queue in front of the one shared model instance
     asr_queue_size: int = 64
 
-    # live Mandarin finals read again in the background by the bundled language model, which
-    # chooses among same-sound readings (asr/second_pass.py, live/review.py); off by default
-    # until it helps: see the README's second-pass figures
-    second_pass: bool = False
+    # finals read again by the bundled language model, which chooses among the recognizer's
+    # other readings and same-sound ones (asr/second_pass.py): live in the background
+    # (live/review.py), in file transcription before each caption is stored (`--fast` skips it)
+    second_pass: bool = True
     # its model: a bundled name or a GGUF path ("": mt_model)
     second_pass_model: str = ""
 

@@ -16,6 +16,9 @@ AUTO_LANGUAGES = ("zh", "en")
 class Hypothesis:
     text: str
     lang: str
+    # a final's other readings that the recognizer weighed (its beam's), tidied, without the
+    # text itself: what a second pass chooses among (empty where the engine has none)
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ chooses among the beam's hypotheses with word frequencies and repairs by sound
 a final again with what came before it (the captions before, the room's hot words) and
 lets the translation model judge a short list of candidates:
 
-- the beam's other hypotheses for the final (`WhisperRecognizer.recognize_with_alternatives`),
+- the beam's other hypotheses for the final (`Hypothesis.alternatives`),
 - the same-sounding readings of the final (`HomophoneFixer.alternatives`).
 
 Each candidate gets the log-probability the model gives it after the context (one batched
@@ -47,7 +47,7 @@ from ..errors import ModelError
 from ..settings import Settings
 from .homophones import HomophoneFixer, homophone_fixer
 from .policy import common_prefix
-from .scoring import edit_distance, normalize_zh
+from .scoring import edit_distance, normalize_en, normalize_zh
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,17 @@ _N_CTX = 2048
 _N_SEQ = 32  # candidates decoded side by side
 _N_BATCH = 512
 _AFTER = 3  # tokens read past a candidate's last difference
-_PREAMBLE = "以下是一段普通话新闻播报的文字记录。"
-_HOTWORDS = "其中的专有名词有："
+# what the candidates are read after, per language: (preamble, before the hot words)
+_PREAMBLES = {
+    "zh": ("以下是一段普通话新闻播报的文字记录。", "其中的专有名词有："),
+    "en": ("The following is a transcript of English speech.", " Names and terms in it: "),
+}
+LANGUAGES = frozenset(_PREAMBLES)
+
+
+def _units(text: str, lang: str) -> Sequence[str]:
+    """What a change is counted in: characters of Mandarin, words of English."""
+    return normalize_zh(text) if lang == "zh" else normalize_en(text)
 
 
 @dataclass(frozen=True)
@@ -121,19 +130,23 @@ class SecondPass:
         return cls(llm, homophone_fixer(settings.cache_dir), **options)
 
     def candidates(
-        self, text: str, hotwords: Sequence[str] = (), hypotheses: Sequence[str] = ()
+        self,
+        text: str,
+        hotwords: Sequence[str] = (),
+        hypotheses: Sequence[str] = (),
+        lang: str = "zh",
     ) -> list[str]:
-        """The readings a review scores besides `text`: the hypotheses, then same-sound ones;
-        one of each wording (a reading that differs from another only in punctuation is
-        left out: it would not change a word)."""
-        found: dict[str, str] = {normalize_zh(text): text}
+        """The readings a review scores besides `text`: the hypotheses, then (Mandarin)
+        same-sound ones; one of each wording (a reading that differs from another only in
+        punctuation is left out: it would not change a word)."""
+        found: dict[tuple[str, ...], str] = {tuple(_units(text, lang)): text}
         alternatives = (
             self.fixer.alternatives(text, hotwords, self.homophones)
-            if (self.fixer is not None and self.homophones > 0)
+            if (lang == "zh" and self.fixer is not None and self.homophones > 0)
             else []
         )
         for reading in [*hypotheses, *alternatives]:
-            found.setdefault(normalize_zh(reading), reading.strip())
+            found.setdefault(tuple(_units(reading, lang)), reading.strip())
         return [r for r in list(found.values())[1:] if r]
 
     def review(
@@ -142,23 +155,25 @@ class SecondPass:
         context: Sequence[str] = (),
         hotwords: Sequence[str] = (),
         hypotheses: Sequence[str] = (),
+        lang: str = "zh",
     ) -> Review:
-        """Read `text` (a Mandarin final) again after `context` (the captions before it,
-        oldest first) with the room's `hotwords`; `hypotheses`: the recognizer's other
-        readings of the same audio. Returns the chosen text, the same one when nothing beats
-        it by the margin."""
+        """Read `text` (a final in `lang`, one of `LANGUAGES`) again after `context` (the
+        captions before it, oldest first) with the room's `hotwords`; `hypotheses`: the
+        recognizer's other readings of the same audio. Returns the chosen text, the same one
+        when nothing beats it by the margin (plus the cost of each character, or English
+        word, it changes)."""
         started = time.monotonic()
         text = text.strip()
-        others = self.candidates(text, hotwords, hypotheses) if text else []
-        if not others:
+        others = self.candidates(text, hotwords, hypotheses, lang) if text else []
+        if not others or lang not in _PREAMBLES:
             return Review(text, False, text, -math.inf, 0, time.monotonic() - started, 0)
-        prompt = self._prompt(context, hotwords)
+        prompt = self._prompt(context, hotwords, lang)
         with self._lock:
             scores, tokens = self._scorer.score(prompt, [text, *others])
-        mine = normalize_zh(text)
+        mine = _units(text, lang)
         best, best_gain = text, -math.inf
         for other, score in zip(others, scores[1:], strict=True):
-            changed = edit_distance(mine, normalize_zh(other))
+            changed = edit_distance(mine, _units(other, lang))
             gain = score - scores[0] - self.change_cost * changed
             if gain > best_gain:
                 best, best_gain = other, gain
@@ -169,21 +184,26 @@ class SecondPass:
         return Review(chosen, chosen != text, best, best_gain, len(others), seconds, tokens)
 
     def scores(
-        self, texts: Sequence[str], context: Sequence[str] = (), hotwords: Sequence[str] = ()
+        self,
+        texts: Sequence[str],
+        context: Sequence[str] = (),
+        hotwords: Sequence[str] = (),
+        lang: str = "zh",
     ) -> list[float]:
         """How much likelier (nats) the model finds each text than the first, after the
         context (the first scores 0; see `_Scorer.score`): for tuning and tests."""
         with self._lock:
-            return self._scorer.score(self._prompt(context, hotwords), list(texts))[0]
+            return self._scorer.score(self._prompt(context, hotwords, lang), list(texts))[0]
 
-    def _prompt(self, context: Sequence[str], hotwords: Sequence[str]) -> str:
+    def _prompt(self, context: Sequence[str], hotwords: Sequence[str], lang: str) -> str:
         """What the candidates are read after: an instruction, the hot words, then the last
         captions (the newest last). Hot words come before the captions, so that a room's
         unchanging start stays in the model's cache from one final to the next."""
-        prompt = _PREAMBLE
+        prompt, before_terms = _PREAMBLES[lang]
         terms = [w.strip() for w in hotwords if w.strip()]
         if terms:
-            prompt += _HOTWORDS + "、".join(terms) + "。"
+            joined = "、".join(terms) + "。" if lang == "zh" else ", ".join(terms) + "."
+            prompt += before_terms + joined
         prompt += "\n"
         recent: list[str] = []
         size = 0

@@ -15,10 +15,12 @@ from ..events import Final, Partial, Segment
 from ..settings import Settings
 from .base import Hypothesis, Request
 from .policy import Commit, CommitPolicy, Draft, HypothesisStabilizer, PolicyConfig, Prepare
+from .second_pass import LANGUAGES as REVIEWED
 from .worker import QueueFull, RecognizerWorker
 
 if TYPE_CHECKING:
     from ..speakers import Diarizer
+    from .second_pass import SecondPass
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +222,7 @@ class StreamingTranscriber:
             # only utterances with words join a speaker: a cough opens nobody
             speaker=self.diarizer.label(voice) if voice is not None else None,
         )
-        return [Final(utterance=utterance, segment=segment)]
+        return [Final(utterance=utterance, segment=segment, alternatives=hyp.alternatives)]
 
 
 def transcribe_audio(
@@ -232,17 +234,32 @@ def transcribe_audio(
     on_progress: Callable[[float], None] | None = None,
     diarizer: Diarizer | None = None,
     live: bool = False,
+    second_pass: SecondPass | None = None,
 ) -> Iterator[Segment]:
     """A whole recording, cut into utterances by the same policy as live audio, one final each.
 
     Language is detected per utterance when `lang` is None, since meetings mix languages.
     `live`: decode finals as a live session does (a shortened window), to compare the two.
+    `second_pass`: each final is read again after the two before it, and its reading chosen
+    among the recognizer's (`asr/second_pass.py`).
     """
     transcriber = StreamingTranscriber(worker, config, lang, hotwords, diarizer=diarizer, live=live)
+    said: list[str] = []
+
+    def reviewed(final: Final) -> Segment:
+        segment = final.segment
+        if second_pass is not None and segment.lang in REVIEWED:
+            review = second_pass.review(
+                segment.text, said[-2:], hotwords, final.alternatives, segment.lang
+            )
+            segment.text = review.text
+        said.append(segment.text)
+        return segment
+
     for i in range(0, audio.size, SAMPLE_RATE):
         for event in transcriber.feed(audio[i : i + SAMPLE_RATE], eager=False):
-            yield event.segment
+            yield reviewed(event)
         if on_progress is not None:
             on_progress(min(i + SAMPLE_RATE, audio.size) / SAMPLE_RATE)
     for event in transcriber.flush():
-        yield event.segment
+        yield reviewed(event)

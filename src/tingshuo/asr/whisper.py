@@ -8,7 +8,6 @@ import re
 import threading
 import zlib
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -108,18 +107,26 @@ class WhisperRecognizer:
         return bool(text) and not _HALLUCINATIONS.search(text) and text != _PROMPTS.get(lang)
 
     def recognize(self, request: Request) -> Hypothesis:
+        """A Mandarin final carries its beam's other readings (`Hypothesis.alternatives`),
+        for the same cost: a second pass (`asr/second_pass.py`) chooses among them."""
         lang = request.lang or self.detect_language(request.audio)
+        beam: list[str] = []
         if request.draft:
             text = self._draft(request.audio, lang, request.hotwords)
-        elif lang == "zh" and self._lm_weight > 0:
-            pad = self._live_pad_frames if request.live else 0
-            text = self._final_rescored(request.audio, request.hotwords, pad)
         else:
-            text = self._final(request.audio, lang, request.hotwords)
+            pad = self._live_pad_frames if request.live else 0
+            text = self._final_beam(request.audio, lang, request.hotwords, pad, beam)
         text = tidy(text, lang, final=not request.draft)
         if lang == "zh" and not request.draft and self._fix_homophones:
             text = homophone_fixer(self._cache_dir).fix(text, request.hotwords)
-        return Hypothesis(text, lang)
+        readings: list[str] = []
+        for written in beam:
+            tidied = tidy(written, lang, final=True)
+            readings.append(tidied)
+            if lang == "zh" and self._fix_homophones:
+                readings.append(homophone_fixer(self._cache_dir).fix(tidied, request.hotwords))
+        alternatives = tuple(t for t in dict.fromkeys(readings) if t and t != text)
+        return Hypothesis(text, lang, alternatives)
 
     def _final(self, audio: np.ndarray, lang: str, hotwords: Sequence[str]) -> str:
         segments, _ = self._model.transcribe(
@@ -137,51 +144,31 @@ class WhisperRecognizer:
         )
         return "".join(s.text for s in segments if self._keep(s.text, lang))
 
-    def recognize_with_alternatives(self, request: Request) -> tuple[Hypothesis, list[str]]:
-        """The same final as `recognize`, for the same cost, and the beam's other readings of
-        it: each hypothesis tidied, as written and repaired by sound, without duplicates or
-        the final itself. A second pass (`asr/second_pass.py`) chooses among them. Only
-        Mandarin finals have alternatives; for anything else the list is empty."""
-        lang = request.lang or self.detect_language(request.audio)
-        if request.draft or lang != "zh" or self._lm_weight <= 0:
-            return self.recognize(replace(request, lang=lang)), []
-        beam: list[str] = []
-        pad = self._live_pad_frames if request.live else 0
-        text = tidy(self._final_rescored(request.audio, request.hotwords, pad, beam), lang, True)
-        if self._fix_homophones:
-            text = homophone_fixer(self._cache_dir).fix(text, request.hotwords)
-        readings: list[str] = []
-        for written in beam:
-            tidied = tidy(written, lang, final=True)
-            readings.append(tidied)
-            if self._fix_homophones:
-                readings.append(homophone_fixer(self._cache_dir).fix(tidied, request.hotwords))
-        alternatives = [t for t in dict.fromkeys(readings) if t and t != text]
-        return Hypothesis(text, lang), alternatives
-
-    def _final_rescored(
+    def _final_beam(
         self,
         audio: np.ndarray,
+        lang: str,
         hotwords: Sequence[str],
         pad: int = 0,
         hypotheses: list[str] | None = None,
     ) -> str:
-        """Mandarin: the beam's hypotheses, rescored with a word-frequency model (see
-        lexicon.py): CER 12.2 % → 11.1 % on 349 AISHELL sentences, for about a millisecond.
-        `pad`: frames of silence after the audio on a shortened window (0: the 30 s one).
+        """A final from one beam decode, its hypotheses kept for a second pass. Mandarin's are
+        rescored with a word-frequency model (see lexicon.py): CER 12.2 % → 11.1 % on 349
+        AISHELL sentences, for about a millisecond. `pad`: frames of silence after the audio
+        on a shortened window, as live finals decode (0: Whisper's 30 s one).
         `hypotheses`: if given, receives the ones it chose among (those kept)."""
         from .lexicon import word_model
 
-        tokenizer = self._tokenizer("zh")
+        tokenizer = self._tokenizer(lang)
         beam = self._live_beam if pad else self._beam
         result = self._generate(
             audio,
-            self._prompt_tokens(tokenizer, "zh", hotwords),
+            self._prompt_tokens(tokenizer, lang, hotwords),
             shortened=pad > 0,
             pad_frames=pad,
             silence=True,
             # on a short window a beam can run on to the length limit, saying it all again:
-            # no one says more than about 10 characters a second
+            # no one says more than about 10 characters (or 4 words) a second
             max_length=_MAX_TOKENS if not pad else min(_MAX_TOKENS, 24 + 12 * audio.size // 16000),
             beam_size=beam,
             num_hypotheses=beam,
@@ -198,16 +185,19 @@ class WhisperRecognizer:
             texts = [_once(t) for t in texts]
         if _compression_ratio(texts[0]) > 2.4:
             # a loop: faster-whisper's temperature fallback handles it better
-            return self._final(audio, "zh", hotwords)
+            return self._final(audio, lang, hotwords)
         if hypotheses is not None:
-            hypotheses.extend(t for t in texts if self._keep(t, "zh"))
-        words = word_model()
-        terms = [w.strip() for w in hotwords]
-        best = max(
-            zip(texts, result.scores, strict=True),
-            key=lambda ts: ts[1] + self._lm_weight * words.per_char(ts[0], terms),
-        )[0]
-        return best if self._keep(best, "zh") else ""
+            hypotheses.extend(t for t in texts if self._keep(t, lang))
+        if lang == "zh" and self._lm_weight > 0:
+            words = word_model()
+            terms = [w.strip() for w in hotwords]
+            best = max(
+                zip(texts, result.scores, strict=True),
+                key=lambda ts: ts[1] + self._lm_weight * words.per_char(ts[0], terms),
+            )[0]
+        else:
+            best = texts[0]
+        return best if self._keep(best, lang) else ""
 
     def _tokenizer(self, lang: str):
         from faster_whisper.tokenizer import Tokenizer
@@ -216,13 +206,14 @@ class WhisperRecognizer:
 
     def _prompt_tokens(self, tokenizer, lang: str, hotwords: Sequence[str]) -> list[int]:
         """The prompt faster-whisper builds: hot words, then the initial prompt."""
-        prompt = [tokenizer.sot_prev]
+        prompt: list[int] = []
         words = _join_hotwords(hotwords, lang)
         if words:
             prompt += tokenizer.encode(" " + words)
         if self._prompt(lang):
             prompt += tokenizer.encode(" " + self._prompt(lang))
-        return [*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]
+        before = [tokenizer.sot_prev, *prompt] if prompt else []
+        return [*before, *tokenizer.sot_sequence, tokenizer.no_timestamps]
 
     def _window(
         self,

@@ -167,7 +167,7 @@ class RecognizerWorker:
                 future.set_exception(e)
 
     def thread_state(self) -> str:
-        """"running" (and how often it was started again after stopping by itself)."""
+        """Its state: "running" (and how often it was started again after stopping by itself)."""
         return self._thread.state()
 
     def close(self) -> None:

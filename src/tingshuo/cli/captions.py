@@ -45,6 +45,7 @@ def transcribe(
         ),
     ] = None,
     script: ScriptOpt = None,
+    fast: common.FastOpt = False,
 ) -> None:
     """Transcribe a recording into punctuated, timestamped captions."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -69,6 +70,7 @@ def transcribe(
     duration = samples.size / SAMPLE_RATE
     recognizer = common.recognizer(model, language)
     diarizer = common.diarizer(speakers)
+    reviewer = common.second_pass(fast)
     store = common.open_db()
     with Progress(
         TextColumn("[bold]transcribing[/bold] {task.description}"),
@@ -93,6 +95,7 @@ def transcribe(
             diarizer=diarizer,
             rules=lambda: fixes,
             following=following,
+            second_pass=reviewer,
             on_progress=lambda t: progress.update(task, completed=t),
             on_store_error=lambda e: err.print(
                 f"[red]{e}[/red]: transcribing on, into the output only"

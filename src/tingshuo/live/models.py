@@ -13,6 +13,7 @@ from ..errors import TingshuoError
 from ..settings import Settings
 
 if TYPE_CHECKING:
+    from ..asr.second_pass import SecondPass
     from ..mt import TranslationWorker
     from ..speakers import SpeakerEncoder
     from ..tts import Voice
@@ -31,6 +32,8 @@ class Models:
         self._speaker_encoder: SpeakerEncoder | None = None
         self._speakers_failed = False
         self._review: ReviewWorker | None = None
+        self._file_review: SecondPass | None = None
+        self._file_review_failed = False
         self._voices: dict[tuple[str, bool], Voice] = {}
         self._lock = threading.RLock()  # one model loads at a time
         # how far behind live recognition is (the rooms set it): the translator sheds by it
@@ -111,6 +114,25 @@ class Models:
                 )
             return self._review
 
+    def file_second_pass(self) -> SecondPass | None:
+        """The second pass for uploaded files (one thread, beside live rooms), loaded at first
+        need; None when it is off or cannot load (files are then transcribed without it)."""
+        if not self.settings.second_pass or self._file_review_failed:
+            return None
+        with self._lock:
+            if self._file_review is None:
+                from ..asr.second_pass import SecondPass
+
+                settings = self.settings
+                try:
+                    self._file_review = SecondPass.load(
+                        settings, settings.second_pass_model or None
+                    )
+                except TingshuoError as e:
+                    log.warning("files are transcribed without the second pass: %s", e)
+                    self._file_review_failed = True
+            return self._file_review
+
     def threads(self) -> dict[str, str]:
         """The model threads this process runs, for /health (a stopped one is started
         again by asking)."""
@@ -121,13 +143,14 @@ class Models:
             out["translator"] = self._translator.thread_state()
         return out
 
-    def review_counts(self) -> dict[str, int] | None:
-        """The second pass's counts so far (None: it is off or has not started)."""
+    def review_counts(self) -> dict[str, int | bool] | None:
+        """The second pass's counts so far, and whether it keeps up (None: it is off or has
+        not started)."""
         if self._review is None:
             return None
         c = self._review.counts
         return {"reviewed": c.reviewed, "changed": c.changed, "skipped": c.skipped,
-                "refused": c.refused}  # fmt: skip
+                "refused": c.refused, "keeping_up": c.keeping_up}  # fmt: skip
 
     def speaker_encoder(self) -> SpeakerEncoder | None:
         """The voice encoder for speaker turns; None (captions go unlabelled) when it is off

@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[RoomEvent], None]
 CONTEXT_CAPTIONS = 2  # the captions before a final that the second pass reads with it
+KEEPING_UP_OF = 20  # finals over which it is judged to keep up (≤ 1 in 5 skipped)
 
 
 class Reviewer(Protocol):
@@ -37,6 +39,7 @@ class Reviewer(Protocol):
         context: Sequence[str] = (),
         hotwords: Sequence[str] = (),
         hypotheses: Sequence[str] = (),
+        lang: str = "zh",
     ): ...
 
 
@@ -45,6 +48,7 @@ class Job:
     segment: Segment
     context: list[str]  # the captions before it, oldest first
     hotwords: list[str]
+    hypotheses: list[str]  # the recognizer's other readings of the same audio
     captions: CaptionPath
     publish: Publish
     behind: Callable[[], bool] = lambda: False  # the room is late: skip
@@ -58,6 +62,13 @@ class ReviewCounts:
     skipped: int = 0  # not reviewed: the room was behind, or the queue full or stale
     refused: int = 0  # an operator had corrected it meanwhile
     seconds: list[float] = field(default_factory=list)  # cost of the latest reviews
+    # the latest finals' fate, True where read again: whether it keeps up
+    recent: deque[bool] = field(default_factory=lambda: deque(maxlen=KEEPING_UP_OF))
+
+    @property
+    def keeping_up(self) -> bool:
+        """It read again all but a few of the latest finals given to it."""
+        return not self.recent or self.recent.count(False) <= len(self.recent) * 0.2
 
 
 class ReviewWorker:
@@ -109,6 +120,8 @@ class ReviewWorker:
         with self._lock:
             for name, n in more.items():
                 setattr(self.counts, name, getattr(self.counts, name) + n)
+            if more.get("skipped"):
+                self.counts.recent.append(False)
 
     def _run(self) -> None:
         lower_priority(self.nice)
@@ -142,9 +155,10 @@ class ReviewWorker:
         if now is None or now.revision > 0:  # an operator got there first: theirs stands
             self._count(refused=1)
             return
-        review = reviewer.review(seg.text, job.context, job.hotwords)
+        review = reviewer.review(seg.text, job.context, job.hotwords, job.hypotheses, seg.lang)
         with self._lock:
             self.counts.reviewed += 1
+            self.counts.recent.append(True)
             self.counts.seconds = [*self.counts.seconds[-199:], review.seconds]
         if not review.changed:
             return

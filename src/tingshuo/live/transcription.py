@@ -21,6 +21,7 @@ from ..store.db import SessionInfo, Store
 from .captions import CaptionPath
 
 if TYPE_CHECKING:
+    from ..asr.second_pass import SecondPass
     from ..speakers import Diarizer
     from .scripts import Following
 
@@ -47,12 +48,14 @@ def transcribe_file(
     diarizer: Diarizer | None = None,
     rules: Callable[[], Rules] | None = None,
     following: Following | None = None,
+    second_pass: SecondPass | None = None,
     on_progress: Callable[[float], None] | None = None,
     on_store_error: Callable[[StoreError], None] | None = None,
 ) -> Transcript:
     """Transcribe `samples` (16 kHz) into a new stored session. A database that refuses a
     write does not stop it (`lost` says so); nor does Ctrl-C lose what was heard.
-    `following`: prepared texts the speaker read from (`--script`)."""
+    `following`: prepared texts the speaker read from (`--script`). `second_pass`: each
+    caption is read again by the language model before it is stored."""
     duration = samples.size / SAMPLE_RATE
     info = store.create_session(title, source, lang or "auto", list(hotwords), list(targets))
     out = Transcript(info)
@@ -67,6 +70,7 @@ def transcribe_file(
             hotwords,
             on_progress=on_progress,
             diarizer=diarizer,
+            second_pass=second_pass,
         )
         for n, piece in enumerate(pieces):
             piece.session_id = info.id

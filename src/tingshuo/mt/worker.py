@@ -508,7 +508,7 @@ class TranslationWorker:
         return result, translator.name
 
     def thread_state(self) -> str:
-        """"running" (and how often it was started again after stopping by itself)."""
+        """Its state: "running" (and how often it was started again after stopping by itself)."""
         return self._thread.state()
 
     def close(self) -> None:

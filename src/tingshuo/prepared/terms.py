@@ -35,6 +35,18 @@ def terms(passages: Iterable[str], lang: str) -> list[str]:
     return list(found)
 
 
+def known_terms(text: str, lang: str) -> list[str]:
+    """The terms of a caption that the recognizer cannot have made up: Mandarin ones that
+    jieba's dictionary holds (a misheard name is seldom a word there), English names; no
+    numbers. What a session's captions settle, to be heard again (`live/session.py`)."""
+    import jieba
+
+    found = [t for t in terms([text], lang) if not _NUMBER.fullmatch(t)]
+    if lang != "zh":
+        return found
+    return [t for t in found if (jieba.dt.FREQ.get(t) or 0) > 0]
+
+
 def _zh_terms(text: str) -> list[str]:
     """Proper nouns and abbreviations by jieba's tagger, and nouns rare in its dictionary
     (保利, 链家: names it does not know as names); not words so common that the recognizer

@@ -67,8 +67,9 @@ class Health(BaseModel):
     store: str = "ok"
     store_waiting: int = 0
     # the machine's second pass over live captions, when it is on: how many finals it read
-    # again, corrected, skipped (the room was behind) and left to an operator's correction
-    second_pass: dict[str, int] | None = None
+    # again, corrected, skipped (the room was behind) and left to an operator's correction;
+    # `keeping_up`: no more than 1 in 5 of the latest 20 skipped
+    second_pass: dict[str, int | bool] | None = None
     # the model threads this process runs: "running", or "running (started again 1×)" when
     # one had stopped by itself (asking starts it again)
     threads: dict[str, str] = {}
@@ -202,10 +203,12 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         file: Annotated[UploadFile, File(description="any audio or video file")],
         lang: Annotated[str, Form()] = "auto",
         hotwords: Annotated[str, Form(description="terms separated by commas or new lines")] = "",
+        fast: Annotated[bool, Form(description="skip the second pass")] = False,
     ) -> TranscriptOut:
         """Transcribe an uploaded recording; the result is stored as a session."""
         language = None if lang == "auto" else lang
-        worker: RecognizerWorker = await run_in_threadpool(lambda: request.app.state.models.worker)
+        models = request.app.state.models
+        worker: RecognizerWorker = await run_in_threadpool(lambda: models.worker)
         worker.recognizer.check_language(language)
         terms = [t.strip() for t in hotwords.replace("\n", ",").split(",") if t.strip()]
         limit = settings.max_upload_mb * 1024 * 1024
@@ -214,6 +217,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             await save_upload(file, tmp, limit, f"file larger than {settings.max_upload_mb} MB")
             samples = await run_in_threadpool(load_audio, tmp.name, settings.max_transcribe_s, name)
         db = store(request)
+        reviewer = None if fast else await run_in_threadpool(models.file_second_pass)
         transcript = await run_in_threadpool(
             lambda: transcribe_file(
                 samples,
@@ -224,6 +228,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
                 source=file.filename or "",
                 lang=language,
                 hotwords=terms,
+                second_pass=reviewer,
             )
         )
         if transcript.lost is not None:
