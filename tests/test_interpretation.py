@@ -4,6 +4,7 @@ room's ongoing MP3 stream, and a phone with Listen on playing the lines in capti
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import time
 
@@ -12,6 +13,7 @@ import httpx
 import numpy as np
 
 from tingshuo.events import Final, Segment, Translation
+from tingshuo.mt.base import CJK
 
 from .helpers import chromium, needs_chromium, wait_for
 
@@ -144,6 +146,99 @@ def test_a_line_s_first_words_are_spoken_while_its_translation_is_written(server
     assert 0.7 < pieces_s / float(line.headers["x-duration"]) < 1.4
 
 
+def _line(server, room: dict, utterance: int, zh: str) -> Segment:
+    store, rooms = server.app.state.store, server.app.state.rooms
+    session = store.create_session("talk", lang="zh", room_id=room["id"])
+    seg = store.add_segment(Segment(session_id=session.id, start=0, end=4, lang="zh", text=zh))
+    rooms.publish(room["id"], Final(utterance=utterance, segment=seg))
+    return seg
+
+
+def _pieces(server, room: dict, seg: Segment) -> list[httpx.Response]:
+    """What a phone gets of the line, piece by piece, until it has no more."""
+    params = {"lang": "en", "token": room["viewer_token"], "wait": 5}
+    url = f"/api/rooms/{room['id']}/speech/{seg.id}"
+    got = []
+    for part in range(10):
+        r = server.http.get(url, params={**params, "part": part})
+        if r.status_code == 204:
+            return got
+        got.append(r)
+    raise AssertionError("a line without end")
+
+
+def test_a_piece_holding_chinese_is_never_sent_to_the_english_voice(server):
+    room = server.room(name="混写 Mixed script", targets=["en"])
+    params = {"lang": "en", "token": room["viewer_token"]}
+    assert server.http.post(f"/api/rooms/{room['id']}/listen", params=params).status_code == 204
+    time.sleep(0.3)
+    rooms = server.app.state.rooms
+    seg = _line(server, room, 0, "马斯克说，全自动驾驶机器明年来到青岛。")
+    # the drafts of a translation that left a stretch in Chinese (as seen in a browser)
+    for text in [
+        "Musk said",
+        "Musk said that the full自动驾驶",
+        "Musk said that the full自动驾驶 machine will come to",
+        "Musk said that the full自动驾驶 machine will come to Qingdao next",
+    ]:
+        rooms.publish(
+            room["id"],
+            Translation(segment_id=seg.id, utterance=0, lang="en", text=text, partial=True),
+        )
+    # the complete translation, repaired; and a line whose repair failed (the last resort)
+    whole = "Musk said that the fully autonomous machine will come to Qingdao next year."
+    rooms.publish(room["id"], Translation(segment_id=seg.id, utterance=0, lang="en", text=whole))
+    failed = _line(server, room, 1, "展览在青岛会展中心举行。")
+    kept = "The exhibition is held at the 青岛会展中心."
+    rooms.publish(room["id"], Translation(segment_id=failed.id, utterance=1, lang="en", text=kept))
+
+    heard = _pieces(server, room, seg) + _pieces(server, room, failed)
+    assert [r.status_code for r in heard] == [200] * len(heard) and len(heard) >= 3
+    assert all(np.abs(decoded(r.content)).max() > 0.05 for r in heard)  # speech
+    script = server.app.state.interpreter.script(room["id"], "en", server.app.state.bus)
+    said = [p.text for s in (seg, failed) for p in script.lines[s.id].pieces]
+    # the first words went before the translation was complete, none in Chinese
+    assert said[0] == "Musk said"
+    assert " ".join(said) == f"{whole} The exhibition is held at the."
+    assert not any(CJK.search(text) for text in said)
+    assert server.app.state.interpreter.unspoken(room["id"]) == {}
+
+
+def test_a_piece_the_voice_cannot_say_is_counted_and_shown_on_the_console(server, caplog):
+    room = server.room(name="说不出 Unspeakable", targets=["en"])
+    viewer = {"lang": "en", "token": room["viewer_token"]}
+    assert server.http.post(f"/api/rooms/{room['id']}/listen", params=viewer).status_code == 204
+    time.sleep(0.3)
+    seg = _line(server, room, 0, "销售额增长约百分之五。")
+    # a sign the English voice cannot read, as a translation may hold one
+    text = "Sales grew ≈ 5 percent."
+    with caplog.at_level(logging.WARNING, logger="tingshuo.live.interpretation"):
+        server.app.state.rooms.publish(
+            room["id"], Translation(segment_id=seg.id, utterance=0, lang="en", text=text)
+        )
+        url = f"/api/rooms/{room['id']}/speech/{seg.id}"
+        # the phone is told so, and goes on: the line has no more pieces
+        for _ in range(3):  # asked again by other phones: counted once
+            r = server.http.get(url, params={**viewer, "part": 0, "wait": 5})
+            assert r.status_code == 422 and r.headers["x-unspoken"] == "1"
+            assert "cannot say" in r.json()["detail"]
+        assert server.http.get(url, params={**viewer, "part": 1, "wait": 1}).status_code == 204
+    warned = [m for m in caplog.messages if "could not speak" in m]
+    assert len(warned) == 1 and text in warned[0]
+    # the console reads the room (and polls the list of rooms): how many, and why
+    got = server.http.get(f"/api/rooms/{room['id']}").json()
+    assert got["unspoken"]["en"]["count"] == 1
+    assert got["unspoken"]["en"]["text"] == text
+    assert "the English voice cannot say '≈'" in got["unspoken"]["en"]["reason"]
+    listed = {r["id"]: r for r in server.http.get("/api/rooms").json()}
+    assert listed[room["id"]]["unspoken"] == got["unspoken"]
+    # not for viewers, and not for the other rooms
+    with httpx.Client(base_url=server.url) as plain:
+        seen = plain.get(f"/api/rooms/{room['id']}", params={"token": room["viewer_token"]})
+        assert seen.status_code == 200 and "unspoken" not in seen.json()
+    assert all(r["unspoken"] == {} for i, r in listed.items() if i != room["id"])
+
+
 def test_the_room_s_interpretation_streams_as_one_mp3_for_every_listener(server):
     room = server.room(name="广播 Stream", targets=["en"])
     url = f"{server.url}/api/rooms/{room['id']}/interpretation.mp3"
@@ -193,9 +288,20 @@ def test_a_phone_with_listen_on_plays_the_translations_in_caption_order(server, 
         listen.click()
         assert driver.find_element(By.ID, "listen-state").is_displayed()
         segs = captions(server, room)
-        ids = [s.id for s in segs]
+        # a line whose first piece the voice cannot say: the phone goes on with its next one
+        odd = _line(server, room, 7, "销售额增长约百分之五，利润也增长了。")
+        for text, partial in [
+            ("Sales grew ≈ 5 percent, and", True),
+            ("Sales grew ≈ 5 percent, and profits rose too.", False),
+        ]:
+            event = Translation(segment_id=odd.id, utterance=7, lang="en", text=text,
+                                partial=partial)  # fmt: skip
+            server.app.state.rooms.publish(room["id"], event)
+        ids = [s.id for s in segs] + [odd.id]
         wait_for(driver, f"window.tsListen.played.length === {len(ids)}", 30, "every line played")
         assert driver.execute_script("return window.tsListen.played") == ids
+        unspoken = server.app.state.interpreter.unspoken(room["id"])
+        assert unspoken["en"].count == 1 and unspoken["en"].text == "Sales grew ≈ 5 percent,"
         # what it played is speech, not silence
         peak = driver.execute_async_script(
             """const done = arguments[arguments.length - 1];

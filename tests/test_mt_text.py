@@ -8,7 +8,14 @@ import pytest
 
 from tingshuo.errors import TingshuoError
 from tingshuo.mt.base import detect_lang, split_sentences
-from tingshuo.mt.cleanup import clean, leftover_source, problems
+from tingshuo.mt.cleanup import (
+    before_foreign,
+    clean,
+    foreign_spans,
+    leftover_source,
+    problems,
+    without_foreign,
+)
 from tingshuo.mt.glossary import Glossary
 
 
@@ -78,6 +85,43 @@ def test_leftover_source_finds_copied_english_words_in_chinese() -> None:
         "silicone hoses"
     ]
     assert leftover_source("为什么选择Samco Sport硅胶软管？", source, "zh") == []
+
+
+def test_the_other_script_is_found_in_real_mixed_translations() -> None:
+    # a streamed English piece a browser played, and the real model's draft of
+    # 他们在青岛会展中心展示了全自动驾驶汽车。 (qwen2.5-0.5b)
+    streamed = "and the full自动驾驶 machine"
+    draft = "Tesla has showcased a fully autonomous car in the青岛会展中心."
+    assert [streamed[a:b] for a, b in foreign_spans(streamed, "en")] == ["自动驾驶"]
+    # while it is written: shown and spoken up to the stretch, which is repaired at the end
+    assert before_foreign(streamed, "en") == "and the full"
+    assert before_foreign(draft, "en") == "Tesla has showcased a fully autonomous car in the"
+    # the last resort: what would not translate is left out, never shown or spoken
+    assert without_foreign(streamed, "en") == "and the full machine"
+    assert without_foreign(draft, "en") == "Tesla has showcased a fully autonomous car in the."
+    assert without_foreign("He lives in 青岛 (青岛市) now.", "en") == "He lives in now."
+    # full-width punctuation, which the English voice refuses as it refuses "动", is English
+    assert clean("Hello，everyone。Welcome（again）！", "大家好。", "en") == (
+        "Hello, everyone. Welcome (again)!"
+    )
+    assert clean("Install .NET（8.0）first.", "先安装.NET（8.0）。", "en") == (
+        "Install .NET (8.0) first."
+    )
+    assert kinds("Tesla showed it in 青岛。", "特斯拉在青岛展示了它。", "zh", "en") == ["leftover"]
+
+
+def test_chinese_keeps_names_acronyms_numbers_units_and_brands_but_not_english_phrases() -> None:
+    fine = (
+        "我们在 Zoom 上开会，用 GPU 训练，时速 120 km/h，发布了 iPhone 15 Pro Max 和 vintage 系列。"
+    )
+    assert foreign_spans(fine, "zh") == []
+    assert without_foreign(fine, "zh") == fine
+    assert before_foreign(fine, "zh") == fine
+    left = "我们今天讨论 the meeting agenda，然后吃饭。"
+    assert before_foreign(left, "zh") == "我们今天讨论"
+    assert without_foreign(left, "zh") == "我们今天讨论，然后吃饭。"
+    hoses = "为什么选择Samco Sport silicone hoses？"
+    assert without_foreign(hoses, "zh") == "为什么选择Samco Sport？"
 
 
 def _csv(tmp_path: Path, text: str) -> Path:

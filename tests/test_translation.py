@@ -24,7 +24,7 @@ from tingshuo.errors import TingshuoError
 from tingshuo.events import Final, Segment, Translation
 from tingshuo.mt import llm, numbers
 from tingshuo.mt.base import CJK, HAN, MAX_CHARS_PER_CALL, Turn
-from tingshuo.mt.cleanup import problems
+from tingshuo.mt.cleanup import foreign_spans, problems
 from tingshuo.mt.cli import translate as translate_command
 from tingshuo.mt.glossary import Glossary
 from tingshuo.mt.llm import LlmTranslator, load_translator
@@ -156,6 +156,31 @@ def test_english_number_scales_come_out_right_in_chinese(
 ) -> None:
     out = translator.translate(wmt("en-zh", "en", line)[0], "en", "zh")
     assert expected in out, out
+
+
+@pytest.mark.slow
+def test_a_translation_in_mixed_script_is_repaired_and_never_streamed_so(
+    translator: LlmTranslator,
+) -> None:
+    # the streamed piece a browser played: the leftover is translated on its own
+    fixed = translator._fix_leftovers(
+        "and the full自动驾驶 machine", "特斯拉的全自动驾驶机器", "zh", "en", None
+    )
+    assert not CJK.search(fixed), fixed
+    assert fixed.startswith("and the full ") and fixed.endswith(" machine"), fixed
+    # a sentence whose hall name the small models leave in Chinese: what is written so far
+    # stops before such a stretch, and the complete translation holds none
+    shown: list[str] = []
+    source = "他们在青岛会展中心展示了全自动驾驶汽车。"
+    out = translator.translate(source, "zh", "en", on_text=shown.append)
+    assert shown and not any(CJK.search(s) for s in shown), shown
+    assert not CJK.search(out) and len(re.findall(r"[A-Za-z]+", out)) >= 4, out
+    # into Chinese: an English phrase left behind is translated, names stay
+    fixed = translator._fix_leftovers(
+        "我们在Zoom上讨论 the meeting agenda。", "We discuss the meeting agenda on Zoom.", "en",
+        "zh", None,
+    )  # fmt: skip
+    assert not foreign_spans(fixed, "zh") and "Zoom" in fixed and len(HAN.findall(fixed)) >= 6
 
 
 @pytest.mark.slow

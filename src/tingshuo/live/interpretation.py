@@ -17,16 +17,23 @@ more synthesis than one.
   waits, faster again (`FASTER`, pitch kept); pieces not begun `DROP_AFTER_S` after their
   caption are dropped, so the stream never drifts minutes behind.
 
+- `Interpreter.unspoken(room_id)`: pieces the voice could not say, per language, with the
+  last reason (the console shows them; each is logged once). The stream and the phone go on
+  to the next piece.
+
 The speech itself (trimmed, sped up, MP3) is made in `spoken.py`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ..errors import TingshuoError
 from ..priority import lower_priority
@@ -34,6 +41,20 @@ from .broadcast import Relay, RoomStream
 from .bus import Bus
 from .script import Script
 from .spoken import PACE, Spoken, faster, mp3, resampled, trimmed
+
+log = logging.getLogger(__name__)
+
+# pieces remembered as counted (a piece asked for by many phones counts once)
+_COUNTED_KEEP = 4096
+
+
+@dataclass
+class Unspoken:
+    """Pieces of a room's interpretation in one language that the voice could not say."""
+
+    count: int = 0
+    reason: str = ""  # the voice's words about the last one
+    text: str = ""  # the last one
 
 
 class Interpreter:
@@ -57,6 +78,8 @@ class Interpreter:
         self._streams: dict[tuple[str, str], RoomStream] = {}
         self._relays: dict[str, Relay] = {}
         self._scripts: dict[tuple[str, str], Script] = {}
+        self._unspoken: dict[tuple[str, str], Unspoken] = {}
+        self._counted: OrderedDict[tuple[str, str, int, int], None] = OrderedDict()
 
     def speech(self, text: str, lang: str) -> Future[Spoken]:
         """The line spoken: made now, or already made (or being made) for another listener."""
@@ -81,6 +104,39 @@ class Interpreter:
         samples = faster(trimmed(resampled(said.audio, said.sample_rate)), PACE)
         self.synthesized += 1
         return Spoken(text, lang, mp3(samples), samples)
+
+    def watch(
+        self, spoken: Future[Spoken], room_id: str, lang: str, segment_id: int, part: int, text: str
+    ) -> None:
+        """The `part`-th piece of a room's line, being made: counted (once) and logged if the
+        voice cannot say it, never passed over silently."""
+
+        def done(future: Future[Spoken]) -> None:
+            if future.cancelled() or future.exception() is None:
+                return
+            key = (room_id, lang, segment_id, part)
+            reason = str(future.exception())
+            with self._lock:
+                if key in self._counted:
+                    return
+                self._counted[key] = None
+                while len(self._counted) > _COUNTED_KEEP:
+                    self._counted.popitem(last=False)
+                unspoken = self._unspoken.setdefault((room_id, lang), Unspoken())
+                unspoken.count += 1
+                unspoken.reason, unspoken.text = reason, text
+            log.warning("room %s: could not speak %s piece %r: %s", room_id, lang, text, reason)
+
+        spoken.add_done_callback(done)
+
+    def unspoken(self, room_id: str) -> dict[str, Unspoken]:
+        """The room's pieces that could not be spoken, by language (none: not there)."""
+        with self._lock:
+            return {
+                lang: dataclasses.replace(u)
+                for (room, lang), u in self._unspoken.items()
+                if room == room_id
+            }
 
     def script(self, room_id: str, lang: str, bus: Bus) -> Script:
         """The room's lines in `lang`, cut into pieces (one per room and language); it

@@ -1,6 +1,14 @@
 """A room's lines in one language as they are spoken (`interpretation.py`): each cut into
 pieces while its translation is still being written (`phrasing.py`), so that the first words
-are spoken before the sentence's translation is complete."""
+are spoken before the sentence's translation is complete.
+
+A translation still being written is cut only up to a stretch in the other script
+("the full自动驾驶 machine"): the translator repairs it when the reply is complete, and the
+rest is spoken from the repaired translation. What the complete translation still holds in
+the other script is left out of the speech (`mt.cleanup.without_foreign`). A piece the voice
+cannot say all the same is counted for the console (`Interpreter.unspoken`), and the phone
+goes on to the next piece.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import TingshuoError
 from ..events import Final, RoomEvent, Translation
+from ..mt.cleanup import before_foreign, without_foreign
 from . import phrasing
 from .bus import Bus, Subscription
 from .spoken import Spoken
@@ -104,9 +113,13 @@ class Script:
         if event.skipped:
             line.done = True
         elif not event.partial:
+            # the last resort: what repair left in the other script is not read out
+            text = without_foreign(text, self.lang)
             self._say(segment_id, line, phrasing.remainder(text, line.tokens, self.lang))
             line.done = True
         elif not line.strayed:
+            # up to a stretch in the other script: the complete translation repairs it
+            text = before_foreign(text, self.lang)
             toks = phrasing.tokens(text, self.lang)
             if not phrasing.same_start(toks, line.tokens):
                 line.strayed = True  # a retranslation: the rest waits for the complete one
@@ -130,6 +143,7 @@ class Script:
         except TingshuoError:  # nothing to say
             return
         piece = Piece(segment_id, len(line.pieces), text, line.came, spoken)
+        self.interpreter.watch(spoken, self.room_id, self.lang, segment_id, piece.part, text)
         line.pieces.append(piece)
         for stream in self.streams:
             stream.add(piece)

@@ -3,6 +3,9 @@
 Small instruction models wrap a translation in labels ("Translation:"), quotes, code fences
 and notes, echo the source, or answer in the wrong language. `clean` strips the wrapping;
 `problems` names what cleaning cannot fix, so that the engine retries or repairs.
+`foreign_spans` and its two uses (`before_foreign`, `without_foreign`) say what of a text is
+in a script its readers and voice do not take, for translations still being written and as
+the last resort.
 """
 
 from __future__ import annotations
@@ -35,6 +38,43 @@ _INTRO_LINE = re.compile(r"(?:translat|翻译|译文)[^\n]*[:：]\s*$", re.IGNOR
 _QUOTES = {'"': '"', "“": "”", "'": "'", "‘": "’", "「": "」", "『": "』", "《": "》"}
 _FENCE = re.compile(r"^```[\w-]*\s*|\s*```$")
 _ENGLISH_WORD = re.compile(r"\b[a-z]{3,}\b")
+# Chinese, Japanese or Korean characters in a row (names of two parts, a number between)
+_CJK_RUN = re.compile(rf"(?:{CJK.pattern})+(?:[\s\d，、·]*(?:{CJK.pattern})+)*")
+# lower-case English words in a row (capitalised names and acronyms are not taken)
+_LOWER_RUN = re.compile(r"(?<![A-Za-z])[a-z][a-z'-]*(?:\s+[a-z][a-z'-]*)*(?![A-Za-z])")
+# a space left between two Chinese characters, before a Chinese mark or after an opening one
+_ZH_GAP = re.compile(
+    rf"(?<={HAN.pattern})\s+(?={HAN.pattern})|\s+(?=[，。！？；：、）」》])|(?<=[，。！？；：、（「《])\s+"
+)
+# full-width and ideographic punctuation as English writes it (the English voice refuses
+# "，" as it refuses "动"); a space follows where a sentence or clause mark stood
+_ASCII_PUNCTUATION = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {
+    ord(k): v
+    for k, v in {
+        "，": ", ",
+        "。": ". ",
+        "！": "! ",
+        "？": "? ",
+        "；": "; ",
+        "：": ": ",
+        "、": ", ",
+        "\u3000": " ",
+        "「": '"',
+        "」": '"',
+        "『": '"',
+        "』": '"',
+        "《": '"',
+        "》": '"',
+        "〈": '"',
+        "〉": '"',
+        "【": "[",
+        "】": "]",
+        "〔": "(",
+        "〕": ")",
+        "（": " (",
+        "）": ") ",
+    }.items()
+}
 
 # expected output length per source character; replies far longer hold explanations
 _LENGTH_RATIO = {("zh", "en"): 3.5, ("en", "zh"): 0.5, ("ja", "en"): 2.5, ("ko", "en"): 2.0}
@@ -55,7 +95,7 @@ def clean(reply: str, source: str, tgt: str) -> str:
     text = _strip_quotes(text, source)
     if tgt != "zh":
         text = re.sub(r"(?<=\d)年", "", text)  # "2022年" half-translated
-        text = re.sub(r"[ \t]+", " ", text)
+        text = ascii_punctuation(text)
     return text.strip()
 
 
@@ -75,11 +115,81 @@ def leftover_source(output: str, source: str, tgt: str) -> list[str]:
     """Pieces of the source language left in the output: runs of Chinese (or Japanese,
     Korean) characters in English; runs of lower-case English words copied from the source
     into Chinese (capitalised names and acronyms may rightly stay)."""
-    if tgt not in ("zh", "ja", "ko"):
-        return re.findall(rf"(?:{CJK.pattern})+(?:[\s\d，、·]*(?:{CJK.pattern})+)*", output)
+    if not _unspaced(tgt):
+        return _CJK_RUN.findall(output)
     source_words = set(_ENGLISH_WORD.findall(source))
-    runs = re.findall(r"(?<![A-Za-z])[a-z][a-z'-]*(?:\s+[a-z][a-z'-]*)*(?![A-Za-z])", output)
+    runs = _LOWER_RUN.findall(output)
     return [r for r in runs if set(_ENGLISH_WORD.findall(r)) & source_words]
+
+
+def english_words(text: str) -> int:
+    """How many lower-case English words (of three letters or more) `text` holds."""
+    return len(_ENGLISH_WORD.findall(text))
+
+
+def ascii_punctuation(text: str) -> str:
+    """Full-width and ideographic punctuation (and full-width letters and digits) as English
+    writes them, spaced as English spaces them."""
+    mapped = text.translate(_ASCII_PUNCTUATION)
+    if mapped == text:
+        return re.sub(r"[ \t]+", " ", text).strip()
+    return _spaced_marks(mapped)
+
+
+def _spaced_marks(text: str) -> str:
+    """Single spaces, none before a mark that ends a word ("said ." → "said.")."""
+    text = re.sub(r"[ \t]+", " ", text)
+    return re.sub(r" +(?=[.,!?;:)\]](?:\s|$))|(?<=[(\[]) +", "", text).strip()
+
+
+def foreign_spans(text: str, lang: str) -> list[tuple[int, int]]:
+    """Where `text`, in `lang`, is written in a script its readers and its voice do not take:
+    Chinese, Japanese or Korean characters in English (or any language written with spaces);
+    in Chinese (Japanese, Korean), runs of two or more lower-case English words, a phrase left
+    untranslated. Latin names, acronyms, numbers, units, brands and a single word may rightly
+    stay in Chinese ("在 Zoom 上用 GPU，5 km/h，iPhone 15 Pro", "vintage")."""
+    if not _unspaced(lang):
+        return [m.span() for m in _CJK_RUN.finditer(text)]
+    return [m.span() for m in _LOWER_RUN.finditer(text) if english_words(m.group()) >= 2]
+
+
+def before_foreign(text: str, lang: str) -> str:
+    """`text` up to the first of its `foreign_spans`: what of a translation still being written
+    may be shown and spoken now (the rest waits for the repaired translation)."""
+    if not _unspaced(lang):
+        text = ascii_punctuation(text)
+    spans = foreign_spans(text, lang)
+    return text[: spans[0][0]].rstrip() if spans else text
+
+
+def without_foreign(text: str, lang: str) -> str:
+    """`text` without its `foreign_spans` (the last resort, when repair failed: nothing in
+    another script reaches a viewer or a voice)."""
+    if not _unspaced(lang):
+        text = ascii_punctuation(text)
+    spans = foreign_spans(text, lang)
+    if not spans:
+        return text
+    kept, at = [], 0
+    for start, end in spans:
+        kept.append(text[at:start])
+        at = end
+    kept.append(text[at:])
+    return respace("".join(kept) if _unspaced(lang) else " ".join(kept), lang)
+
+
+def respace(text: str, lang: str) -> str:
+    """`text` after words were taken out of it: single spaces, none before a mark that ends
+    a word (nor around Chinese punctuation), no empty brackets or quotes."""
+    if _unspaced(lang):
+        text = _ZH_GAP.sub("", text)
+        return re.sub(r"\s{2,}", " ", text).strip()
+    text = re.sub(r"\(\s*\)|\[\s*\]|\"\s*\"", "", " ".join(text.split()))
+    return _spaced_marks(text)
+
+
+def _unspaced(lang: str) -> bool:
+    return lang.split("-")[0] in ("zh", "ja", "ko", "yue")
 
 
 @dataclass(frozen=True)
@@ -104,7 +214,7 @@ def problems(output: str, source: str, src: str, tgt: str) -> list[Issue]:
     if tgt == "zh" and not HAN.search(output) and _has_words(source, src):
         found.append(Issue("wrong script", "no Chinese in the reply"))
     # a single English word in Chinese is often meant ("vintage"); two or more are not
-    elif leftovers and (tgt != "zh" or len(_ENGLISH_WORD.findall(" ".join(leftovers))) >= 2):
+    elif leftovers and (tgt != "zh" or english_words(" ".join(leftovers)) >= 2):
         found.append(Issue("leftover", f"left {src} text behind: {' / '.join(leftovers)}"))
     ratio = _LENGTH_RATIO.get((src, tgt), 3.0)
     if len(output) > 3 * ratio * len(source) + 40:

@@ -5,7 +5,10 @@ in the target's own notation first (see glossary.py, numbers.py), the model tran
 the previous captions as earlier chat turns, and the reply is cleaned and checked. A reply
 that is still wrong (wrong script, echo, explanation, a lost number or term) is retried once
 with a stricter prompt and no context; source-script fragments that survive that are
-translated on their own (and dropped from English when that fails too).
+translated on their own, and left out when that fails too (but for a single English word in
+Chinese: a name, "vintage"), so that nothing in the other script is shown or spoken. While
+the model writes, the translation so far is handed on only up to such a fragment: the rest
+follows, repaired, with the complete translation.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ from .base import (
     join_pieces,
     split_sentences,
 )
-from .cleanup import Issue, clean, leftover_source, problems
+from .cleanup import (
+    Issue,
+    before_foreign,
+    clean,
+    english_words,
+    leftover_source,
+    problems,
+    respace,
+)
 from .glossary import Glossary
 from .llama_chat import CallStats, LlamaChat
 
@@ -129,6 +140,9 @@ class LlmTranslator:
                     before = "\n".join([*lines, join_pieces(out, tgt)]).strip()
 
                     def shown(partial: str, before: str = before) -> None:
+                        # a stretch in the other script ("the full自动驾驶") is repaired once
+                        # the reply is complete: until then the text so far stops before it
+                        partial = before_foreign(partial, tgt)
                         on_text(join_pieces([before, partial.strip()], tgt).strip())
 
                 translated = self._translate_piece(piece, src, tgt, turns, glossary, key, shown)
@@ -283,8 +297,9 @@ class LlmTranslator:
         self, output: str, source: str, src: str, tgt: str, glossary: Glossary | None
     ) -> str:
         """Source-language pieces still in the output are translated on their own. One that
-        will not translate is dropped from English (no Chinese may show there) but kept in
-        Chinese, where an English word is better than a gap."""
+        will not translate is left out, the last resort: no Chinese may show or be spoken in
+        English, nor an English phrase in Chinese. A single English word stays in Chinese
+        (a name, "vintage"), where it is better than a gap."""
         for fragment in leftover_source(output, source, tgt):
             prepared = glossary.apply(fragment, src, tgt) if glossary else fragment
             alone = clean(self._chat(prepared, src, tgt, [], strict=True), prepared, tgt)
@@ -293,12 +308,14 @@ class LlmTranslator:
                 or leftover_source(alone, fragment, tgt)
                 or problems(alone, fragment, src, tgt)
             ):
-                alone = fragment if tgt == "zh" else ""
-            log.info("replaced leftover %r with %r", fragment, alone)
+                alone = fragment if tgt == "zh" and english_words(fragment) < 2 else ""
+                log.info("leftover %r will not translate: %s", fragment, alone or "left out")
+            else:
+                if fragment[-1:] not in ".!?。！？":  # inside a sentence: no full stop
+                    alone = re.sub(r"(?<![A-Z])[.。]$", "", alone)
+                log.info("replaced leftover %r with %r", fragment, alone)
             output = output.replace(fragment, alone if tgt == "zh" else f" {alone} ", 1)
-        if tgt == "zh":
-            return output.strip()
-        return re.sub(r"\s+([.,!?;:)])", r"\1", " ".join(output.split()))
+        return respace(output, tgt)
 
     def _chat(
         self,

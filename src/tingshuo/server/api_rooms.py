@@ -115,10 +115,21 @@ class Links(BaseModel):
     loopback: bool = False  # the links name this machine's loopback: phones cannot open them
 
 
+class Unspoken(BaseModel):
+    """Pieces of the room's interpretation in one language that the voice could not say
+    (since the server started): the console shows them."""
+
+    count: int
+    reason: str  # the voice's words about the last one
+    text: str  # the last one
+
+
 class RoomOut(RoomInfo):
     links: Links
     source: str | None = None
     session_id: str | None = None
+    # by language: pieces of the interpretation that could not be spoken (none: not there)
+    unspoken: dict[str, Unspoken] = {}
 
 
 class ViewerRoomOut(BaseModel):
@@ -216,7 +227,15 @@ def _out(request: Request, room: RoomInfo) -> RoomOut:
     )
     data = room.model_dump()
     data["state"] = status["state"]
-    return RoomOut(**data, links=links, source=status["source"], session_id=status["session_id"])
+    interpreter = getattr(request.app.state, "interpreter", None)
+    unspoken = interpreter.unspoken(room.id) if interpreter is not None else {}
+    return RoomOut(
+        **data,
+        links=links,
+        source=status["source"],
+        session_id=status["session_id"],
+        unspoken={lang: Unspoken(**vars(u)) for lang, u in unspoken.items()},
+    )
 
 
 @router.post("", status_code=201, dependencies=[Organizer])

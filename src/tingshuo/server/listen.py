@@ -70,8 +70,9 @@ async def caption_speech(
     With `part`, the line's pieces as a phone plays them: piece 0 is its first words, cut
     while the translation is still being written, then 1, 2… until 204 (the line has no
     more: it ended, or was skipped to keep up). A piece not cut yet is waited for up to
-    `wait` seconds (then 204). Without `part`: the whole stored translation (404 while it
-    has not come)."""
+    `wait` seconds (then 204). A piece the voice cannot say answers 422 with `X-Unspoken`
+    (counted for the console): the phone goes on to the next. Without `part`: the whole
+    stored translation (404 while it has not come)."""
     _check_lang(room, lang)
     speaker = interpreter(request)
     script = speaker.follow(room.id, lang, request.app.state.bus)
@@ -101,6 +102,8 @@ async def caption_speech(
         future = speaker.speech(text, lang)
     except TingshuoError as e:
         raise HTTPException(422, str(e)) from None
+    if part == 0:  # a phone plays this line whole: counted if the voice cannot say it
+        speaker.watch(future, room.id, lang, segment_id, 0, " ".join(text.split()))
     return await _spoken(future, {"X-Text-Revision": str(seg.revision)})
 
 
@@ -109,8 +112,8 @@ async def _spoken(future: Future[Spoken], headers: dict[str, str]) -> Response:
         spoken = await asyncio.wait_for(asyncio.wrap_future(future), SPEECH_WAIT_S)
     except TimeoutError:
         raise HTTPException(503, "the voice is busy: this line is skipped") from None
-    except TingshuoError as e:
-        raise HTTPException(422, str(e)) from None
+    except TingshuoError as e:  # the voice cannot say it (the console counts it)
+        raise HTTPException(422, str(e), headers={"X-Unspoken": "1"}) from None
     return Response(
         spoken.mp3,
         media_type="audio/mpeg",

@@ -101,6 +101,8 @@
     });
     const same = items.length === list.children.length && items.every((li, i) => list.children[i] === li);
     if (!same) list.replaceChildren(...items);
+    const selected = state.room && rooms.find((r) => r.id === state.room.id);
+    if (selected) showUnspoken(selected.unspoken);
     const busy = state.busy;
     if (busy && busy.kind === "stop" && rooms.some((r) => r.id === busy.room && r.state === "idle")) {
       endBusy(busy.room); // in case the room's own event was missed
@@ -191,6 +193,18 @@
     warning.hidden = !(m.caption_s > 3);
   }
 
+  // pieces of the spoken interpretation that the voice could not say (the phones and the
+  // stream go on to the next piece): how many per language, and the last reason
+  function showUnspoken(unspoken) {
+    const el = $("room-unspoken");
+    const langs = Object.entries(unspoken || {}).filter(([, u]) => u.count);
+    const text = langs.map(([lang, u]) => `⚠ 译音 ${TS.langName(lang)}：${u.count} 段无法朗读 · `
+      + `${u.count} ${u.count === 1 ? "piece" : "pieces"} of the ${TS.langName(lang)} interpretation `
+      + `could not be spoken (last: ${u.reason})`).join(" | ");
+    if (el.textContent !== text) el.textContent = text;
+    el.hidden = !text;
+  }
+
   // captions the database has not taken yet (it is locked, restarting or full)
   let storeTimer = null;
   function showStore(m) {
@@ -224,6 +238,7 @@
     $("captions-panel").hidden = false;
     $("room-title").textContent = room.name;
     showState(room.state);
+    showUnspoken(room.unspoken);
     for (const [el, url] of [["link-phone", room.links.phone], ["link-screen", room.links.screen],
       ["link-obs", room.links.screen + "&transparent=1"]]) {
       $(el).href = url;

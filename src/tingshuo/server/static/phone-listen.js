@@ -51,14 +51,18 @@
 
   const now = () => performance.now() / 1000;
 
-  // a line's `part`-th piece as an object URL, or null when it has no more (the server
-  // waits for a piece that is not cut yet)
+  // a line's `part`-th piece as {url, part} (an object URL), or null when it has no more
+  // (the server waits for a piece that is not cut yet). A piece the voice could not say
+  // (the console counts it) is passed over for the next one of the line.
   function piece(line, part) {
     const wait = part === 0 ? Math.max(0, line.came + LATE_S - now()) : DROP_S;
     const qs = new URLSearchParams({ lang: player.lang, token, part, wait: wait.toFixed(1) });
     return fetch(`/api/rooms/${encodeURIComponent(roomId)}/speech/${line.id}?${qs}`)
-      .then((r) => (r.status === 200 ? r.blob() : null))
-      .then((blob) => (blob ? URL.createObjectURL(blob) : null))
+      .then((r) => {
+        if (r.status === 422 && r.headers.get("X-Unspoken") && part < 1000) return piece(line, part + 1);
+        if (r.status !== 200) return null;
+        return r.blob().then((blob) => ({ url: URL.createObjectURL(blob), part }));
+      })
       .catch(() => null);
   }
 
@@ -77,7 +81,8 @@
   async function playPiece(line) {
     if (line.waiting) return; // already on its way to the next piece
     line.waiting = true;
-    const url = await line.coming;
+    const got = await line.coming;
+    const url = got && got.url;
     line.waiting = false;
     if (player.current !== line || !player.on) { if (url) URL.revokeObjectURL(url); return; }
     const late = now() - line.came > DROP_S;
@@ -86,7 +91,7 @@
       if (line.part === 0) skip(); // nothing of it heard
       return next();
     }
-    line.part += 1;
+    line.part = got.part + 1;
     line.coming = piece(line, line.part); // the next piece is asked for while this one plays
     if (player.piece) URL.revokeObjectURL(player.piece);
     player.piece = url;
@@ -95,7 +100,7 @@
     audio.play().catch(() => next());
   }
 
-  function drop(line) { line.coming.then((url) => url && URL.revokeObjectURL(url)); }
+  function drop(line) { line.coming.then((got) => got && URL.revokeObjectURL(got.url)); }
 
   // faster when this line is late or others wait behind it
   function rate(line) { return player.queue.length || now() - line.came > FASTER_AFTER_S ? FAST : 1; }
