@@ -62,8 +62,10 @@ def db_url(tmp_path) -> str:
 def cli(db_url):
     """Run the installed `tingshuo` command as a user would, with a private database."""
 
-    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
-        env = {**os.environ, "TINGSHUO_DATABASE_URL": db_url, "COLUMNS": "200"}
+    def run(
+        *args: str, input: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        env = {**os.environ, "TINGSHUO_DATABASE_URL": db_url, "COLUMNS": "200", **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "tingshuo", *args],
             capture_output=True,

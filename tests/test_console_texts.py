@@ -21,8 +21,7 @@ SAID = "BAC009S0150W0121"  # 其中有两个是内因的指标 (4 s)
 INTRO = "下面请北京大学的刘庆峰教授发言。"
 SPEECH = ["BAC009S0150W0123", SAID, "BAC009S0150W0124", "BAC009S0150W0122"]
 AGENDA = (
-    "欢迎来到芜湖。\nWelcome to Wuhu.\n"
-    "刘庆峰先生将在2025年发言。\nMr Liu Qingfeng speaks in 2025."
+    "欢迎来到芜湖。\nWelcome to Wuhu.\n刘庆峰先生将在2025年发言。\nMr Liu Qingfeng speaks in 2025."
 )
 
 LIST = (

@@ -74,3 +74,61 @@ def test_the_beam_s_other_readings_are_candidates(recognizer, aishell_rows, revi
     review = reviewer.review(hypothesis.text, TALK, hypotheses=others)
     assert review.text == "而深圳厦门房价快速上涨的原因。"
     assert review.candidates >= len(others)
+
+
+def test_english_live_finals_decode_short_and_hand_on_their_readings(recognizer, lj_rows, reviewer):
+    """An English live final decodes on the shortened window at the live beam, as Mandarin
+    ones do, and carries its beam's other readings; the second pass reads English too and
+    chooses among them (never anything else)."""
+    from tingshuo.asr.scoring import wer
+    from tingshuo.audio.decode import load_audio
+
+    from .helpers import LJ
+
+    row = lj_rows[0]
+    audio = load_audio(LJ / row["path"])
+    live = recognizer.recognize(Request(audio, "en", live=True))
+    whole = recognizer.recognize(Request(audio, "en"))
+    assert live.lang == "en" and wer([row["reference_text"]], [live.text]) < 0.2
+    assert wer([whole.text], [live.text]) < 0.2
+    assert live.alternatives and live.text not in live.alternatives
+    review = reviewer.review(live.text, hypotheses=live.alternatives, lang="en")
+    assert review.candidates <= len(live.alternatives)  # those differing only in commas: not
+    assert review.text in (live.text, *live.alternatives)
+    # English words, not Mandarin characters, are what a change costs
+    assert reviewer.candidates("The cat sat.", hypotheses=["the cat sat"], lang="en") == []
+
+
+def test_files_are_read_again_unless_fast(cli, aishell_rows, tmp_path):
+    """`tingshuo transcribe` reads each caption again by default (the recognizer's 绑架 for
+    房价 is put right from its beam); `--fast` gives the recognizer's own text."""
+    from .helpers import AISHELL
+
+    row = next(r for r in aishell_rows if r["utt_id"] == "BAC009S0150W0165")
+    path = str(AISHELL / row["path"])
+    on = {"TINGSHUO_SECOND_PASS": "true"}
+    default = cli("transcribe", path, "--lang", "zh", env=on)
+    fast = cli("transcribe", path, "--lang", "zh", "--fast", env=on)
+    assert default.returncode == 0 and fast.returncode == 0, default.stderr + fast.stderr
+    assert "房价" in default.stdout and "绑架" not in default.stdout
+    assert "绑架" in fast.stdout
+
+
+def test_a_caption_s_known_terms_are_what_a_session_settles():
+    """The terms a session's captions settle (hot words for what follows): names and
+    places a dictionary knows, English names; no numbers, nothing it could have made up."""
+    from tingshuo.prepared.terms import known_terms
+
+    assert known_terms("东京奥运组委会公开了由佐野研二郎设计的会徽。", "zh") == [
+        "东京",
+        "奥运",
+        "佐野",
+        "二郎",
+        "会徽",
+    ]
+    assert "拼帮" not in known_terms("在福建三明举行的青运会拼帮球比赛。", "zh")
+    assert known_terms("Then Sherlock Holmes came to London in 1881.", "en") == [
+        "Sherlock",
+        "Holmes",
+        "London",
+    ]

@@ -160,7 +160,8 @@ class WhisperRecognizer:
         from .lexicon import word_model
 
         tokenizer = self._tokenizer(lang)
-        beam = self._live_beam if pad else self._beam
+        # live Mandarin finals narrow the beam to keep time; English ones decode short enough
+        beam = self._live_beam if pad and lang == "zh" else self._beam
         result = self._generate(
             audio,
             self._prompt_tokens(tokenizer, lang, hotwords),

@@ -71,6 +71,7 @@ class CaptionPath:
         self.store_error: StoreError | None = None  # the first write the store refused
         self.on_store_error: Callable[[StoreError], None] | None = None
         self._translations: list[Future] = []
+        self._queued: dict[int, Future] = {}  # caption → its translation, until done
 
     def commit(
         self,
@@ -142,7 +143,10 @@ class CaptionPath:
             while len(_REVISED) > 10_000:
                 _REVISED.pop(next(iter(_REVISED)))
         publish(Correction.of(segment, by, editor))
-        self.translate(Final(utterance=0, segment=segment), publish)
+        earlier = self._queued.pop(segment.id, None)
+        if earlier is not None:
+            earlier.cancel()  # its old text, not begun yet: no use translating it now
+        self.translate(Final(utterance=0, segment=segment), publish, revised=True)
 
     def store_segment(self, segment: Segment) -> Segment:
         if self.store_error is None:
@@ -163,9 +167,11 @@ class CaptionPath:
         publish: Publish | None,
         targets: Sequence[str] | None = None,
         prepared: dict[str, str] | None = None,
+        revised: bool = False,
     ) -> None:
         """Hand the caption to the translator and go on; its translations follow.
-        `prepared`: translations made beforehand (a followed script's), given at once."""
+        `prepared`: translations made beforehand (a followed script's), given at once.
+        `revised`: a correction's, after the fresh captions waiting."""
         wanted = [t for t in (self.targets if targets is None else targets)]
         wanted = [t for t in wanted if t != final.segment.lang]
         if self.translator is None or not wanted:
@@ -204,8 +210,11 @@ class CaptionPath:
             )
         if not wanted:
             return
-        future = self.translator.submit_final(final, wanted, done, self.glossary)
+        future = self.translator.submit_final(final, wanted, done, self.glossary, revised)
         self._translations = [f for f in self._translations if not f.done()] + [future]
+        if final.segment.id is not None:
+            self._queued = {k: f for k, f in self._queued.items() if not f.done()}
+            self._queued[final.segment.id] = future
 
     def _superseded(
         self, session: str | None, segment_id: int, revision: int, complete: bool

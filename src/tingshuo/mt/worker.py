@@ -44,6 +44,8 @@ from .llama_chat import CallStats
 log = logging.getLogger(__name__)
 
 _FINAL, _PREPARE, _DRAFT, _STOP = 0, 1, 2, 3
+# a corrected caption's new translation: after every fresh final, before anything else
+_REVISED = 0.5
 # the translation so far goes out at most this often (every viewer gets each one)
 _PARTIAL_EVERY_S = 0.25
 
@@ -122,6 +124,7 @@ class Job:
     draft: bool = False
     glossary: Glossary | None = None
     submitted: float = field(default_factory=time.monotonic)
+    revised: bool = False  # a correction's: it never holds up a fresh caption
 
 
 class TranslationWorker:
@@ -183,13 +186,14 @@ class TranslationWorker:
                 return future
             with self._lock:
                 self._latest_draft[job.session_id] = n
+        priority = _DRAFT if job.draft else _REVISED if job.revised else _FINAL
         try:
-            self._queue.put_nowait((_DRAFT if job.draft else _FINAL, n, job, callback, future))
+            self._queue.put_nowait((priority, n, job, callback, future))
         except queue.Full:
             log.warning("translation queue full: caption %s not translated", job.utterance)
             future.set_exception(QueueFull("the translator is saturated; caption not translated"))
             return future
-        if not job.draft:
+        if priority == _FINAL:
             with self._lock:
                 self._waiting[n] = job.submitted
         return future
@@ -200,8 +204,10 @@ class TranslationWorker:
         targets: Sequence[str],
         callback: TranslationCallback | None = None,
         glossary: Glossary | None = None,
+        revised: bool = False,
     ) -> Future[dict[str, str]]:
-        """The live pipeline's entry: a stored Final in, Translation events out."""
+        """The live pipeline's entry: a stored Final in, Translation events out. `revised`:
+        a corrected caption's, translated after the fresh ones waiting."""
         seg = final.segment
         job = Job(
             text=seg.text,
@@ -211,6 +217,7 @@ class TranslationWorker:
             utterance=final.utterance,
             segment_id=seg.id,
             glossary=glossary,
+            revised=revised,
         )
         return self.submit(job, callback)
 
