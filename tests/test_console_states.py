@@ -159,6 +159,20 @@ def test_captions_more_than_3_s_behind_are_a_warning(server, tmp_path):
         rooms.publish(room["id"], Lag(caption_s=2.5, translation_s=0.0, shed="none"))
         wait_for(driver, "document.getElementById('room-lag').textContent.includes('2.5 s')", 10)
         assert not warning.is_displayed()
+        lag = driver.find_element(By.ID, "room-lag")
+        assert "second pass" not in lag.text  # off: nothing said of it
+
+        # the second pass says whether it keeps up
+        rooms.publish(
+            room["id"], Lag(caption_s=0.4, translation_s=1.0, shed="none", second_pass="behind")
+        )
+        wait_for(driver, "document.getElementById('room-lag').textContent.includes('0.4 s')", 10)
+        assert lag.text.endswith("复核跳过 second pass skipping captions")
+        rooms.publish(
+            room["id"], Lag(caption_s=0.5, translation_s=1.0, shed="none", second_pass="keeping up")
+        )
+        wait_for(driver, "document.getElementById('room-lag').textContent.includes('0.5 s')", 10)
+        assert lag.text.endswith("复核 second pass keeping up") and lag.is_displayed()
 
         rooms.publish(room["id"], Lag(caption_s=5.2, translation_s=0.0, shed="drafts"))
         wait_for(driver, "!document.getElementById('room-lag-warning').hidden", 10, "the warning")

@@ -37,7 +37,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +111,9 @@ class SecondPass:
         self.context_captions = context_captions
         self._scorer = _Scorer(llm, threads)
         self._lock = threading.Lock()
+        # called before each batch the model reads: a live reviewer waits there while
+        # recognition or translation is wanted (`live/review.py`)
+        self.pause: Callable[[], None] = lambda: None
 
     @classmethod
     def load(cls, settings: Settings, model: str | None = None, **options: Any) -> SecondPass:
@@ -169,6 +172,7 @@ class SecondPass:
             return Review(text, False, text, -math.inf, 0, time.monotonic() - started, 0)
         prompt = self._prompt(context, hotwords, lang)
         with self._lock:
+            self._scorer.pause = self.pause
             scores, tokens = self._scorer.score(prompt, [text, *others])
         mine = _units(text, lang)
         best, best_gain = text, -math.inf
@@ -243,6 +247,7 @@ class _Scorer:
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(
             llama_cpp.llama_model_get_vocab(llm._model.model)
         )
+        self.pause: Callable[[], None] = lambda: None
         self._cached: list[int] = []  # what sequence 0 holds
         self._first = np.zeros(0)  # log-probabilities after sequence 0
 
@@ -353,6 +358,7 @@ class _Scorer:
             batch.logits[j] = logits
 
     def _decode(self) -> None:
+        self.pause()
         code = self._llama_cpp.llama_decode(self._ctx, self._batch)
         if code != 0:
             self._cached = []

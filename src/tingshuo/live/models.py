@@ -110,9 +110,17 @@ class Models:
 
                 settings = self.settings
                 self._review = ReviewWorker(
-                    lambda: SecondPass.load(settings, settings.second_pass_model or None)
+                    lambda: SecondPass.load(settings, settings.second_pass_model or None),
+                    idle=self._models_idle,
                 )
             return self._review
+
+    def _models_idle(self) -> bool:
+        """No final waits for the recognizer or the translator: the second pass may read."""
+        worker, translator = self._worker, self._translator
+        return not (worker is not None and worker.busy()) and not (
+            translator is not None and translator.busy()
+        )
 
     def file_second_pass(self) -> SecondPass | None:
         """The second pass for uploaded files (one thread, beside live rooms), loaded at first

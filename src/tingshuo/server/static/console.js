@@ -184,6 +184,9 @@
       text += ` · translations ${m.translation_s.toFixed(1)} s`;
     }
     if (m.shed && m.shed !== "none") text += ` · ${SHED[m.shed] || m.shed} to keep up`;
+    // the language model's second reading of each caption: whether it keeps up or skips
+    if (m.second_pass === "behind") text += " · 复核跳过 second pass skipping captions";
+    else if (m.second_pass) text += " · 复核 second pass keeping up";
     el.textContent = text;
     el.classList.toggle("late", m.caption_s > 3 || m.shed === "translation");
     el.hidden = false;
