@@ -391,6 +391,18 @@ def main() -> None:
     t = time.perf_counter()
     recognizer = load_recognizer(settings, args.model)
     load_s = time.perf_counter() - t
+
+    def show_second_pass() -> None:
+        result = second_pass(
+            settings,
+            recognizer,
+            args.limit,
+            args.nbest_cache,
+            args.context_across_files,
+            args.second_pass_threads,
+        )
+        console.print(second_pass_table(result))
+
     if args.english:
         r = english_second_pass(settings, recognizer)
         table = Table(title=f"speechocean762, {r['n']} sentences rated ≥ 8, joined: WER")
@@ -407,18 +419,7 @@ def main() -> None:
         console.print(table)
         return
     if args.only_second_pass:
-        console.print(
-            second_pass_table(
-                second_pass(
-                    settings,
-                    recognizer,
-                    args.limit,
-                    args.nbest_cache,
-                    args.context_across_files,
-                    args.second_pass_threads,
-                )
-            )
-        )
+        show_second_pass()
         return
     worker = RecognizerWorker(recognizer)
     acc = accuracy(worker, args.limit)
@@ -473,18 +474,7 @@ def main() -> None:
     table.add_row("peak memory (RSS)", f"{peak_rss_mb():.0f} MB", "")
     console.print(table)
     if args.second_pass:
-        console.print(
-            second_pass_table(
-                second_pass(
-                    settings,
-                    recognizer,
-                    args.limit,
-                    args.nbest_cache,
-                    args.context_across_files,
-                    args.second_pass_threads,
-                )
-            )
-        )
+        show_second_pass()
 
 
 def second_pass_table(result: dict) -> Table:
