@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # its model: a bundled name or a GGUF path ("": mt_model)
     second_pass_model: str = ""
 
+    # hall sound (audio/enhance.py): DeepFilterNet3 cleans the input before the VAD and the
+    # recognizer. "on", "off", or "auto": on while the input sounds echoing or noisy
+    front_end: str = "auto"
+
     # streaming commit policy (seconds)
     vad_threshold: float = 0.5
     min_speech_s: float = 0.25
