@@ -30,6 +30,9 @@ class Request:
     hotwords: Sequence[str] = field(default=())
     draft: bool = False  # a partial: cheaper decoding is fine
     live: bool = False  # a live caption's final: time counts as much as the last tenth of CER
+    # seconds the VAD heard speech in it (None: all of it): a text longer than this much
+    # speech can hold has looped (asr/loops.py)
+    speech_s: float | None = None
 
 
 class Recognizer(Protocol):

@@ -46,6 +46,7 @@ import numpy as np
 from ..errors import ModelError
 from ..settings import Settings
 from .homophones import HomophoneFixer, homophone_fixer
+from .loops import loops
 from .policy import common_prefix
 from .scoring import edit_distance, normalize_en, normalize_zh
 
@@ -150,7 +151,8 @@ class SecondPass:
         )
         for reading in [*hypotheses, *alternatives]:
             found.setdefault(tuple(_units(reading, lang)), reading.strip())
-        return [r for r in list(found.values())[1:] if r]
+        # a reading that loops is never chosen (asr/loops.py)
+        return [r for r in list(found.values())[1:] if r and not loops(r)]
 
     def review(
         self,

@@ -76,6 +76,10 @@ class StreamingTranscriber:
         self._audio = np.zeros(0, dtype=np.float32)
         self._offset = 0  # stream sample index of self._audio[0]
         self._frames = 0  # VAD frames consumed
+        # the speech probability of each VAD frame still in self._audio, the first being
+        # frame self._probs_from: how much of an utterance is speech bounds its text
+        self._probs: list[float] = []
+        self._probs_from = 0
 
     @property
     def seconds(self) -> float:
@@ -90,6 +94,7 @@ class StreamingTranscriber:
         self._audio = np.concatenate([self._audio, audio.astype(np.float32, copy=False)])
         events: list[Partial | Final] = self._drafted()
         for prob in self.vad(audio):
+            self._probs.append(float(prob))
             t0 = self._frames * FRAME / SAMPLE_RATE
             self._frames += 1
             t1 = self._frames * FRAME / SAMPLE_RATE
@@ -125,6 +130,17 @@ class StreamingTranscriber:
         if drop > 0:
             self._audio = self._audio[drop:]
             self._offset += drop
+        frames = self._offset // FRAME - self._probs_from
+        if frames > 0:
+            del self._probs[:frames]
+            self._probs_from += frames
+
+    def _speech_s(self, start: float, end: float) -> float:
+        """Seconds of [start, end) the VAD heard as speech (leniently: its lower threshold)."""
+        a = max(int(start * SAMPLE_RATE) // FRAME - self._probs_from, 0)
+        b = max(int(end * SAMPLE_RATE) // FRAME - self._probs_from, a)
+        quiet = self.policy.cfg.neg_threshold
+        return sum(p >= quiet for p in self._probs[a:b]) * FRAME / SAMPLE_RATE
 
     def _draft(self, action: Draft) -> None:
         if self._drafting is not None:
@@ -143,7 +159,13 @@ class StreamingTranscriber:
         lang = self.lang or self._draft_lang
         if lang is None:
             return  # too short to tell the language yet
-        request = Request(audio, lang, self.hotwords, draft=True)
+        request = Request(
+            audio,
+            lang,
+            self.hotwords,
+            draft=True,
+            speech_s=self._speech_s(action.start, action.end),
+        )
         try:
             future = self.worker.submit(request, owner=self, urgent=not self.stabilizer.has_text)
         except QueueFull:
@@ -179,7 +201,12 @@ class StreamingTranscriber:
 
     def _final_request(self, start: float, end: float) -> Request:
         return Request(
-            self._slice(start, end), self.lang, self.hotwords, draft=False, live=self._live
+            self._slice(start, end),
+            self.lang,
+            self.hotwords,
+            draft=False,
+            live=self._live,
+            speech_s=self._speech_s(start, end),
         )
 
     def _prepare(self, action: Prepare) -> None:

@@ -16,6 +16,7 @@ from ..errors import ModelError, TingshuoError
 from ..settings import Settings
 from .base import AUTO_LANGUAGES, Hypothesis, Request
 from .homophones import homophone_fixer
+from .loops import cut_to, loops, said_twice, too_long
 from .text import tidy
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,10 @@ SAMPLE_RATE = 16_000
 _FULL_FRAMES = 3000  # Whisper's 30 s window, in 10 ms feature frames
 _DRAFT_PAD_FRAMES = 300  # silence after a draft's audio: less makes Whisper loop
 _MAX_TOKENS = 224  # half of Whisper's 448: the other half is the prompt
+# a decode that looped is decoded again with repeats penalised, and no sequence of this
+# many tokens said twice
+_LOOP_PENALTY = 1.3
+_LOOP_NGRAM = 6
 
 # An initial prompt in punctuated Simplified Chinese makes Whisper punctuate and write
 # Simplified characters; without it short utterances often come out unpunctuated Traditional.
@@ -110,39 +115,29 @@ class WhisperRecognizer:
         """A Mandarin final carries its beam's other readings (`Hypothesis.alternatives`),
         for the same cost: a second pass (`asr/second_pass.py`) chooses among them."""
         lang = request.lang or self.detect_language(request.audio)
+        speech = request.speech_s
+        if speech is None:
+            speech = request.audio.size / SAMPLE_RATE
         beam: list[str] = []
         if request.draft:
             text = self._draft(request.audio, lang, request.hotwords)
         else:
             pad = self._live_pad_frames if request.live else 0
-            text = self._final_beam(request.audio, lang, request.hotwords, pad, beam)
-        text = tidy(text, lang, final=not request.draft)
+            text = self._final_beam(request.audio, lang, request.hotwords, pad, beam, speech)
+        # no caption says more than the speech it covers had time for
+        text = cut_to(tidy(text, lang, final=not request.draft), lang, speech)
         if lang == "zh" and not request.draft and self._fix_homophones:
             text = homophone_fixer(self._cache_dir).fix(text, request.hotwords)
         readings: list[str] = []
         for written in beam:
             tidied = tidy(written, lang, final=True)
+            if too_long(tidied, lang, speech):
+                continue
             readings.append(tidied)
             if lang == "zh" and self._fix_homophones:
                 readings.append(homophone_fixer(self._cache_dir).fix(tidied, request.hotwords))
         alternatives = tuple(t for t in dict.fromkeys(readings) if t and t != text)
         return Hypothesis(text, lang, alternatives)
-
-    def _final(self, audio: np.ndarray, lang: str, hotwords: Sequence[str]) -> str:
-        segments, _ = self._model.transcribe(
-            audio,
-            language=lang,
-            beam_size=self._beam,
-            temperature=(0.0, 0.2, 0.4, 0.6),
-            # decoding without timestamp tokens reads better (CER 12.9 % vs 14.1 % on 100
-            # AISHELL sentences); utterance times come from the VAD instead
-            initial_prompt=self._prompt(lang),
-            hotwords=_join_hotwords(hotwords, lang),
-            condition_on_previous_text=False,
-            without_timestamps=True,
-            vad_filter=False,
-        )
-        return "".join(s.text for s in segments if self._keep(s.text, lang))
 
     def _final_beam(
         self,
@@ -151,42 +146,57 @@ class WhisperRecognizer:
         hotwords: Sequence[str],
         pad: int = 0,
         hypotheses: list[str] | None = None,
+        speech_s: float | None = None,
     ) -> str:
         """A final from one beam decode, its hypotheses kept for a second pass. Mandarin's are
         rescored with a word-frequency model (see lexicon.py): CER 12.2 % → 11.1 % on 349
         AISHELL sentences, for about a millisecond. `pad`: frames of silence after the audio
         on a shortened window, as live finals decode (0: Whisper's 30 s one).
-        `hypotheses`: if given, receives the ones it chose among (those kept)."""
+        `hypotheses`: if given, receives the ones it chose among (those kept).
+        A decode that loops, or says more than `speech_s` seconds of speech can hold, is
+        decoded again with repeats penalised. Nothing is sampled: the same audio always
+        gives the same text."""
         from .lexicon import word_model
 
         tokenizer = self._tokenizer(lang)
         # live Mandarin finals narrow the beam to keep time; English ones decode short enough
         beam = self._live_beam if pad and lang == "zh" else self._beam
-        result = self._generate(
-            audio,
-            self._prompt_tokens(tokenizer, lang, hotwords),
-            shortened=pad > 0,
-            pad_frames=pad,
-            silence=True,
-            # on a short window a beam can run on to the length limit, saying it all again:
-            # no one says more than about 10 characters (or 4 words) a second
-            max_length=_MAX_TOKENS if not pad else min(_MAX_TOKENS, 24 + 12 * audio.size // 16000),
-            beam_size=beam,
-            num_hypotheses=beam,
-            return_scores=True,
-        )
-        texts = [
-            tokenizer.decode([t for t in ids if t < tokenizer.eot]) for ids in result.sequences_ids
-        ]
+        prompt = self._prompt_tokens(tokenizer, lang, hotwords)
+
+        def decode(**options) -> tuple[list[str], object]:
+            result = self._generate(
+                audio,
+                prompt,
+                shortened=pad > 0,
+                pad_frames=pad,
+                silence=True,
+                # a beam can run on to the length limit, saying it all again: no one says
+                # more than about 10 characters (or 4 words) a second
+                max_length=min(_MAX_TOKENS, 24 + 12 * audio.size // SAMPLE_RATE),
+                beam_size=beam,
+                num_hypotheses=beam,
+                return_scores=True,
+                **options,
+            )
+            texts = [
+                tokenizer.decode([t for t in ids if t < tokenizer.eot])
+                for ids in result.sequences_ids
+            ]
+            if pad:
+                # a shortened window now and then makes Whisper say the utterance twice over
+                texts = [said_twice(t) for t in texts]
+            return texts, result
+
+        texts, result = decode()
         # faster-whisper's own test for silence: likely no speech, and nothing sure said
         if result.no_speech_prob > 0.6 and result.scores[0] < -1.0:
             return ""
-        if pad:
-            # a shortened window now and then makes Whisper say the utterance twice over
-            texts = [_once(t) for t in texts]
-        if _compression_ratio(texts[0]) > 2.4:
-            # a loop: faster-whisper's temperature fallback handles it better
-            return self._final(audio, lang, hotwords)
+        if _looped(texts[0], lang, speech_s):
+            again, result = decode(
+                repetition_penalty=_LOOP_PENALTY, no_repeat_ngram_size=_LOOP_NGRAM
+            )
+            log.info("a decode looped (%r…): decoded again (%r…)", texts[0][:40], again[0][:40])
+            texts = again
         if hypotheses is not None:
             hypotheses.extend(t for t in texts if self._keep(t, lang))
         if lang == "zh" and self._lm_weight > 0:
@@ -305,35 +315,15 @@ class WhisperRecognizer:
         if result.no_speech_prob > 0.6:
             return ""
         text = tokenizer.decode([t for t in result.sequences_ids[0] if t < tokenizer.eot])
-        # a shortened window occasionally makes Whisper loop: drop a draft too long to be real
-        if len(text) > 12 * audio.size / SAMPLE_RATE + 10 or not self._keep(text, lang):
-            return ""
-        return text
+        # a shortened window occasionally makes Whisper loop: its loop is cut out (tidy) and
+        # the draft cut to what the audio can hold (recognize)
+        return text if self._keep(text, lang) else ""
 
 
-def _once(text: str) -> str:
-    """A text that says the same words (3 characters or more) over again, the last time
-    perhaps cut short, and nothing else but punctuation: said once. Any other text as it is."""
-    bare = re.sub(r"[\W_]+", "", text)
-    unit = next(
-        (
-            n
-            for n in range(3, len(bare) // 2 + 1)
-            if bare[n:] == (bare[:n] * (len(bare) // n + 1))[: len(bare) - n]
-        ),
-        0,
-    )
-    if not unit:
-        return text
-    # the first saying of it, with its own punctuation
-    end, seen = 0, 0
-    while seen < unit and end < len(text):
-        if re.match(r"[\W_]", text[end]) is None:
-            seen += 1
-        end += 1
-    while end < len(text) and re.match(r"[\W_]", text[end]):
-        end += 1
-    return text[:end].strip()
+def _looped(text: str, lang: str, speech_s: float | None) -> bool:
+    """A decode gone round in circles: a phrase repeated, a symbol held, more words than
+    the speech had time for, or (Whisper's own test) text that compresses too well."""
+    return loops(text) or too_long(text, lang, speech_s) or _compression_ratio(text) > 2.4
 
 
 def _compression_ratio(text: str) -> float:
