@@ -504,6 +504,9 @@ def main() -> None:
     )
     parser.add_argument("--longform-only", action="store_true", help="only the 7.2-minute file")
     parser.add_argument("--no-longform", action="store_true", help="only the sentences")
+    parser.add_argument(
+        "--seconds", type=float, help="only the long-form file's first utterances, to this time"
+    )
     parser.add_argument("--fast", action="store_true", help="skip the second pass")
     parser.add_argument("--repeat", type=int, default=2, help="transcriptions of each (default 2)")
     parser.add_argument("--lang", default="zh", help="zh (default, as benchmarks/asr) or auto")
@@ -550,10 +553,14 @@ def main() -> None:
     items: list[tuple[str, np.ndarray]] = []
     lf_ref = None
     if not args.no_longform:
-        items.append(("longform", load_audio(LONGFORM)))
-        lf_ref = "".join(
-            r["reference_text"] for r in read_tsv(AISHELL / "longform" / "segments.tsv")
-        )
+        audio = load_audio(LONGFORM)
+        segments = read_tsv(AISHELL / "longform" / "segments.tsv")
+        if args.seconds:
+            # the utterances that end within the first `--seconds`, and the pause after them
+            segments = [r for r in segments if float(r["end_s"]) <= args.seconds]
+            audio = audio[: int((float(segments[-1]["end_s"]) + 0.3) * SAMPLE_RATE)]
+        items.append(("longform", audio))
+        lf_ref = "".join(r["reference_text"] for r in segments)
     rows = [] if args.longform_only else sentence_rows(args.sentences)
     refs = [r["reference_text"] for r in rows]
     items += [(r["utt_id"], load_audio(AISHELL / r["path"])) for r in rows]

@@ -329,7 +329,7 @@ class Hall:
         path = None
         if self.cache is not None:
             safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in item)
-            path = self.cache / condition / f"{safe}.npy"
+            path = self.cache / condition / f"{safe}-{dry.size}.npy"
             levels = path.with_suffix(".json")
             if path.is_file() and levels.is_file():
                 self.levels[(condition, item)] = json.loads(levels.read_text())
