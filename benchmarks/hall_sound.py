@@ -5,6 +5,7 @@ hall's murmur, with the front end (audio/enhance.py, DeepFilterNet3) off and on.
     python -m benchmarks.hall_sound --longform-only --fast --conditions clean,room
     python -m benchmarks.hall_sound --sentences 400 --json hall.json      # the full run
     python -m benchmarks.hall_sound --front-end on --with hall-off.json   # beside an earlier run
+    python -m benchmarks.hall_sound --report hall.json                    # its tables again
 
 The rooms are built by benchmarks/rooms.py (pyroomacoustics, seeded: the same audio every run;
 built audio is cached). Each condition is transcribed the way `tingshuo transcribe` does it
@@ -305,17 +306,18 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.2%}"
 
 
-def hall_table(hall: Hall, conditions: list[str]) -> Table:
-    m = hall.rirs.measured
+def hall_table(spec: HallSpec, measured: dict, levels: dict[str, dict]) -> Table:
+    """What the hall measured; `levels`: each built mix's ("condition/item") SNR."""
+    m = measured
     table = Table(
-        title=f"the hall: {' × '.join(f'{d:g}' for d in hall.spec.dim)} m, wall absorption "
+        title=f"the hall: {' × '.join(f'{d:g}' for d in spec.dim)} m, wall absorption "
         f"{m['absorption']:.3f}, image sources to order {m['max_order']}; DRR by distance"
     )
     for column in ("response", "distance", "DRR", "RT60 (T30)", "target"):
         table.add_column(column, justify="right")
     targets = {
-        "desk": f"{hall.spec.desk_drr_db:+.0f} dB, {hall.spec.rt60} s",
-        "room": f"{hall.spec.room_drr_db:+.0f} dB, {hall.spec.rt60} s",
+        "desk": f"{spec.desk_drr_db:+.0f} dB, {spec.rt60} s",
+        "room": f"{spec.room_drr_db:+.0f} dB, {spec.rt60} s",
         "talker": "seat → desk mic",
     }
     for name in ("desk", "room", "talker"):
@@ -327,27 +329,23 @@ def hall_table(hall: Hall, conditions: list[str]) -> Table:
             f"{r['rt60_s']:.2f} s",
             targets[name],
         )
-    for condition in conditions:
+    for condition in CONDITIONS:
         snrs = [
-            v["snr_db"] for (c, _), v in hall.levels.items() if c == condition and "snr_db" in v
+            v["snr_db"]
+            for key, v in levels.items()
+            if key.split("/")[0] == condition and "snr_db" in v
         ]
         if snrs:
-            table.add_row(
-                condition,
-                "",
-                "",
-                "",
-                f"SNR {np.mean(snrs):.1f} dB ({hall.spec.snr_db:g})",
-            )
+            table.add_row(condition, "", "", "", f"SNR {np.mean(snrs):.1f} dB ({spec.snr_db:g})")
     return table
 
 
-def results_tables(results: list[dict], args) -> tuple[Table, Table]:
+def results_tables(results: list[dict], args: dict) -> tuple[Table, Table]:
     """Accuracy and cost; the shapes of failure. CER and RTF: the mean of the repeats;
     loops, runs and the fastest caption: the worst repeat."""
     how = (
-        f"{'no second pass (--fast)' if args.fast else 'second pass on'}, "
-        f"lang {args.lang or 'auto'}, {args.repeat} run(s) each"
+        f"{'no second pass (--fast)' if args['fast'] else 'second pass on'}, "
+        f"lang {args['lang'] or 'auto'}, {args['repeat']} run(s) each"
     )
     accuracy = Table(title=f"hall sound: accuracy and cost — {how}")
     for column in ("condition", "front end", "CER long-form", "CER sentences", "filter CPU", "RTF"):
@@ -398,7 +396,9 @@ def results_tables(results: list[dict], args) -> tuple[Table, Table]:
 
 
 def floors_table(results: list[dict]) -> Table:
-    """The issue's floors. The clean reference is the front end off (the product today)."""
+    """The issue's floors. "Today's clean": the front end off (the product as it was);
+    a room's or talker's CER is held against the clean CER with the same front end (and
+    shown against today's clean beside it)."""
     table = Table(title="floors of issue 32 (✓ met, ✗ not); CER: long-form / sentences")
     for column in ("front end", "floor", "value", ""):
         table.add_column(column, justify="right" if column != "floor" else "left")
@@ -423,14 +423,21 @@ def floors_table(results: list[dict]) -> Table:
             r = by.get((name, fe))
             if r is None or clean is None:
                 continue
-            ratios = [
-                None if a is None or b is None else a / max(b, 1e-9)
-                for a, b in zip(cers(r), cers(clean), strict=True)
-            ]
+            values, ok = [], True
+            for got, same, base in zip(cers(r), cers(clean), cers(today or clean), strict=True):
+                if got is None or same is None:
+                    values.append("—")
+                    continue
+                ratio = got / max(same, 1e-9)
+                ok = ok and ratio <= 2
+                text = f"{ratio:.2f}×"
+                if fe != "off" and base is not None:
+                    text += f" ({got / max(base, 1e-9):.2f}× today's)"
+                values.append(text)
             floor = "≤ 2× clean" if name in ("room", "talker") else "(no floor) × clean"
-            ok = all(x is None or x <= 2 for x in ratios)
-            value = " / ".join("—" if x is None else f"{x:.2f}×" for x in ratios)
-            table.add_row(fe, f"{name}: {floor}", value, _mark(ok) if "≤" in floor else "")
+            table.add_row(
+                fe, f"{name}: {floor}", " / ".join(values), _mark(ok) if "≤" in floor else ""
+            )
         table.add_row(
             fe,
             "0 looping captions",
@@ -525,6 +532,9 @@ def main() -> None:
     )
     parser.add_argument("--save-audio", type=Path, help="write each condition's long-form here")
     parser.add_argument("--examples", type=int, default=3, help="looping captions shown per row")
+    parser.add_argument(
+        "--report", type=Path, help="only print the tables of an earlier --json (and any --with)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("faster_whisper", "httpx"):
@@ -539,6 +549,15 @@ def main() -> None:
         if f not in ("off", "on", "auto"):
             parser.error(f"unknown front end {f!r}: off, on, auto")
     args.lang = None if args.lang == "auto" else args.lang
+    if args.report is not None:
+        kept = json.loads(args.report.read_text(encoding="utf-8"))
+        results = kept["results"]
+        for path in args.earlier:
+            done = {(r["condition"], r["front_end"]) for r in results}
+            more = json.loads(path.read_text(encoding="utf-8"))["results"]
+            results += [r for r in more if (r["condition"], r["front_end"]) not in done]
+        show(HallSpec(), kept, results, kept["args"], args.examples)
+        return
     state = front_end_state()
     log.info("front end: %s", state)
     if state != "wired":
@@ -650,13 +669,10 @@ def main() -> None:
         ),
     )
 
-    console.print(hall_table(hall, conditions))
-    for table in results_tables(shown, args):
-        console.print(table)
-    console.print(floors_table(shown))
-    examples = examples_table(shown, args.examples)
-    if examples is not None:
-        console.print(examples)
+    levels = {f"{c}/{i}": v for (c, i), v in hall.levels.items()}
+    show(
+        hall.spec, {"hall": hall.rirs.measured, "levels": levels}, shown, vars(args), args.examples
+    )
     console.print(
         f"front end: {state}; {time.perf_counter() - started:.0f} s in all; "
         f"peak memory {peak_rss_mb():.0f} MB"
@@ -664,6 +680,23 @@ def main() -> None:
     if args.json:
         write_json(args, state, hall, rows, shown)
         log.info("wrote %s", args.json)
+
+
+def show(spec: HallSpec, kept: dict, results: list[dict], args: dict, examples: int) -> None:
+    results = sorted(
+        results,
+        key=lambda r: (
+            CONDITIONS.index(r["condition"]),
+            ("off", "on", "auto").index(r["front_end"]),
+        ),
+    )
+    console.print(hall_table(spec, kept["hall"], kept.get("levels", {})))
+    for table in results_tables(results, args):
+        console.print(table)
+    console.print(floors_table(results))
+    shown = examples_table(results, examples)
+    if shown is not None:
+        console.print(shown)
 
 
 def write_json(args, state: str, hall: Hall, rows: list[dict], results: list[dict]) -> None:
