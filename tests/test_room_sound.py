@@ -12,39 +12,7 @@ from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.audio.room_sound import SoundMeter, SoundReport
 from tingshuo.audio.vad import StreamingVAD
 
-from .helpers import AISHELL, read_tsv
-
-pra = pytest.importorskip("pyroomacoustics")
-
-
-def _room_impulses(distances: tuple[float, ...]) -> list[np.ndarray]:
-    """A 12 × 9 × 4 m hall, RT60 ≈ 0.9 s as measured on its impulse responses (Sabine's
-    0.6 s: a shoebox's image sources decay slower than Sabine says), a talker at 1.6 m and
-    microphones `distances` metres in front; each response starts at its direct sound."""
-    dim = [12.0, 9.0, 4.0]
-    absorption, max_order = pra.inverse_sabine(0.6, dim)
-    room = pra.ShoeBox(
-        dim,
-        fs=SAMPLE_RATE,
-        materials=pra.Material(absorption),
-        max_order=max_order,
-        air_absorption=False,
-    )
-    room.add_source([3.0, 4.5, 1.6])
-    room.add_microphone_array(np.array([[3.0 + d, 4.5, 1.5] for d in distances]).T)
-    room.compute_rir()
-    out = []
-    for m in range(len(distances)):
-        h = np.asarray(room.rir[m][0], dtype=np.float64)
-        out.append(h[max(0, int(np.argmax(np.abs(h))) - 20) :])
-    return out
-
-
-def _heard_through(x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    from scipy.signal import fftconvolve
-
-    y = fftconvolve(x, h)[: x.size]
-    return (y * np.sqrt(np.mean(x**2) / np.mean(y**2))).astype(np.float32)
+from .helpers import AISHELL, heard_through, read_tsv, room_impulses
 
 
 def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -59,14 +27,14 @@ def inputs() -> dict[str, np.ndarray]:
     rows = read_tsv(AISHELL / "manifest.tsv")
     # three sentences of one speaker, 18 s: the meter's 15 s window full
     clean = np.concatenate([load_audio(AISHELL / rows[i]["path"]) for i in (0, 1, 2)])
-    desk, room = _room_impulses((0.36, 1.3))  # direct-to-reverberant ≈ +12 dB and ≈ 0 dB
+    desk, room = room_impulses((0.36, 1.3))  # direct-to-reverberant ≈ +12 dB and ≈ 0 dB
     rng = np.random.default_rng(32)
     noise = _pink(clean.size, rng)
     noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2) / 10 ** (10 / 10))  # 10 dB SNR
     return {
         "clean": clean,
-        "desk": _heard_through(clean, desk),
-        "room": _heard_through(clean, room),
+        "desk": heard_through(clean, desk),
+        "room": heard_through(clean, room),
         "noisy": (clean + noise).astype(np.float32),
         "quiet": (clean * 10 ** (-40 / 20)).astype(np.float32),
         "clipping": np.clip(clean * 30, -1.0, 1.0).astype(np.float32),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field
@@ -66,7 +67,7 @@ class Settings(BaseSettings):
 
     # hall sound (audio/enhance.py): DeepFilterNet3 cleans the input before the VAD and the
     # recognizer. "on", "off", or "auto": on while the input sounds echoing or noisy
-    front_end: str = "auto"
+    front_end: Literal["off", "on", "auto"] = "auto"
 
     # streaming commit policy (seconds)
     vad_threshold: float = 0.5

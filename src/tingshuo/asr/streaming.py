@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..audio.decode import SAMPLE_RATE
+from ..audio.front_end import FrontEnd
 from ..audio.vad import FRAME, StreamingVAD
 from ..events import Final, Partial, Segment
 from ..settings import Settings
@@ -53,8 +54,11 @@ class StreamingTranscriber:
         session_id: str | None = None,
         diarizer: Diarizer | None = None,
         live: bool = True,
+        front_end: str = "off",
     ) -> None:
         self.worker = worker
+        # what the VAD and the recognizer hear: the input, or it cleaned (settings.front_end)
+        self.front_end = FrontEnd(front_end, load_aside=live)
         self.diarizer = diarizer  # labels each final's speaker
         self.lang = lang
         self.hotwords = tuple(hotwords)
@@ -76,6 +80,7 @@ class StreamingTranscriber:
         self._audio = np.zeros(0, dtype=np.float32)
         self._offset = 0  # stream sample index of self._audio[0]
         self._frames = 0  # VAD frames consumed
+        self._new_probs = np.zeros(0, dtype=np.float32)  # the last block's VAD frames
         # the speech probability of each VAD frame still in self._audio, the first being
         # frame self._probs_from: how much of an utterance is speech bounds its text
         self._probs: list[float] = []
@@ -91,9 +96,17 @@ class StreamingTranscriber:
         `eager`: draft partials and decode finals ahead during pauses, as a live caption
         needs; off when the caller is behind real time or transcribing a file.
         """
-        self._audio = np.concatenate([self._audio, audio.astype(np.float32, copy=False)])
+        heard = audio.astype(np.float32, copy=False)
+        audio = self.front_end(heard)
+        events = self._hear(audio, eager)
+        self.front_end.heard(heard, self._new_probs)
+        return events
+
+    def _hear(self, audio: np.ndarray, eager: bool) -> list[Partial | Final]:
+        self._audio = np.concatenate([self._audio, audio])
         events: list[Partial | Final] = self._drafted()
-        for prob in self.vad(audio):
+        self._new_probs = self.vad(audio)
+        for prob in self._new_probs:
             self._probs.append(float(prob))
             t0 = self._frames * FRAME / SAMPLE_RATE
             self._frames += 1
@@ -114,6 +127,9 @@ class StreamingTranscriber:
     def flush(self) -> list[Partial | Final]:
         """End of stream: the open utterance becomes final."""
         events: list[Partial | Final] = []
+        held = self.front_end.flush()
+        if held.size:
+            events += self._hear(held.astype(np.float32, copy=False), eager=False)
         for action in self.policy.flush(self.seconds):
             events.extend(self._commit(action))
         return events
@@ -262,15 +278,19 @@ def transcribe_audio(
     diarizer: Diarizer | None = None,
     live: bool = False,
     second_pass: SecondPass | None = None,
+    front_end: str = "off",
 ) -> Iterator[Segment]:
     """A whole recording, cut into utterances by the same policy as live audio, one final each.
 
     Language is detected per utterance when `lang` is None, since meetings mix languages.
     `live`: decode finals as a live session does (a shortened window), to compare the two.
     `second_pass`: each final is read again after the two before it, and its reading chosen
-    among the recognizer's (`asr/second_pass.py`).
+    among the recognizer's (`asr/second_pass.py`). `front_end`: "off", "on" or "auto"
+    (audio/front_end.py).
     """
-    transcriber = StreamingTranscriber(worker, config, lang, hotwords, diarizer=diarizer, live=live)
+    transcriber = StreamingTranscriber(
+        worker, config, lang, hotwords, diarizer=diarizer, live=live, front_end=front_end
+    )
     said: list[str] = []
 
     def reviewed(final: Final) -> Segment:

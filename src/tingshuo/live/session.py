@@ -112,6 +112,7 @@ class LiveSession:
             hotwords,
             session_id=self.info.id,
             diarizer=diarizer,
+            front_end=settings.front_end,
         )
         self.diarizer = diarizer
         if self.translator is not None:

@@ -71,6 +71,7 @@ def transcribe_file(
             on_progress=on_progress,
             diarizer=diarizer,
             second_pass=second_pass,
+            front_end=settings.front_end,
         )
         for n, piece in enumerate(pieces):
             piece.session_id = info.id
