@@ -10,10 +10,19 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import numpy as np
 
-from tingshuo.audio.decode import NOT_AUDIO
+from tingshuo.audio.decode import NOT_AUDIO, load_audio
 from tingshuo.events import Lag
 
-from .helpers import chromium, create_room, needs_chromium, wait_for, write_wav
+from .helpers import (
+    AISHELL,
+    chromium,
+    create_room,
+    heard_through,
+    needs_chromium,
+    room_impulses,
+    wait_for,
+    write_wav,
+)
 
 BUTTONS = ["btn-mic", "btn-file", "btn-device", "btn-pause", "btn-resume", "btn-stop"]
 STARTING = (
@@ -183,6 +192,46 @@ def test_captions_more_than_3_s_behind_are_a_warning(server, tmp_path):
         rooms.publish(room["id"], Lag(caption_s=0.8, translation_s=0.0, shed="none"))
         wait_for(driver, "document.getElementById('room-lag-warning').hidden", 10, "warning gone")
         assert not warning.is_displayed()
+    finally:
+        driver.quit()
+
+
+@needs_chromium
+def test_a_room_microphone_is_named_and_its_echo_cleaned(server, tmp_path, aishell_rows):
+    """A room played from a microphone far from the talker in a live hall: the console says
+    in words that the microphone hears the room, and that the front end cleans it."""
+    from selenium.webdriver.common.by import By
+
+    talk = np.concatenate([load_audio(AISHELL / aishell_rows[i]["path"]) for i in (3, 4, 5)])
+    (far,) = room_impulses((1.3,))
+    path = tmp_path / "room-mic.wav"
+    write_wav(path, heard_through(talk, far), 16000)
+    driver = chromium(tmp_path)
+    try:
+        room = create_room(driver, server, "Hall R")
+        with path.open("rb") as f:
+            r = server.http.post(
+                f"/api/rooms/{room['id']}/start/file",
+                files={"file": ("room-mic.wav", f, "audio/wav")},
+                data={"speed": "3"},
+            )
+        assert r.status_code == 200
+        wait_for(
+            driver,
+            "document.getElementById('room-sound').textContent.includes('cleaning')",
+            60,
+            "the echo named and cleaned",
+        )
+        line = driver.find_element(By.ID, "room-sound")
+        assert line.is_displayed()
+        assert line.text.startswith("⚠ 🎤 话筒听到房间的回声：请用调音台的信号或更近的话筒 · ")
+        assert "the microphone hears the room: use the desk's feed or a closer mic" in line.text
+        assert "late" in line.get_attribute("class").split()
+        # under the room's title and lag line, above the buttons
+        title = driver.find_element(By.ID, "room-title")
+        buttons = driver.find_element(By.ID, "btn-mic")
+        assert title.location["y"] < line.location["y"] < buttons.location["y"]
+        driver.save_screenshot(str(tmp_path / "room-sound.png"))
     finally:
         driver.quit()
 

@@ -109,6 +109,21 @@ class Lag(_Notice):
     second_pass: str | None = None
 
 
+class SoundNotice(_Notice):
+    """How the room's input sounds (audio/room_sound.py), for the organizer: the speech's
+    level and the noise floor (dBFS), how long speech rings on after it stops (`echo_s`,
+    None until heard), a verdict with advice in words, and whether the front end cleans
+    the input."""
+
+    type: Literal["sound"] = "sound"
+    level_db: int
+    noise_db: int
+    echo_s: float | None = None
+    verdict: Literal["good", "quiet", "noisy", "echo", "clipping"]
+    advice: str
+    cleaning: bool
+
+
 class StoreNotice(_Notice):
     """Whether captions are being saved, and how many of the room's wait to be."""
 
@@ -223,6 +238,7 @@ RoomEvent = (
     | Translation
     | RoomState
     | Lag
+    | SoundNotice
     | StoreNotice
     | BusNotice
     | StageSound

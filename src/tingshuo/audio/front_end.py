@@ -58,6 +58,7 @@ class FrontEnd:
         self._unchecked = 0  # samples heard since "auto" last asked the meter
         self._stop = False  # "auto" decided to stop: the next call gives back the rest
         self.filtered_s = 0.0  # seconds of input the filter cleaned
+        self.last_report: SoundReport | None = None  # the meter's, once a second
 
     def _load(self) -> None:
         try:
@@ -97,13 +98,15 @@ class FrontEnd:
         completed since the last call: the meter's; "auto" may switch the filter for what
         comes next."""
         self.meter.feed(audio, speech)
-        if self.mode != "auto":
-            return
         self._unchecked += audio.size
         if self._unchecked < _CHECK_S * SAMPLE_RATE:
             return
         self._unchecked = 0
-        wanted = self.meter.report().wants_filter
+        # read here, in the stream's thread: others read `last_report`, never the meter
+        self.last_report = self.meter.report()
+        if self.mode != "auto":
+            return
+        wanted = self.last_report.wants_filter
         if wanted and not self.filtering and self._filter is not None:
             # primed on the input just before, its output for that thrown away
             self._skip = self._tail.size
@@ -121,9 +124,6 @@ class FrontEnd:
             self._stop = False
             return self._skipped(self._filter.flush()) if self._filter is not None else np.zeros(0)
         return np.zeros(0, dtype=np.float32)
-
-    def report(self) -> SoundReport:
-        return self.meter.report()
 
     def close(self) -> None:
         if self._filter is not None:

@@ -72,6 +72,7 @@ class Held:
     session: LiveSession | None = None
     lost: threading.Event = field(default_factory=threading.Event)
     last_lag: object = None
+    last_sound: object = None
     run: dict[str, str] = field(default_factory=dict)  # the run as it was claimed
 
 
@@ -345,6 +346,10 @@ class RoomWorker:
             if report != held.last_lag:
                 held.last_lag = report
                 self._publish(held.room_id, report)
+            sound = held.session.sound()
+            if sound is not None and sound != held.last_sound:
+                held.last_sound = sound
+                self._publish(held.room_id, sound)
 
     def _store_state(self, state: StoreState) -> None:
         for room_id in list(self.held):

@@ -24,7 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from ..audio.decode import SAMPLE_RATE
 from ..audio.sources import file_blocks, mic_blocks
 from ..errors import StoreError, TingshuoError
-from ..events import Lag, RoomEvent, RoomState, ScriptPlace, StoreNotice
+from ..events import Lag, RoomEvent, RoomState, ScriptPlace, SoundNotice, StoreNotice
 from ..rules import RuleBook
 from ..settings import Settings
 from ..store.db import RoomInfo, Store
@@ -336,15 +336,22 @@ class Rooms:
         """While a room runs, its console and screens hear how late captions and
         translations are, and what is being shed to keep up."""
         last: Lag | None = None
+        last_sound: SoundNotice | None = None
         quiet = 0
         while self.runs.get(run.room.id) is run:
             await asyncio.sleep(_LAG_EVERY_S)
             report = run.session.lag(self.models.loaded_translator)
+            sound = run.session.sound()
             quiet += 1
             # a changed picture at once, an unchanged one now and then
             if report != last or quiet >= 5:
                 self.bus.publish(run.room.id, report)
-                last, quiet = report, 0
+                last = report
+            if sound is not None and (sound != last_sound or quiet >= 5):
+                self.bus.publish(run.room.id, sound)
+                last_sound = sound
+            if quiet >= 5:
+                quiet = 0
 
     def push(self, room_id: str, samples: np.ndarray) -> None:
         run = self.runs.get(room_id)

@@ -19,7 +19,16 @@ from ..asr.streaming import StreamingTranscriber, policy_config
 from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE
 from ..errors import StoreError
-from ..events import Final, Lag, Partial, RoomEvent, ScriptPlace, Segment, Translation
+from ..events import (
+    Final,
+    Lag,
+    Partial,
+    RoomEvent,
+    ScriptPlace,
+    Segment,
+    SoundNotice,
+    Translation,
+)
 from ..prepared.terms import known_terms
 from ..rules import Rules
 from ..settings import Settings
@@ -175,6 +184,21 @@ class LiveSession:
             translation_s=round(translation, 2),
             shed=shed,
             second_pass=second_pass,
+        )
+
+    def sound(self) -> SoundNotice | None:
+        """How the input sounds, once the meter has heard a second of it."""
+        front = self.transcriber.front_end
+        report = front.last_report
+        if report is None:
+            return None
+        return SoundNotice(
+            level_db=round(report.level_db),
+            noise_db=round(report.noise_db),
+            echo_s=None if report.echo is None else round(report.echo, 1),
+            verdict=report.verdict,
+            advice=report.advice,
+            cleaning=front.filtering,
         )
 
     def _heard_at(self, seconds: float) -> float | None:

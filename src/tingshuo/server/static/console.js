@@ -196,6 +196,22 @@
     warning.hidden = !(m.caption_s > 3);
   }
 
+  // how the room's input sounds (the server's meter), and what to do about it
+  const SOUND = {
+    good: "输入良好", quiet: "输入太小：请调高增益", noisy: "话筒听到噪声或其他人声：请用更近的话筒",
+    echo: "话筒听到房间的回声：请用调音台的信号或更近的话筒", clipping: "输入削波：请调低增益",
+  };
+  function showSound(m) {
+    const el = $("room-sound");
+    let text = `🎤 ${SOUND[m.verdict] || ""} · ${m.advice} · level ${m.level_db} dBFS · noise ${m.noise_db} dBFS`;
+    if (m.echo_s !== undefined) text += ` · echo ${m.echo_s.toFixed(1)} s`;
+    if (m.cleaning) text += " · 降噪去混响中 cleaning echo and noise";
+    if (m.verdict !== "good") text = `⚠ ${text}`;
+    el.textContent = text;
+    el.classList.toggle("late", m.verdict !== "good");
+    el.hidden = false;
+  }
+
   // pieces of the spoken interpretation that the voice could not say (the phones and the
   // stream go on to the next piece): how many per language, and the last reason
   function showUnspoken(unspoken) {
@@ -236,6 +252,7 @@
     state.room = room;
     $("room-lag").hidden = true;
     $("room-lag-warning").hidden = true;
+    $("room-sound").hidden = true;
     for (const li of $("rooms").children) li.classList.toggle("selected", li.dataset.id === id);
     $("room-panel").hidden = false;
     $("captions-panel").hidden = false;
@@ -270,11 +287,13 @@
     state.events = new TS.RoomEvents(id, "", (m) => { // "": the login cookie is the token
       if (m.type === "hello" || m.type === "state") showState(m.state);
       if (m.type === "lag") showLag(m);
+      if (m.type === "sound") showSound(m);
       if (m.type === "store") showStore(m);
       if (m.type === "bus") showBus(m);
       if (m.type === "state" && m.state === "idle") {
         $("room-lag").hidden = true;
         $("room-lag-warning").hidden = true;
+        $("room-sound").hidden = true;
       }
       if (m.type === "state" && m.error) error(m.error);
       if (m.type === "state" && m.state === "idle") stopMic();
