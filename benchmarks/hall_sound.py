@@ -20,8 +20,6 @@ the issue's floors. CER normalisation: tingshuo.asr.scoring.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import inspect
 import json
 import logging
 import os
@@ -102,38 +100,24 @@ def symbol_runs(text: str) -> list[str]:
 # --- the front end ----------------------------------------------------------------------
 
 
-def front_end_state() -> str:
-    """ "wired": file transcription applies `Settings.front_end` itself; "emulated": only
-    audio/enhance.py exists, so "on" runs its `enhance()` over the audio before transcribing
-    with the front end off; "missing": neither."""
-    from tingshuo.asr import streaming
-    from tingshuo.live import transcription
-
-    if any("front_end" in inspect.getsource(m) for m in (streaming, transcription)):
-        return "wired"
-    if importlib.util.find_spec("tingshuo.audio.enhance") is not None:
-        return "emulated"
-    return "missing"
-
-
 class FilterClock:
-    """`enhance()` over whole recordings, timed alone: CPU seconds (all threads of the
-    process, `time.process_time`) and wall seconds per second of audio."""
+    """The front end's filter over whole recordings, timed alone: CPU seconds (all threads of
+    the process, `time.process_time`) and wall seconds per second of audio. One filter for
+    all (loading it, 0.5 s, is a room's once, not a recording's)."""
 
     def __init__(self) -> None:
-        from tingshuo.audio.enhance import enhance
+        from tingshuo.audio.enhance import RoomFilter
 
-        self._enhance = enhance
-        enhance(np.zeros(SAMPLE_RATE, dtype=np.float32))  # the model loads outside the clock
+        self._filter = RoomFilter()
         self.cpu = self.wall = self.audio = 0.0
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         cpu, wall = time.process_time(), time.perf_counter()
-        out = self._enhance(audio)
+        out = np.concatenate([self._filter(audio), self._filter.flush()])
         self.cpu += time.process_time() - cpu
         self.wall += time.perf_counter() - wall
         self.audio += audio.size / SAMPLE_RATE
-        return np.asarray(out, dtype=np.float32)
+        return out
 
     def mark(self) -> tuple[float, float, float]:
         return (self.cpu, self.wall, self.audio)
@@ -153,7 +137,7 @@ class Run:
 
     longform: list[dict] = field(default_factory=list)  # {"start", "end", "text"}
     sentences: list[list[dict]] = field(default_factory=list)
-    wall_s: float = 0.0  # transcription, and the front end where emulated
+    wall_s: float = 0.0  # transcription, the front end within it
     audio_s: float = 0.0
 
 
@@ -190,25 +174,16 @@ def transcribe_condition(
     tr: Transcriber,
     items: list[tuple[str, np.ndarray]],
     front_end: str,
-    state: str,
     label: str,
-    filtered: dict[str, tuple[np.ndarray, float]] | None = None,
 ) -> Run:
     """Each item (the long-form file first, if any; then sentences) as `tingshuo transcribe`
-    would read it with `Settings(front_end=front_end)`. Emulated front end: `filtered` holds
-    each item's filtered audio and the filter's wall time (it is run once and the time
-    counted in every repeat's real-time factor)."""
-    emulate = front_end != "off" and state == "emulated"
-    settings = tr.settings("off" if emulate else front_end)
+    would read it with `Settings(front_end=front_end)`."""
+    settings = tr.settings(front_end)
     run = Run()
     for name, audio in track(items, description=label, console=console, transient=True):
-        extra = 0.0
-        if emulate:
-            assert filtered is not None
-            audio, extra = filtered[name]
         t = time.perf_counter()
         caps = tr.captions(audio, settings, name)
-        run.wall_s += time.perf_counter() - t + extra
+        run.wall_s += time.perf_counter() - t
         run.audio_s += audio.size / SAMPLE_RATE
         if name == "longform":
             run.longform = caps
@@ -558,16 +533,6 @@ def main() -> None:
             results += [r for r in more if (r["condition"], r["front_end"]) not in done]
         show(HallSpec(), kept, results, kept["args"], args.examples)
         return
-    state = front_end_state()
-    log.info("front end: %s", state)
-    if state != "wired":
-        if "auto" in front_ends:
-            log.warning("the front end is not wired into transcription: 'auto' is left out")
-            front_ends.remove("auto")
-        if "on" in front_ends and state == "missing":
-            log.warning("no tingshuo.audio.enhance yet: 'on' is left out")
-            front_ends.remove("on")
-
     hall = Hall(HallSpec(), args.cache)
     items: list[tuple[str, np.ndarray]] = []
     lf_ref = None
@@ -599,7 +564,7 @@ def main() -> None:
         reviewer = SecondPass.load(
             settings, settings.second_pass_model or None, threads=settings.mt_threads
         )
-    clock = FilterClock() if state != "missing" and set(front_ends) - {"off"} else None
+    clock = FilterClock() if set(front_ends) - {"off"} else None
 
     results: list[dict] = []
     started = time.perf_counter()
@@ -614,34 +579,29 @@ def main() -> None:
 
                 args.save_audio.mkdir(parents=True, exist_ok=True)
                 sf.write(args.save_audio / f"{condition}.flac", built[0][1], SAMPLE_RATE)
-            cost = filtered = None
+            cost = None
             if clock is not None:
-                # the filter alone over the condition's audio, timed (wired: transcription
-                # runs its own as well; emulated: its output is what is transcribed)
+                # the filter alone over the condition's audio, timed (transcription runs its
+                # own, and "auto" only while the meter hears echo or noise)
                 mark = clock.mark()
-                filtered = {}
-                for name, audio in track(
+                for _, audio in track(
                     built, description=f"{condition}: filter", console=console, transient=True
                 ):
-                    wall = clock.wall
-                    filtered[name] = (clock(audio), clock.wall - wall)
+                    clock(audio)
                 cost = clock.since(mark)
-                if state == "wired":
-                    filtered = None
             for fe in front_ends:
                 runs_: list[Run] = []
                 for k in range(args.repeat):
                     label = f"{condition}, front end {fe}, run {k + 1}/{args.repeat}"
-                    run = transcribe_condition(tr, built, fe, state, label, filtered)
+                    run = transcribe_condition(tr, built, fe, label)
                     log.info("%s: %.0f s for %.0f s of audio", label, run.wall_s, run.audio_s)
                     runs_.append(run)
                 result = score(runs_, lf_ref, refs, condition, fe)
-                result["emulated"] = fe != "off" and state == "emulated"
                 if cost is not None and fe != "off":
                     result["front_end_cpu"], result["front_end_wall"] = cost
                 results.append(result)
                 if args.json:  # as it goes: a run stopped early keeps what it measured
-                    write_json(args, state, hall, rows, results)
+                    write_json(args, hall, rows, results)
                 log.info(
                     "%s / %s: CER long-form %s, sentences %s, loops %d, runs %d",
                     condition,
@@ -674,11 +634,10 @@ def main() -> None:
         hall.spec, {"hall": hall.rirs.measured, "levels": levels}, shown, vars(args), args.examples
     )
     console.print(
-        f"front end: {state}; {time.perf_counter() - started:.0f} s in all; "
-        f"peak memory {peak_rss_mb():.0f} MB"
+        f"{time.perf_counter() - started:.0f} s in all; peak memory {peak_rss_mb():.0f} MB"
     )
     if args.json:
-        write_json(args, state, hall, rows, shown)
+        write_json(args, hall, rows, shown)
         log.info("wrote %s", args.json)
 
 
@@ -699,10 +658,9 @@ def show(spec: HallSpec, kept: dict, results: list[dict], args: dict, examples: 
         console.print(shown)
 
 
-def write_json(args, state: str, hall: Hall, rows: list[dict], results: list[dict]) -> None:
+def write_json(args, hall: Hall, rows: list[dict], results: list[dict]) -> None:
     out = {
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "front_end_state": state,
         "hall_key": hall.spec.key(),
         "hall": hall.rirs.measured,
         "levels": {f"{c}/{i}": v for (c, i), v in hall.levels.items()},

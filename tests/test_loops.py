@@ -31,6 +31,8 @@ def test_the_loops_seen_in_halls_are_said_once():
     # a last saying cut short goes with the loop
     assert unloop("我们开始吧我们开始吧我们开始吧我们开") == "我们开始吧"
     assert all(loops(t) for t in ("我说了，我说了，我说了。", "。。。。", "他他他他他"))
+    # a reading with no word (the second pass once chose "。" over a sentence) is never kept
+    assert loops("。") and unloop("。") == ""
 
 
 def test_speech_as_written_is_left_alone():
@@ -74,8 +76,8 @@ def test_backwards_speech_gives_no_loop_and_the_same_text_twice(recognizer, back
 def test_a_recording_transcribed_twice_reads_the_same(worker, settings, backwards):
     """Speech, then the same speech backwards: the commit policy, the recognizer's drafts
     skipped as for files, finals and their readings twice over, the same text."""
-    forwards = load_audio(LONG)[: 20 * SAMPLE_RATE]
-    audio = np.concatenate([forwards, *backwards])
+    forwards = load_audio(LONG)[: 10 * SAMPLE_RATE]
+    audio = np.concatenate([forwards, backwards[1]])
 
     def texts() -> list[str]:
         return [s.text for s in transcribe_audio(worker, audio, policy_config(settings), "zh")]
