@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
-from tingshuo.audio.front_end import FrontEnd
+from tingshuo.audio.front_end import FrontEnd, choose
 from tingshuo.audio.vad import StreamingVAD
 from tingshuo.errors import TingshuoError
 
@@ -80,6 +80,16 @@ def test_on_always_cleans_and_off_never(desk_room_desk):
     out, states = _run(FrontEnd("on"), audio)
     assert out.size == audio.size and all(states)
     assert not np.allclose(out, audio, atol=1e-3)
+
+
+def test_a_file_is_cleaned_all_through_or_not_at_all(desk_room_desk):
+    """A recording's front end is chosen once from all of it: the room microphone's is
+    cleaned from its first second, the desk feed's never."""
+    audio, room_from, desk_from = desk_room_desk
+    assert choose("auto", audio[:room_from]) == "off"
+    assert choose("auto", audio[room_from:desk_from]) == "on"
+    assert choose("off", audio[room_from:desk_from]) == "off"
+    assert choose("on", audio[:room_from]) == "on"
 
 
 def test_an_unknown_front_end_is_one_clear_error():

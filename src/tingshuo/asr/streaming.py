@@ -11,6 +11,7 @@ import numpy as np
 
 from ..audio.decode import SAMPLE_RATE
 from ..audio.front_end import FrontEnd
+from ..audio.front_end import choose as choose_front_end
 from ..audio.vad import FRAME, StreamingVAD
 from ..events import Final, Partial, Segment
 from ..settings import Settings
@@ -286,10 +287,16 @@ def transcribe_audio(
     `live`: decode finals as a live session does (a shortened window), to compare the two.
     `second_pass`: each final is read again after the two before it, and its reading chosen
     among the recognizer's (`asr/second_pass.py`). `front_end`: "off", "on" or "auto"
-    (audio/front_end.py).
+    (audio/front_end.py; for a file, "auto" is chosen once from the whole recording).
     """
     transcriber = StreamingTranscriber(
-        worker, config, lang, hotwords, diarizer=diarizer, live=live, front_end=front_end
+        worker,
+        config,
+        lang,
+        hotwords,
+        diarizer=diarizer,
+        live=live,
+        front_end=choose_front_end(front_end, audio),
     )
     said: list[str] = []
 

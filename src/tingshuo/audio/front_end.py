@@ -30,6 +30,23 @@ def check_mode(mode: str) -> str:
     return mode
 
 
+def choose(mode: str, audio: np.ndarray) -> str:
+    """A whole recording's front end: "auto" becomes "on" where the meter hears echo or noise
+    in a quarter or more of it (read in its 15 s windows), else "off". A file is cleaned all
+    through or not at all: from its first second, and the same every time it is read."""
+    if check_mode(mode) != "auto":
+        return mode
+    meter = SoundMeter()
+    verdicts = []
+    window = int(15 * SAMPLE_RATE)
+    for i in range(0, max(audio.size, 1), SAMPLE_RATE):
+        meter.feed(audio[i : i + SAMPLE_RATE])
+        end = min(i + SAMPLE_RATE, audio.size)
+        if end % window < SAMPLE_RATE or end == audio.size:
+            verdicts.append(meter.report().wants_filter)
+    return "on" if sum(verdicts) >= 0.25 * len(verdicts) and any(verdicts) else "off"
+
+
 class FrontEnd:
     """One stream's front end: `__call__` gives what the VAD and the recognizer hear (same
     timing as the input: sample i of it is sample i of the input), `heard` feeds the meter
