@@ -417,6 +417,7 @@ class LiveSession:
         try:
             self._emit(self.transcriber.flush(), sink)
         finally:
+            self.transcriber.front_end.close()  # its native state, now, not at exit
             try:
                 self.store.finish_session(self.info.id, status, self.seconds)
             except StoreError as e:
