@@ -11,30 +11,9 @@ from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.audio.enhance import DELAY, UNLIMITED, RoomFilter, enhance
 from tingshuo.errors import ModelError
 
-from .helpers import AISHELL, read_tsv
-
-pra = pytest.importorskip("pyroomacoustics")
+from .helpers import AISHELL, read_tsv, room_impulses
 
 GAP_S = 0.8  # silence after each sentence: room for its reverberant tail
-
-
-def _room_impulse(distance: float) -> np.ndarray:
-    """A 12 × 9 × 4 m hall, RT60 ≈ 0.9 s (as measured on the response), the microphone
-    `distance` m in front of the talker; the response starts at its direct sound."""
-    dim = [12.0, 9.0, 4.0]
-    absorption, max_order = pra.inverse_sabine(0.6, dim)
-    room = pra.ShoeBox(
-        dim,
-        fs=SAMPLE_RATE,
-        materials=pra.Material(absorption),
-        max_order=max_order,
-        air_absorption=False,
-    )
-    room.add_source([3.0, 4.5, 1.6])
-    room.add_microphone([3.0 + distance, 4.5, 1.5])
-    room.compute_rir()
-    h = np.asarray(room.rir[0][0], dtype=np.float64)
-    return h[max(0, int(np.argmax(np.abs(h))) - 20) :]
 
 
 def _speech_band(x: np.ndarray) -> np.ndarray:
@@ -67,7 +46,7 @@ def room(dry) -> np.ndarray:
     from scipy.signal import fftconvolve
 
     x = dry[0]
-    y = fftconvolve(x, _room_impulse(1.3))[: x.size]
+    y = fftconvolve(x, room_impulses((1.3,))[0])[: x.size]
     return (y * np.sqrt(np.mean(x**2) / np.mean(y**2))).astype(np.float32)
 
 
