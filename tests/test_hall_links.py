@@ -165,7 +165,10 @@ def test_api_pages_work_offline(worker, tmp_path):
             assert scripts and all(re.match(r"/[^/]", s) for s in scripts), scripts
             assert "cdn" not in html.lower() and "http" not in "".join(scripts)
             for asset in scripts:
-                assert server.http.get(asset).status_code == 200, asset
+                got = server.http.get(asset)
+                assert got.status_code == 200, asset
+                # nor anything the scripts fetch by themselves (ReDoc's footer logo did)
+                assert "cdn.redoc.ly" not in got.text, asset
         # Chromium reaches nothing but loopback (anything else goes to a closed proxy port)
         driver = chromium(tmp_path, "--proxy-server=http://127.0.0.1:9")
         try:
@@ -179,5 +182,9 @@ def test_api_pages_work_offline(worker, tmp_path):
             wait_for(driver, "document.querySelector('.api-info h1')", 60, "ReDoc's title")
             title = driver.find_element(By.CSS_SELECTOR, ".api-info h1")
             assert title.is_displayed() and title.text.startswith("tingshuo")
+            images = driver.execute_script(
+                "return [...document.images].map(i => [i.src, i.naturalWidth])"
+            )
+            assert images and all(src.startswith(server.url) and w > 0 for src, w in images), images
         finally:
             driver.quit()

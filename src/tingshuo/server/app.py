@@ -126,6 +126,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     app = FastAPIOffline(
         title="tingshuo",
         version=__version__,
+        redoc_url=None,  # pages.py serves /redoc, without the one asset ReDoc fetches online
         lifespan=lifespan,
         swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
     )
