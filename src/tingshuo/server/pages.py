@@ -6,9 +6,8 @@ reads the room id and token from the address and talks to the REST API and WebSo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from functools import cache
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html
