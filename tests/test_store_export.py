@@ -11,6 +11,7 @@ import srt
 import webvtt
 
 from tingshuo.errors import TingshuoError
+from tingshuo.events import Segment
 from tingshuo.store.db import open_store
 from tingshuo.store.export import FORMATS, render
 
@@ -118,4 +119,6 @@ def test_a_database_from_an_older_version_is_upgraded_in_place(tmp_path):
     room = store.create_room("主会场", "zh", ["en"])
     new = store.create_session("新会议", lang="zh", targets=["en"], room_id=room.id)
     assert [s.id for s in store.room_sessions(room.id)] == [new.id]
+    store.add_segment(Segment(session_id=new.id, start=0, end=1, lang="zh", text="指标。"))
+    assert [s.segments for s in store.room_sessions(room.id)] == [1]  # counted, as listed
     open_store(f"sqlite:///{path}")  # a second start finds nothing to add

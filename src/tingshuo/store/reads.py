@@ -41,18 +41,7 @@ class Reads(Connection):
 
     @_reads
     def list_sessions(self) -> list[SessionInfo]:
-        counts = (
-            select(SegmentRow.session_id, func.count(SegmentRow.id).label("n"))
-            .group_by(SegmentRow.session_id)
-            .subquery()
-        )
-        query = (
-            select(SessionRow, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.session_id == SessionRow.id)
-            .order_by(SessionRow.created_at.desc())
-        )
-        with self._db() as db:
-            return [session_info(row, n) for row, n in db.execute(query)]
+        return self._counted_sessions(order=SessionRow.created_at.desc())
 
     @_reads
     def get_session(self, session_id: str) -> SessionInfo:
@@ -163,9 +152,23 @@ class Reads(Connection):
 
     @_reads
     def room_sessions(self, room_id: str) -> list[SessionInfo]:
-        query = select(SessionRow).where(SessionRow.room_id == room_id)
+        return self._counted_sessions(SessionRow.room_id == room_id, order=SessionRow.created_at)
+
+    def _counted_sessions(self, *where, order) -> list[SessionInfo]:
+        """Sessions with how many captions each has stored."""
+        counts = (
+            select(SegmentRow.session_id, func.count(SegmentRow.id).label("n"))
+            .group_by(SegmentRow.session_id)
+            .subquery()
+        )
+        query = (
+            select(SessionRow, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.session_id == SessionRow.id)
+            .where(*where)
+            .order_by(order)
+        )
         with self._db() as db:
-            return [session_info(r) for r in db.scalars(query.order_by(SessionRow.created_at))]
+            return [session_info(row, n) for row, n in db.execute(query)]
 
     @_reads
     def room_segments(
