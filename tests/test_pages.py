@@ -14,15 +14,19 @@ LINE_BOXES = """
 const band = document.getElementById('captions').getBoundingClientRect();
 const qr = document.getElementById('qr');
 const boxes = [];
-for (const line of document.querySelectorAll('#captions .line, #captions .partial')) {
-  if (!line.offsetParent) continue;  // hidden
-  const range = document.createRange();
-  range.selectNodeContents(line);
-  for (const r of range.getClientRects()) {
-    if (r.width > 1) boxes.push({top: r.top, bottom: r.bottom, left: r.left, right: r.right,
-                                 text: line.textContent});
+const parts = [...document.getElementById('captions').children];
+parts.forEach((part, seg) => {
+  for (const line of part.matches('.partial') ? [part] : part.querySelectorAll('.line')) {
+    if (!line.offsetParent) continue;  // not shown in this language
+    const hidden = getComputedStyle(line).visibility !== 'visible';
+    const range = document.createRange();
+    range.selectNodeContents(line);
+    for (const r of range.getClientRects()) {
+      if (r.width > 1) boxes.push({top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+                                   text: line.textContent, seg, hidden});
+    }
   }
-}
+});
 return {band: {top: band.top, bottom: band.bottom, height: band.height},
         qr: qr.hidden ? null : qr.getBoundingClientRect().toJSON(),
         lines: Number(document.getElementById('captions').dataset.lines),
@@ -32,13 +36,20 @@ return {band: {top: band.top, bottom: band.bottom, height: band.height},
 
 def assert_whole_lines(geometry: dict) -> list[dict]:
     """No line cut by the band's edge, none under the QR code, all inside the window;
-    returns the lines a viewer sees."""
+    no caption begun above the band with its tail in it (but the newest, longer than the
+    band); returns the lines a viewer sees."""
     band = geometry["band"]
     assert 0 <= band["top"] and band["bottom"] <= geometry["height"] + 0.5
     seen = []
-    for box in geometry["boxes"]:
+    boxes = [b for b in geometry["boxes"] if not b["hidden"]]
+    newest = max((b["seg"] for b in boxes), default=-1)
+    for box in boxes:
         if box["bottom"] <= band["top"] + 0.5:
             continue  # scrolled away above the band: clipped whole
+        began_above = [
+            b for b in boxes if b["seg"] == box["seg"] and b["bottom"] <= band["top"] + 0.5
+        ]
+        assert not began_above or box["seg"] == newest, f"a caption's tail alone: {box}"
         assert box["top"] >= band["top"] - 0.5, f"line cut at the band's top: {box}"
         assert box["bottom"] <= band["bottom"] + 0.5, f"line cut at the bottom: {box}"
         assert 0 <= box["left"] and box["right"] <= geometry["width"] + 0.5, box
@@ -175,32 +186,106 @@ def test_screen_band_and_phone_follow_the_language_choice(server, aishell_rows, 
         )
         big.save_screenshot(str(tmp_path / "screen-obs.png"))
 
-        # a screen sized for three lines holds three, the newest at the bottom
+        # a screen sized for three lines: the newest caption whole at the bottom, and above
+        # it an older one only where it fits whole
         big.get(f"{viewer}/screen?token={token}&lines=3&lang=src,en")
         wait_for(big, "window.tsCaptions && window.tsCaptions.rows.size === 2", 20)
         geometry = big.execute_script(LINE_BOXES)
         assert geometry["lines"] == 3
         seen = assert_whole_lines(geometry)
-        assert len(seen) == 3 and seen[-1]["text"].isascii()  # the last translation
+        assert 2 <= len(seen) <= 3 and seen[-1]["text"].isascii()  # the last translation
     finally:
         big.quit()
         phone.quit()
 
 
-def test_a_wrong_link_and_an_unknown_room_say_what_to_do(server, tmp_path):
-    from selenium.webdriver.common.by import By
+def _final(server, room: dict, utterance: int, text: str) -> None:
+    from tingshuo.events import Final, Segment
 
-    room = server.room(name="Hall C")
-    phone = chromium(tmp_path / "phone", "--window-size=390,844")
+    store = server.app.state.store
+    session = store.create_session("band", lang="zh", room_id=room["id"])
+    seg = store.add_segment(Segment(session_id=session.id, start=0, end=4, lang="zh", text=text))
+    server.app.state.rooms.publish(room["id"], Final(utterance=utterance, segment=seg))
+
+
+def test_the_band_begins_with_a_captions_first_line(server, tmp_path):
+    room = server.room(name="Band")
+    driver = chromium(tmp_path)
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": False},
+    )
+    first = "今天我们讨论城市交通的未来，电动车只是解决方案中的一种，公共交通同样重要，也要做。"
+    second = "下一位发言人将介绍地铁线路的规划，以及明年开工的三个项目，请大家关注会议材料。"
     try:
-        phone.get(f"{server.url}/room/{room['id']}?token=wrong")
-        wait_for(phone, "document.getElementById('status').dataset.link === 'refused'", 20)
-        told = phone.find_element(By.ID, "empty")
-        assert told.is_displayed() and "二维码" in told.text
-        phone.get(f"{server.url}/room/no-such-room?token=wrong")
-        wait_for(phone, "document.getElementById('status').dataset.link === 'refused'", 20)
-        text = phone.find_element(By.ID, "empty").text
-        assert text, "nothing said"
-        assert "403" not in text and "closed" not in text
+        driver.get(f"{server.url}/room/{room['id']}/screen?token={room['viewer_token']}"
+                   "&lines=3&qr=0")  # fmt: skip
+        wait_for(driver, "document.getElementById('status').dataset.link === 'online'", 20)
+        _final(server, room, 1, first)
+        _final(server, room, 2, second)
+        wait_for(driver, "window.tsCaptions.rows.size === 2", 10)
+        geometry = driver.execute_script(LINE_BOXES)
+        assert geometry["lines"] == 3
+        seen = assert_whole_lines(geometry)
+        # the older caption would leave only its tail on the top line: it is hidden whole
+        assert seen and {box["text"] for box in seen} == {second}
+        assert all(box["hidden"] for box in geometry["boxes"] if box["text"] == first)
+        driver.save_screenshot(str(tmp_path / "band.png"))
     finally:
-        phone.quit()
+        driver.quit()
+
+
+def test_a_phone_names_its_two_choices_apart_and_a_wrong_link_says_so(server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    room = server.room(name="Phone", targets=["en"])
+    page = f"{server.url}/room/{room['id']}"
+    # the chosen option's text, and the drop-down's arrow, inside the drop-down and the window
+    fits = """
+    const s = arguments[0];
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = getComputedStyle(s).font;
+    const r = s.getBoundingClientRect();
+    return [ctx.measureText(s.selectedOptions[0].text).width + 16 <= r.width,
+            r.left >= 0 && r.right <= window.innerWidth];
+    """
+    english = chromium(tmp_path / "en", "--lang=en-US")
+    english.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+    )
+    chinese = chromium(tmp_path / "zh", "--lang=zh-CN", "--accept-lang=zh-CN")
+    try:
+        english.get(f"{page}?token={room['viewer_token']}&lang=src,en")
+        wait_for(english, "document.getElementById('status').dataset.link === 'online'", 20)
+        captions = english.find_element(By.ID, "langs-pick")
+        voice = english.find_element(By.CSS_SELECTOR, "#listen-bar .pick")
+        assert captions.text.startswith("Captions") and voice.text.startswith("Voice")
+        shown = Select(english.find_element(By.ID, "langs"))
+        assert [o.text for o in shown.options] == ["Original", "Original + English", "English"]
+        assert shown.first_selected_option.text == "Original + English"
+        heard = Select(english.find_element(By.ID, "listen-lang"))
+        assert [o.text for o in heard.options] == ["English", "Original sound"]
+        for select in (shown, heard):  # the chosen text whole, inside the window
+            assert english.execute_script(fits, select._el) == [True, True]
+        english.save_screenshot(str(tmp_path / "phone-header.png"))
+
+        # a wrong token: an English page about the link, nothing to choose
+        english.get(f"{page}?token=wrong")
+        wait_for(english, "document.getElementById('status').dataset.link === 'refused'", 20)
+        assert english.find_element(By.ID, "name").text == "Link not valid"
+        assert english.title.startswith("Link not valid")
+        assert english.find_element(By.ID, "status").text == "no access"
+        assert "ask the organizer for the QR code again" in english.find_element(By.ID, "empty").text
+        assert not english.find_element(By.ID, "langs").is_displayed()
+        english.save_screenshot(str(tmp_path / "phone-refused.png"))
+        # no such room, to a Chinese browser: Chinese
+        chinese.get(f"{server.url}/room/nosuchroom?token=wrong")
+        wait_for(chinese, "document.getElementById('status').dataset.link === 'refused'", 20)
+        assert chinese.find_element(By.ID, "name").text == "没有这个会场"
+        text = chinese.find_element(By.ID, "empty").text
+        assert "请检查链接" in text and "403" not in text and "closed" not in text
+    finally:
+        english.quit()
+        chinese.quit()

@@ -32,6 +32,15 @@
 
   function ui() { return document.documentElement.lang === "en" ? "en" : "zh"; }
 
+  // the voice's choices, named apart from the captions' ("English" twice told nobody which)
+  function names() {
+    document.getElementById("listen-label").textContent = TS.say(ui(), "译音", "Voice");
+    for (const o of pick.options) {
+      o.text = o.value === "src" ? TS.say(ui(), "原声", "Original sound") : TS.langName(o.value);
+    }
+  }
+  window.addEventListener("tingshuo-ui", () => { names(); show(); });
+
   function show() {
     toggle.setAttribute("aria-pressed", String(player.on));
     toggle.classList.toggle("primary", player.on);
@@ -178,7 +187,8 @@
       player.room = m.room;
       // the translations, then the room's own sound (relayed as it is)
       const langs = [...(m.room.targets || []), "src"];
-      pick.replaceChildren(...langs.map((t) => new Option(t === "src" ? "原声 Original" : TS.langName(t), t)));
+      pick.replaceChildren(...langs.map((t) => new Option(t, t)));
+      names();
       const saved = localStorage.getItem("tingshuo-listen-lang");
       if (saved && langs.includes(saved)) pick.value = saved;
       bar.hidden = false;

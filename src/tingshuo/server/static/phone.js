@@ -31,18 +31,25 @@
     localStorage.setItem("tingshuo-lang", select.value);
   });
 
-  // the page speaks the language the reader chose to read: English for an English-only view
-  let ui = "zh";
+  // the page speaks the language the reader chose to read: English for an English-only view;
+  // until the room is known (or when the link is refused), the browser's language
+  const browser = (navigator.languages || [navigator.language]).map((t) => (t || "").toLowerCase());
+  const browserUi = browser.length && browser[0].startsWith("zh") ? "zh" : browser.some((t) => t.startsWith("en")) ? "en" : "zh";
+  let ui = browserUi;
+  document.documentElement.lang = ui === "en" ? "en" : "zh-CN";
+  const pickLangs = document.getElementById("langs-pick");
   let room = null;
   let state = "idle";
   let wasLive = false;
   let link = "connecting";
   let refusedCode = 0;
 
+  // of the languages shown, the browser's if it is one of them (an English reader of
+  // "Original + English" reads English), else the first
   function uiLang(value) {
-    const shown = value.split(",");
-    if (shown.includes("src")) return room && room.lang === "en" ? "en" : "zh";
-    return shown.includes("en") ? "en" : "zh";
+    const shown = value.split(",").map((v) => (v === "src" ? (room && room.lang === "en" ? "en" : "zh") : v));
+    if (shown.includes(browserUi)) return browserUi;
+    return shown[0] === "en" ? "en" : "zh";
   }
 
   // the language to start in: the link's, the reader's last choice, else the browser's when
@@ -62,9 +69,18 @@
     select.value = value;
     view.setShow(value.split(","));
     ui = uiLang(value);
+    for (const option of select.options) option.text = optionLabel(option.value);
     document.documentElement.lang = ui === "en" ? "en" : "zh-CN";
     follow.textContent = TS.say(ui, "↓ 最新", "↓ Live");
+    document.getElementById("langs-label").textContent = TS.say(ui, "字幕", "Captions");
+    window.dispatchEvent(new Event("tingshuo-ui")); // the Listen bar speaks it too
     render();
+  }
+
+  // short enough for a phone's width: "原文 + English", "Original + English"
+  function optionLabel(value) {
+    const original = TS.say(ui, "原文", "Original");
+    return value.split(",").map((v) => (v === "src" ? original : TS.langName(v))).join(" + ");
   }
 
   // one badge for the connection and the room: what a reader needs to know at a glance
@@ -75,6 +91,12 @@
       text = TS.say(ui, "无法打开", "no access");
       cls = "offline";
       empty.textContent = TS.refusal(refusedCode, ui);
+      // a page about the link, not an empty room: its title says so, no language to choose
+      const title = refusedCode === 4404 ? TS.say(ui, "没有这个会场", "No such room")
+        : TS.say(ui, "链接无效", "Link not valid");
+      document.getElementById("name").textContent = title;
+      document.title = `${title} · tingshuo`;
+      pickLangs.hidden = true;
     } else if (link === "offline") {
       text = TS.say(ui, "重新连接…", "reconnecting…");
       cls = "offline";
@@ -108,12 +130,10 @@
       room = m.room;
       document.getElementById("name").textContent = m.room.name;
       document.title = `${m.room.name} · tingshuo`;
-      const options = [["src", TS.langName("src")]];
-      for (const t of m.room.targets) {
-        options.push([`src,${t}`, `${TS.langName("src")} + ${TS.langName(t)}`]);
-        options.push([t, TS.langName(t)]);
-      }
-      select.replaceChildren(...options.map(([v, label]) => new Option(label, v)));
+      const options = [["src"]];
+      for (const t of m.room.targets) options.push([`src,${t}`], [t]);
+      select.replaceChildren(...options.map(([v]) => new Option(v, v)));
+      pickLangs.hidden = false;
       state = m.state || "idle";
       wasLive = wasLive || state !== "idle";
       choose(startingLang(options));

@@ -48,6 +48,19 @@
     el.style.height = `${lines * lh}px`;
     el.style.bottom = `${margin}px`;
     el.dataset.lines = String(lines);
+    trim();
+  }
+
+  // The band begins with a caption's first line: one that only partly fits (its tail alone
+  // at the top, "做。") is hidden whole, unless it is the newest, longer than the band.
+  function trim() {
+    const top = el.getBoundingClientRect().top;
+    const shown = [...el.children].filter((c) => c.offsetHeight > 0);
+    shown.forEach((child, i) => {
+      const box = child.getBoundingClientRect();
+      const cut = box.top < top - 0.5 && box.bottom > top + 0.5 && i < shown.length - 1;
+      child.classList.toggle("cut", cut);
+    });
   }
   window.addEventListener("resize", layout);
   if (document.fonts) document.fonts.ready.then(layout);
@@ -79,6 +92,7 @@
     }
     TS.storeNotice(notice, m);
     view.handle(m);
+    trim();
     showWaiting();
   }, (s, why, code) => {
     status.textContent = s === "online" || s === "connecting" ? ""
