@@ -277,7 +277,8 @@ def test_a_phone_names_its_two_choices_apart_and_a_wrong_link_says_so(server, tm
         assert english.find_element(By.ID, "name").text == "Link not valid"
         assert english.title.startswith("Link not valid")
         assert english.find_element(By.ID, "status").text == "no access"
-        assert "ask the organizer for the QR code again" in english.find_element(By.ID, "empty").text
+        told = english.find_element(By.ID, "empty").text
+        assert "ask the organizer for the QR code again" in told
         assert not english.find_element(By.ID, "langs").is_displayed()
         english.save_screenshot(str(tmp_path / "phone-refused.png"))
         # no such room, to a Chinese browser: Chinese
