@@ -133,6 +133,19 @@ class StoreNotice(_Notice):
     lost: bool | None = None
 
 
+class StreamNotice(_Notice):
+    """A room listening to a network stream lost it (`back: false`, while it tries again:
+    `tries`, `gap_s` so far) or has it back (`gap_s` of sound lost in that drop; `lost_s` in
+    the session). `message` says it in words for the console."""
+
+    type: Literal["stream"] = "stream"
+    back: bool
+    tries: int
+    gap_s: float
+    lost_s: float
+    message: str
+
+
 class BusNotice(_Notice):
     """From a gateway to its own viewers: the message bus between processes (Redis) is away
     (`ok: false`: captions are paused) or back."""
@@ -240,6 +253,7 @@ RoomEvent = (
     | Lag
     | SoundNotice
     | StoreNotice
+    | StreamNotice
     | BusNotice
     | StageSound
     | SpeakerNamed

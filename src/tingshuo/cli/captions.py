@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -125,6 +126,10 @@ def transcribe(
 def listen(
     file: Annotated[Path | None, typer.Option("--file", help="play a file as if live")] = None,
     mic: Annotated[bool, typer.Option("--mic", help="listen to the sound input device")] = False,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="listen to a stream: rtmp://, rtsp://, http(s)://, udp://…"),
+    ] = None,
     realtime: Annotated[
         bool, typer.Option("--realtime/--fast", help="pace --file at 1× (default) or run flat out")
     ] = True,
@@ -152,8 +157,8 @@ def listen(
     from ..events import Final, Partial, Translation
     from ..live.recipe import Recipe, open_session
 
-    if (file is None) == (not mic):
-        raise TingshuoError("give exactly one source: --file PATH or --mic")
+    if [file is not None, mic, url is not None].count(True) != 1:
+        raise TingshuoError("give exactly one source: --file PATH, --mic or --url URL")
     language = common.parse_lang(lang)
     terms = common.hot_words(hotword, hotwords)
     following, _ = common.following(script, language)  # its terms near the speaker: hot words
@@ -161,6 +166,14 @@ def listen(
         blocks = file_blocks(file, realtime)
         source = str(file)
         probe(file)  # a bad file fails now, not after the model has loaded
+    elif url is not None:  # checked and opened now; a drop is reconnected, and said here
+        from ..live import stream_room
+
+        def told(event: object) -> None:
+            err.print(getattr(event, "message", ""), style="yellow", markup=False)
+
+        blocks = stream_room.open_room_stream(url, get_settings(), told, threading.Event())
+        source = stream_room.label(url)
     else:
         dev: str | int | None = int(device) if device and device.isdigit() else device
         blocks = mic_blocks(dev)
@@ -183,7 +196,7 @@ def listen(
         hotwords=tuple(terms),
         targets=tuple(targets),
         glossary=terms_glossary,
-        title=title or (file.name if file else "Microphone"),
+        title=title or (file.name if file else source if url else "Microphone"),
         source=source,
     )
     session = open_session(

@@ -45,7 +45,8 @@ class TooManyRooms(RoomError):
 
 def source_label(kind: str, path: Path | None, label: str | None) -> str:
     """How a session records where its sound came from."""
-    return label or {"push": "websocket", "file": str(path), "device": "sound device"}[kind]
+    default = {"push": "websocket", "file": str(path), "device": "sound device", "url": "stream"}
+    return label or default[kind]
 
 
 def check_start(room: RoomInfo, busy: str | None, live: int, settings: Settings) -> None:
@@ -117,6 +118,7 @@ class LiveRooms(Protocol):
         device: str | int | None = None,
         cleanup: Path | None = None,
         label: str | None = None,
+        url: str | None = None,
     ) -> Any: ...
 
     def push(self, room_id: str, samples: np.ndarray) -> None: ...

@@ -4,9 +4,9 @@ A gateway holds no model and no room. Starting a room writes its run to Redis (a
 source, the session, its state) and adds it to the set of rooms that want a worker; a worker
 (`tingshuo worker`, live/room_worker.py) claims it with a lease. The room's audio goes into a
 Redis stream, whichever gateway receives it (a console's WebSocket, a file played as live, the
-gateway's sound device), each block stamped with its time in the session; the worker reads
-it from there, and its events come back on the bus. Pause and stop are commands in the same
-stream, so they reach the worker in order with the audio.
+gateway's sound device or a network stream), each block stamped with its time in the session;
+the worker reads it from there, and its events come back on the bus. Pause and stop are
+commands in the same stream, so they reach the worker in order with the audio.
 
 The rooms themselves, their tokens, rundowns and voices are in the database; live state is in
 Redis: any gateway can serve any room's viewers and take its audio.
@@ -15,6 +15,7 @@ Redis: any gateway can serve any room's viewers and take its audio.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -34,6 +35,7 @@ from ..events import RoomEvent, RoomState
 from ..rules import RuleBook
 from ..settings import Settings
 from ..store.db import RoomInfo, Store
+from . import stream_room
 from .base import RoomBusy, check_start, lookup, source_label
 from .bus import RedisBus, room_key
 from .captions import CaptionPath
@@ -206,6 +208,7 @@ class ClusterRooms:
         device: str | int | None = None,
         cleanup: Path | None = None,
         label: str | None = None,
+        url: str | None = None,
     ) -> RemoteRun:
         room = self.room(room_id)
         run = self._run(room_id)
@@ -217,8 +220,14 @@ class ClusterRooms:
             remote.audio_t = float(run.get("audio_t", 0))
             return remote
         check_start(room, run.get("source", "") if run else None, self.live_count, self.settings)
+        stopping = threading.Event()
         if kind == "device":
             live = mic_blocks(device)
+        elif kind == "url":  # the gateway reads the stream, as it reads a file or a device
+            publish = functools.partial(self.publish, room_id)
+            opened = stream_room.open_room_stream
+            live = await run_in_threadpool(opened, url, self.settings, publish, stopping)
+            label = stream_room.label(url)
         source = source_label(kind, path, label)
         info = await run_in_threadpool(
             self.store.create_session,
@@ -229,7 +238,7 @@ class ClusterRooms:
             room.targets,
             room_id,
         )
-        remote = self._local[room_id] = RemoteRun(room, kind, info.id)
+        remote = self._local[room_id] = RemoteRun(room, kind, info.id, stopping)
         now = remote.started
         self.redis.delete(room_key(room_id, "audio"))
         self.redis.hset(
@@ -254,7 +263,9 @@ class ClusterRooms:
             threading.Thread(
                 target=self._play, args=(remote, blocks, speed, cleanup), daemon=True
             ).start()
-        elif kind == "device":
+        elif kind in ("device", "url"):
+            if kind == "url":
+                live = stream_room.unless_paused(live, lambda: remote.paused)
             threading.Thread(target=self._play, args=(remote, live, 0, None), daemon=True).start()
         return remote
 

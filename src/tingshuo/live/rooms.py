@@ -1,10 +1,10 @@
 """Rooms that listen: one LiveSession per running room, all sharing the server's models.
 
 A room runs from `start` (a source: audio pushed over a WebSocket, an uploaded file played as
-live, or the server's sound device) until `stop` or the end of the source; each run is a
-stored session of the room. The session works in its own thread; its events come back to the
-event loop and go out on the bus, finals after they are stored (live/captions.py). `server/`
-reaches a room only through the methods here, never a run's internals.
+live, the server's sound device or a network stream, live/stream_room.py) until `stop` or the
+end of the source; each run is a stored session of the room. The session works in its own
+thread; its events come back to the event loop and go out on the bus, finals after they are
+stored (live/captions.py). `server/` reaches a room only through the methods here.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ..rules import RuleBook
 from ..settings import Settings
 from ..store.db import RoomInfo, Store
 from ..store.pending import StoreState
+from . import stream_room
 from .base import RoomBusy, check_start, lookup, source_label
 from .bus import Bus
 from .captions import CaptionPath
@@ -52,7 +53,7 @@ _LAG_EVERY_S = 1.0
 @dataclass(eq=False)
 class RoomRun:
     room: RoomInfo
-    kind: str  # "push", "file" or "device"
+    kind: str  # "push", "file", "device" or "url"
     session: LiveSession
     push: PushSource | None = None
     paused: bool = False
@@ -66,12 +67,8 @@ class RoomRun:
         return "paused" if self.paused else "live"
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "source": self.kind,
-            "session_id": self.session.info.id,
-            "backlog_s": round(self.session.backlog_s, 2),
-        }
+        return {"state": self.state, "source": self.kind, "session_id": self.session.info.id,
+                "backlog_s": round(self.session.backlog_s, 2)}  # fmt: skip
 
 
 def _silence() -> np.ndarray:
@@ -271,6 +268,7 @@ class Rooms:
         device: str | int | None = None,
         cleanup: Path | None = None,
         label: str | None = None,
+        url: str | None = None,
     ) -> RoomRun:
         room = self.room(room_id)
         run = self.runs.get(room_id)
@@ -280,7 +278,7 @@ class Rooms:
         check_start(room, busy, len(self.runs) + len(self._starting), self.settings)
         self._starting.add(room_id)  # loading the translator takes a while: no second start
         try:
-            return await self._start(room, kind, path, speed, device, cleanup, label)
+            return await self._start(room, kind, path, speed, device, cleanup, label, url)
         finally:
             self._starting.discard(room_id)
 
@@ -293,11 +291,18 @@ class Rooms:
         device: str | int | None,
         cleanup: Path | None,
         label: str | None,
+        url: str | None = None,
     ) -> RoomRun:
         room_id = room.id
         self.worker.recognizer.check_language(None if room.lang == "auto" else room.lang)
+        stopping = threading.Event()
         if kind == "device":
             live = mic_blocks(device)  # checks the device now: a missing one is a clear error
+        elif kind == "url":  # checked and opened now: a refusal is the start's answer
+            publish = self._sink(room_id)
+            open_stream = stream_room.open_room_stream
+            live = await run_in_threadpool(open_stream, url, self.settings, publish, stopping)
+            label = stream_room.label(url)
         diarizer = await run_in_threadpool(self.diarizer, room_id)
         session = await run_in_threadpool(
             lambda: room_session(
@@ -313,7 +318,7 @@ class Rooms:
                 ),
             )
         )
-        run = RoomRun(room, kind, session)
+        run = RoomRun(room, kind, session, stopping=stopping)
         blocks: Iterable[np.ndarray]
         if kind == "push":
             blocks = run.push = PushSource()

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 
 from ..audio.decode import probe
+from ..audio.stream import StreamError
 from ..errors import AudioError
 from ..live.base import RoomError
 from ..mt.base import LANGUAGE_NAMES
@@ -334,6 +335,25 @@ async def start_device(request: Request, room_id: str, body: DeviceIn | None = N
     except RoomError as e:
         raise HTTPException(e.status, str(e)) from None
     return _out(request, room)
+
+
+class StreamIn(BaseModel):
+    url: str = Field(
+        max_length=2000,
+        description="a stream: rtmp://, rtsp://, http(s):// (HLS, Icecast), udp://, srt://…",
+    )
+
+
+@router.post("/{room_id}/start/url", dependencies=[Organizer])
+async def start_url(request: Request, room_id: str, body: StreamIn) -> RoomOut:
+    """Listen to a network stream; it is opened now (a refusal is this call's answer) and
+    reconnected while it drops, until the room stops."""
+    room = room_or_404(request, room_id)
+    try:
+        await rooms_of(request).start(room.id, "url", url=body.url)
+    except (RoomError, StreamError) as e:
+        raise HTTPException(e.status, str(e)) from None
+    return _out(request, room_or_404(request, room_id))
 
 
 @router.post("/{room_id}/pause", dependencies=[Organizer])
