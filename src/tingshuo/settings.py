@@ -136,6 +136,9 @@ class Settings(BaseSettings):
 
     # live event server (issue 4): access, limits of rooms and sockets
     token: str | None = None  # organizer token (TINGSHUO_TOKEN); generated at start when unset
+    # a key for the OpenAI audio API (/v1) only, besides the organizer token: what meeting
+    # bots and other tools are given, opening none of the organizer's routes
+    api_token: str | None = None
     public_url: str | None = None  # base of viewer links and QR codes, e.g. behind a proxy
     max_live_rooms: int = 8  # rooms listening at once (they share one recognizer)
     max_viewers_per_room: int = 2000

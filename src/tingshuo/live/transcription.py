@@ -1,9 +1,11 @@
-"""File transcription, the one way for `tingshuo transcribe` and `POST /api/transcribe`: a
-whole recording through the live commit policy, each final on the caption path (stored as it
-comes, rules applied) into a session of its own."""
+"""File transcription, the one way for `tingshuo transcribe`, `POST /api/transcribe` and the
+OpenAI audio API (`server/api_openai.py`): a whole recording through the live commit policy,
+each final on the caption path (stored as it comes, rules applied) into a session of its own;
+and a finished transcript's translation, caption by caption."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -15,6 +17,7 @@ from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE
 from ..errors import StoreError
 from ..events import Final, Segment
+from ..mt.base import Translator, check_pair
 from ..rules import Rules
 from ..settings import Settings
 from ..store.db import SessionInfo, Store
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     from ..asr.second_pass import SecondPass
     from ..speakers import Diarizer
     from .scripts import Following
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,4 +91,32 @@ def transcribe_file(
                 store.finish_session(info.id, out.status, duration)
             except StoreError as e:
                 out.lost = e
+    return out
+
+
+def translate_transcript(
+    translator: Translator, segments: Sequence[Segment], target: str, store: Store | None = None
+) -> list[Segment]:
+    """The transcript's captions with their text in `target`, translated one by one in one
+    conversation (each with the ones before it as context); captions already in `target`
+    stay as they are. Each translation is stored beside its caption when `store` is given."""
+    conversation = object()  # this transcript's own chat, let go at the end
+    out: list[Segment] = []
+    try:
+        for seg in segments:
+            text = seg.text
+            if seg.lang != target and seg.text.strip():
+                check_pair(seg.lang, target, translator.pairs)
+                text = translator.translate(seg.text, seg.lang, target, conversation=conversation)
+                if store is not None and seg.id is not None:
+                    try:
+                        store.set_translation(seg.id, target, text)
+                    except StoreError as e:  # the translation still goes to the caller
+                        log.warning("translations of this transcript not stored: %s", e)
+                        store = None
+            out.append(seg.model_copy(update={"text": text, "lang": target}))
+    finally:
+        forget = getattr(translator, "forget", None)
+        if forget is not None:
+            forget(conversation)
     return out

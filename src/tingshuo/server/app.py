@@ -42,6 +42,7 @@ from . import (
     api_anchor,
     api_anchor_room,
     api_captions,
+    api_openai,
     api_rooms,
     api_texts,
     corrections,
@@ -142,6 +143,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.include_router(api_anchor_room.router)
+    app.include_router(api_openai.router)  # OpenAI's audio API, for the tools that speak it
     app.state.anchors = Anchors()
     _mount_features(app)
     pages.mount_static(app)
@@ -275,11 +277,14 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     ) -> list[SearchHit]:
         return store(request).search(q, limit)
 
+    api_openai.openai_errors(app)  # last: it wraps the handlers above for /v1 only
     return app
 
 
 # bodies that may be large: file uploads (multipart framing on top of the file itself)
-_UPLOADS = re.compile(r"^/api/(transcribe|rooms/[^/]+/start/file)$")
+_UPLOADS = re.compile(
+    r"^/api/(transcribe|rooms/[^/]+/start/file)$|^/v1/audio/(transcriptions|translations)$"
+)
 _DOCUMENTS = re.compile(r"^/api/rooms/[^/]+/texts$")
 _SLACK = 64 * 1024
 # public routes that run a model: rate-limited per client (server/limits.py)
@@ -303,6 +308,8 @@ def body_limits(settings: Settings):
             token = presented_token(conn)
             if token is not None and same(token, conn.app.state.token):
                 return DOCUMENT_BYTES + _SLACK if documents else uploads
+            if token is not None and path.startswith("/v1/") and api_openai.is_api_key(conn):
+                return uploads
             return default
         if path == "/api/learn/assess":
             return MAX_UPLOAD_BYTES + _SLACK
