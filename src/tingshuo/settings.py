@@ -11,8 +11,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _default_database_url() -> str:
-    return f"sqlite:///{Path(user_data_dir('tingshuo')) / 'tingshuo.db'}"
+def _default_database_url(fields: dict) -> str:
+    return f"sqlite:///{fields['data_dir'] / 'tingshuo.db'}"
 
 
 class Settings(BaseSettings):
@@ -20,6 +20,9 @@ class Settings(BaseSettings):
 
     # where bundled models are assembled once; tests and every process share it
     cache_dir: Path = Field(default_factory=lambda: Path(user_cache_dir("tingshuo")))
+    # what a server keeps of its own: the default SQLite database, and `tls/` (the local
+    # certificate authority and certificate of `tingshuo serve --https`)
+    data_dir: Path = Field(default_factory=lambda: Path(user_data_dir("tingshuo")))
     database_url: str = Field(default_factory=_default_database_url)
     # while the database refuses writes, a server keeps this many waiting (journaled beside
     # a SQLite file, or in the data folder) and retries; a SQLite lock is waited for this long
@@ -121,6 +124,14 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # HTTPS on the LAN (`tingshuo serve --https`): browsers give the microphone only to secure
+    # pages. TLS is served on https_port; `port` then only redirects to it, so links already
+    # printed still work. certfile/keyfile: the organizer's own certificate (else one is made
+    # under data_dir/tls)
+    https: bool = False
+    https_port: int = 8443
+    certfile: Path | None = None
+    keyfile: Path | None = None
     max_upload_mb: int = 512
     # rooms from a network stream (POST .../start/url, `listen --url`): the hosts it may come
     # from, a comma list of names, *.domain patterns, addresses and CIDR networks ("*": any).

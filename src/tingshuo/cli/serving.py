@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import ipaddress
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
 
 from ..errors import TingshuoError
-from ..settings import get_settings
+from ..settings import Settings, get_settings
 from .common import err
+
+if TYPE_CHECKING:
+    from ..server.tls import Certificate
 
 
 def serve(
     host: Annotated[str | None, typer.Option("--host")] = None,
-    port: Annotated[int | None, typer.Option("--port")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="the server's port; with --https, it redirects to HTTPS"),
+    ] = None,
     token: Annotated[
         str | None,
         typer.Option("--token", help="organizer token (default: $TINGSHUO_TOKEN, else a new one)"),
     ] = None,
+    https: Annotated[
+        bool,
+        typer.Option(
+            "--https",
+            help="serve over TLS (browsers give the microphone only to secure pages), with a "
+            "certificate made once for this machine's names and LAN addresses",
+        ),
+    ] = False,
+    https_port: Annotated[
+        int | None, typer.Option("--https-port", help="the HTTPS port (default 8443)")
+    ] = None,
+    certfile: Annotated[
+        Path | None, typer.Option("--certfile", help="your own certificate (PEM; implies --https)")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option("--keyfile", help="its private key (PEM)")] = None,
 ) -> None:
     """Start the server: API, rooms, and the console, screen and phone pages."""
     import secrets
@@ -29,6 +53,17 @@ def serve(
     from ..server.limits import log_config
 
     settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    certfile, keyfile = certfile or settings.certfile, keyfile or settings.keyfile
+    secure = https or settings.https or certfile is not None or keyfile is not None
+    https_port = https_port or settings.https_port
+    if secure and https_port == port:
+        raise TingshuoError(f"--https-port {https_port}: the same as --port; choose another")
+    settings = settings.model_copy(  # links use them
+        update={"host": host, "port": port, "https": secure, "https_port": https_port}
+    )
+    # a wrong certificate file is said before anything else
+    cert = _certificate(settings, host, certfile, keyfile) if secure else None
     if token is not None:
         settings = settings.model_copy(update={"token": token})
     if not settings.token:
@@ -38,12 +73,72 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
-    host, port = host or settings.host, port or settings.port
-    settings = settings.model_copy(update={"host": host, "port": port})  # links use them
-    url = f"http://{host}:{port}/console?token={settings.token}"
-    err.print(f"console: {url}", highlight=False, soft_wrap=True)
-    # tokens in logged URLs (?token=…) are redacted
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config())
+    if cert is None:
+        _print_console_links(host, port, "http", settings.token)
+        # tokens in logged URLs (?token=…) are redacted
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config())
+        return
+
+    from ..server import https as serving_https
+
+    app = create_app(settings)
+    serving_https.enable(app, cert)
+    main, redirect = serving_https.servers(
+        app, cert, host, port, https_port, log_config=log_config()
+    )
+    _print_console_links(host, https_port, "https", settings.token)
+    err.print(
+        f"certificate SHA-256 {cert.fingerprint}; http://…:{port} redirects to HTTPS",
+        highlight=False,
+        soft_wrap=True,
+    )
+    serving_https.run(main, redirect)
+
+
+def _certificate(
+    settings: Settings, host: str, certfile: Path | None, keyfile: Path | None
+) -> Certificate:
+    """The organizer's certificate, else the one kept in the data folder (made if need be)."""
+    from ..server import tls
+    from ..server.api_rooms import lan_address
+
+    if certfile is not None or keyfile is not None:
+        if certfile is None or keyfile is None:
+            raise TingshuoError("--certfile and --keyfile go together: give both")
+        return tls.own_certificate(certfile, keyfile)
+    names, addresses = tls.machine_names(host, lan_address())
+    if settings.public_url:  # the name phones are sent to must be in the certificate
+        public = urlsplit(settings.public_url).hostname
+        if public:
+            try:
+                addresses.append(ipaddress.ip_address(public))
+            except ValueError:
+                names.append(public.lower())
+    try:
+        return tls.local_certificate(settings.data_dir / "tls", names, addresses)
+    except OSError as e:
+        raise TingshuoError(
+            f"{settings.data_dir / 'tls'}: cannot keep the certificate there ({e.strerror}); "
+            "choose another folder with TINGSHUO_DATA_DIR"
+        ) from None
+
+
+def _print_console_links(host: str, port: int, scheme: str, token: str | None) -> None:
+    """Links a person can open: not 0.0.0.0, but the LAN address and this machine's own."""
+    from ..server.api_rooms import lan_address
+
+    if host in ("", "0.0.0.0", "::"):
+        lan = lan_address()
+        hosts = ([lan] if lan else []) + ["localhost"]
+    else:
+        hosts = [f"[{host}]" if ":" in host else host]
+    for name in hosts:
+        where = " (on this machine)" if name == "localhost" and len(hosts) > 1 else ""
+        err.print(
+            f"console{where}: {scheme}://{name}:{port}/console?token={token}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def worker(
