@@ -13,7 +13,10 @@ import datetime as dt
 import hashlib
 import ipaddress
 import os
+import select
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -170,6 +173,72 @@ def test_plain_http_redirects_to_https_keeping_path_and_query(worker, tmp_path):
             page = v.get(f"http://localhost:{server.port}/learn?x=1")
         assert page.status_code == 200 and str(page.url).startswith("https://localhost:")
         assert page.url.query == b"x=1" and "/static/secure.js" in page.text
+
+
+# -- the command
+
+
+@contextlib.contextmanager
+def serve_command(data_dir: Path, *args: str) -> Iterator[tuple[int, int, list[str]]]:
+    """`tingshuo serve --https` as an organizer runs it, until it has printed its links and
+    its HTTP port answers (the HTTPS port waits for the models: not needed here)."""
+    port, https_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "TINGSHUO_DATA_DIR": str(data_dir),
+        "TINGSHUO_DATABASE_URL": f"sqlite:///{data_dir / 'db.sqlite'}",
+        "COLUMNS": "300",
+    }
+    command = [sys.executable, "-m", "tingshuo", "serve", "--token", ORG, "--https"]
+    command += ["--port", str(port), "--https-port", str(https_port), *args]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("certificate SHA-256") for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, lines
+            if select.select([proc.stderr], [], [], 1)[0]:
+                lines.append(proc.stderr.readline().strip())
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            assert time.monotonic() < deadline and proc.poll() is None, lines
+            time.sleep(0.2)
+        yield port, https_port, lines
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_https_prints_links_people_can_open_and_keeps_its_certificate(tmp_path):
+    with serve_command(tmp_path) as (port, https_port, lines):
+        made = x509.load_pem_x509_certificate((tmp_path / "tls" / "server.crt").read_bytes())
+        assert f"console: https://127.0.0.1:{https_port}/console?token={ORG}" in lines
+        assert f"certificate SHA-256 {tls.fingerprint(made)}; " in "\n".join(lines)
+        r = httpx.get(f"http://localhost:{port}/console?token={ORG}")
+        assert r.status_code == 307
+        assert r.headers["location"] == f"https://localhost:{https_port}/console?token={ORG}"
+    # started again on the same data folder: the same certificate
+    with serve_command(tmp_path) as (_, _, again):
+        assert f"certificate SHA-256 {tls.fingerprint(made)}; " in "\n".join(again)
+
+
+def test_links_printed_for_a_server_on_every_address_can_be_opened(capsys):
+    from tingshuo.cli.serving import _print_console_links
+    from tingshuo.server.api_rooms import lan_address
+
+    _print_console_links("0.0.0.0", 8443, "https", "T")
+    printed = capsys.readouterr().err
+    assert "0.0.0.0" not in printed
+    assert "console (on this machine): https://localhost:8443/console?token=T" in printed
+    lan = lan_address()
+    if lan:
+        assert f"console: https://{lan}:8443/console?token=T" in printed
 
 
 # -- the organizer's own certificate
