@@ -10,6 +10,7 @@
   };
   window.tsConsole = state;
   state.api = (path, opts) => api(path, opts); // for console-anchor.js
+  state.starting = (fn) => busyWhile("start", fn); // for console-stream.js: busy while it starts
 
   function error(msg) { $("error").textContent = msg || ""; }
 
