@@ -27,7 +27,7 @@ TRANSLATED = "BAC009S0150W0138"  # 而中国目前实际是十一倍: a name and
 
 @pytest.fixture(scope="module")
 def server_overrides() -> dict:
-    return {"api_token": API_KEY}
+    return {"api_token": API_KEY, "max_upload_mb": 1}
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,11 @@ def test_bad_requests_come_back_as_openai_errors(client, tmp_path, clips):
         with path.open("rb") as f, pytest.raises(openai.BadRequestError) as bad:
             client.audio.transcriptions.create(model="whisper-1", file=f, **{field: value})
         assert bad.value.param == field
+    # over TINGSHUO_MAX_UPLOAD_MB (1 here): refused before it is read, in OpenAI's shape too
+    long = write_wav(tmp_path / "long.wav", np.zeros(45 * SAMPLE_RATE, dtype=np.float32))
+    with long.open("rb") as f, pytest.raises(openai.APIStatusError) as bad:
+        client.audio.transcriptions.create(model="whisper-1", file=f)
+    assert bad.value.status_code == 413 and "larger than 1 MB" in bad.value.message
 
 
 def test_the_api_token_opens_the_api_and_no_organizer_route(server):
@@ -139,3 +144,14 @@ def test_the_api_token_opens_the_api_and_no_organizer_route(server):
         r = httpx.request(method, f"{server.url}{route}", headers=as_bot, json={"name": "x"})
         assert r.status_code == 403, r.text
         assert "detail" in r.json()  # the app's own errors keep their shape outside /v1
+
+
+def test_a_prompt_is_hot_words_listed_or_the_names_and_numbers_of_its_prose():
+    from tingshuo.server.api_openai import prompt_terms
+
+    assert prompt_terms("科大讯飞, 讯飞听见、青岛", None) == ["科大讯飞", "讯飞听见", "青岛"]
+    assert prompt_terms("Kubernetes, PostgreSQL\nn8n", "en") == ["Kubernetes", "PostgreSQL", "n8n"]
+    prose = prompt_terms("我们在青岛和张伟讨论了2025年的预算。", None)
+    assert {"青岛", "张伟", "2025"} <= set(prose) and "预算" not in prose
+    assert "Qingdao" in prompt_terms("We met him in Qingdao to discuss the budget.", None)
+    assert prompt_terms("", None) == []

@@ -177,7 +177,8 @@ async def transcriptions(
 ) -> Response:
     """Speech to text, as OpenAI's `audio.transcriptions.create`."""
     lang = _check_request(language, response_format, stream)
-    heard = await _transcribe(request, file, lang, prompt_terms(prompt, lang), fast)
+    hotwords = await run_in_threadpool(prompt_terms, prompt, lang)  # jieba may tag it
+    heard = await _transcribe(request, file, lang, hotwords, fast)
     segments = heard.transcript.segments
     spoken = lang or _main_language(segments)
     return _answer(response_format, "transcribe", segments, spoken, heard)
@@ -196,7 +197,8 @@ async def translations(
     """Speech into English text, as OpenAI's `audio.translations.create`: the transcript,
     then the server's translator caption by caption; English speech comes back as heard."""
     _check_request("", response_format, False)
-    heard = await _transcribe(request, file, None, prompt_terms(prompt, None), fast)
+    hotwords = await run_in_threadpool(prompt_terms, prompt, None)
+    heard = await _transcribe(request, file, None, hotwords, fast)
     segments = heard.transcript.segments
     if any(seg.lang != "en" for seg in segments):
         models = request.app.state.models
@@ -276,6 +278,8 @@ async def _transcribe(
     settings = request.app.state.settings
     models = request.app.state.models
     worker: RecognizerWorker = await run_in_threadpool(lambda: models.worker)
+    if lang is None and not getattr(worker.recognizer, "multilingual", True):
+        lang = "en"  # an English-only model (tiny.en) detects nothing
     try:
         worker.recognizer.check_language(lang)
     except TingshuoError as e:

@@ -52,13 +52,14 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope)
+        path = scope["path"]
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await _answer(send, 400, "Content-Length is not a number")
+                await _answer(send, 400, "Content-Length is not a number", path=path)
                 return
             if int(declared) > limit:
-                await _answer(send, 413, _too_large(limit))
+                await _answer(send, 413, _too_large(limit), path=path)
                 return
         received = 0
         over = False
@@ -81,7 +82,7 @@ class BodyLimit:
                 # say), the client is told the real reason
                 if message["type"] == "http.response.start" and not started:
                     started = True
-                    await _answer(send, 413, _too_large(limit))
+                    await _answer(send, 413, _too_large(limit), path=path)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -94,7 +95,7 @@ class BodyLimit:
                 raise
             if not started:
                 started = True
-                await _answer(send, 413, _too_large(limit))
+                await _answer(send, 413, _too_large(limit), path=path)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -110,11 +111,19 @@ def _too_large(limit: int) -> str:
 
 
 async def _answer(
-    send: Send, status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = ()
+    send: Send,
+    status: int,
+    detail: str,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+    path: str = "",
 ) -> None:
     import json
 
-    body = json.dumps({"detail": detail}).encode()
+    answer: dict = {"detail": detail}
+    if path.startswith("/v1/"):  # OpenAI's error shape, which its clients read (api_openai.py)
+        kind = "invalid_request_error"
+        answer = {"error": {"message": detail, "type": kind, "param": None, "code": None}}
+    body = json.dumps(answer).encode()
     await send(
         {
             "type": "http.response.start",
