@@ -6,7 +6,7 @@ which often writes nothing for one isolated syllable; each tone is judged by pit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from .align import HeardSyllable
 from .pitch import PitchTrack, track_pitch
 from .result import Assessment, SyllableResult, advice_for, reading_scores, syllable_result
 from .sandhi import Syllable
+from .tones import Contour
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,28 @@ def drill_probabilities(
     ]
 
 
+def drawn_contours(
+    analysis: DrillAnalysis,
+    register_hz: float | None = None,
+    model: drill.DrillToneModel | None = None,
+) -> list[Contour | None]:
+    """Each syllable's contour against the register its verdict judged it in (the likeliest
+    of `reading_registers`), not around the reading's own median: a lone low fall (21) is
+    drawn low, where the verdict heard it, and not as a falling tone's shape."""
+    model = model or drill.load_drill_model()
+    contours = drill.contours_for(analysis.pitch, analysis.spans)
+    registers = drill.reading_registers(analysis.audio, analysis.pitch, analysis.spans, register_hz)
+    out: list[Contour | None] = []
+    for i, c in enumerate(contours):
+        if c is None:
+            out.append(None)
+            continue
+        reg = drill.judged_register(model, analysis.pitch, analysis.spans, contours, i, registers)
+        offset = drill.register_offset(analysis.pitch, c, reg)
+        out.append(replace(c, points=c.points + offset, curve=c.curve + offset))
+    return out
+
+
 def assess_drill(
     recognizer,
     audio: np.ndarray,
@@ -99,10 +122,10 @@ def assess_drill(
     analysis = analyse_drill(audio, len(expected), settings)
     probs = drill_probabilities(analysis, register_hz, model)
     verdicts = _drill_phones(recognizer, analysis, expected)
-    contours = drill.contours_for(analysis.pitch, analysis.spans)
     results = []
+    drawn = drawn_contours(analysis, register_hz, model)
     for i, (syl, (start, end)) in enumerate(zip(expected, analysis.spans, strict=True)):
-        results.append(_drill_syllable(i, syl, verdicts[i], probs[i], contours[i], start, end))
+        results.append(_drill_syllable(i, syl, verdicts[i], probs[i], drawn[i], start, end))
     links: list[int | None] = [None] * len(expected)
     heard = [v.heard_char for v in verdicts if v is not None]
     return Assessment(

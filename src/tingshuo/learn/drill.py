@@ -162,14 +162,46 @@ def drill_features(
     if c is None:
         return None
     p = c.points
-    offset = 12.0 * np.log2(track.median_hz / register_hz) if register_hz else 0.0
+    offset = register_offset(track, c, register_hz)
     height = float(np.mean(p)) + offset
-    if register_hz:
-        while height > FOLD_HIGH:
-            offset, height = offset - 12.0, height - 12.0
-        while height < FOLD_LOW:
-            offset, height = offset + 12.0, height + 12.0
     return np.concatenate([p - p.mean(), [p[0] + offset, height, p[-1] + offset]])
+
+
+def register_offset(track: PitchTrack, c: Contour, register_hz: float | None) -> float:
+    """Semitones to add to the contour (around the reading's median) to put it against the
+    register, octave errors folded back (`drill_features`)."""
+    if not register_hz:
+        return 0.0
+    offset = 12.0 * np.log2(track.median_hz / register_hz)
+    height = float(np.mean(c.points)) + offset
+    while height > FOLD_HIGH:
+        offset, height = offset - 12.0, height - 12.0
+    while height < FOLD_LOW:
+        offset, height = offset + 12.0, height + 12.0
+    return float(offset)
+
+
+def judged_register(
+    model: DrillToneModel,
+    track: PitchTrack,
+    spans: list[tuple[float, float]],
+    contours: list[Contour | None],
+    i: int,
+    registers: list[tuple[float, float]],
+) -> float | None:
+    """The register (Hz) that best explains syllable `i` of those it is judged against: the
+    frame to draw its pitch in, so that the drawing shows the height the verdict heard (a
+    low fall, 21, drawn around its own median looks like the falling tone)."""
+    best, register = -np.inf, None
+    for reg, weight in registers:
+        x = drill_features(track, spans, contours, i, reg)
+        if x is None or weight <= 0:
+            continue
+        ll = model.log_likelihoods(x[None, :])[0]
+        evidence = float(np.log(weight) + ll.max() + np.log(np.exp(ll - ll.max()).sum()))
+        if evidence > best:
+            best, register = evidence, reg
+    return register
 
 
 class DrillToneModel:
@@ -234,6 +266,16 @@ def likeliest_other(probs: np.ndarray, tone: int) -> int:
     others = np.array(probs, dtype=float)
     others[tone - 1] = -1.0
     return int(np.argmax(others)) + 1
+
+
+def model_shapes(model: DrillToneModel) -> dict[int, list[tuple[float, float]]]:
+    """Each tone's mean contour in the model, in semitones against the register: its five
+    shape points around their mean, raised by its mean height (`drill_features`)."""
+    xs = np.linspace(0.0, 1.0, 5)
+    return {
+        t + 1: [(float(x), round(float(v), 2)) for x, v in zip(xs, m[:5] + m[6], strict=True)]
+        for t, m in enumerate(model.means)
+    }
 
 
 @lru_cache(maxsize=1)

@@ -92,20 +92,36 @@ def print_table(a: Assessment, console) -> None:
         if s.advice != "good":
             console.print(f"  {s.text} {s.expected_marked}: {s.advice} / {s.advice_zh}")
     if len(a.syllables) <= DRAW_UP_TO:
+        frame = "your register" if a.mode == "drill" else "your median"
         console.print(
-            "pitch 音高 (● yours 你的, · expected 标准, semitones around your median)",
+            f"pitch 音高 (● yours 你的, · expected 标准, semitones around {frame})",
             highlight=False,
         )
-        for line in contour_lines(a.syllables):
+        for line in contour_lines(a.syllables, shapes=tone_shapes(a)):
             console.print(line, highlight=False)
 
 
 DRAW_UP_TO = 4  # the terminal draws the contours of prompts up to this many syllables
 
 
-def _template_at(tone: int, t: float) -> float:
+def tone_shapes(a: Assessment) -> dict[int, list[tuple[float, float]]]:
+    """The expected tones' shapes, in the frame the contours are drawn in. A drill's are the
+    tone model's own means against the speaker's register (the frame its contours are drawn
+    in, `assess_drill`): the picture shows what the verdict compared, so a low fall (21)
+    judged a third tone is drawn on the third tone's line, not on the falling one. A
+    sentence's are the textbook shapes around the reader's median."""
+    if a.mode != "drill":
+        return TEMPLATES
+    from .drill import load_drill_model, model_shapes
+
+    return {**TEMPLATES, **model_shapes(load_drill_model())}
+
+
+def _template_at(
+    tone: int, t: float, shapes: dict[int, list[tuple[float, float]]] = TEMPLATES
+) -> float:
     """The expected tone shape (semitones) at relative time t in 0..1."""
-    pts = TEMPLATES[tone]
+    pts = shapes[tone]
     xs = [p[0] for p in pts]
     ys = [p[1] for p in pts]
     for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:], strict=True):
@@ -114,7 +130,12 @@ def _template_at(tone: int, t: float) -> float:
     return ys[-1] if t > xs[-1] else ys[0]
 
 
-def contour_lines(syllables: list[SyllableResult], width: int = 18, rows: int = 7) -> list[str]:
+def contour_lines(
+    syllables: list[SyllableResult],
+    width: int = 18,
+    rows: int = 7,
+    shapes: dict[int, list[tuple[float, float]]] = TEMPLATES,
+) -> list[str]:
     """The syllables' contours drawn side by side in text: ● the learner's, · the expected.
 
     Rows span +8 (top) to -8 (bottom) semitones; each syllable gets `width` columns and a
@@ -130,7 +151,7 @@ def contour_lines(syllables: list[SyllableResult], width: int = 18, rows: int = 
         grid = [[" "] * width for _ in range(rows)]
         tone = int(s.expected[-1])
         for col in range(width):
-            grid[row(_template_at(tone, col / (width - 1)))][col] = "·"
+            grid[row(_template_at(tone, col / (width - 1), shapes))][col] = "·"
         if len(s.contour) >= 2:
             n = len(s.contour) - 1
             for col in range(width):
@@ -169,7 +190,13 @@ def _colour(value: float) -> str:
     return "#2e7d32" if value >= 80 else ("#c77700" if value >= 50 else "#c62828")
 
 
-def contour_svg(s: SyllableResult, tone: int, width: int = 90, height: int = 70) -> str:
+def contour_svg(
+    s: SyllableResult,
+    tone: int,
+    width: int = 90,
+    height: int = 70,
+    shapes: dict[int, list[tuple[float, float]]] = TEMPLATES,
+) -> str:
     """The syllable's pitch (solid) against its expected tone shape (dashed)."""
 
     def y(st: float) -> float:
@@ -179,7 +206,7 @@ def contour_svg(s: SyllableResult, tone: int, width: int = 90, height: int = 70)
     def x(t: float) -> float:
         return round(4 + t * (width - 8), 1)
 
-    template = " ".join(f"{x(t)},{y(v)}" for t, v in TEMPLATES[tone])
+    template = " ".join(f"{x(t)},{y(v)}" for t, v in shapes[tone])
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="pitch of {html.escape(s.text)}">',
@@ -201,13 +228,14 @@ def contour_svg(s: SyllableResult, tone: int, width: int = 90, height: int = 70)
 def cards_html(a: Assessment) -> str:
     """One coloured card per syllable: character, pinyin, contour, score, what to fix."""
     cards = []
+    shapes = tone_shapes(a)
     for s in a.syllables:
         tone = int(s.expected[-1])
         cards.append(
             f'<div class="syl" style="border-color:{_colour(s.score)}">'
             f'<div class="char">{html.escape(s.text)}</div>'
             f'<div class="py">{html.escape(s.expected_marked)}</div>'
-            f"{contour_svg(s, tone)}"
+            f"{contour_svg(s, tone, shapes=shapes)}"
             f'<div class="score" style="color:{_colour(s.score)}">{s.score}</div>'
             f'<div class="detail">heard 听到: {html.escape(heard_text(s))}<br>'
             f"initial 声母 {_mark(s.initial_ok)} final 韵母 {_mark(s.final_ok)} "
