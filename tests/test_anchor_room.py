@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import time
 import wave
 
@@ -350,6 +351,9 @@ def test_console_steps_the_rundown_stage_speaks_and_screen_captions(worker, tmp_
             box = stage.find_element(By.ID, "card").rect
             size = stage.get_window_size()
             assert box["width"] > 0 and box["y"] >= 0 and box["y"] + box["height"] <= size["height"]
+            # the audience sees no crew's bookkeeping: no "3/3", no rundown line number
+            shown = stage.find_element(By.TAG_NAME, "header").text
+            assert not re.search(r"\d+\s*/\s*\d+|line \d", shown), shown
         finally:
             hall.quit()
             stage.quit()

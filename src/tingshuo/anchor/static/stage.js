@@ -49,6 +49,12 @@ function draw(mouth, blink) {
   svg.dataset.mouth = mouth;
 }
 
+// where the rundown stands: for a rehearsal only; in a room the audience sees this page
+// (the console shows the crew where it is)
+function progress(text) {
+  if (!inRoom) statusLine.textContent = text;
+}
+
 function showLines(lines, lang, said) {
   subtitles.replaceChildren();
   for (const [code, text] of Object.entries(lines)) {
@@ -149,7 +155,7 @@ async function performSegment(seg, i, total) {
   silence();
   const token = run;
   index = i;
-  statusLine.textContent = `${i + 1}/${total} · line ${seg.line}`;
+  progress(`${i + 1}/${total} · rundown line ${seg.line}`);
   card(null);
   subtitles.replaceChildren();
   // the speaker's name card is up while the anchor introduces them
@@ -208,11 +214,11 @@ async function roomPlan() {
   plan = body.loaded ? body : null;
   lastCue = Math.max(lastCue, body.cue);
   document.getElementById("title").textContent = plan ? plan.title : "AI 主播 · AI anchor";
-  if (!plan) statusLine.textContent = "waiting for a rundown";
-  else if (body.index < 0) statusLine.textContent = `${plan.segments.length} segments: waiting for the first cue`;
+  if (!plan) progress("waiting for a rundown");
+  else if (body.index < 0) progress(`${plan.segments.length} segments: waiting for the first cue`);
   else if (!playing && index < 0) { // opened mid-event: show where the console stands
     index = body.index;
-    statusLine.textContent = `${index + 1}/${plan.segments.length} · line ${plan.segments[index].line}`;
+    progress(`${index + 1}/${plan.segments.length} · rundown line ${plan.segments[index].line}`);
     showLines(plan.segments[index].lines, null, 0);
   }
 }
@@ -283,7 +289,7 @@ function onRoomEvent(m) {
     silence();
     card(null);
     subtitles.replaceChildren();
-    statusLine.textContent = `${m.index + 1} skipped`;
+    progress(`${m.index + 1} skipped`);
   }
 }
 
