@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import os
 import select
+import socket
 import ssl
 import subprocess
 import sys
@@ -23,12 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tingshuo.audio.decode import load_audio
+from tingshuo.errors import TingshuoError
 from tingshuo.server import https, tls
 from tingshuo.settings import Settings
 
@@ -148,6 +151,12 @@ def test_a_restarted_server_presents_the_same_certificate(worker, tmp_path):
         with httpx.Client(verify=trusting(tmp_path / "tls" / "ca.crt")) as c:
             r = c.get(f"https://localhost:{server.https_port}/api/tls")
         assert r.status_code == 200 and r.json()["fingerprint"] == first
+        # and for the LAN name (what Chromium's pin below does not check)
+        with (
+            socket.create_connection(("127.0.0.1", server.https_port)) as raw,
+            trusting(tmp_path / "tls" / "ca.crt").wrap_socket(raw, server_hostname=HALL) as s,
+        ):
+            assert s.version() in ("TLSv1.2", "TLSv1.3")
 
 
 # -- plain HTTP
@@ -286,6 +295,20 @@ def test_the_organizers_own_certificate_is_served(worker, tmp_path):
     assert not (tmp_path / "tls").exists()  # nothing made when the organizer brings one
 
 
+def test_an_encrypted_key_is_refused_without_asking_for_its_password(tmp_path):
+    certfile, keyfile = _self_signed(tmp_path)
+    key = serialization.load_pem_private_key(keyfile.read_bytes(), password=None)
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    with pytest.raises(TingshuoError, match="not a PEM certificate and its unencrypted key"):
+        tls.own_certificate(certfile, keyfile)
+
+
 def test_a_missing_certificate_file_is_one_line(cli, tmp_path):
     done = cli("serve", "--certfile", str(tmp_path / "none.pem"), "--keyfile", "k.pem")
     assert done.returncode == 1
@@ -296,7 +319,7 @@ def test_a_missing_certificate_file_is_one_line(cli, tmp_path):
     certfile, keyfile = _self_signed(tmp_path)
     done = cli("serve", "--certfile", str(keyfile), "--keyfile", str(certfile))
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "not a PEM certificate and its key" in done.stderr
+    assert "not a PEM certificate and its unencrypted key" in done.stderr
 
 
 # -- in the browser
@@ -353,6 +376,10 @@ def test_over_https_by_a_lan_name_the_pages_may_record(worker, tmp_path):
             assert server.cert.trust_fingerprint in panel.text
             assert f"http://{HALL}:{server.port}/tingshuo-ca.crt" in panel.text
             assert "Android" in panel.text and "iPhone" in panel.text
+            # the steps, opened as an organizer would
+            for summary in panel.find_elements("css selector", "summary"):
+                summary.click()
+            assert "Install a certificate" in panel.text and "Trust Settings" in panel.text
             driver.execute_script("document.getElementById('tls-panel').scrollIntoView()")
             driver.save_screenshot(str(tmp_path / "certificate-panel.png"))
             _keep_screenshot(tmp_path / "certificate-panel.png")

@@ -75,6 +75,13 @@ def serve(
         )
     if cert is None:
         _print_console_links(host, port, "http", settings.token)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            err.print(
+                "other machines' browsers give the microphone (console, /learn) only to secure "
+                "pages: add --https",
+                highlight=False,
+                soft_wrap=True,
+            )
         # tokens in logged URLs (?token=…) are redacted
         uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config())
         return

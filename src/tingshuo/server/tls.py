@@ -64,9 +64,9 @@ def machine_names(bind: str, lan: str | None) -> tuple[list[str], list[IPAddress
     loopback, and the address the server is bound to if it is a specific one."""
     names = ["localhost"]
     hostname = socket.gethostname()
-    for name in (hostname, socket.getfqdn()):
-        name = name.lower()
-        if name and name not in names and not _is_address(name):
+    for name in (hostname, socket.getfqdn(), bind):
+        name = name.lower().strip("[]")
+        if name and name.isascii() and name not in names and not _is_address(name):
             names.append(name)
     addresses: list[IPAddress] = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
     found = [lan, bind.strip("[]")]
@@ -115,11 +115,13 @@ def own_certificate(certfile: Path, keyfile: Path) -> Certificate:
         if not path.is_file():
             raise TingshuoError(f"{path}: no such file (--certfile/--keyfile)")
     try:
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+        # the server reads the key without a password: an encrypted one is refused here
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certfile, keyfile, password=lambda: b"")
         chain = x509.load_pem_x509_certificates(certfile.read_bytes())
     except (ssl.SSLError, ValueError) as e:
         raise TingshuoError(
-            f"{certfile}, {keyfile}: not a PEM certificate and its key ({e})"
+            f"{certfile}, {keyfile}: not a PEM certificate and its unencrypted key ({e})"
         ) from None
     top = chain[-1]
     return Certificate(
