@@ -40,9 +40,10 @@
   let banner = null;
   const reason = insecureReason();
   if (reason) {
-    banner = el("p", {id: "insecure", className: "insecure", role: "alert"},
-      "⚠ ", reason.zh, el("code", {}, reason.local), "。 · ",
+    banner = el("p", {id: "insecure", className: "insecure"},
+      reason.zh, el("code", {}, reason.local), "。 · ",
       reason.en, el("code", {}, reason.local), ".");
+    banner.setAttribute("role", "alert");
     document.body.prepend(banner);
   }
 
