@@ -10,6 +10,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -287,6 +288,15 @@ class Viewer(threading.Thread):
 # -- headless Chromium (Debian's chromium + chromium-driver, driven by Selenium)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# what shows as an empty box where no emoji font is installed (🎤 ⏮ ⏭ ⚠ ✓ ✕ ▶ ↻ …): pages
+# draw icons with static/icons.js instead
+EMOJI = re.compile("[\U0001f000-\U0001faff\u2300-\u23ff\u25a0-\u25ff\u2600-\u27bf"
+                   "\u2900-\u297f\u2b00-\u2bff\u21bb\ufe0f]")  # fmt: skip
+# every icon on show, and its size
+SHOWN_ICONS = """return [...document.querySelectorAll('svg.icon')]
+  .filter((i) => i.checkVisibility())
+  .map((i) => [i.getAttribute('class'), i.getBoundingClientRect().width,
+    i.getBoundingClientRect().height])"""
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 needs_chromium = pytest.mark.skipif(

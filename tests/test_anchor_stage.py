@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from tingshuo.anchor.presenter import VISEMES
 from tingshuo.live.models import Models
-from tingshuo.server import api_anchor
+from tingshuo.server import api_anchor, pages
 
-from .helpers import ORG, LiveServer, chromium, needs_chromium, wait_for
+from .helpers import EMOJI, ORG, SHOWN_ICONS, LiveServer, chromium, needs_chromium, wait_for
 
 STAGE_RUNDOWN = """\
 title: Stage test
@@ -36,6 +36,7 @@ def app(settings) -> FastAPI:
     app.state.token = ORG  # synthesis is the organizer's (tingshuo.server.auth)
     app.state.models = Models(settings)  # the server's voices
     app.include_router(api_anchor.router)
+    pages.mount_static(app)  # the shared scripts the stage loads (icons, captions)
     return app
 
 
@@ -95,6 +96,10 @@ def test_stage_page_advances_subtitles_as_the_audio_plays(app, settings, tmp_pat
             # rehearsal: the page's own buttons and rundown, synthesis with the organizer token
             driver.get(f"{server.url}/room/r1/stage?rehearse=1&token={ORG}")
             wait_for(driver, "document.querySelector('#presenter ellipse')", 20, "the presenter")
+            # its buttons are drawn icons, no emoji font needed
+            assert not EMOJI.search(driver.find_element("tag name", "header").text)
+            icons = driver.execute_script(SHOWN_ICONS)
+            assert len(icons) == 4 and all(w > 8 and h > 8 for _, w, h in icons), icons
             loaded = driver.execute_async_script(
                 "const done = arguments[arguments.length - 1];"
                 "window.tingshuoStage.loadRundown(arguments[0], 'yaml').then(done);",

@@ -19,7 +19,7 @@ from tingshuo.live.models import Models
 from tingshuo.server.api_learn import router
 from tingshuo.settings import Settings
 
-from .helpers import AISHELL, DATA, chromium, needs_chromium, wait_for
+from .helpers import AISHELL, DATA, EMOJI, SHOWN_ICONS, chromium, needs_chromium, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -166,6 +166,11 @@ def test_typed_practice_text_is_shown_with_its_pinyin(server, tmp_path):
     try:
         driver.get(f"{server.url}/learn")
         wait_for(driver, "document.getElementById('pick').options.length > 1", 20, "sentences")
+        # icons drawn, no emoji font needed
+        assert not EMOJI.search(driver.find_element(By.TAG_NAME, "body").text)
+        icons = driver.execute_script(SHOWN_ICONS)
+        assert {c for c, _, _ in icons} == {"icon icon-play", "icon icon-record"}
+        assert all(w > 8 and h > 8 for _, w, h in icons), icons
         pinyin = driver.find_element(By.ID, "pinyin")
         typed = driver.find_element(By.ID, "text")
         typed.send_keys("你好")

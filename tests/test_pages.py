@@ -4,7 +4,7 @@ is shown or hidden, and where each line sits in the window."""
 
 from __future__ import annotations
 
-from .helpers import chromium, needs_chromium, talk_wav, wait_for
+from .helpers import EMOJI, SHOWN_ICONS, chromium, needs_chromium, talk_wav, wait_for
 
 pytestmark = needs_chromium
 
@@ -269,6 +269,9 @@ def test_a_phone_names_its_two_choices_apart_and_a_wrong_link_says_so(server, tm
         assert [o.text for o in heard.options] == ["English", "Original sound"]
         for select in (shown, heard):  # the chosen text whole, inside the window
             assert english.execute_script(fits, select._el) == [True, True]
+        assert not EMOJI.search(english.find_element(By.TAG_NAME, "header").text)
+        icons = english.execute_script(SHOWN_ICONS)
+        assert [c for c, _, _ in icons] == ["icon icon-play"] and icons[0][1] > 8, icons
         english.save_screenshot(str(tmp_path / "phone-header.png"))
 
         # a wrong token: an English page about the link, nothing to choose

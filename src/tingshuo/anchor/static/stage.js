@@ -120,7 +120,7 @@ async function speak(seg, lang, token) {
   const body = await res.json();
   if (token !== run) return;
   if (!res.ok) { // a failed line is shown, never skipped silently
-    card(`⚠ line ${seg.line} (${lang})`, body.detail, true);
+    card(`line ${seg.line} (${lang}) failed`, body.detail, true);
     showLines(seg.lines, lang, 0);
     await wait(3);
     return;
@@ -169,7 +169,7 @@ async function performSegment(seg, i, total) {
   if (seg.kind === "pause") await wait(seg.seconds);
   // a cue card is for the crew: in a room the audience sees this page, and the console
   // shows the cue; a rehearsal or a stage page on its own shows it here
-  if (seg.kind === "cue" && !inRoom) card("▶ " + seg.cue, seg.title);
+  if (seg.kind === "cue" && !inRoom) card(seg.cue, seg.title);
 }
 
 async function loadRundown(text, format) {
@@ -183,7 +183,7 @@ async function loadRundown(text, format) {
   plan = body;
   index = -1;
   document.getElementById("title").textContent = plan.title;
-  statusLine.textContent = `${plan.segments.length} segments: ⏭ to start`;
+  statusLine.textContent = `${plan.segments.length} segments: press next to start`;
   return true;
 }
 

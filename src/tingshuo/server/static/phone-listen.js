@@ -44,7 +44,8 @@
   function show() {
     toggle.setAttribute("aria-pressed", String(player.on));
     toggle.classList.toggle("primary", player.on);
-    toggle.textContent = player.on ? TS.say(ui(), "■ 停止收听", "■ Stop listening") : TS.say(ui(), "▶ 收听译音", "▶ Listen");
+    Icons.text(toggle, player.on ? "stop" : "play",
+      player.on ? TS.say(ui(), "停止收听", "Stop listening") : TS.say(ui(), "收听译音", "Listen"));
     let text = "";
     if (player.on) {
       // "playing" only while sound plays (not while the rest of a line is awaited)
