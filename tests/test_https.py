@@ -184,6 +184,38 @@ def test_plain_http_redirects_to_https_keeping_path_and_query(worker, tmp_path):
         assert page.url.query == b"x=1" and "/static/secure.js" in page.text
 
 
+def test_a_console_on_loopback_hands_phones_https_links_by_the_lan_address(worker, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from tingshuo.server.api_rooms import lan_address
+    from tingshuo.server.app import create_app
+
+    lan = lan_address()
+    if lan is None:
+        pytest.skip("this machine has no LAN address")
+    settings = Settings(
+        token=ORG,
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        host="0.0.0.0",
+        https=True,
+        port=8000,
+        https_port=8443,
+    )
+    app = create_app(settings, worker=worker)
+    https.enable(app, hall_certificate(tmp_path))
+    # nothing is sent: the test client calls the app, the LAN address is only written
+    with TestClient(app, base_url="https://localhost:8443") as c:
+        room = c.post(
+            "/api/rooms",
+            json={"name": "Hall A", "lang": "zh"},
+            headers={"Authorization": f"Bearer {ORG}"},
+        ).json()
+        panel = c.get("/api/tls").json()
+    assert room["links"]["phone"].startswith(f"https://{lan}:8443/room/{room['id']}?token=")
+    assert room["links"]["events"].startswith(f"wss://{lan}:8443/ws/rooms/")
+    assert panel["trust_link"] == f"http://{lan}:8000/tingshuo-ca.crt"
+
+
 # -- the command
 
 
