@@ -21,7 +21,7 @@ from .helpers import AISHELL, LJ, ORG, by_id, write_wav
 
 API_KEY = "api-key-for-bots"
 MANDARIN = "BAC009S0150W0162"  # 一九九零年后出生的人口急剧减少 (4.4 s)
-ENGLISH = "LJ001-0004+8"  # two sentences and a pause: two captions (7.7 s)
+ENGLISH = "LJ001-0002+8"  # two short sentences and a pause: two captions (4.5 s)
 TRANSLATED = "BAC009S0150W0138"  # 而中国目前实际是十一倍: a name and a number
 
 
@@ -41,7 +41,7 @@ def clips(aishell_rows, lj_rows, tmp_path_factory) -> dict[str, dict]:
     rows = by_id(aishell_rows)
     out = {u: {**rows[u], "path": AISHELL / rows[u]["path"]} for u in (MANDARIN, TRANSLATED)}
     lj = {r["utt_id"]: r for r in lj_rows}
-    first, second = lj["LJ001-0004"], lj["LJ001-0008"]
+    first, second = lj["LJ001-0002"], lj["LJ001-0008"]
     pause = np.zeros(int(0.8 * SAMPLE_RATE), dtype=np.float32)
     audio = np.concatenate([load_audio(LJ / first["path"]), pause, load_audio(LJ / second["path"])])
     path = write_wav(tmp_path_factory.mktemp("openai") / "lj.wav", audio)
