@@ -1,24 +1,30 @@
 """The organizer's console in a real hall: a room list that follows rooms and their states,
-progress while a room starts or stops, a warning when captions fall behind, and a stage page
-whose browser blocks sound."""
+progress while a room starts or stops (and a Stop that cancels a start), a warning when
+captions fall behind, a stage page whose browser blocks sound, the browser microphone (kept
+while the room starts, its level and its input), captions in view, icons without emoji."""
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import numpy as np
 
+from tingshuo.asr.scoring import cer
 from tingshuo.audio.decode import NOT_AUDIO, load_audio
-from tingshuo.events import Lag
+from tingshuo.events import Lag, RoomState
 
 from .helpers import (
     AISHELL,
+    ORG,
     chromium,
     create_room,
     heard_through,
+    live_server,
     needs_chromium,
+    read_tsv,
     room_impulses,
     wait_for,
     write_wav,
@@ -120,7 +126,8 @@ def test_starting_and_stopping_say_so_and_hold_the_buttons(server, tmp_path):
         wait_for(driver, "document.getElementById('room-state').textContent === 'live'", 20)
         wait_for(driver, "document.getElementById('room-progress').hidden", 10, "progress gone")
         seen = driver.execute_script("return window.seen")
-        assert {"text": STARTING, "visible": True, "disabled": [True] * 6} in seen, seen
+        # everything waits but Stop, which cancels the start
+        assert {"text": STARTING, "visible": True, "disabled": [True] * 5 + [False]} in seen, seen
         assert not progress.is_displayed()
         enabled = {b: driver.find_element(By.ID, b).is_enabled() for b in BUTTONS}
         assert enabled == {
@@ -164,6 +171,7 @@ def test_captions_more_than_3_s_behind_are_a_warning(server, tmp_path):
         room = create_room(driver, server, "Hall E")
         warning = driver.find_element(By.ID, "room-lag-warning")
         rooms = server.app.state.rooms  # the server's own bus, as a live room reports lag
+        rooms.publish(room["id"], RoomState(state="live", source="push"))
 
         rooms.publish(room["id"], Lag(caption_s=2.5, translation_s=0.0, shed="none"))
         wait_for(driver, "document.getElementById('room-lag').textContent.includes('2.5 s')", 10)
@@ -186,12 +194,20 @@ def test_captions_more_than_3_s_behind_are_a_warning(server, tmp_path):
         rooms.publish(room["id"], Lag(caption_s=5.2, translation_s=0.0, shed="drafts"))
         wait_for(driver, "!document.getElementById('room-lag-warning').hidden", 10, "the warning")
         assert warning.is_displayed()
-        assert warning.text == "⚠ 字幕落后 5 秒 · Captions are 5 s behind"
+        assert warning.text == "字幕落后 5 秒 · Captions are 5 s behind"
+        assert warning.find_element(By.CSS_SELECTOR, "svg.icon-warning").is_displayed()
         assert "late" in warning.get_attribute("class").split()
 
         rooms.publish(room["id"], Lag(caption_s=0.8, translation_s=0.0, shed="none"))
         wait_for(driver, "document.getElementById('room-lag-warning').hidden", 10, "warning gone")
         assert not warning.is_displayed()
+
+        # stopped: an idle room has no lag, even one reported late
+        rooms.publish(room["id"], RoomState(state="idle", status="stopped"))
+        rooms.publish(room["id"], Lag(caption_s=0.9, translation_s=0.0, shed="none"))
+        wait_for(driver, "document.getElementById('room-state').textContent === 'idle'", 10)
+        time.sleep(0.5)
+        assert not lag.is_displayed() and not warning.is_displayed()
     finally:
         driver.quit()
 
@@ -224,7 +240,8 @@ def test_a_room_microphone_is_named_and_its_echo_cleaned(server, tmp_path, aishe
         )
         line = driver.find_element(By.ID, "room-sound")
         assert line.is_displayed()
-        assert line.text.startswith("⚠ 🎤 话筒听到房间的回声：请用调音台的信号或更近的话筒 · ")
+        assert line.text.startswith("话筒听到房间的回声：请用调音台的信号或更近的话筒 · ")
+        assert line.find_element(By.CSS_SELECTOR, "svg.icon-warning").is_displayed()
         assert "the microphone hears the room: use the desk's feed or a closer mic" in line.text
         assert "late" in line.get_attribute("class").split()
         # under the room's title and lag line, above the buttons
@@ -252,7 +269,8 @@ def test_a_stage_page_without_sound_is_shown_on_the_console_until_clicked(server
 
         driver.switch_to.window(console)
         wait_for(driver, "!document.getElementById('stage-muted').hidden", 15, "the notice")
-        assert notice.is_displayed() and notice.text == "🔇 " + MUTED
+        assert notice.is_displayed() and notice.text == MUTED
+        assert notice.find_element(By.CSS_SELECTOR, "svg.icon-muted").is_displayed()
 
         driver.switch_to.window(stage)
         driver.find_element(By.ID, "presenter").click()
@@ -307,3 +325,222 @@ def test_sound_reports_take_the_rooms_token_and_a_modest_rate(server):
         codes = [r.status_code for r in answers]
         assert codes[0] == 204 and codes[-1] == 429, codes
         assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
+# -- the browser microphone, the layout and the icons
+
+LONGFORM = AISHELL / "longform"
+# what shows as an empty box where no emoji font is installed (🎤 ⏮ ⏭ ⚠ ✓ ✕ ▶ ↻ …)
+EMOJI = re.compile("[\U0001f000-\U0001faff\u2300-\u23ff\u25a0-\u25ff\u2600-\u27bf"
+                   "\u2900-\u297f\u2b00-\u2bff\u21bb\ufe0f]")  # fmt: skip
+CUES = "title: Cues\nsegments:\n  - pause: 1\n  - cue: lights down\n    seconds: 2\n  - pause: 2\n"
+FAKE_MIC = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
+CONSOLE_TEXT = "return document.querySelector('.console').innerText"
+# every icon on show, and its size
+ICONS = """return [...document.querySelectorAll('svg.icon')].filter((i) => i.checkVisibility())
+  .map((i) => [i.getAttribute('class'), i.getBoundingClientRect().width,
+    i.getBoundingClientRect().height])"""
+
+
+def viewport(driver, width: int, height: int) -> None:
+    """The page's own area (not the window's) is width × height."""
+    driver.set_window_size(width, height)
+    chrome = driver.execute_script("return [outerWidth - innerWidth, outerHeight - innerHeight]")
+    driver.set_window_size(width + chrome[0], height + chrome[1])
+    assert driver.execute_script("return [innerWidth, innerHeight]") == [width, height]
+
+
+def open_room(driver, server, room: dict, token: bool = True) -> None:
+    """The console with `room` selected (the token typed, or the one it remembers)."""
+    from selenium.webdriver.common.by import By
+
+    if token:
+        driver.get(f"{server.url}/console")
+        field = driver.find_element(By.ID, "token")
+        field.clear()  # of a token remembered from before
+        field.send_keys(ORG)
+        driver.find_element(By.ID, "save-token").click()
+    item = f"#rooms li[data-id='{room['id']}']"
+    wait_for(driver, f'document.querySelector("{item}")', 20, "the room in the list")
+    driver.find_element(By.CSS_SELECTOR, item).click()
+    wait_for(driver, "window.tsConsole.room && window.tsConsole.events", 20, "the room")
+    wait_for(driver, "document.getElementById('room-state').textContent === 'idle'", 20)
+
+
+@needs_chromium
+def test_without_a_token_the_console_asks_for_one_and_hides_the_organizer_forms(server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    room = server.room(name="Hall T")
+    loaded = server.http.put(
+        f"/api/rooms/{room['id']}/anchor/rundown", json={"text": CUES, "format": "yaml"}
+    )
+    assert loaded.status_code == 200, loaded.text
+    driver = chromium(tmp_path)
+    try:
+        driver.get(f"{server.url}/console")
+        prompt = driver.find_element(By.ID, "token-prompt")
+        assert prompt.is_displayed() and "Enter the organizer token" in prompt.text
+        for hidden in ("new-room", "rooms-panel", "create-room", "room-panel"):
+            assert not driver.find_element(By.ID, hidden).is_displayed(), hidden
+        driver.find_element(By.ID, "token").send_keys("not-the-token")
+        driver.find_element(By.ID, "save-token").click()
+        assert wait_for(driver, "document.getElementById('error').textContent", 10)
+        assert not driver.find_element(By.ID, "new-room").is_displayed() and prompt.is_displayed()
+
+        open_room(driver, server, room)
+        assert driver.find_element(By.ID, "new-room").is_displayed()
+        assert driver.find_element(By.ID, "rooms-panel").is_displayed()
+        assert not driver.find_element(By.ID, "token-prompt").is_displayed()
+
+        # the rundown counts from 1, as the stage does (1/3, 2/3…)
+        wait_for(driver, "document.querySelectorAll('#rundown-segments li').length === 3", 20)
+        rows = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#rundown-segments li")]
+        assert [r.split()[0] for r in rows] == ["1/3", "2/3", "3/3"], rows
+        assert "lights down" in rows[1]
+
+        # icons, not emoji: each drawn, at the text's size
+        assert EMOJI.search(driver.execute_script(CONSOLE_TEXT)) is None
+        shown = driver.execute_script(ICONS)
+        kinds = {c.split()[1] for c, _, _ in shown}
+        assert {"icon-mic", "icon-stop", "icon-previous", "icon-next", "icon-skip"} <= kinds
+        assert all(w >= 10 and h >= 10 for _, w, h in shown), shown
+        mic = driver.find_element(By.ID, "btn-mic")
+        assert mic.text == "开始话筒 Start microphone"
+    finally:
+        driver.quit()
+
+
+def test_the_console_pages_carry_no_emoji():
+    """What every organizer's browser draws: the console's files hold icons, not emoji."""
+    from tingshuo.server.pages import STATIC
+
+    files = [STATIC / "console.html", STATIC / "style.css", *STATIC.glob("console*.js")]
+    found = {f.name: EMOJI.findall(f.read_text(encoding="utf-8")) for f in files}
+    assert {name: chars for name, chars in found.items() if chars} == {}
+
+
+@needs_chromium
+def test_a_cold_start_loses_nothing_said_after_the_microphone_opened(worker, tmp_path):
+    """A fresh server (speaker and translation models not loaded yet): the speech before the
+    room says `ready` is kept in the page and captioned whole; the meter moves, the chosen
+    input is used and remembered, the captions are in view at 1400×957, and after Stop the
+    room shows no lag."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    said = read_tsv(LONGFORM / "segments.tsv")[:3]
+    end = float(said[-1]["end_s"]) + 0.4
+    talk = load_audio(LONGFORM / "longform_2spk.flac")[: int(end * 16000)]
+    fake = write_wav(tmp_path / "talk.wav", np.concatenate([talk, np.zeros(3 * 16000, np.float32)]))
+    with live_server(worker, tmp_path / "fresh") as server:
+        room = server.room(name="Hall M", targets=["en"])
+        server.http.put(
+            f"/api/rooms/{room['id']}/anchor/rundown", json={"text": CUES, "format": "yaml"}
+        )
+        driver = chromium(tmp_path, *FAKE_MIC, f"--use-file-for-fake-audio-capture={fake}")
+        try:
+            viewport(driver, 1400, 957)
+            open_room(driver, server, room)
+            # the inputs by name; the one chosen is the one used, after a reload too
+            has = "[...document.getElementById('mic-device').options].some((o) => o.text === "
+            wait_for(driver, has + "'Fake Audio Input 2')", 10, "the inputs")
+            Select(driver.find_element(By.ID, "mic-device")).select_by_visible_text(
+                "Fake Audio Input 2"
+            )
+            chosen = driver.find_element(By.ID, "mic-device").get_attribute("value")
+            driver.refresh()
+            open_room(driver, server, room, token=False)
+            picked = Select(driver.find_element(By.ID, "mic-device")).first_selected_option
+            assert picked.text == "Fake Audio Input 2"
+
+            driver.find_element(By.ID, "btn-mic").click()
+            wait_for(driver, "document.getElementById('room-state').textContent === 'live'", 90)
+            mic = driver.execute_script(
+                "const m = window.tsConsole.mic;"
+                "return {device: m.device, heldAtReady: m.heldAtReady}"
+            )
+            assert mic["device"] == chosen
+            assert mic["heldAtReady"] >= 1.0, mic["heldAtReady"]  # the start was slow
+            meter = driver.find_element(By.ID, "mic-meter")
+            levels = []
+            deadline = time.monotonic() + 120
+            while driver.execute_script("return window.tsConsole.view.finals().length") < 3:
+                assert time.monotonic() < deadline, "three captions never came"
+                levels.append(float(meter.get_attribute("aria-valuenow")))
+                time.sleep(0.1)
+            assert meter.is_displayed() and max(levels) - min(levels) >= 8, levels
+            sent = driver.find_element(By.ID, "mic-level").text
+            assert re.search(r"\d+ s sent, \d+ s with sound · level −(\d+|∞) dB", sent), sent
+
+            # the newest caption in view, below the room's controls, above the rundown
+            box = driver.execute_script(
+                "const r = [...document.querySelectorAll('#captions .seg.final')].pop()"
+                ".getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]"
+            )
+            driver.save_screenshot(str(tmp_path / "console-1400x957.png"))
+            assert 0 <= box[0] < box[2] <= 1400 and 0 <= box[1] < box[3] <= 957, box
+            # and so will the next ones: the box they scroll in ends inside the window
+            bottom = driver.execute_script(
+                "return document.getElementById('captions').getBoundingClientRect().bottom"
+            )
+            assert bottom <= 957, bottom
+            assert EMOJI.search(driver.execute_script(CONSOLE_TEXT)) is None
+            assert all(w >= 10 and h >= 10 for _, w, h in driver.execute_script(ICONS))
+
+            driver.find_element(By.ID, "btn-stop").click()
+            wait_for(driver, "document.getElementById('room-state').textContent === 'idle'", 60)
+            assert not meter.is_displayed()
+            time.sleep(1.5)  # a lag report of the ended run would have come by now
+            assert not driver.find_element(By.ID, "room-lag").is_displayed()
+            assert driver.find_element(By.ID, "error").text == ""
+            assert driver.execute_script("return window.tsConsole.lastMic.dropped") == 0
+
+            stored = server.http.get(f"/api/rooms/{room['id']}/segments").json()
+            first = stored[0]["text"]  # whole: "看中的一种。" when the start threw speech away
+            assert first.startswith("电动车"), first
+            assert cer([said[0]["reference_text"]], [first]) <= 0.3, first
+            heard = "".join(s["text"] for s in stored if s["start"] < end)
+            assert cer(["".join(r["reference_text"] for r in said)], [heard]) <= 0.3, heard
+            sessions = server.http.get(f"/api/rooms/{room['id']}/sessions").json()
+            assert [s["segments"] for s in sessions] == [len(stored)]
+        finally:
+            driver.quit()
+
+
+@needs_chromium
+def test_stop_cancels_a_room_that_is_still_starting(worker, tmp_path):
+    """Stop while a fresh server loads a translated room's models: the start is called off,
+    the room stays idle, no session is opened and nothing is left running."""
+    from selenium.webdriver.common.by import By
+
+    fake = write_wav(tmp_path / "quiet.wav", np.zeros(2 * 16000, np.float32))
+    with live_server(worker, tmp_path / "fresh") as server:
+        room = server.room(name="Hall S", targets=["en"])
+        rooms = server.app.state.rooms
+        driver = chromium(tmp_path, *FAKE_MIC, f"--use-file-for-fake-audio-capture={fake}")
+        try:
+            open_room(driver, server, room)
+            driver.find_element(By.ID, "btn-mic").click()
+            deadline = time.monotonic() + 20
+            while room["id"] not in rooms._starting:  # the server is loading the models
+                assert time.monotonic() < deadline, "the start never reached the server"
+                time.sleep(0.02)
+            stop = driver.find_element(By.ID, "btn-stop")
+            assert stop.is_enabled() and driver.find_element(By.ID, "room-progress").is_displayed()
+            stop.click()
+            wait_for(driver, "document.getElementById('room-progress').hidden", 30, "no progress")
+            deadline = time.monotonic() + 30
+            while rooms._starting:
+                assert time.monotonic() < deadline, "the start never ended"
+                time.sleep(0.1)
+            assert rooms.runs == {} and not rooms._cancelled
+            assert server.http.get(f"/api/rooms/{room['id']}").json()["state"] == "idle"
+            assert server.http.get(f"/api/rooms/{room['id']}/sessions").json() == []
+            assert driver.execute_script("return window.tsConsole.mic") is None
+            assert driver.find_element(By.ID, "room-state").text == "idle"
+            assert driver.find_element(By.ID, "error").text == ""
+            assert driver.find_element(By.ID, "btn-mic").is_enabled()
+            assert not driver.find_element(By.ID, "btn-stop").is_enabled()
+        finally:
+            driver.quit()

@@ -43,6 +43,12 @@ class TooManyRooms(RoomError):
     status = 429
 
 
+class StartCancelled(RoomError):
+    """A Stop came while the room was starting."""
+
+    status = 409
+
+
 def source_label(kind: str, path: Path | None, label: str | None) -> str:
     """How a session records where its sound came from."""
     default = {"push": "websocket", "file": str(path), "device": "sound device", "url": "stream"}

@@ -30,7 +30,7 @@ from ..settings import Settings
 from ..store.db import RoomInfo, Store
 from ..store.pending import StoreState
 from . import stream_room
-from .base import RoomBusy, check_start, lookup, source_label
+from .base import RoomBusy, StartCancelled, check_start, lookup, source_label
 from .bus import Bus
 from .captions import CaptionPath
 from .models import Models
@@ -94,6 +94,7 @@ class Rooms:
         self.loop = loop
         self.runs: dict[str, RoomRun] = {}
         self._starting: set[str] = set()
+        self._cancelled: set[str] = set()  # stopped while starting
         self._speakers_lock = threading.Lock()
         models.caption_lag = self.caption_lag
         # each room's speakers, kept across its sessions so "Dr Li" is known after a break
@@ -277,10 +278,24 @@ class Rooms:
         )
         check_start(room, busy, len(self.runs) + len(self._starting), self.settings)
         self._starting.add(room_id)  # loading the translator takes a while: no second start
+        self._cancelled.discard(room_id)
         try:
-            return await self._start(room, kind, path, speed, device, cleanup, label, url)
+            await self._load(room)
+            if room_id in self._cancelled:  # a Stop while the models loaded: nothing begins
+                raise StartCancelled(f"the start of room {room.name!r} was cancelled (Stop)")
+            run = await self._start(room, kind, path, speed, device, cleanup, label, url)
+            if room_id in self._cancelled:  # a Stop while the session opened: it ends at once
+                self._stop(run)
+            return run
         finally:
             self._starting.discard(room_id)
+            self._cancelled.discard(room_id)
+
+    async def _load(self, room: RoomInfo) -> None:
+        """What a room's first start loads (seconds): the speaker encoder, the translator."""
+        await run_in_threadpool(self.diarizer, room.id)
+        if room.targets:
+            await run_in_threadpool(self.models.translator)
 
     async def _start(
         self,
@@ -345,6 +360,8 @@ class Rooms:
         quiet = 0
         while self.runs.get(run.room.id) is run:
             await asyncio.sleep(_LAG_EVERY_S)
+            if self.runs.get(run.room.id) is not run:
+                break  # it ended meanwhile: an idle room shows no lag
             report = run.session.lag(self.models.loaded_translator)
             sound = run.session.sound()
             quiet += 1
@@ -380,8 +397,15 @@ class Rooms:
             self._announce(room_id, "live", session_id=run.session.info.id, source=run.kind)
         return run
 
-    def stop(self, room_id: str) -> RoomRun:
-        """Stop listening; what was already heard is still transcribed and stored."""
+    def stop(self, room_id: str) -> RoomRun | None:
+        """Stop listening; what was already heard is still transcribed and stored. A room
+        still starting is cancelled (None): `start` refuses, or stops the run it made."""
+        if room_id in self._starting and room_id not in self.runs:
+            self._cancelled.add(room_id)
+            run = self.runs.get(room_id)  # the start may have ended just now, unstopped
+            if run is not None:
+                self._stop(run)
+            return run
         run = self.run_of(room_id)
         self._stop(run)
         return run

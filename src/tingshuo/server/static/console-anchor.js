@@ -28,13 +28,17 @@
     const loaded = !!(plan && plan.loaded);
     for (const b of ["previous", "repeat", "next", "skip"]) $(`anchor-${b}`).disabled = !loaded;
     if (!loaded) { list.replaceChildren(); return; }
+    const count = plan.segments.length;
     list.replaceChildren(...plan.segments.map((seg, i) => {
       const li = document.createElement("li");
       li.dataset.index = i;
+      const num = document.createElement("span");
+      num.className = "num";
+      num.textContent = `${i + 1}/${count}`; // counted from 1, as the stage counts
       const kind = document.createElement("span");
       kind.className = "kind";
       kind.textContent = `${seg.kind} · line ${seg.line}`;
-      li.append(kind, document.createTextNode(describe(seg)));
+      li.append(num, " ", kind, " ", describe(seg));
       li.classList.toggle("current", i === plan.index);
       li.classList.toggle("skipped", plan.skipped.includes(i));
       return li;

@@ -24,7 +24,8 @@
   const notice = el("div", { id: "correction-notice", className: "notice", role: "status", hidden: true });
   const noticeText = el("span");
   const suggest = el("button", { id: "rule-suggest", className: "primary", hidden: true });
-  const noticeClose = el("button", { textContent: "✕", title: "close" });
+  const noticeClose = el("button", { className: "icon-button", title: "close" }, Icons.make("close"));
+  noticeClose.setAttribute("aria-label", "close");
   notice.append(noticeText, " ", suggest, " ", noticeClose);
   box.after(notice);
   noticeClose.addEventListener("click", () => { notice.hidden = true; });

@@ -28,7 +28,8 @@
   const offerName = el("input", { type: "text", id: "offer-name", style: "width:14em" });
   const offerAll = el("button", { id: "offer-all", className: "primary", textContent: "改名 Rename everywhere" });
   const offerOne = el("button", { id: "offer-one", textContent: "只改这一句 This caption only" });
-  const offerCancel = el("button", { id: "offer-cancel", textContent: "✕" });
+  const offerCancel = el("button", { id: "offer-cancel", className: "icon-button", title: "cancel" }, Icons.make("close"));
+  offerCancel.setAttribute("aria-label", "cancel");
   offer.append(offerWhat, el("div", { className: "row" }, offerName, offerAll, offerOne, offerCancel));
   panel.append(
     el("h2", {}, "发言人 Speakers ", el("small", {

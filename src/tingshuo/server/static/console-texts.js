@@ -101,9 +101,8 @@
   function item(text) {
     const at = Object.values(state.place).find((p) => p.text_id === text.id);
     const remove = el("button", {
-      type: "button", className: "remove", textContent: "✕",
-      title: `删除 Remove “${text.name}”`,
-    });
+      type: "button", className: "remove icon-button", title: `删除 Remove “${text.name}”`,
+    }, Icons.make("close"));
     remove.setAttribute("aria-label", `删除 Remove ${text.name}`);
     remove.addEventListener("click", (e) => {
       e.stopPropagation();
@@ -115,7 +114,7 @@
       el("span", { className: "name", textContent: text.name }),
       el("span", { className: "meta", textContent: meta.join(" · ") }),
       el("span", { className: "tr", textContent: progress(text).map((p) => `译 ${p}`).join(" · ") }),
-      el("span", { className: "at", textContent: at ? `▶ 第 ${at.index + 1} 段 · at ${at.index + 1}` : "" }),
+      el("span", { className: "at" }, ...(at ? [Icons.make("here"), `第 ${at.index + 1} 段 · at ${at.index + 1}`] : [])),
       remove);
     li.dataset.id = text.id;
     li.classList.toggle("selected", !!state.chosen && state.chosen.id === text.id);
@@ -334,8 +333,8 @@
       li.classList.toggle("said", at !== null && i < at);
       if (here) li.setAttribute("aria-current", "location"); else li.removeAttribute("aria-current");
     }
-    where.textContent = at === null ? `${text.name} · ${text.lines.length} 段 passages`
-      : `▶ 讲到第 ${at + 1}/${text.lines.length} 段 · at passage ${at + 1} of ${text.lines.length}`;
+    if (at === null) where.textContent = `${text.name} · ${text.lines.length} 段 passages`;
+    else Icons.text(where, "here", `讲到第 ${at + 1}/${text.lines.length} 段 · at passage ${at + 1} of ${text.lines.length}`);
     const here = lines.querySelector("li.here");
     // the list alone scrolls (not the page: the operator may be reading the captions)
     if (here && scroll) lines.scrollTop = here.offsetTop - lines.clientHeight / 3;

@@ -10,7 +10,7 @@
   };
   window.tsConsole = state;
   state.api = (path, opts) => api(path, opts); // for console-anchor.js
-  state.starting = (fn) => busyWhile("start", fn); // for console-stream.js: busy while it starts
+  state.starting = (fn) => starting(fn); // for console-stream.js: busy while it starts
 
   function error(msg) { $("error").textContent = msg || ""; }
 
@@ -41,12 +41,24 @@
 
   // -- token
 
+  // the rooms and the New room form wait for a token the server accepts
+  function showOrganizer(accepted) {
+    for (const el of document.querySelectorAll(".organizer")) el.hidden = !accepted;
+    $("token-prompt").hidden = accepted;
+  }
+
   async function useToken(t) {
     state.token = t.trim();
     localStorage.setItem("tingshuo-token", state.token);
     // the token comes back as an HttpOnly cookie: sockets and images then carry no ?token=,
     // which access logs would keep
-    await api("/api/login", { method: "POST" });
+    try {
+      await api("/api/login", { method: "POST" });
+    } catch (e) {
+      showOrganizer(false);
+      throw e;
+    }
+    showOrganizer(true);
     const rooms = await loadRooms();
     // rooms created elsewhere (another console, the API) and their states, without a reload
     clearInterval(state.poll);
@@ -148,7 +160,7 @@
     $("btn-device").disabled = running || !!busy;
     $("btn-pause").disabled = s !== "live" || !!busy;
     $("btn-resume").disabled = s !== "paused" || !!busy;
-    $("btn-stop").disabled = !running || !!busy;
+    $("btn-stop").disabled = !(running && !busy) && busy !== "start"; // a start can be cancelled
     const progress = $("room-progress");
     progress.textContent = PROGRESS[busy] || "";
     progress.hidden = !PROGRESS[busy];
@@ -163,15 +175,16 @@
     return state.room.id;
   }
 
-  function endBusy(roomId) {
-    if (!state.busy || state.busy.room !== roomId) return;
+  // `kind`: only that one (a start that ends after a Stop leaves the Stop's line)
+  function endBusy(roomId, kind) {
+    if (!state.busy || state.busy.room !== roomId || (kind && state.busy.kind !== kind)) return;
     state.busy = null;
     if (state.room) showState(state.roomState);
   }
 
   async function busyWhile(kind, fn) {
     const roomId = startBusy(kind);
-    try { await fn(); } finally { endBusy(roomId); }
+    try { await fn(); } finally { endBusy(roomId, kind); }
   }
 
   // how late this room's captions and translations are, and what is shed to keep up
@@ -179,6 +192,7 @@
     drafts: "drafts paused", quality: "fast translation model", translation: "translation paused",
   };
   function showLag(m) {
+    if (state.roomState === "idle") return; // a late report of a run that has ended
     const el = $("room-lag");
     let text = `captions ${m.caption_s.toFixed(1)} s behind`;
     if (state.room && state.room.targets.length) {
@@ -193,7 +207,7 @@
     el.hidden = false;
     const behind = Math.round(m.caption_s);
     const warning = $("room-lag-warning");
-    warning.textContent = `⚠ 字幕落后 ${behind} 秒 · Captions are ${behind} s behind`;
+    Icons.text(warning, "warning", `字幕落后 ${behind} 秒 · Captions are ${behind} s behind`);
     warning.hidden = !(m.caption_s > 3);
   }
 
@@ -204,11 +218,10 @@
   };
   function showSound(m) {
     const el = $("room-sound");
-    let text = `🎤 ${SOUND[m.verdict] || ""} · ${m.advice} · level ${m.level_db} dBFS · noise ${m.noise_db} dBFS`;
+    let text = `${SOUND[m.verdict] || ""} · ${m.advice} · level ${m.level_db} dBFS · noise ${m.noise_db} dBFS`;
     if (m.echo_s !== undefined) text += ` · echo ${m.echo_s.toFixed(1)} s`;
     if (m.cleaning) text += " · 降噪去混响中 cleaning echo and noise";
-    if (m.verdict !== "good") text = `⚠ ${text}`;
-    el.textContent = text;
+    Icons.text(el, m.verdict === "good" ? "mic" : "warning", text);
     el.classList.toggle("late", m.verdict !== "good");
     el.hidden = false;
   }
@@ -218,10 +231,13 @@
   function showUnspoken(unspoken) {
     const el = $("room-unspoken");
     const langs = Object.entries(unspoken || {}).filter(([, u]) => u.count);
-    const text = langs.map(([lang, u]) => `⚠ 译音 ${TS.langName(lang)}：${u.count} 段无法朗读 · `
+    const text = langs.map(([lang, u]) => `译音 ${TS.langName(lang)}：${u.count} 段无法朗读 · `
       + `${u.count} ${u.count === 1 ? "piece" : "pieces"} of the ${TS.langName(lang)} interpretation `
       + `could not be spoken (last: ${u.reason})`).join(" | ");
-    if (el.textContent !== text) el.textContent = text;
+    if (el.dataset.text !== text) {
+      el.dataset.text = text;
+      if (text) Icons.text(el, "warning", text); else el.replaceChildren();
+    }
     el.hidden = !text;
   }
 
@@ -231,11 +247,11 @@
     const el = $("room-store");
     clearTimeout(storeTimer);
     el.classList.toggle("late", !m.saving || m.lost);
-    if (m.lost) el.textContent = "⚠ 字幕不再保存（等待的太多），只实时显示 · captions are no longer saved (too many waited): shown only";
-    else if (!m.saving) el.textContent = `⚠ 字幕暂时没有保存：${m.waiting} 条等待中 · captions are not being saved: ${m.waiting} waiting`;
+    if (m.lost) Icons.text(el, "warning", "字幕不再保存（等待的太多），只实时显示 · captions are no longer saved (too many waited): shown only");
+    else if (!m.saving) Icons.text(el, "warning", `字幕暂时没有保存：${m.waiting} 条等待中 · captions are not being saved: ${m.waiting} waiting`);
     else if (m.waiting) el.textContent = `正在保存 ${m.waiting} 条字幕… · saving ${m.waiting} waiting captions…`;
     else {
-      el.textContent = "✓ 字幕已全部保存 · all captions saved";
+      Icons.text(el, "check", "字幕已全部保存 · all captions saved");
       storeTimer = setTimeout(() => { el.hidden = true; }, 15000);
     }
     el.hidden = false;
@@ -244,9 +260,25 @@
   // distributed mode: the message bus between this server and the workers (Redis) is away
   function showBus(m) {
     const el = $("room-bus");
-    el.textContent = m.ok ? "" : "⚠ captions paused: the message bus (Redis) is away; they resume when it is back";
+    if (m.ok) el.replaceChildren();
+    else Icons.text(el, "warning", "captions paused: the message bus (Redis) is away; they resume when it is back");
     el.hidden = m.ok;
   }
+
+  // The captions in view: their box takes the window's height below the room's controls (the
+  // rundown and speakers come after it), so the newest caption shows without scrolling. A
+  // narrow window, one column under the rooms, gives it most of a screen instead.
+  const MIN_CAPTIONS_PX = 160; // six lines
+  function fitCaptions() {
+    const box = $("captions");
+    if (!box.offsetParent) return;
+    const top = box.getBoundingClientRect().top + window.scrollY;
+    const below = window.innerHeight - top - 24;
+    const h = top < window.innerHeight ? below : window.innerHeight * 0.6;
+    box.style.setProperty("--captions-h", `${Math.round(Math.max(MIN_CAPTIONS_PX, h))}px`);
+  }
+  window.addEventListener("resize", fitCaptions);
+  new ResizeObserver(fitCaptions).observe($("room-panel"));
 
   async function select(id) {
     const room = await api(`/api/rooms/${id}`);
@@ -259,6 +291,7 @@
     $("captions-panel").hidden = false;
     $("room-title").textContent = room.name;
     showState(room.state);
+    fitCaptions();
     showUnspoken(room.unspoken);
     for (const [el, url] of [["link-phone", room.links.phone], ["link-screen", room.links.screen],
       ["link-obs", room.links.screen + "&transparent=1"]]) {
@@ -319,6 +352,17 @@
 
   // -- sources
 
+  // a start the organizer stopped before it was done: its refusal is no error to show
+  async function starting(fn) {
+    const roomId = state.room.id;
+    try {
+      await busyWhile("start", fn);
+    } catch (e) {
+      if (state.cancelled === roomId) return;
+      throw e;
+    }
+  }
+
   $("btn-file").addEventListener("click", () => guarded(async () => {
     const file = $("file-input").files[0];
     if (!file) throw new Error("choose an audio or video file first");
@@ -326,12 +370,12 @@
     form.append("file", file);
     form.append("speed", "1");
     const roomId = state.room.id;
-    await busyWhile("start", () => api(`/api/rooms/${roomId}/start/file`, { method: "POST", body: form }));
+    await starting(() => api(`/api/rooms/${roomId}/start/file`, { method: "POST", body: form }));
   }));
 
   $("btn-device").addEventListener("click", () => guarded(() => {
     const roomId = state.room.id;
-    return busyWhile("start", () => api(`/api/rooms/${roomId}/start/device`, { method: "POST", body: {} }));
+    return starting(() => api(`/api/rooms/${roomId}/start/device`, { method: "POST", body: {} }));
   }));
 
   for (const action of ["pause", "resume"]) {
@@ -341,53 +385,188 @@
     }));
   }
 
-  // stopping lasts until what was heard is transcribed: the room's `idle` ends it
+  // Stopping lasts until what was heard is transcribed: the room's `idle` ends it. A room
+  // still starting (models loading) is cancelled: the server begins nothing, or ends what began.
   $("btn-stop").addEventListener("click", () => guarded(async () => {
-    const roomId = startBusy("stop");
+    const roomId = state.room.id;
+    const wasStarting = !!(state.busy && state.busy.room === roomId && state.busy.kind === "start");
+    if (wasStarting) {
+      state.cancelled = roomId;
+      if (state.mic && state.mic.room === roomId) stopMic(); // what it kept goes nowhere
+    }
+    startBusy("stop");
     try {
       await api(`/api/rooms/${roomId}/stop`, { method: "POST" });
     } catch (e) {
-      endBusy(roomId);
-      throw e;
+      endBusy(roomId, "stop");
+      if (!wasStarting) throw e; // else the start had not reached the server yet: nothing to stop
     }
-    if (state.room && state.room.id === roomId && state.roomState === "idle") endBusy(roomId);
+    if (state.room && state.room.id === roomId && state.roomState === "idle") endBusy(roomId, "stop");
     stopMic();
   }));
 
-  // Browser microphone: getUserMedia → AudioWorklet (16 kHz s16le) → the audio socket.
+  // -- the browser microphone: getUserMedia → AudioWorklet (16 kHz s16le, 100 ms frames) →
+  // the audio socket. Frames are kept from the moment the microphone opens: until the room
+  // says `ready` (a first start loads models for seconds) and while a dropped socket opens
+  // again. Then they go in order and the room catches up on what was said meanwhile (the
+  // server slows a sender whose backlog passes TINGSHUO_AUDIO_BACKLOG_S). Kept here, not on
+  // the server, because only the page hears the microphone while no socket is ready.
+  const FRAME_S = 0.1;
+  const HOLD_FRAMES = 600; // 60 s kept at most; older frames are dropped, and counted
+  const FLOOR_RISE_DB = 0.05; // per frame: the noise floor follows a room that gets louder
+  const SOUND_OVER_FLOOR_DB = 10; // a frame this far over the floor is sound, not silence
+  const MIC_KEY = "tingshuo-mic"; // the chosen input: {id, label}
+
+  function savedMic() {
+    try { return JSON.parse(localStorage.getItem(MIC_KEY) || "null"); } catch (_) { return null; }
+  }
+
+  // the inputs the browser knows; their names only once the page may use a microphone
+  async function listMics(ask = false) {
+    const media = navigator.mediaDevices;
+    if (!media || !media.enumerateDevices) return;
+    const known = () => media.enumerateDevices().then((all) => all.filter((d) => d.kind === "audioinput"));
+    let inputs = await known();
+    if (ask && !inputs.some((d) => d.label)) { // the names come with the permission
+      try {
+        const stream = await media.getUserMedia({ audio: true });
+        for (const t of stream.getTracks()) t.stop();
+        inputs = await known();
+      } catch (_) { /* refused: the list stays unnamed */ }
+    }
+    const named = inputs.some((d) => d.label);
+    const real = inputs.filter((d) => d.deviceId && d.deviceId !== "default" && d.deviceId !== "communications");
+    const saved = savedMic();
+    const select = $("mic-device");
+    const options = [new Option("默认话筒 Default input", "")];
+    real.forEach((d, i) => options.push(new Option(d.label || `话筒 ${i + 1} · input ${i + 1}`, d.deviceId)));
+    if (saved && !real.some((d) => d.deviceId === saved.id)) {
+      options.push(new Option(named ? `${saved.label} (未连接 not connected)` : saved.label, saved.id));
+    }
+    select.replaceChildren(...options);
+    select.value = saved ? saved.id : "";
+  }
+  if (navigator.mediaDevices) {
+    listMics().catch(() => {});
+    navigator.mediaDevices.addEventListener("devicechange", () => listMics().catch(() => {}));
+  }
+  $("mic-device").addEventListener("pointerdown", () => listMics(true).catch(() => {}), { once: true });
+  $("mic-device").addEventListener("focus", () => listMics(true).catch(() => {}), { once: true });
+  $("mic-device").addEventListener("change", () => {
+    const select = $("mic-device");
+    if (!select.value) localStorage.removeItem(MIC_KEY);
+    else {
+      const label = select.selectedOptions[0].textContent;
+      localStorage.setItem(MIC_KEY, JSON.stringify({ id: select.value, label }));
+    }
+  });
+
+  async function openMic() {
+    const audio = { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+    const saved = savedMic();
+    if (saved) {
+      try {
+        return await navigator.mediaDevices.getUserMedia({ audio: { ...audio, deviceId: { exact: saved.id } } });
+      } catch (e) {
+        if (e.name !== "OverconstrainedError" && e.name !== "NotFoundError") throw e;
+        error(`话筒“${saved.label}”未连接，改用默认话筒 · the input “${saved.label}” is not connected: using the default input`);
+      }
+    }
+    return navigator.mediaDevices.getUserMedia({ audio });
+  }
+
   $("btn-mic").addEventListener("click", () => guarded(async () => {
     if (!navigator.mediaDevices) throw new Error("this page needs https (or localhost) for the microphone");
     const roomId = startBusy("start"); // until the server says `ready`
+    state.cancelled = null;
     let stream, ctx;
     try {
-      stream = await navigator.mediaDevices.getUserMedia({
-        audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
-      });
+      stream = await openMic();
       ctx = new AudioContext();
       await ctx.audioWorklet.addModule("/static/pcm-worklet.js");
       await ctx.resume();
     } catch (e) {
       if (stream) for (const t of stream.getTracks()) t.stop();
       if (ctx) ctx.close();
-      endBusy(roomId);
+      endBusy(roomId, "start");
       throw e;
+    }
+    if (!state.busy || state.busy.room !== roomId || state.busy.kind !== "start") { // stopped meanwhile
+      for (const t of stream.getTracks()) t.stop();
+      ctx.close();
+      return;
     }
     const source = ctx.createMediaStreamSource(stream);
     const node = new AudioWorkletNode(ctx, "pcm16k");
     const mute = ctx.createGain();
     mute.gain.value = 0;
     source.connect(node).connect(mute).connect(ctx.destination); // keeps the graph pulling
-    const mic = (state.mic = { stream, ctx, ws: null, frames: 0, retries: 0, room: roomId });
+    const mic = (state.mic = {
+      stream, ctx, ws: null, retries: 0, room: roomId, ready: false,
+      held: [], // frames not sent yet: [{data, sound}]
+      captured: 0, sent: 0, sound: 0, dropped: 0, heldAtReady: null, // in frames; seconds at ready
+      db: -90, shown: -90, floor: 0,
+      device: stream.getAudioTracks()[0].getSettings().deviceId || "",
+    });
+    $("mic-meter").hidden = false;
+    node.port.onmessage = (e) => hear(mic, e.data);
     openAudio(mic);
-    node.port.onmessage = (e) => {
-      const ws = mic.ws;
-      if (mic.ready && ws && ws.readyState === WebSocket.OPEN) {
-        ws.send(e.data);
-        mic.frames += 1;
-        $("mic-level").textContent = `🎤 已发送 ${(mic.frames / 10).toFixed(0)} 秒 · ${(mic.frames / 10).toFixed(0)} s sent`;
-      }
-    };
+    listMics().catch(() => {}); // the inputs' names, now that the page may use them
   }));
+
+  function levelDb(frame) {
+    const pcm = new Int16Array(frame);
+    let sum = 0;
+    for (let i = 0; i < pcm.length; i++) sum += pcm[i] * pcm[i];
+    const rms = Math.sqrt(sum / Math.max(1, pcm.length)) / 32768;
+    return rms > 0 ? Math.max(-90, 20 * Math.log10(rms)) : -90;
+  }
+
+  function hear(mic, frame) {
+    if (state.mic !== mic) return;
+    const db = levelDb(frame);
+    mic.floor = Math.min(db, mic.floor + FLOOR_RISE_DB);
+    mic.db = db;
+    mic.captured += 1;
+    mic.held.push({ data: frame, sound: db > mic.floor + SOUND_OVER_FLOOR_DB });
+    if (mic.held.length > HOLD_FRAMES) {
+      mic.held.shift();
+      mic.dropped += 1;
+    }
+    send(mic);
+    showMic(mic);
+  }
+
+  function send(mic) {
+    const ws = mic.ws;
+    if (!mic.ready || !ws || ws.readyState !== WebSocket.OPEN) return;
+    for (const f of mic.held) {
+      ws.send(f.data);
+      mic.sent += 1;
+      if (f.sound) mic.sound += 1;
+    }
+    mic.held = [];
+  }
+
+  // the meter (falls slowly, like a desk's) and what has gone to the room
+  function showMic(mic) {
+    mic.shown = Math.max(mic.db, mic.shown - 1.5);
+    const meter = $("mic-meter");
+    const pct = Math.max(0, Math.min(100, ((mic.shown + 60) / 60) * 100));
+    meter.firstElementChild.style.width = `${pct.toFixed(0)}%`;
+    meter.classList.toggle("hot", mic.shown > -6);
+    meter.setAttribute("aria-valuenow", mic.shown.toFixed(0));
+    const level = `level ${mic.db > -90 ? Math.round(mic.db) : "−∞"} dB`.replace("-", "−");
+    const secs = (n) => (n * FRAME_S).toFixed(0);
+    let text;
+    if (!mic.ready) {
+      text = `正在等待会场，已保留 ${secs(mic.held.length)} 秒 · waiting for the room: ${secs(mic.held.length)} s kept, sent once it is ready · ${level}`;
+    } else {
+      text = `已发送 ${secs(mic.sent)} 秒（有声 ${secs(mic.sound)} 秒）· ${secs(mic.sent)} s sent, ${secs(mic.sound)} s with sound · ${level}`;
+    }
+    if (mic.dropped) text += ` · ${secs(mic.dropped)} s lost while waiting`;
+    Icons.text($("mic-level"), "mic", text);
+  }
 
   // The audio socket; one the network or a server going away dropped is opened again (with
   // several servers, the load balancer sends it to another: the room goes on in its session)
@@ -400,17 +579,26 @@
     ws.onopen = () => ws.send(JSON.stringify({ type: "start", sample_rate: 16000, format: "s16le" }));
     ws.onmessage = (e) => {
       const m = JSON.parse(e.data);
-      if (m.type === "ready") { mic.ready = true; mic.retries = 0; endBusy(mic.room); }
+      if (m.type === "ready") {
+        if (mic.heldAtReady === null) mic.heldAtReady = mic.held.length * FRAME_S;
+        mic.ready = true;
+        mic.retries = 0;
+        endBusy(mic.room, "start");
+        send(mic); // what was said while the room started
+      }
     };
     ws.onclose = (e) => {
       if (state.mic !== mic || mic.ws !== ws) return;
+      mic.ready = false; // frames are kept again until the next socket is ready
       if ([1001, 1006, 1012].includes(e.code) && mic.retries < 10) {
         mic.retries += 1;
         error(`audio: the connection dropped; reconnecting (${mic.retries})…`);
         setTimeout(() => { if (state.mic === mic) openAudio(mic); }, 1000);
         return;
       }
-      if (e.code !== 1000 && e.code !== 1005) error(`audio: ${e.reason || "connection closed"} (${e.code})`);
+      if (e.code !== 1000 && e.code !== 1005 && state.cancelled !== mic.room) {
+        error(`audio: ${e.reason || "connection closed"} (${e.code})`);
+      }
       stopMic();
     };
   }
@@ -419,10 +607,13 @@
     const mic = state.mic;
     if (!mic) return;
     state.mic = null;
-    if (state.busy && state.busy.kind === "start") endBusy(mic.room); // refused before `ready`
+    state.lastMic = mic; // its counts, for whoever asks how it went
+    endBusy(mic.room, "start"); // refused, or stopped, before `ready`
     for (const t of mic.stream.getTracks()) t.stop();
     mic.ctx.close();
-    if (mic.ws && mic.ws.readyState === WebSocket.OPEN) mic.ws.close(1000, "done");
+    if (mic.ws && mic.ws.readyState <= WebSocket.OPEN) mic.ws.close(1000, "done");
+    $("mic-meter").hidden = true;
+    $("mic-level").replaceChildren();
   }
 
   // -- exports
