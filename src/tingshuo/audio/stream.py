@@ -4,7 +4,7 @@ Icecast, UDP or RTP MPEG-TS; SRT where that FFmpeg has it) → 16 kHz mono float
 A stream is checked before anything starts (`check_url`: a stream protocol, a host the
 organizer allows) and opened once as its probe (`open_stream`): that first connection is
 the one the room reads, since a stream server may take one client only. When the stream
-drops, `StreamSource` reconnects every second or so until it is back or the caller stops,
+drops, `StreamSource` reconnects every half second until it is back or the caller stops,
 and fills the gap with silence in real time: the session's clock stays the event's clock
 (captions after a drop are stamped when they were said, and the words before the drop
 become final, as at a pause). `on_change` hears each drop, each try and the return.
@@ -40,10 +40,20 @@ _WHITELIST = ",".join([*SCHEMES, "tls", "crypto", "httpproxy", "ffrtmphttp", "hl
 # (an address nobody answers) is tried again
 OPEN_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 1.5
+# HLS waits up to a segment's length for the next one: its drop is a playlist that stops
+# growing (3 reloads without a new segment), or this long without any
+HLS_READ_TIMEOUT_S = 15.0
 # between tries: short, so the room captions again within a few seconds of the stream's return
-RETRY_FIRST_S, RETRY_MAX_S = 0.25, 1.0
+# (a refused connection costs nothing; a host that does not answer takes OPEN_TIMEOUT_S a try)
+RETRY_FIRST_S, RETRY_MAX_S = 0.25, 0.5
+# a return counts once its sound has kept coming this long (not a stale burst and a hang-up)
+PROVEN_S = 0.5
+# how far a stream's sound may run ahead of the wall clock (bursts at connect, an HLS segment)
+AHEAD_S = 8.0
 # enough to find an audio stream in FLV or MPEG-TS without waiting FFmpeg's default 5 s
-_OPTIONS = {"protocol_whitelist": _WHITELIST, "analyzeduration": "700000", "probesize": "65536"}
+# (HLS: from the newest segment, so that a return repeats at most one)
+_OPTIONS = {"protocol_whitelist": _WHITELIST, "analyzeduration": "700000", "probesize": "65536",
+            "live_start_index": "-1", "m3u8_hold_counters": "3"}  # fmt: skip
 
 
 class StreamError(TingshuoError):
@@ -73,7 +83,7 @@ class StreamChange:
 def shown(url: str) -> str:
     """The URL as logs and sessions show it: without a user name or password."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    if not parts.username and not parts.password:
         return url
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
@@ -129,9 +139,18 @@ def host_allowed(host: str, hosts: str) -> bool:
 
 def open_stream(url: str) -> av.container.InputContainer:
     """The stream opened, with sound in it, or one line that says why not."""
+    hls = ".m3u8" in urlsplit(url).path.lower()
+    container = _open(url, HLS_READ_TIMEOUT_S if hls else READ_TIMEOUT_S)
+    if container.format.name == "hls" and not hls:  # a playlist at a URL that did not say so
+        container.close()
+        container = _open(url, HLS_READ_TIMEOUT_S)
+    return container
+
+
+def _open(url: str, read_timeout_s: float) -> av.container.InputContainer:
     try:
         container = av.open(
-            url, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S), options=dict(_OPTIONS),
+            url, timeout=(OPEN_TIMEOUT_S, read_timeout_s), options=dict(_OPTIONS),
             metadata_errors="ignore",
         )  # fmt: skip
     except av.error.ProtocolNotFoundError:
@@ -153,12 +172,20 @@ def open_stream(url: str) -> av.container.InputContainer:
 
 def _reason(error: BaseException) -> str:
     text = getattr(error, "strerror", None) or str(error)
+    if "Immediate exit requested" in str(text):  # PyAV's timeout interrupted the read
+        return f"nothing heard for {READ_TIMEOUT_S:g} s"
     return " ".join(str(text).split())
 
 
 class StreamSource:
     """The stream's blocks, across drops, until `stopping()` (checked at least once a
-    block, and between tries); `first` is the probe's connection."""
+    block, and between tries); `first` is the probe's connection.
+
+    The sound it yields, silence included, keeps to the wall clock: a drop is filled with
+    silence as it passes, and a source that runs ahead (a recording served as fast as it
+    downloads) is slowed to at most `AHEAD_S` in front. A return counts once its sound has
+    kept coming for `PROVEN_S`: a server that hands out a stale burst and hangs up (an HLS
+    playlist that stopped growing) is one more try, and its burst is dropped."""
 
     def __init__(
         self,
@@ -172,13 +199,14 @@ class StreamSource:
         self.on_change = on_change
         self.stopping = stopping
         self.lost_s = 0.0
+        self._started = 0.0
+        self._heard = 0.0  # seconds yielded, silence included: the session's clock
 
     def __iter__(self) -> Iterator[np.ndarray]:
         container, self._first = self._first, None
+        self._started = opened_at = last_sound = time.monotonic()
         lost_at: float | None = None  # when the last sound before a drop arrived
-        filled = 0.0  # seconds of the drop already filled with silence
         tries, wait_s, reason = 0, RETRY_FIRST_S, ""
-        last_sound = time.monotonic()
         while not self.stopping():
             if container is None:
                 assert lost_at is not None
@@ -187,26 +215,32 @@ class StreamSource:
                                             self.lost_s, reason))  # fmt: skip
                 try:
                     container = open_stream(self.url)
+                    opened_at = time.monotonic()
                 except StreamError as e:
                     reason = str(e).split(": ", 1)[-1]
                     log.info("stream %s: try %d: %s", shown(self.url), tries, reason)
-                    deadline = time.monotonic() + wait_s
-                    while time.monotonic() < deadline and not self.stopping():
-                        time.sleep(BLOCK_S)
-                        filled = yield from _silence_until(lost_at, filled)
+                    yield from self._wait(wait_s)
                     wait_s = min(wait_s * 2, RETRY_MAX_S)
                     continue
+            held: list[np.ndarray] = []  # a return's first sound, until it is proven
+            first_at: float | None = None
             try:
                 for block in _blocks(container):
-                    if lost_at is not None:  # back: the gap in silence, then the sound
-                        yield from _silence_until(lost_at, filled)
-                        gap = time.monotonic() - lost_at
+                    if lost_at is not None:
+                        held.append(block)
+                        first_at = first_at or time.monotonic()
+                        if time.monotonic() - first_at < PROVEN_S:
+                            continue
+                        gap = opened_at - lost_at
                         self.lost_s += gap
                         log.info("stream %s: back after %.1f s", shown(self.url), gap)
                         self.on_change(StreamChange(True, tries, gap, self.lost_s))
-                        lost_at, filled, tries, wait_s = None, 0.0, 0, RETRY_FIRST_S
+                        lost_at, tries, wait_s = None, 0, RETRY_FIRST_S
+                        yield from self._silence(opened_at)
+                    for sound in held or [block]:
+                        yield from self._paced(sound)
+                    held = []
                     last_sound = time.monotonic()
-                    yield block
                     if self.stopping():
                         return
                 reason = "the stream ended"
@@ -218,17 +252,32 @@ class StreamSource:
             if lost_at is None:
                 lost_at = last_sound
                 log.warning("stream %s lost: %s", shown(self.url), reason)
-            filled = yield from _silence_until(lost_at, filled)
+            else:  # back only for a moment: one more try, after the wait
+                yield from self._wait(wait_s)
+                wait_s = min(wait_s * 2, RETRY_MAX_S)
 
+    def _wait(self, seconds: float) -> Iterator[np.ndarray]:
+        """Silence as time passes, for `seconds` (or until a stop)."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping():
+            yield from self._silence(time.monotonic())
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(BLOCK_S)
 
-def _silence_until(since: float, filled: float) -> Iterator[np.ndarray]:
-    """Silence for the time since `since` not yet filled, in blocks; returns the new total."""
-    size = int(BLOCK_S * SAMPLE_RATE)
-    due = time.monotonic() - since
-    while due - filled >= BLOCK_S:
-        yield np.zeros(size, dtype=np.float32)
-        filled += BLOCK_S
-    return filled
+    def _silence(self, until: float) -> Iterator[np.ndarray]:
+        """Silence up to the moment `until` on the session's clock, in whole blocks."""
+        size = int(BLOCK_S * SAMPLE_RATE)
+        while until - self._started - self._heard >= BLOCK_S:
+            self._heard += BLOCK_S
+            yield np.zeros(size, dtype=np.float32)
+
+    def _paced(self, block: np.ndarray) -> Iterator[np.ndarray]:
+        ahead = self._heard - (time.monotonic() - self._started)
+        if ahead > AHEAD_S:
+            time.sleep(ahead - AHEAD_S)
+        self._heard += block.size / SAMPLE_RATE
+        yield block
 
 
 def _blocks(container: av.container.InputContainer) -> Iterator[np.ndarray]:
