@@ -482,7 +482,7 @@
     let stream, ctx;
     try {
       stream = await openMic();
-      ctx = new AudioContext();
+      ctx = soundAt16k(stream);
       await ctx.audioWorklet.addModule("/static/pcm-worklet.js");
       await ctx.resume();
     } catch (e) {
@@ -496,7 +496,7 @@
       ctx.close();
       return;
     }
-    const source = ctx.createMediaStreamSource(stream);
+    const source = ctx.source;
     const node = new AudioWorkletNode(ctx, "pcm16k");
     const mute = ctx.createGain();
     mute.gain.value = 0;
@@ -513,6 +513,22 @@
     openAudio(mic);
     listMics().catch(() => {}); // the inputs' names, now that the page may use them
   }));
+
+  // The browser brings the microphone to 16 kHz itself where it can (its resampler filters
+  // properly: the worklet then only packs frames); elsewhere the worklet downsamples.
+  function soundAt16k(stream) {
+    let ctx = null;
+    try {
+      ctx = new AudioContext({ sampleRate: 16000 });
+      ctx.source = ctx.createMediaStreamSource(stream);
+      return ctx;
+    } catch (_) { // a browser that will not mix sample rates
+      if (ctx) ctx.close();
+    }
+    ctx = new AudioContext();
+    ctx.source = ctx.createMediaStreamSource(stream);
+    return ctx;
+  }
 
   function levelDb(frame) {
     const pcm = new Int16Array(frame);

@@ -1,7 +1,8 @@
 // Downsamples the microphone to 16 kHz mono PCM s16le in the audio thread and posts
 // 100 ms frames (3200 bytes) to the page, which sends them over the room's audio socket.
 // Each output sample is the mean of the input samples since the previous one: a box
-// low-pass that keeps speech and removes most of what would alias.
+// low-pass that keeps speech and removes most of what would alias. In a 16 kHz context (the
+// console asks the browser for one, whose resampler filters better) it only packs frames.
 class Pcm16k extends AudioWorkletProcessor {
   constructor() {
     super();
