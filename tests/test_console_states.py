@@ -5,7 +5,9 @@ while the room starts, its level and its input), captions in view, icons without
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +20,7 @@ from tingshuo.events import Lag, RoomState
 
 from .helpers import (
     AISHELL,
+    AUTH,
     ORG,
     chromium,
     create_room,
@@ -544,3 +547,44 @@ def test_stop_cancels_a_room_that_is_still_starting(worker, tmp_path):
             assert not driver.find_element(By.ID, "btn-stop").is_enabled()
         finally:
             driver.quit()
+
+
+def test_stop_cancels_a_file_start_and_keeps_no_upload(worker, tmp_path):
+    """The same through REST: the start answers 409, its upload is removed, the room idle."""
+    from tingshuo.server.uploads import upload_dir
+
+    quiet = silence(tmp_path, 3)
+    with live_server(worker, tmp_path / "fresh") as server:
+        room = server.room(name="Hall U", targets=["en"])
+        rooms = server.app.state.rooms
+        folder = upload_dir(server.app.state.settings)
+        ours = f"upload-{os.getpid()}-*"
+        before = set(folder.glob(ours))
+        answers: list[httpx.Response] = []
+
+        def start() -> None:
+            with quiet.open("rb") as f:
+                answers.append(
+                    httpx.post(
+                        f"{server.url}/api/rooms/{room['id']}/start/file",
+                        files={"file": ("quiet.wav", f, "audio/wav")},
+                        data={"speed": "1"},
+                        headers=AUTH,
+                        timeout=60,
+                    )
+                )
+
+        starting = threading.Thread(target=start)
+        starting.start()
+        deadline = time.monotonic() + 20
+        while room["id"] not in rooms._starting:
+            assert time.monotonic() < deadline, "the start never reached the server"
+            time.sleep(0.02)
+        stopped = server.http.post(f"/api/rooms/{room['id']}/stop")
+        assert stopped.status_code == 200 and stopped.json()["state"] == "idle", stopped.text
+        starting.join(60)
+        [answer] = answers
+        assert answer.status_code == 409 and "cancelled (Stop)" in answer.json()["detail"]
+        assert rooms.runs == {} and not rooms._starting and not rooms._cancelled
+        assert server.http.get(f"/api/rooms/{room['id']}/sessions").json() == []
+        assert set(folder.glob(ours)) == before  # the upload is gone with the start

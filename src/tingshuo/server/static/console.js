@@ -158,6 +158,7 @@
     $("btn-mic").disabled = running || !!busy;
     $("btn-file").disabled = running || !!busy;
     $("btn-device").disabled = running || !!busy;
+    $("mic-device").disabled = running || !!busy; // the input is chosen before a start
     $("btn-pause").disabled = s !== "live" || !!busy;
     $("btn-resume").disabled = s !== "paused" || !!busy;
     $("btn-stop").disabled = !(running && !busy) && busy !== "start"; // a start can be cancelled
@@ -355,6 +356,7 @@
   // a start the organizer stopped before it was done: its refusal is no error to show
   async function starting(fn) {
     const roomId = state.room.id;
+    state.cancelled = null;
     try {
       await busyWhile("start", fn);
     } catch (e) {
