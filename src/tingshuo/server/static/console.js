@@ -277,6 +277,7 @@
     const below = window.innerHeight - top - 24;
     const h = top < window.innerHeight ? below : window.innerHeight * 0.6;
     box.style.setProperty("--captions-h", `${Math.round(Math.max(MIN_CAPTIONS_PX, h))}px`);
+    if (state.view) state.view.scroll(); // the newest caption stays in sight (while following)
   }
   window.addEventListener("resize", fitCaptions);
   new ResizeObserver(fitCaptions).observe($("room-panel"));
