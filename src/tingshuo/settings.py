@@ -135,10 +135,12 @@ class Settings(BaseSettings):
     max_upload_mb: int = 512
     # rooms from a network stream (POST .../start/url, `listen --url`): the hosts it may come
     # from, a comma list of names, *.domain patterns, addresses and CIDR networks ("*": any).
-    # This machine and the LAN by default: the hall's encoder is there, and an organizer's
-    # token cannot make an offline server fetch from the internet unless this says so
+    # This machine, the LAN and multicast by default: the hall's encoder is there, and an
+    # organizer's token cannot make an offline server fetch from the internet unless this
+    # says so
     stream_hosts: str = (
-        "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,fc00::/7,fe80::/10"
+        "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,fc00::/7,"
+        "fe80::/10,224.0.0.0/4,ff00::/8"
     )
 
     # pronunciation assessment (tingshuo assess): limits on one reading

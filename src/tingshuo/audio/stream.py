@@ -59,6 +59,10 @@ _OPTIONS = {"protocol_whitelist": _WHITELIST, "analyzeduration": "700000", "prob
 class StreamError(TingshuoError):
     status = 400
 
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message  # in a few words, for a drop's notice
+
 
 class HostNotAllowed(StreamError):
     status = 403
@@ -105,8 +109,11 @@ def check_url(url: str, hosts: str) -> str:
     host = (parts.hostname or "").lower()
     if not host and scheme not in ("udp", "rtp"):
         raise StreamError(f"{shown(url)}: no host in this URL")
-    # a UDP or RTP URL names where this machine listens: an empty host is this machine
-    if not host_allowed(host or "127.0.0.1", hosts):
+    # a UDP or RTP URL names where this machine listens (or a multicast group it joins): no
+    # host, or any address, is this machine
+    if scheme in ("udp", "rtp") and host.strip("[]") in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if not host_allowed(host, hosts):
         raise HostNotAllowed(
             f"{shown(url)}: host {host!r} is not allowed; the organizer's setting "
             f"TINGSHUO_STREAM_HOSTS ({hosts}) says which are"
@@ -160,13 +167,15 @@ def _open(url: str, read_timeout_s: float) -> av.container.InputContainer:
     except av.error.InvalidDataError:
         raise NotAStream(
             f"{shown(url)}: not an audio stream (a web page?); give the stream's own URL, "
-            "such as the .m3u8 playlist, the Icecast mount or the RTMP path"
+            "such as the .m3u8 playlist, the Icecast mount or the RTMP path",
+            "not an audio stream",
         ) from None
     except (av.error.FFmpegError, OSError) as e:
-        raise NotAStream(f"{shown(url)}: the stream cannot be opened ({_reason(e)})") from None
+        reason = _reason(e)
+        raise NotAStream(f"{shown(url)}: the stream cannot be opened ({reason})", reason) from None
     if not container.streams.audio:
         container.close()
-        raise NotAStream(f"{shown(url)}: this stream has no sound")
+        raise NotAStream(f"{shown(url)}: this stream has no sound", "no sound in it")
     return container
 
 
@@ -217,7 +226,7 @@ class StreamSource:
                     container = open_stream(self.url)
                     opened_at = time.monotonic()
                 except StreamError as e:
-                    reason = str(e).split(": ", 1)[-1]
+                    reason = e.reason
                     log.info("stream %s: try %d: %s", shown(self.url), tries, reason)
                     yield from self._wait(wait_s)
                     wait_s = min(wait_s * 2, RETRY_MAX_S)

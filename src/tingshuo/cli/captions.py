@@ -154,7 +154,7 @@ def listen(
     from ..asr.worker import RecognizerWorker
     from ..audio.decode import probe
     from ..audio.sources import file_blocks, mic_blocks
-    from ..events import Final, Partial, Translation
+    from ..events import Final, Partial, StreamNotice, Translation
     from ..live.recipe import Recipe, open_session
 
     if [file is not None, mic, url is not None].count(True) != 1:
@@ -169,8 +169,9 @@ def listen(
     elif url is not None:  # checked and opened now; a drop is reconnected, and said here
         from ..live import stream_room
 
-        def told(event: object) -> None:
-            err.print(getattr(event, "message", ""), style="yellow", markup=False)
+        def told(event: StreamNotice) -> None:  # a drop's first try, every 20th, the return
+            if event.back or event.tries % 20 == 1:
+                err.print(event.message, style="yellow", markup=False)
 
         blocks = stream_room.open_room_stream(url, get_settings(), told, threading.Event())
         source = stream_room.label(url)

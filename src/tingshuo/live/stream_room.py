@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from ..audio.stream import StreamChange, StreamSource, check_url, open_stream, shown
-from ..events import RoomEvent, StreamNotice
+from ..events import StreamNotice
 from ..settings import Settings
 
 
 def open_room_stream(
-    url: str, settings: Settings, publish: Callable[[RoomEvent], None], stopping: threading.Event
+    url: str, settings: Settings, publish: Callable[[StreamNotice], None], stopping: threading.Event
 ) -> Iterator[np.ndarray]:
     """Blocking (a name is looked up, the stream probed): the room's blocks until `stopping`
     is set (while it reconnects too). Raises `StreamError`, a 4xx with one line."""
