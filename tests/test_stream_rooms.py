@@ -23,7 +23,19 @@ import pytest
 from tingshuo.asr.scoring import cer
 from tingshuo.audio.stream import host_allowed
 
-from .helpers import ORG, Viewer, by_id, ended, events_url, free_port, talk_wav
+from .helpers import (
+    ORG,
+    Viewer,
+    by_id,
+    chromium,
+    create_room,
+    ended,
+    events_url,
+    free_port,
+    needs_chromium,
+    talk_wav,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +80,7 @@ class Encoder:
         self.proc.wait(10)
 
 
-def wait_for(check: Callable[[], object], seconds: float, what: str) -> None:
+def until(check: Callable[[], object], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -118,13 +130,13 @@ def play_with_a_drop(http: httpx.Client, server: object, room: dict, clips: dict
         r = http.post(f"/api/rooms/{room['id']}/start/url", json={"url": encoder.url})
         assert r.status_code == 200, r.text
         assert http.get(f"/api/rooms/{room['id']}").json()["state"] == "live"
-        wait_for(lambda: viewer.finals(), 60, "the first caption")
+        until(lambda: viewer.finals(), 60, "the first caption")
         encoder.kill()
-        wait_for(lambda: notices(viewer, back=False), 10, "the drop's notice")
+        until(lambda: notices(viewer, back=False), 10, "the drop's notice")
         time.sleep(2.0)  # down for a while: tries go on meanwhile
         encoder = Encoder(clips["after"], port)
-        wait_for(lambda: notices(viewer, back=True), 15, "the stream's return")
-        wait_for(lambda: not notices(viewer)[-1]["back"], 60, "the second talk's end")
+        until(lambda: notices(viewer, back=True), 15, "the stream's return")
+        until(lambda: not notices(viewer)[-1]["back"], 60, "the second talk's end")
     finally:
         encoder.kill()
     assert http.post(f"/api/rooms/{room['id']}/stop").status_code == 200
@@ -165,6 +177,36 @@ def test_a_stream_room_captions_lives_through_a_drop_and_stops_while_reconnectin
     stored = server.http.get(f"/api/rooms/{room['id']}/segments").json()
     assert [s["text"] for s in stored] == [s["text"] for s in finals]
     assert len({s["session_id"] for s in stored}) == 1
+
+
+@needs_ffmpeg
+@needs_chromium
+def test_the_console_starts_a_room_from_a_url_and_says_when_the_stream_drops(
+    server, clips, tmp_path
+):
+    from selenium.webdriver.common.by import By
+
+    driver = chromium(tmp_path)
+    encoder = Encoder(clips["before"], free_port())
+    try:
+        room = create_room(driver, server, "stream console")
+        driver.find_element(By.ID, "stream-url").send_keys(encoder.url)
+        driver.find_element(By.ID, "btn-stream").click()
+        state = "document.getElementById('room-state').textContent"
+        wait_for(driver, f"{state} === 'live'", 30, "the room live")
+        assert driver.execute_script("return document.getElementById('btn-stream').disabled")
+        encoder.kill()
+        notice = "document.getElementById('room-stream')"
+        said = wait_for(driver, f"!{notice}.hidden && {notice}.textContent", 15, "the notice")
+        assert said.startswith("stream lost") and "reconnecting (try" in said, said
+        assert "late" in driver.execute_script(f"return {notice}.className")
+        driver.find_element(By.ID, "btn-stop").click()  # while it reconnects
+        wait_for(driver, f"{state} === 'idle' && {notice}.hidden", 30, "the room stopped")
+        assert not driver.find_element(By.ID, "error").text
+        assert server.http.get(f"/api/rooms/{room['id']}").json()["state"] == "idle"
+    finally:
+        encoder.kill()
+        driver.quit()
 
 
 def test_what_is_not_a_stream_is_refused_with_a_clear_status(server, html_page):
@@ -235,7 +277,7 @@ def gateway(tmp_path) -> Iterator[SimpleNamespace]:
            "TINGSHUO_BUS_URL": f"redis://127.0.0.1:{redis_port}/0"}  # fmt: skip
     procs = []
     try:
-        wait_for(lambda: redis_up(redis_port), 10, "redis")
+        until(lambda: redis_up(redis_port), 10, "redis")
         procs.append(tingshuo(["-v", "worker", "--rooms", "1"], env, tmp_path / "worker.log"))
         procs.append(tingshuo(["serve", "--port", str(port), "--token", ORG], env,
                               tmp_path / "gateway.log"))  # fmt: skip
@@ -249,7 +291,7 @@ def gateway(tmp_path) -> Iterator[SimpleNamespace]:
             except httpx.TransportError:
                 return False
 
-        wait_for(up, 120, "the gateway")
+        until(up, 120, "the gateway")
         yield SimpleNamespace(http=http, ws=f"ws://127.0.0.1:{port}")
     finally:
         for proc in procs:
