@@ -28,16 +28,14 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
-from ..asr.worker import RecognizerWorker
-from ..audio.decode import SAMPLE_RATE, load_audio
 from ..errors import AudioError, TingshuoError
 from ..events import Segment
-from ..live.transcription import Transcript, transcribe_file, translate_transcript
+from ..live.transcription import Transcript, translate_transcript
 from ..mt.base import CJK, detect_lang
 from ..prepared.terms import terms
 from ..store.export import render
 from .auth import presented_token, same
-from .uploads import save_upload, upload_file
+from .uploads import transcribe_upload
 
 log = logging.getLogger(__name__)
 
@@ -273,42 +271,18 @@ class _Heard:
 async def _transcribe(
     request: Request, file: UploadFile, lang: str | None, hotwords: list[str], fast: bool
 ) -> _Heard:
-    """The upload through `transcribe_file`, as `POST /api/transcribe` does: stored as a
-    session, so that a client that gave up waiting on a long file finds it in the console."""
-    settings = request.app.state.settings
-    models = request.app.state.models
-    worker: RecognizerWorker = await run_in_threadpool(lambda: models.worker)
-    if lang is None and not getattr(worker.recognizer, "multilingual", True):
-        lang = "en"  # an English-only model (tiny.en) detects nothing
+    """The upload transcribed and stored as a session, as `POST /api/transcribe` does, so
+    that a client that gave up waiting on a long file finds it in the console."""
+    source = f"OpenAI API {request.url.path}"
     try:
-        worker.recognizer.check_language(lang)
-    except TingshuoError as e:
+        transcript, duration = await transcribe_upload(request, file, lang, hotwords, fast, source)
+    except AudioError as e:
+        raise ApiError(400, str(e), param="file", code="invalid_file") from None
+    except TingshuoError as e:  # the recognizer has no such language
         raise ApiError(400, str(e), param="language", code="unsupported_language") from None
-    name = Path(file.filename or "upload").name
-    with upload_file(settings, name) as tmp:
-        limit = settings.max_upload_mb * 1024 * 1024
-        await save_upload(file, tmp, limit, f"file larger than {settings.max_upload_mb} MB")
-        try:
-            samples = await run_in_threadpool(load_audio, tmp.name, settings.max_transcribe_s, name)
-        except AudioError as e:
-            raise ApiError(400, str(e), param="file", code="invalid_file") from None
-    reviewer = None if fast else await run_in_threadpool(models.file_second_pass)
-    transcript = await run_in_threadpool(
-        lambda: transcribe_file(
-            samples,
-            worker,
-            request.app.state.store,
-            settings,
-            title=name,
-            source=f"OpenAI API {request.url.path}",
-            lang=lang,
-            hotwords=hotwords,
-            second_pass=reviewer,
-        )
-    )
     if transcript.lost is not None:  # the client still gets its text
         log.warning("an API transcript not fully stored: %s", transcript.lost)
-    return _Heard(transcript, samples.size / SAMPLE_RATE)
+    return _Heard(transcript, duration)
 
 
 def transcript_text(segments: Sequence[Segment]) -> str:

@@ -25,7 +25,6 @@ from starlette.types import Scope
 
 from .. import __version__
 from ..asr.worker import RecognizerWorker
-from ..audio.decode import load_audio
 from ..errors import AudioError, StoreError, TingshuoError
 from ..events import Segment
 from ..live.anchor_desk import Anchors
@@ -33,7 +32,6 @@ from ..live.bus import LocalBus, RedisBus
 from ..live.cluster import ClusterRooms
 from ..live.models import Models
 from ..live.rooms import Rooms
-from ..live.transcription import transcribe_file
 from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store
 from ..store.export import FORMATS, machine_text, render
@@ -52,7 +50,7 @@ from . import (
 )
 from .auth import COOKIE, organizer, presented_token, same
 from .limits import BodyLimit, PublicLimit, SocketCaps
-from .uploads import clean_uploads, save_upload, upload_file
+from .uploads import clean_uploads, transcribe_upload
 
 log = logging.getLogger(__name__)
 
@@ -210,33 +208,12 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     ) -> TranscriptOut:
         """Transcribe an uploaded recording; the result is stored as a session."""
         language = None if lang == "auto" else lang
-        models = request.app.state.models
-        worker: RecognizerWorker = await run_in_threadpool(lambda: models.worker)
-        worker.recognizer.check_language(language)
         terms = [t.strip() for t in hotwords.replace("\n", ",").split(",") if t.strip()]
-        limit = settings.max_upload_mb * 1024 * 1024
-        name = Path(file.filename or "upload").name
-        with upload_file(settings, name) as tmp:
-            await save_upload(file, tmp, limit, f"file larger than {settings.max_upload_mb} MB")
-            samples = await run_in_threadpool(load_audio, tmp.name, settings.max_transcribe_s, name)
-        db = store(request)
-        reviewer = None if fast else await run_in_threadpool(models.file_second_pass)
-        transcript = await run_in_threadpool(
-            lambda: transcribe_file(
-                samples,
-                worker,
-                db,
-                settings,
-                title=file.filename or "upload",
-                source=file.filename or "",
-                lang=language,
-                hotwords=terms,
-                second_pass=reviewer,
-            )
-        )
+        source = file.filename or ""
+        transcript, _ = await transcribe_upload(request, file, language, terms, fast, source)
         if transcript.lost is not None:
             raise transcript.lost
-        info = transcript.info
+        info, db = transcript.info, store(request)
         return TranscriptOut(session=db.get_session(info.id), segments=db.segments(info.id))
 
     @app.get("/api/sessions", dependencies=need_token)

@@ -10,8 +10,11 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-from fastapi import UploadFile
+from fastapi import Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 
+from ..audio.decode import SAMPLE_RATE, load_audio
+from ..live.transcription import Transcript, transcribe_file
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,46 @@ async def save_upload(file: UploadFile, out: IO[bytes], limit: int, too_large: s
         out.write(chunk)
     out.flush()
     return size
+
+
+async def transcribe_upload(
+    request: Request,
+    file: UploadFile,
+    lang: str | None,
+    hotwords: list[str],
+    fast: bool,
+    source: str,
+) -> tuple[Transcript, float]:
+    """An uploaded recording transcribed and stored as a session (`POST /api/transcribe`,
+    the OpenAI API): the transcript and the audio's duration (s). Raises `TingshuoError`
+    for a language the recognizer lacks, `AudioError` for what is not audio, 413 past the
+    upload limit."""
+    settings = request.app.state.settings
+    models = request.app.state.models
+    worker = await run_in_threadpool(lambda: models.worker)
+    if lang is None and not getattr(worker.recognizer, "multilingual", True):
+        lang = "en"  # an English-only model (tiny.en) detects nothing
+    worker.recognizer.check_language(lang)
+    name = Path(file.filename or "upload").name
+    with upload_file(settings, name) as tmp:
+        limit = settings.max_upload_mb * 1024 * 1024
+        await save_upload(file, tmp, limit, f"file larger than {settings.max_upload_mb} MB")
+        samples = await run_in_threadpool(load_audio, tmp.name, settings.max_transcribe_s, name)
+    reviewer = None if fast else await run_in_threadpool(models.file_second_pass)
+    transcript = await run_in_threadpool(
+        lambda: transcribe_file(
+            samples,
+            worker,
+            request.app.state.store,
+            settings,
+            title=name,
+            source=source or name,
+            lang=lang,
+            hotwords=hotwords,
+            second_pass=reviewer,
+        )
+    )
+    return transcript, samples.size / SAMPLE_RATE
 
 
 def clean_uploads(settings: Settings) -> int:
