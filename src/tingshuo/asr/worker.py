@@ -52,22 +52,22 @@ class RecognizerWorker:
         self._active = 0  # all requests queued or running
         self._seen: dict[object, float] = {}  # owner -> when it last asked
         self._thread = Supervised("recognizer", self._run, self._queue, lambda: self.recognizer)
-        self._draft_thread: threading.Thread | None = None
+        self._draft_thread: Supervised | None = None
         if drafter is not None:
             draft_queue = self._drafts = queue.PriorityQueue(maxsize=max_queue)
             loaded: list[Recognizer] = []
 
             def drafts() -> None:
                 lower_priority(draft_nice)
-                try:
-                    loaded.append(drafter())
-                except Exception:  # drafts then share the main instance, as without one
-                    log.exception("a second recognizer for drafts could not be loaded")
-                    loaded.append(self.recognizer)
+                if not loaded:  # (a thread started again keeps the instance loaded before)
+                    try:
+                        loaded.append(drafter())
+                    except Exception:  # drafts then share the main instance, as without one
+                        log.exception("a second recognizer for drafts could not be loaded")
+                        loaded.append(self.recognizer)
                 self._run(draft_queue, lambda: loaded[0])
 
-            self._draft_thread = threading.Thread(target=drafts, name="drafts", daemon=True)
-            self._draft_thread.start()
+            self._draft_thread = Supervised("drafts", drafts)
 
     def submit(
         self, request: Request, owner: object = None, urgent: bool = False
@@ -76,6 +76,8 @@ class RecognizerWorker:
         draft (an utterance's first: a caption must show) goes on the main instance, after
         finals, rather than at the drafts' lower priority."""
         self._thread.ensure()
+        if request.draft and self._draft_thread is not None:
+            self._draft_thread.ensure()
         future: Future[Hypothesis] = Future()
         n = next(self._order)
         priority = _DRAFT if request.draft else _FINAL
@@ -170,8 +172,16 @@ class RecognizerWorker:
         """Its state: "running" (and how often it was started again after stopping by itself)."""
         return self._thread.state()
 
+    def drafts_state(self) -> str | None:
+        """The drafts thread's state, as `thread_state`; None without a second instance."""
+        return self._draft_thread.state() if self._draft_thread is not None else None
+
     def close(self) -> None:
         self._queue.put((99, next(self._order), None, None, None))
         if self._drafts is not None:
             self._drafts.put((99, next(self._order), None, None, None))
         self._thread.join(5)
+        if self._draft_thread is not None:
+            # joined, not left to end as the interpreter exits: a model freed by a thread
+            # that is being torn down aborts the process (std::terminate)
+            self._draft_thread.join(5)

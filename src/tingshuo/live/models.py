@@ -147,8 +147,13 @@ class Models:
         out = {}
         if self._worker is not None:
             out["recognizer"] = self._worker.thread_state()
+            drafts = self._worker.drafts_state()
+            if drafts is not None:
+                out["drafts"] = drafts
         if self._translator is not None:
             out["translator"] = self._translator.thread_state()
+        if self._review is not None:
+            out["second_pass"] = self._review.thread_state()
         return out
 
     def review_counts(self) -> dict[str, int | bool] | None:

@@ -23,6 +23,7 @@ from typing import Protocol
 from ..errors import TingshuoError
 from ..events import RoomEvent, Segment
 from ..priority import lower_priority
+from ..supervised import Supervised
 from .captions import CaptionPath
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,12 @@ class ReviewWorker:
         self._lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
-        self._thread = threading.Thread(target=self._run, name="second-pass", daemon=True)
-        self._thread.start()
+        self._reviewer: Reviewer | None = None  # loaded at first need, kept across restarts
+        self._thread = Supervised("second pass", self._run)
 
     def submit(self, job: Job) -> None:
         """Queued behind the others; when the queue is full, the oldest job gives way."""
+        self._thread.ensure()
         self._idle.clear()
         while True:
             try:
@@ -118,6 +120,10 @@ class ReviewWorker:
     def wait(self, timeout: float | None = None) -> bool:
         """Until every job queued so far is done (tests, benchmarks)."""
         return self._idle.wait(timeout)
+
+    def thread_state(self) -> str:
+        """For /health: "running" (and how often it was started again)."""
+        return self._thread.state()
 
     def close(self, timeout: float = 5.0) -> None:
         self._queue.put(None)
@@ -141,7 +147,6 @@ class ReviewWorker:
 
     def _run(self) -> None:
         lower_priority(self.nice)
-        reviewer: Reviewer | None = None
         while True:
             job = self._queue.get()
             if job is None:
@@ -152,11 +157,11 @@ class ReviewWorker:
                 if job.behind() or self._stale(job):
                     self._count(skipped=1)
                     continue
-                if reviewer is None:
-                    reviewer = self._load()
-                    if hasattr(reviewer, "pause"):
-                        reviewer.pause = self._wait_for_idle
-                self._review(reviewer, job)
+                if self._reviewer is None:
+                    self._reviewer = self._load()
+                    if hasattr(self._reviewer, "pause"):
+                        self._reviewer.pause = self._wait_for_idle
+                self._review(self._reviewer, job)
             except TingshuoError as e:  # a model that cannot load: captions go on without it
                 log.error("second pass: %s", e)
                 self._count(skipped=1)
