@@ -18,7 +18,7 @@ from tingshuo.live.models import Models
 from tingshuo.server.api_learn import router
 from tingshuo.settings import Settings
 
-from .helpers import AISHELL, DATA, LiveServer, chromium, needs_chromium, wait_for
+from .helpers import AISHELL, DATA, LiveServer, chromium, needs_chromium, wait_for, write_wav
 
 pytestmark = pytest.mark.slow
 
@@ -285,5 +285,67 @@ def test_learn_page_drills_read_first_and_keep_tone_accuracy(worker, tmp_path):
             right, tried, accuracy = (c.text for c in cells[1:])
             verdict = r.json()["assessment"]["syllables"][0]["tone_ok"]
             assert (right, tried) == (str(int(verdict)), "1"), accuracy
+        finally:
+            driver.quit()
+
+
+def _polyline_mean_y(svg) -> dict[str, float]:
+    """The mean height (px from the top) of a card's two lines: dashed (expected), solid."""
+    out = {}
+    for line in svg.find_elements("css selector", "polyline"):
+        ys = [float(p.split(",")[1]) for p in line.get_attribute("points").split()]
+        out["dashed" if line.get_attribute("stroke-dasharray") else "solid"] = sum(ys) / len(ys)
+    return out
+
+
+@needs_chromium
+def test_learn_page_draws_a_low_fall_where_its_verdict_heard_it(worker, tmp_path):
+    """gcin's ma3, a low fall (21), read into /learn's microphone under 骂 and under 马: the
+    card says what was heard, and the drawing agrees (low under 骂's high falling line;
+    on 马's line when it passes)."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    from tingshuo.server import pages
+
+    reading = clip("ma3")
+    quiet = np.zeros(8000, dtype=np.float32)
+    wav = write_wav(tmp_path / "ma3.wav", np.concatenate([quiet, reading, quiet]))
+    seconds = (reading.size + 2 * quiet.size) / 16000
+    app = FastAPI()
+    app.state.models = Models(Settings(), worker)
+    app.include_router(router)
+    pages.mount_static(app)  # the page's icons
+    with LiveServer(app, Settings()) as live:
+        driver = chromium(
+            tmp_path,
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}",
+        )
+        try:
+            driver.get(f"{live.url}/learn")
+            for prompt in ("骂", "马"):
+                text = driver.find_element(By.ID, "text")
+                text.clear()
+                text.send_keys(prompt)
+                wait_for(driver, "document.getElementById('pinyin').textContent !== ''", 20)
+                driver.find_element(By.ID, "record").click()  # the fake microphone starts
+                wait_for(driver, "document.getElementById('record').classList.contains('rec')")
+                time.sleep(seconds - 0.3)
+                driver.find_element(By.ID, "record").click()
+                wait_for(driver, "document.querySelector('#result .syl')", 60, "the card")
+                card = driver.find_element(By.CSS_SELECTOR, "#result .syl")
+                lines = _polyline_mean_y(card.find_element(By.TAG_NAME, "svg"))
+                if prompt == "骂":
+                    assert "heard dipping (3), expected falling (4)" in card.text, card.text
+                    # the pitch drawn well below the falling tone's line (3.9 px a semitone)
+                    assert lines["solid"] > lines["dashed"] + 8, lines
+                else:
+                    assert "dipping" in card.text and "expected" not in card.text, card.text
+                    assert abs(lines["solid"] - lines["dashed"]) < 8, lines
+                driver.save_screenshot(str(tmp_path / f"drill-{prompt}.png"))
+                driver.execute_script("document.getElementById('result').innerHTML = ''")
         finally:
             driver.quit()
