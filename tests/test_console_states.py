@@ -21,7 +21,9 @@ from tingshuo.events import Lag, RoomState
 from .helpers import (
     AISHELL,
     AUTH,
+    EMOJI,
     ORG,
+    SHOWN_ICONS,
     chromium,
     create_room,
     heard_through,
@@ -333,16 +335,9 @@ def test_sound_reports_take_the_rooms_token_and_a_modest_rate(server):
 # -- the browser microphone, the layout and the icons
 
 LONGFORM = AISHELL / "longform"
-# what shows as an empty box where no emoji font is installed (🎤 ⏮ ⏭ ⚠ ✓ ✕ ▶ ↻ …)
-EMOJI = re.compile("[\U0001f000-\U0001faff\u2300-\u23ff\u25a0-\u25ff\u2600-\u27bf"
-                   "\u2900-\u297f\u2b00-\u2bff\u21bb\ufe0f]")  # fmt: skip
 CUES = "title: Cues\nsegments:\n  - pause: 1\n  - cue: lights down\n    seconds: 2\n  - pause: 2\n"
 FAKE_MIC = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream")
 CONSOLE_TEXT = "return document.querySelector('.console').innerText"
-# every icon on show, and its size
-ICONS = """return [...document.querySelectorAll('svg.icon')].filter((i) => i.checkVisibility())
-  .map((i) => [i.getAttribute('class'), i.getBoundingClientRect().width,
-    i.getBoundingClientRect().height])"""
 
 
 def viewport(driver, width: int, height: int) -> None:
@@ -404,7 +399,7 @@ def test_without_a_token_the_console_asks_for_one_and_hides_the_organizer_forms(
 
         # icons, not emoji: each drawn, at the text's size
         assert EMOJI.search(driver.execute_script(CONSOLE_TEXT)) is None
-        shown = driver.execute_script(ICONS)
+        shown = driver.execute_script(SHOWN_ICONS)
         kinds = {c.split()[1] for c, _, _ in shown}
         assert {"icon-mic", "icon-stop", "icon-previous", "icon-next", "icon-skip"} <= kinds
         assert all(w >= 10 and h >= 10 for _, w, h in shown), shown
@@ -414,11 +409,16 @@ def test_without_a_token_the_console_asks_for_one_and_hides_the_organizer_forms(
         driver.quit()
 
 
-def test_the_console_pages_carry_no_emoji():
-    """What every organizer's browser draws: the console's files hold icons, not emoji."""
+def test_the_pages_carry_no_emoji():
+    """What every browser draws: the pages' files hold icons, not emoji (the console, the
+    phone and the screen, the stage, the learner's page)."""
     from tingshuo.server.pages import STATIC
 
-    files = [STATIC / "console.html", STATIC / "style.css", *STATIC.glob("console*.js")]
+    anchor = STATIC.parents[1] / "anchor" / "static"
+    learn = STATIC.parents[1] / "learn" / "data" / "learn.html"
+    files = [*STATIC.glob("*.html"), *STATIC.glob("*.js"), *STATIC.glob("*.css")]
+    files += [*anchor.glob("*.html"), *anchor.glob("*.js"), learn]
+    assert len(files) > 15
     found = {f.name: EMOJI.findall(f.read_text(encoding="utf-8")) for f in files}
     assert {name: chars for name, chars in found.items() if chars} == {}
 
@@ -489,7 +489,7 @@ def test_a_cold_start_loses_nothing_said_after_the_microphone_opened(worker, tmp
             )
             assert bottom <= 957, bottom
             assert EMOJI.search(driver.execute_script(CONSOLE_TEXT)) is None
-            assert all(w >= 10 and h >= 10 for _, w, h in driver.execute_script(ICONS))
+            assert all(w >= 10 and h >= 10 for _, w, h in driver.execute_script(SHOWN_ICONS))
 
             driver.find_element(By.ID, "btn-stop").click()
             wait_for(driver, "document.getElementById('room-state').textContent === 'idle'", 60)
