@@ -211,25 +211,9 @@
     }
   }
 
-  // console.js sets its event socket once per room chosen: watched as console-speakers.js
-  // does, after it (its own watch is kept)
-  const before = Object.getOwnPropertyDescriptor(con, "events");
-  let events = con.events;
-  Object.defineProperty(con, "events", {
-    configurable: true,
-    enumerable: true,
-    get: () => (before.get ? before.get() : events),
-    set: (value) => {
-      if (before.set) before.set(value);
-      events = value;
-      if (!value) return;
-      const handle = value.onEvent;
-      value.onEvent = (m) => {
-        handle(m);
-        if (m.type === "correction" && !m.replay) corrected(m);
-      };
-      select(con.room);
-    },
+  con.watch({
+    room: select,
+    event: (m) => { if (m.type === "correction" && !m.replay) corrected(m); },
   });
 
   window.tsCorrections = { editor: EDITOR, edit: startEdit };

@@ -158,23 +158,9 @@
     if (e.key === "Escape") offer.hidden = true;
   });
 
-  // console.js has no hook for a second script's events: its event socket, set once per
-  // room chosen, is watched, and each of its messages is passed on here too
-  let events = con.events;
-  Object.defineProperty(con, "events", {
-    configurable: true,
-    enumerable: true,
-    get: () => events,
-    set: (value) => {
-      events = value;
-      if (!value) return;
-      const handle = value.onEvent;
-      value.onEvent = (m) => {
-        handle(m);
-        if (m.type === "final" || m.type === "speaker") soon();
-      };
-      select(con.room);
-    },
+  con.watch({
+    room: select,
+    event: (m) => { if (m.type === "final" || m.type === "speaker") soon(); },
   });
 
   window.tsSpeakers = { offer: offerFor, refresh, get room() { return room; } };

@@ -58,25 +58,11 @@
     if (m.back) hideTimer = setTimeout(() => { notice.hidden = true; }, BACK_SHOWN_MS);
   }
 
-  // console.js sets its event socket once per room chosen: watched as console-texts.js does,
-  // after the others (their watches are kept)
-  const before = Object.getOwnPropertyDescriptor(con, "events");
-  let events = con.events;
-  Object.defineProperty(con, "events", {
-    configurable: true,
-    enumerable: true,
-    get: () => (before && before.get ? before.get() : events),
-    set: (value) => {
-      if (before && before.set) before.set(value);
-      events = value;
-      notice.hidden = true;
-      if (!value) return;
-      const handle = value.onEvent;
-      value.onEvent = (m) => {
-        handle(m);
-        if (m.type === "stream") show(m);
-        if (m.type === "state" && m.state === "idle") notice.hidden = true;
-      };
+  con.watch({
+    room: () => { notice.hidden = true; },
+    event: (m) => {
+      if (m.type === "stream") show(m);
+      if (m.type === "state" && m.state === "idle") notice.hidden = true;
     },
   });
 })();

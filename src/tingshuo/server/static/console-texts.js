@@ -414,25 +414,11 @@
     try { await loadList(); } catch (_) { /* the next poll tries again */ } finally { polling = false; }
   }, POLL_MS);
 
-  // console.js sets its event socket once per room chosen: watched as console-speakers.js and
-  // console-corrections.js do, after them (their watches are kept)
-  const before = Object.getOwnPropertyDescriptor(con, "events");
-  let events = con.events;
-  Object.defineProperty(con, "events", {
-    configurable: true,
-    enumerable: true,
-    get: () => (before && before.get ? before.get() : events),
-    set: (value) => {
-      if (before && before.set) before.set(value);
-      events = value;
-      if (!value) return;
-      const handle = value.onEvent;
-      value.onEvent = (m) => {
-        handle(m);
-        mark(m);
-        if (m.type === "script" && state.room) guarded(() => moved(m));
-      };
-      guarded(() => select(con.room));
+  con.watch({
+    room: (room) => guarded(() => select(room)),
+    event: (m) => {
+      mark(m);
+      if (m.type === "script" && state.room) guarded(() => moved(m));
     },
   });
 

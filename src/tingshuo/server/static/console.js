@@ -11,6 +11,10 @@
   window.tsConsole = state;
   state.api = (path, opts) => api(path, opts); // for console-anchor.js
   state.starting = (fn) => starting(fn); // for console-stream.js: busy while it starts
+  // the other console scripts (speakers, corrections, texts, stream) follow the room chosen
+  // and its events: `watch({room(room), event(m)})`, told after the console itself
+  const watchers = [];
+  state.watch = (watcher) => watchers.push(watcher);
 
   function error(msg) { $("error").textContent = msg || ""; }
 
@@ -335,7 +339,9 @@
       if (m.type === "state" && m.state === "idle") stopMic();
       state.view.handle(m);
       if (window.tsAnchor) window.tsAnchor.handle(m);
+      for (const w of watchers) if (w.event) w.event(m);
     });
+    for (const w of watchers) if (w.room) w.room(room);
     if (window.tsAnchor) await window.tsAnchor.select(room);
   }
   $("show").addEventListener("change", () => state.view && state.view.setShow($("show").value.split(",")));
@@ -612,7 +618,10 @@
       if ([1001, 1006, 1012].includes(e.code) && mic.retries < 10) {
         mic.retries += 1;
         error(`audio: the connection dropped; reconnecting (${mic.retries})…`);
-        setTimeout(() => { if (state.mic === mic) openAudio(mic); }, 1000);
+        // 1012: the server restarts; the same URL reaches another one at once (what is said
+        // meanwhile is kept and sent once the socket is ready)
+        const wait = e.code === 1012 ? 0 : 1000;
+        setTimeout(() => { if (state.mic === mic) openAudio(mic); }, wait);
         return;
       }
       if (e.code !== 1000 && e.code !== 1005 && state.cancelled !== mic.room) {
