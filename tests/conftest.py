@@ -105,6 +105,8 @@ def pg_url() -> str:
         pytest.skip("no PostgreSQL server: set TINGSHUO_TEST_POSTGRES_URL (CI does)")
     engine = create_engine(url)
     Base.metadata.drop_all(engine)
+    with engine.begin() as db:  # the schema's revision goes with its tables
+        db.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     engine.dispose()
     return url
 

@@ -15,6 +15,7 @@ from ..mt.cli import translate
 from ..tts.cli import speak
 from .captions import listen, transcribe
 from .common import err
+from .database import db
 from .serving import models, serve, worker
 from .sessions import export, minutes, search, sessions
 
@@ -28,6 +29,7 @@ for command in (
     serve, worker, models,
 ):  # fmt: skip
     app.command(command.__name__)(command)
+app.add_typer(db, name="db")
 
 
 @app.callback()

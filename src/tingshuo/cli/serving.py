@@ -51,6 +51,7 @@ def serve(
 
     from ..server.app import create_app
     from ..server.limits import log_config
+    from ..store.connection import wait_for_database
 
     settings = get_settings()
     host, port = host or settings.host, port or settings.port
@@ -73,6 +74,8 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
+    # started before its database (a compose file, a reboot): wait for it, not exit
+    wait_for_database(settings.database_url)
     if cert is None:
         _print_console_links(host, port, "http", settings.token)
         if host not in ("127.0.0.1", "localhost", "::1"):
@@ -154,8 +157,11 @@ def worker(
     """Run live rooms for the gateways (`tingshuo serve`) that share TINGSHUO_BUS_URL and
     TINGSHUO_DATABASE_URL: holds the models, claims rooms, stores and publishes captions."""
     from ..live.room_worker import RoomWorker
+    from ..store.connection import wait_for_database
 
-    RoomWorker(get_settings(), rooms).run()
+    settings = get_settings()
+    wait_for_database(settings.database_url)  # started before its database: wait, not exit
+    RoomWorker(settings, rooms).run()
 
 
 def models(

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import StoreError, TingshuoError
 from ..events import Segment
 from ..settings import Settings
+from .connection import shown_url
 from .journal import Journal, journal_dir, left_behind
 from .records import Corrected, SavedVoice, SessionInfo, SpeakerCount
 from .writer import PendingWriter, StoreState
@@ -382,4 +383,6 @@ def open_buffered_store(settings: Settings) -> BufferedStore:
             busy_timeout_s=settings.store_busy_timeout_s,
         )
     except SQLAlchemyError as e:
-        raise TingshuoError(f"cannot open the database {settings.database_url}: {e}") from e
+        raise TingshuoError(
+            f"cannot open the database {shown_url(settings.database_url)}: {e}"
+        ) from e

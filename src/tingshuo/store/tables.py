@@ -1,30 +1,23 @@
-"""The database's tables, and the columns a database made by an older tingshuo lacks."""
+"""The database's tables, as the code reads and writes them. A change here needs its migration
+(migrations/versions/; store/schema.py runs them, and a test checks that none is missing)."""
 
 from __future__ import annotations
 
-import json
-import logging
 from datetime import datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Column,
     DateTime,
     Float,
     ForeignKey,
     Integer,
     String,
     Text,
-    inspect,
-    literal,
 )
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ..events import Segment
-
-log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -176,36 +169,3 @@ class SettingRow(Base):
     __tablename__ = "server_settings"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[list] = mapped_column(JSON, default=list)
-
-
-def _literal_default(column: Column, dialect) -> str | None:
-    """The column's Python default as SQL, for rows stored before the column existed."""
-    default = column.default
-    if default is None:
-        return None
-    value = default.arg(None) if default.is_callable else default.arg  # type: ignore[union-attr]
-    if isinstance(column.type, JSON):
-        value = json.dumps(value, ensure_ascii=False)
-    return str(literal(value).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-
-
-def add_missing_columns(engine: Engine) -> None:
-    """A database made by an older tingshuo lacks the columns added since: add them, with their
-    defaults, so that an upgrade keeps every stored session. New tables come from create_all;
-    columns are only ever added, never changed or dropped."""
-    schema = inspect(engine)
-    for table in Base.metadata.sorted_tables:
-        present = {c["name"] for c in schema.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            ddl = (
-                f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
-                f"{column.type.compile(dialect=engine.dialect)}"
-            )
-            default = _literal_default(column, engine.dialect)
-            if default is not None:
-                ddl += f" DEFAULT {default}"
-            with engine.begin() as conn:
-                conn.exec_driver_sql(ddl)
-            log.info("database upgraded: %s.%s added", table.name, column.name)
