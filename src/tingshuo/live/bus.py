@@ -23,7 +23,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..errors import TingshuoError
 from ..events import BusNotice, Final, RoomEvent, parse_event, wire
+from ..redact import hide_password
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,10 @@ class Bus(Protocol):
         ...
 
     def subscribe(self, room_id: str) -> Subscription: ...
+
+    async def subscribe_async(self, room_id: str) -> Subscription:
+        """`subscribe`, for the event loop: nothing it does waits there."""
+        ...
 
     def unsubscribe(self, sub: Subscription) -> None: ...
 
@@ -90,6 +96,9 @@ class _Viewers:
 
     def _forget(self, room_id: str) -> None:
         """The room's last viewer here went."""
+
+    async def subscribe_async(self, room_id: str) -> Subscription:
+        return self.subscribe(room_id)
 
     def subscribers(self, room_id: str | None = None) -> int:
         if room_id is not None:
@@ -138,6 +147,42 @@ if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
 end
 return seq
 """
+
+
+def wait_for_redis(url: str, max_delay_s: float = 5.0) -> None:
+    """Until Redis answers (a gateway or worker may start before it: one line says it
+    waits, one that it is there). A wrong URL, password or database number is a
+    configuration error, said at once (TingshuoError), without the password."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+    except ValueError as e:
+        raise TingshuoError(
+            f"TINGSHUO_BUS_URL {hide_password(url)}: not a Redis URL ({e})"
+        ) from None
+    delay, waited = 0.2, False
+    try:
+        while True:
+            try:
+                client.ping()
+                if waited:
+                    log.warning("Redis at %s is there: going on", hide_password(url))
+                return
+            except (redis.AuthenticationError, redis.ResponseError) as e:
+                # a wrong password, or a database index the server does not have
+                raise TingshuoError(
+                    f"Redis at {hide_password(url)} refused this process: {e}"
+                ) from None
+            except (redis.ConnectionError, redis.TimeoutError) as e:
+                if not waited:
+                    log.warning("Redis at %s is not there yet (%s); waiting for it",
+                                hide_password(url), e)  # fmt: skip
+                    waited = True
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay_s)
+    finally:
+        client.close()
 
 
 def room_key(room_id: str, what: str) -> str:
@@ -218,9 +263,21 @@ class RedisBus(_Viewers):
 
     def subscribe(self, room_id: str) -> Subscription:
         if room_id not in self._from:
-            # from the newest event now: what is published after this call reaches `sub`
-            newest = self.redis.xrevrange(room_key(room_id, "events"), count=1)
-            self._from[room_id] = newest[0][0].decode() if newest else "0-0"
+            self._from[room_id] = self._newest(room_id)
+        return self._subscribed(room_id)
+
+    async def subscribe_async(self, room_id: str) -> Subscription:
+        if room_id not in self._from:
+            newest = await asyncio.to_thread(self._newest, room_id)
+            self._from.setdefault(room_id, newest)  # (another viewer's read may be first)
+        return self._subscribed(room_id)
+
+    def _newest(self, room_id: str) -> str:
+        """From the newest event now: what is published after this reaches the subscriber."""
+        newest = self.redis.xrevrange(room_key(room_id, "events"), count=1)
+        return newest[0][0].decode() if newest else "0-0"
+
+    def _subscribed(self, room_id: str) -> Subscription:
         sub = super().subscribe(room_id)
         if self._reader is None or self._reader.done():
             self._reader = asyncio.ensure_future(self._read())

@@ -52,6 +52,7 @@ BLOCK_S = 0.1
 _NO_WORKER_AFTER_S = 5.0
 _PAUSE_SILENCE_S = 1.0
 _TAP_IDLE_S = 10.0  # the original sound is read this long after its last listener
+_HANDOVER_WAIT_S = 1.5  # a console's audio waits this long for its old gateway to let go
 
 
 def to_pcm(samples: np.ndarray) -> bytes:
@@ -212,6 +213,8 @@ class ClusterRooms:
     ) -> RemoteRun:
         room = self.room(room_id)
         run = self._run(room_id)
+        if run and kind == "push" and run.get("source") == "push":
+            run = await self._handed_over(room_id, run)
         if run and kind == "push" and run.get("source") == "push" and self._orphaned(run):
             # a console whose gateway went away: its audio goes on here, in the same session
             remote = self._local[room_id] = RemoteRun(
@@ -268,6 +271,15 @@ class ClusterRooms:
                 live = stream_room.unless_paused(live, lambda: remote.paused)
             threading.Thread(target=self._play, args=(remote, live, 0, None), daemon=True).start()
         return remote
+
+    async def _handed_over(self, room_id: str, run: dict[str, str]) -> dict[str, str]:
+        """A console that reconnects at once (its gateway restarting) may be here before
+        that gateway has let the room go: the run is read again for a moment."""
+        deadline = time.monotonic() + _HANDOVER_WAIT_S
+        while run and not self._orphaned(run) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            run = await run_in_threadpool(self._run, room_id)
+        return run
 
     def _orphaned(self, run: dict[str, str]) -> bool:
         """No audio for a moment: the gateway that took the console's audio went away."""
@@ -466,31 +478,51 @@ class ClusterRooms:
                 await asyncio.sleep(0.5)
                 for room_id in [r for r, unsent in self._unsent.items() if unsent]:
                     await run_in_threadpool(self._resend, room_id)
-            try:
-                rooms = [r.decode() for r in self.redis.smembers(LIVE)]
-                for room_id in rooms:
-                    run = self._run(room_id)
-                    waited = time.time() - float(run.get("started", time.time()))
-                    held = self.redis.exists(room_key(room_id, "lease"))
-                    if held or waited < _NO_WORKER_AFTER_S:
-                        told.discard(room_id)
-                    elif room_id not in told and room_id in self._local:
-                        told.add(room_id)
-                        self.publish(
-                            room_id,
-                            RoomState(
-                                state="live",
-                                session_id=run.get("session_id"),
-                                error="no recognizer free: captions start when a worker "
-                                "takes the room",
-                            ),
-                        )
+            try:  # (Redis calls off the event loop)
+                await run_in_threadpool(self._tell_unclaimed, told)
             except Exception as e:  # Redis away: the next round tries again
                 log.warning("cannot look at the live rooms: %s", e)
 
+    def _tell_unclaimed(self, told: set[str]) -> None:
+        rooms = [r.decode() for r in self.redis.smembers(LIVE)]
+        for room_id in rooms:
+            run = self._run(room_id)
+            waited = time.time() - float(run.get("started", time.time()))
+            held = self.redis.exists(room_key(room_id, "lease"))
+            if held or waited < _NO_WORKER_AFTER_S:
+                told.discard(room_id)
+            elif room_id not in told and room_id in self._local:
+                told.add(room_id)
+                self.publish(
+                    room_id,
+                    RoomState(
+                        state="live",
+                        session_id=run.get("session_id"),
+                        error="no recognizer free: captions start when a worker takes the room",
+                    ),
+                )
+
     async def close(self) -> None:
+        """The gateway stops (SIGTERM: its sockets were closed with 1012). A console's room
+        is let go at once, its audio sent first: the console reconnects to another gateway,
+        which goes on in the same session. (A file, device or stream this gateway plays
+        stops with it.)"""
         self._closing.set()
         self._watch.cancel()
         for room_id in list(self._local):
             remote = self._local.pop(room_id)
             remote.stopping.set()
+            if remote.kind == "push":
+                await run_in_threadpool(self._let_go, room_id, remote)
+
+    def _let_go(self, room_id: str, remote: RemoteRun) -> None:
+        import redis
+
+        with self._audio_lock:
+            self._send_audio(room_id, remote)
+        try:  # no audio "since ever": orphaned now, for the gateway the console goes to
+            self.redis.hset(room_key(room_id, "run"), "audio_at", 0)
+            log.info("room %s: its console's audio is let go to another gateway", room_id)
+        except redis.RedisError as e:
+            log.warning("room %s: not let go (%s); another gateway takes it in a moment",
+                        room_id, e)  # fmt: skip

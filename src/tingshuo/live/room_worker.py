@@ -34,7 +34,7 @@ from ..events import Final, RoomEvent, RoomState, StoreNotice
 from ..rules import RuleBook
 from ..settings import Settings
 from ..store.pending import BufferedStore, StoreState, open_buffered_store
-from .bus import RedisBus, room_key
+from .bus import RedisBus, room_key, wait_for_redis
 from .cluster import LIVE, from_pcm
 from .models import Models
 from .recipe import room_session
@@ -54,6 +54,13 @@ end
 if not holder then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
+end
+return 0
+"""
+# a lease let go on a clean stop: the next worker claims the room now, not when it lapses
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
 end
 return 0
 """
@@ -83,6 +90,7 @@ class RoomWorker:
         self.settings = settings
         self.capacity = capacity
         self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        wait_for_redis(settings.bus_url)  # started before Redis: it waits
         self.bus = RedisBus(settings.bus_url)
         self.redis = self.bus.redis
         self._renew = self.redis.register_script(_RENEW)
@@ -115,14 +123,31 @@ class RoomWorker:
             except Exception as e:  # Redis away: rooms go on; leases are retried
                 log.warning("worker %s: %s", self.id, e)
             self.stopping.wait(min(1.0, self.settings.worker_lease_s / 3))
+        self._hand_over()
+        self.bus.close()
+        self.store.close()
+        self.models.close()
+        log.info("worker %s: stopped", self.id)
+
+    def _hand_over(self) -> None:
+        """A clean stop (SIGTERM): each room's session ends here, its captions are stored
+        and published (so where they reach is known), then its lease is let go, and
+        another worker goes on with it at once."""
         for held in list(self.held.values()):
             self._let_go(held)
         for held in list(self.held.values()):
             if held.thread is not None:
                 held.thread.join(10)
-        self.bus.close()
-        self.store.close()
-        self.models.close()
+        if not self.store.flush(10):
+            log.error("worker %s: captions still wait for the database (journaled)", self.id)
+        self.bus.flush(5)
+        release = self.redis.register_script(_RELEASE)
+        for room_id in list(self.held):
+            try:
+                release(keys=[room_key(room_id, "lease")], args=[self.id])
+                log.info("room %s: handed over", room_id)
+            except redis.RedisError as e:  # its lease lapses instead
+                log.warning("room %s: lease not let go (%s)", room_id, e)
 
     # -- leases
 

@@ -35,6 +35,9 @@ WS_TRY_LATER = 1013  # too many connections
 WS_BAD_MESSAGE = 4400  # a text message that is not a known JSON command
 WS_CONFLICT = 4409  # the room already listens to another source
 WS_TOO_SLOW = 4408  # a viewer that fell too far behind; reconnect with since=
+# uvicorn closes every socket with 1012 (Service Restart) when the server stops (SIGTERM):
+# pages reconnect at once, and a load balancer sends them to another gateway
+WS_RESTART = 1012
 
 MIN_RATE, MAX_RATE = 8_000, 192_000
 MAX_ID = 2**63 - 1  # segment ids are SQL integers
@@ -98,10 +101,12 @@ async def audio_in(ws: WebSocket, room_id: str) -> None:
         return await _close(ws, 4000 + e.status, str(e))
     decode = PcmDecoder(SAMPLE_RATE)
     run = None
+    going_away = False  # this server stops: the room goes on through another gateway
     try:
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
+                going_away = message.get("code") == WS_RESTART
                 break
             if message.get("bytes") is not None:
                 data: bytes = message["bytes"]
@@ -160,7 +165,8 @@ async def audio_in(ws: WebSocket, room_id: str) -> None:
         pass
     finally:
         # the sender is gone: what it sent is still transcribed, then the session ends
-        if run is not None and rooms.takes_audio(room.id, run):
+        # (unless this server stops: its console reconnects, `LiveRooms.close` lets go)
+        if run is not None and not going_away and rooms.takes_audio(room.id, run):
             rooms.stop(room.id)
 
 
@@ -208,9 +214,11 @@ async def events_out(ws: WebSocket, room_id: str, since: int = 0) -> None:
 
 async def _events(ws: WebSocket, rooms: LiveRooms, bus: Bus, room, since: int) -> None:
     # subscribe first, then read the store: a final stored meanwhile is in both and sent once
-    sub = bus.subscribe(room.id)
+    # (with Redis, neither waits on the event loop)
+    sub = await bus.subscribe_async(room.id)
     try:
-        status = rooms.status(room.id)
+        status, seq = await run_in_threadpool(lambda: (rooms.status(room.id),
+                                                       bus.last_seq(room.id)))  # fmt: skip
         hello = {
             "type": "hello",
             "room": {
@@ -220,7 +228,7 @@ async def _events(ws: WebSocket, rooms: LiveRooms, bus: Bus, room, since: int) -
                 "targets": room.targets,
             },
             **status,
-            "seq": bus.last_seq(room.id),
+            "seq": seq,
         }
         await ws.send_json(hello)
         stored = await run_in_threadpool(rooms.store.room_segments, room.id, max(since, 0))

@@ -4,6 +4,7 @@
 
 const TS = (() => {
   const FATAL = new Set([4401, 4403, 4404]); // wrong link: retrying cannot help
+  const RESTART = 1012; // Service Restart: a gateway stopping; reconnect now
 
   function params() {
     const q = new URLSearchParams(location.search);
@@ -62,6 +63,8 @@ const TS = (() => {
           return;
         }
         this.onStatus("offline", e.reason);
+        // 1012: the server restarts (an upgrade): the same URL reaches another one at once
+        if (e.code === RESTART) { this.open(); return; }
         setTimeout(() => this.open(), this.delay);
         this.delay = Math.min(this.delay * 2, 8000);
       };
