@@ -152,6 +152,13 @@ class Settings(BaseSettings):
     # a key for the OpenAI audio API (/v1) only, besides the organizer token: what meeting
     # bots and other tools are given, opening none of the organizer's routes
     api_token: str | None = None
+    # a key for /metrics only (Prometheus's `authorization` credentials), besides the
+    # organizer token: a scraper that holds it can open nothing else
+    metrics_token: str | None = None
+    # `tingshuo worker` serves its own /metrics on this port (0: none), on this address: the
+    # lag histograms are measured where the rooms run (docs/operations.md)
+    worker_metrics_port: int = 0
+    worker_metrics_host: str = "127.0.0.1"
     public_url: str | None = None  # base of viewer links and QR codes, e.g. behind a proxy
     max_live_rooms: int = 8  # rooms listening at once (they share one recognizer)
     max_viewers_per_room: int = 2000

@@ -125,6 +125,14 @@ class RecognizerWorker:
         """Nothing waits for the model or is being decoded: the CPU is free for other work."""
         return self._active == 0
 
+    def queued(self) -> dict[str, int]:
+        """Requests waiting for each instance (/metrics): "recognizer" (finals and first
+        drafts) and "drafts" (redrafts, when they have their own instance)."""
+        out = {"recognizer": self._queue.qsize()}
+        if self._drafts is not None:
+            out["drafts"] = self._drafts.qsize()
+        return out
+
     def waiting(self, owner: object = None, finals_only: bool = False) -> int:
         """Requests (or only finals) queued by others than `owner`: the model is wanted
         elsewhere."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
@@ -75,8 +76,12 @@ def serve(
     cert = _certificate(settings, host, certfile, keyfile) if secure else None
     if token is not None:
         settings = settings.model_copy(update={"token": token})
+    # a token the organizer chose is never printed where a service's output is kept (a log):
+    # the links carry it only to a terminal; a new one is printed, or nobody could know it
+    link_token = settings.token if sys.stderr.isatty() else None
     if not settings.token:
         settings = settings.model_copy(update={"token": secrets.token_urlsafe(18)})
+        link_token = settings.token
         err.print(
             f"organizer token (choose one with --token or TINGSHUO_TOKEN): {settings.token}",
             highlight=False,
@@ -85,7 +90,7 @@ def serve(
     # started before its database (a compose file, a reboot): wait for it, not exit
     wait_for_database(settings.database_url)
     if cert is None:
-        _print_console_links(host, port, "http", settings.token)
+        _print_console_links(host, port, "http", link_token)
         if host not in ("127.0.0.1", "localhost", "::1"):
             err.print(
                 "other machines' browsers give the microphone (console, /learn) only to secure "
@@ -106,7 +111,7 @@ def serve(
     main, redirect = serving_https.servers(
         app, cert, host, port, https_port, log_config=log_config()
     )
-    _print_console_links(host, https_port, "https", settings.token)
+    _print_console_links(host, https_port, "https", link_token)
     err.print(
         f"certificate SHA-256 {cert.fingerprint}; http://…:{port} redirects to HTTPS",
         highlight=False,
@@ -148,7 +153,8 @@ def _certificate(
 
 
 def _print_console_links(host: str, port: int, scheme: str, token: str | None) -> None:
-    """Links a person can open: not 0.0.0.0, but the LAN address and this machine's own."""
+    """Links a person can open: not 0.0.0.0, but the LAN address and this machine's own;
+    without `token`, the console asks for it."""
     from ..server.api_rooms import lan_address
 
     if host in ("", "0.0.0.0", "::"):
@@ -159,7 +165,8 @@ def _print_console_links(host: str, port: int, scheme: str, token: str | None) -
     for name in hosts:
         where = " (on this machine)" if name == "localhost" and len(hosts) > 1 else ""
         err.print(
-            f"console{where}: {scheme}://{name}:{port}/console?token={token}",
+            f"console{where}: {scheme}://{name}:{port}/console"
+            + (f"?token={token}" if token else ""),
             highlight=False,
             soft_wrap=True,
         )
@@ -175,7 +182,12 @@ def worker(
 
     settings = get_settings()
     wait_for_database(settings.database_url)  # started before its database: wait, not exit
-    RoomWorker(settings, rooms).run()
+    room_worker = RoomWorker(settings, rooms)
+    if settings.worker_metrics_port:  # its rooms' lags are measured here (docs/operations.md)
+        from ..server.metrics import serve_worker_metrics
+
+        serve_worker_metrics(room_worker)
+    room_worker.run()
 
 
 def models(

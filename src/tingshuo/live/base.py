@@ -8,13 +8,13 @@ Redis. Both refuse a start the same way (`check_start`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ..errors import TingshuoError
+from ..errors import StoreError, TingshuoError
 from ..events import RoomEvent
 from ..rules import RuleBook
 from ..settings import Settings
@@ -74,6 +74,20 @@ def lookup(store: Store, room_id: str) -> RoomInfo:
     return room
 
 
+def room_states(store: Store, running: Iterable[str]) -> dict[str, int]:
+    """Rooms by state (/metrics): `running`, the state of each room listening or starting
+    ("live", "paused", "starting"); the store's other rooms are idle (left out while the
+    store cannot be read)."""
+    counts = dict.fromkeys(("live", "paused", "starting"), 0)
+    for state in running:
+        counts[state] = counts.get(state, 0) + 1
+    try:
+        counts["idle"] = max(len(store.list_rooms()) - sum(counts.values()), 0)
+    except StoreError:
+        pass
+    return counts
+
+
 class LiveRooms(Protocol):
     """A process's live rooms, as routes and sockets see them. A run is an opaque handle:
     `start` gives it, `takes_audio` checks it."""
@@ -94,6 +108,8 @@ class LiveRooms(Protocol):
     def live_count(self) -> int: ...
 
     def is_live(self, room_id: str) -> bool: ...
+
+    def states(self) -> dict[str, int]: ...
 
     def takes_audio(self, room_id: str, run: Any) -> bool: ...
 

@@ -36,7 +36,7 @@ from ..rules import RuleBook
 from ..settings import Settings
 from ..store.db import RoomInfo, Store
 from . import stream_room
-from .base import RoomBusy, check_start, lookup, source_label
+from .base import RoomBusy, check_start, lookup, room_states, source_label
 from .bus import RedisBus, room_key
 from .captions import CaptionPath
 from .models import Models
@@ -139,6 +139,10 @@ class ClusterRooms:
 
     def is_live(self, room_id: str) -> bool:
         return bool(self.redis.exists(room_key(room_id, "run")))
+
+    def states(self) -> dict[str, int]:  # every gateway sees the same: they share Redis
+        running = [r.decode() for r in self.redis.smembers(LIVE)]
+        return room_states(self.store, [self._run(r).get("state", "live") for r in running])
 
     def takes_audio(self, room_id: str, run: RemoteRun) -> bool:
         return self._local.get(room_id) is run and not run.stopping.is_set()

@@ -138,6 +138,20 @@ class Interpreter:
                 if room == room_id
             }
 
+    def unspoken_counts(self) -> dict[str, int]:
+        """Pieces that could not be spoken so far, by language, every room together
+        (/metrics)."""
+        with self._lock:
+            out: dict[str, int] = {}
+            for (_, lang), unspoken in self._unspoken.items():
+                out[lang] = out.get(lang, 0) + unspoken.count
+            return out
+
+    def waiting(self) -> int:
+        """Pieces waiting for the voice or being spoken (/metrics)."""
+        with self._lock:
+            return sum(not future.done() for future in self._kept.values())
+
     def script(self, room_id: str, lang: str, bus: Bus) -> Script:
         """The room's lines in `lang`, cut into pieces (one per room and language); it
         follows the room's events while a phone or a stream listens. Call on the event loop."""

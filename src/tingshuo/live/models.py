@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..asr.worker import RecognizerWorker
 from ..errors import TingshuoError
@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from .review import ReviewWorker
 
 log = logging.getLogger(__name__)
+
+
+class LagMeter(Protocol):
+    """Where a live session reports, in seconds, each final's lag (its phrase's end heard →
+    the final out) and each translation's (the final out → its translation complete)."""
+
+    def final(self, seconds: float) -> None: ...
+
+    def translation(self, seconds: float) -> None: ...
 
 
 class Models:
@@ -38,6 +47,9 @@ class Models:
         self._lock = threading.RLock()  # one model loads at a time
         # how far behind live recognition is (the rooms set it): the translator sheds by it
         self.caption_lag: Callable[[], float] = lambda: 0.0
+        # where each live session of the process reports its finals' and translations' lags
+        # (server/metrics.py's histograms); None: nobody measures
+        self.meter: LagMeter | None = None
 
     def load(self) -> None:
         """The recognizer, before the first request (blocking: call it off the event loop)."""
@@ -154,6 +166,18 @@ class Models:
             out["translator"] = self._translator.thread_state()
         if self._review is not None:
             out["second_pass"] = self._review.thread_state()
+        return out
+
+    def queued(self) -> dict[str, int]:
+        """What waits for each model thread this process runs (/metrics), by thread name as
+        in `threads`."""
+        out: dict[str, int] = {}
+        if self._worker is not None:
+            out.update(self._worker.queued())
+        if self._translator is not None:
+            out["translator"] = self._translator.pending()
+        if self._review is not None:
+            out["second_pass"] = self._review.queued()
         return out
 
     def review_counts(self) -> dict[str, int | bool] | None:

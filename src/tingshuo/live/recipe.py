@@ -141,6 +141,7 @@ def room_session(
         following=following,
         **resume,
     )
+    session.meter = models.meter
     if session.translator is not None and recipe.lang is not None:
         session.translator.prepare(session.info.id, recipe.lang, list(recipe.targets))
     if scriptbook is not None and session.translator is not None:

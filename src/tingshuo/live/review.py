@@ -121,6 +121,10 @@ class ReviewWorker:
         """Until every job queued so far is done (tests, benchmarks)."""
         return self._idle.wait(timeout)
 
+    def queued(self) -> int:
+        """Finals waiting to be read again (/metrics)."""
+        return self._queue.qsize()
+
     def thread_state(self) -> str:
         """For /health: "running" (and how often it was started again)."""
         return self._thread.state()

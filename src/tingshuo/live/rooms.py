@@ -30,7 +30,7 @@ from ..settings import Settings
 from ..store.db import RoomInfo, Store
 from ..store.pending import StoreState
 from . import stream_room
-from .base import RoomBusy, StartCancelled, check_start, lookup, source_label
+from .base import RoomBusy, StartCancelled, check_start, lookup, room_states, source_label
 from .bus import Bus
 from .captions import CaptionPath
 from .models import Models
@@ -139,6 +139,11 @@ class Rooms:
 
     def is_live(self, room_id: str) -> bool:
         return room_id in self.runs
+
+    def states(self) -> dict[str, int]:
+        runs = list(self.runs.values())
+        starting = ["starting"] * len(self._starting - {run.room.id for run in runs})
+        return room_states(self.store, [*(run.state for run in runs), *starting])
 
     def takes_audio(self, room_id: str, run: RoomRun) -> bool:
         """Whether `run` is still the room's run and still listening."""

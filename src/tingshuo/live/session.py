@@ -39,6 +39,7 @@ from .review import CONTEXT_CAPTIONS, Job, ReviewWorker
 if TYPE_CHECKING:
     from ..mt import TranslationWorker
     from ..speakers import Diarizer
+    from .models import LagMeter
     from .recipe import Recipe
     from .scripts import Following
 
@@ -150,6 +151,7 @@ class LiveSession:
         # translation complete), in seconds
         self.final_lags: deque[float] = deque(maxlen=50)
         self.translation_lags: deque[float] = deque(maxlen=50)
+        self.meter: LagMeter | None = None  # the process's histograms of both (room_session)
         self._finals_out: dict[int, float] = {}
         self._read_ahead_chars: dict[int, int] = {}  # utterance -> stable length to read at
 
@@ -204,7 +206,8 @@ class LiveSession:
     def _heard_at(self, seconds: float) -> float | None:
         """When the audio at `seconds` into the session arrived."""
         sample = int(seconds * SAMPLE_RATE)
-        found = None
+        # a final's end rounded past the last block received: that block's arrival
+        found = self._arrivals[-1][1] if self._arrivals and sample > self._arrivals[-1][0] else None
         for received, at in reversed(self._arrivals):
             if received < sample:
                 break
@@ -336,6 +339,8 @@ class LiveSession:
         now = time.monotonic()
         if heard is not None:
             self.final_lags.append(now - heard)
+            if self.meter is not None:
+                self.meter.final(now - heard)
         if final.segment.id is not None and self.translator is not None:
             self._finals_out[final.segment.id] = now
 
@@ -347,6 +352,8 @@ class LiveSession:
                 out = self._finals_out.pop(event.segment_id or -1, None)
                 if out is not None:
                     self.translation_lags.append(time.monotonic() - out)
+                    if self.meter is not None:
+                        self.meter.translation(self.translation_lags[-1])
             sink(event)
 
         return publish

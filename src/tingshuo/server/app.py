@@ -45,6 +45,7 @@ from . import (
     api_texts,
     corrections,
     listen,
+    metrics,
     pages,
     ws,
 )
@@ -87,6 +88,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     async def lifespan(app: FastAPI):
         # every model of the process has one owner
         models = app.state.models = Models(settings, worker)
+        models.meter = app.state.lags  # each live session's lags, for /metrics
         # captions never wait for the database: writes go through a journal (store/pending.py)
         app.state.store = await run_in_threadpool(open_buffered_store, settings)
         await run_in_threadpool(clean_uploads, settings)
@@ -143,6 +145,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     app.include_router(api_anchor_room.router)
     app.include_router(api_openai.router)  # OpenAI's audio API, for the tools that speak it
     app.state.anchors = Anchors()
+    metrics.install(app, settings)  # /metrics, for Prometheus
     _mount_features(app)
     pages.mount_static(app)
     # the transcript routes below are for the organizer too

@@ -356,30 +356,30 @@ def _decrement(counts: dict, key: Any) -> None:
 
 # -- secrets out of logs -----------------------------------------------------------------------
 
-_TOKEN = re.compile(r"((?:^|[?&])token=)[^&#\s\"']*", re.I)
+# a viewer's or the organizer's token, and the stage link's key
+_TOKEN = re.compile(r"((?:^|[?&])(?:token|stage)=)[^&#\s\"']*", re.I)
 
 
 def redact(text: str) -> str:
     return _TOKEN.sub(r"\1[redacted]", text)
 
 
+def _secretive(value: object) -> bool:
+    return isinstance(value, str) and ("token=" in value or "stage=" in value)
+
+
 class RedactTokens(logging.Filter):
-    """`token=…` in logged URLs becomes `token=[redacted]` (uvicorn's access log and its
-    WebSocket lines). The record's arguments keep their places: uvicorn's access formatter
-    reads them by position."""
+    """`token=…` (and the stage link's `stage=…`) in logged URLs becomes `token=[redacted]`
+    (uvicorn's access log and its WebSocket lines). The record's arguments keep their
+    places: uvicorn's access formatter reads them by position."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and "token=" in record.msg:
+        if _secretive(record.msg):
             record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                redact(a) if isinstance(a, str) and "token=" in a else a for a in record.args
-            )
+            record.args = tuple(redact(a) if _secretive(a) else a for a in record.args)
         elif isinstance(record.args, dict):
-            record.args = {
-                k: redact(v) if isinstance(v, str) and "token=" in v else v
-                for k, v in record.args.items()
-            }
+            record.args = {k: redact(v) if _secretive(v) else v for k, v in record.args.items()}
         return True
 
 

@@ -1,0 +1,98 @@
+"""/metrics for Prometheus: who may read it, and figures that match what a real room did."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from websockets.sync.client import connect
+
+from .helpers import ORG, Viewer, audio_url, ended, events_url, talk_wav
+
+METRICS_TOKEN = "metrics-scraper-key"
+CLIPS = ["BAC009S0150W0146", "BAC009S0150W0154"]  # 万科 …, 万达 …
+
+
+@pytest.fixture(scope="module")
+def server_overrides() -> dict:
+    return {"metrics_token": METRICS_TOKEN}
+
+
+def scrape(server, token: str = METRICS_TOKEN) -> dict[str, dict[tuple, float]]:
+    """Each sample by name, then its labels: {name: {((label, value), …): value}}."""
+    r = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    samples: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            samples.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return samples
+
+
+def test_metrics_take_the_organizer_or_metrics_token_and_refuse_others(server):
+    room = server.room()
+    url = f"{server.url}/metrics"
+    missing = httpx.get(url)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    viewer = httpx.get(url, headers={"Authorization": f"Bearer {room['viewer_token']}"})
+    assert viewer.status_code == 403
+    for token in (ORG, METRICS_TOKEN):
+        samples = scrape(server, token)
+        assert [dict(labels)["role"] for labels in samples["tingshuo_info"]] == ["server"]
+        assert "process_resident_memory_bytes" in samples
+        assert samples["tingshuo_model_thread_up"][(("thread", "recognizer"),)] == 1
+        assert (("model", "recognizer"),) in samples["tingshuo_model_queue_depth"]
+        assert samples["tingshuo_store_writes_pending"][()] >= 0
+
+
+def test_rooms_viewers_and_lags_match_what_the_rooms_did(server, aishell_rows, tmp_path):
+    talk = talk_wav(tmp_path / "talk.wav", CLIPS, aishell_rows)
+    played = server.room(name="played", targets=["en"])
+    paused = server.room(name="paused")
+    server.room(name="idle")
+    phones = [Viewer(events_url(server, played), ended, seconds=120) for _ in range(2)]
+    for phone in phones:
+        assert phone.ready.wait(30)
+    with connect(audio_url(server, paused)) as console:
+        console.send(json.dumps({"type": "start"}))
+        console.recv(timeout=30)
+        assert server.http.post(f"/api/rooms/{paused['id']}/pause").status_code == 200
+        with Path(talk).open("rb") as f:
+            r = server.http.post(
+                f"/api/rooms/{played['id']}/start/file",
+                files={"file": ("talk.wav", f, "audio/wav")},
+                data={"speed": "2"},
+            )
+        assert r.status_code == 200, r.text
+        now = scrape(server)
+        rooms = {labels[0][1]: n for labels, n in now["tingshuo_rooms"].items()}
+        others = len(server.http.get("/api/rooms").json()) - 2  # this module's other rooms
+        assert rooms == {"live": 1, "paused": 1, "idle": others, "starting": 0}
+        assert now["tingshuo_viewers"][()] == 2
+        assert now["tingshuo_event_subscribers"][()] == 2
+    for phone in phones:
+        phone.join(120)
+    session = r.json()["session_id"]
+    deadline = time.monotonic() + 90
+    while True:  # translations are stored after the room went idle
+        stored = server.http.get(f"/api/sessions/{session}").json()["segments"]
+        translated = [s for s in stored if s["translations"].get("en")]
+        if len(translated) == len(stored) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(stored) >= 2 and translated
+
+    after = scrape(server)
+    assert after["tingshuo_final_lag_seconds_count"][()] == len(stored)
+    assert after["tingshuo_translation_lag_seconds_count"][()] == len(translated)
+    assert 0 < after["tingshuo_final_lag_seconds_sum"][()] < 10 * len(stored)
+    assert after["tingshuo_translation_lag_seconds_bucket"][(("le", "+Inf"),)] == len(translated)
+    assert after["tingshuo_model_thread_up"][(("thread", "translator"),)] == 1
+    assert (("model", "translator"),) in after["tingshuo_model_queue_depth"]
+    rooms = {labels[0][1]: n for labels, n in after["tingshuo_rooms"].items()}
+    assert rooms["live"] == 0 and rooms["idle"] == others + 2
+    assert after["tingshuo_viewers"][()] == 0
