@@ -146,7 +146,7 @@ def upgraded(engine: Engine) -> None:
     """The database brought to this tingshuo's schema (schema.py), or one line why not."""
     try:
         schema.upgrade(engine)
-    except OperationalError as e:
+    except SQLAlchemyError as e:
         raise _cannot_open(engine, e) from e
 
 
@@ -158,7 +158,7 @@ def revision(engine: Engine) -> str | None:
         raise _cannot_open(engine, e) from e
 
 
-def _cannot_open(engine: Engine, error: OperationalError) -> TingshuoError:
+def _cannot_open(engine: Engine, error: SQLAlchemyError) -> TingshuoError:
     return TingshuoError(
         f"cannot open the database {shown_url(str(engine.url))}: {_plain(_reason(error))}"
     )
