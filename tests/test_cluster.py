@@ -478,3 +478,46 @@ def test_a_room_no_worker_takes_is_reported_on_its_console(tmp_path, talk):
         gateway.stop()
         server.terminate()
         server.wait(10)
+
+
+def test_a_gateways_viewer_sockets_never_call_redis_on_the_event_loop(tmp_path, monkeypatch):
+    """Every blocking Redis command a gateway sends while phones connect and watch is sent
+    from a thread of the pool, never from the event loop (where one slow Redis reply would
+    hold every socket of the gateway)."""
+    import asyncio
+
+    import redis.connection
+    from websockets.sync.client import connect
+
+    from .helpers import live_server
+
+    if not shutil.which("redis-server"):
+        pytest.skip("needs redis-server")
+    on_loop: list[bytes] = []
+    sent = redis.connection.Connection.send_packed_command
+
+    def watched(self, command, *args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(bytes(command[0] if isinstance(command, list) else command)[:60])
+        except RuntimeError:
+            pass  # no loop runs in this thread: a worker thread of the pool, or the publisher
+        return sent(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", watched)
+    port = free_port()
+    server = redis_server(port)
+    try:
+        with live_server(None, tmp_path, bus_url=f"redis://127.0.0.1:{port}/0") as gateway:
+            room = gateway.room(name="hall")
+            phones = [connect(events_url(gateway, room), open_timeout=30) for _ in range(3)]
+            for ws in phones:
+                while json.loads(ws.recv(timeout=30))["type"] != "caught_up":
+                    pass
+            gateway.http.post(f"/api/rooms/{room['id']}/pause")  # a command, through Redis
+            for ws in phones:
+                ws.close()
+        assert on_loop == [], on_loop
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -15,6 +15,7 @@ Redis: any gateway can serve any room's viewers and take its audio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
@@ -41,6 +42,7 @@ from .bus import RedisBus, room_key
 from .captions import CaptionPath
 from .models import Models
 from .recipe import room_glossary
+from .room_audio import relay, to_pcm
 from .scripts import ScriptBook
 from .voices import are_voices, merge_voices, rename_voice
 
@@ -51,16 +53,7 @@ AUDIO_KEEP_S = 600  # the audio stream keeps this much (a worker resumes from in
 BLOCK_S = 0.1
 _NO_WORKER_AFTER_S = 5.0
 _PAUSE_SILENCE_S = 1.0
-_TAP_IDLE_S = 10.0  # the original sound is read this long after its last listener
 _HANDOVER_WAIT_S = 1.5  # a console's audio waits this long for its old gateway to let go
-
-
-def to_pcm(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-
-
-def from_pcm(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
 
 
 @dataclass(eq=False)
@@ -277,8 +270,8 @@ class ClusterRooms:
         return remote
 
     async def _handed_over(self, room_id: str, run: dict[str, str]) -> dict[str, str]:
-        """A console that reconnects at once (its gateway restarting) may be here before
-        that gateway has let the room go: the run is read again for a moment."""
+        """A console reconnecting at once (its gateway stopping) may come before that
+        gateway has let the room go: the run is read again for a moment."""
         deadline = time.monotonic() + _HANDOVER_WAIT_S
         while run and not self._orphaned(run) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
@@ -384,33 +377,13 @@ class ClusterRooms:
         if thread is not None and thread.is_alive():
             return
         thread = threading.Thread(
-            target=self._tapped, args=(room_id, listener), name=f"tap-{room_id}", daemon=True
+            target=relay,
+            args=(self.redis, room_id, listener, self._closing),
+            name=f"tap-{room_id}",
+            daemon=True,
         )
         self._taps[room_id] = thread
         thread.start()
-
-    def _tapped(self, room_id: str, listener: Callable[[np.ndarray], bool]) -> None:
-        import redis
-
-        key, after = room_key(room_id, "audio"), "$"
-        wanted_at = time.monotonic()
-        while not self._closing.is_set():
-            try:
-                got = self.redis.xread({key: after}, count=50, block=500)
-            except redis.RedisError:  # a restart: the relay is silent meanwhile
-                time.sleep(0.5)
-                continue
-            wanted = True
-            for entry_id, fields in got[0][1] if got else []:
-                after = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                if b"pcm" in fields:
-                    wanted = listener(from_pcm(fields[b"pcm"])) is not False
-            if not got:
-                wanted = listener(np.zeros(0, dtype=np.float32)) is not False
-            if wanted:
-                wanted_at = time.monotonic()
-            elif time.monotonic() - wanted_at > _TAP_IDLE_S:  # (a listener takes a moment)
-                return
 
     def pause(self, room_id: str) -> RemoteRun | dict:
         run = self._require(room_id)
@@ -507,10 +480,8 @@ class ClusterRooms:
                 )
 
     async def close(self) -> None:
-        """The gateway stops (SIGTERM: its sockets were closed with 1012). A console's room
-        is let go at once, its audio sent first: the console reconnects to another gateway,
-        which goes on in the same session. (A file, device or stream this gateway plays
-        stops with it.)"""
+        """The gateway stops (SIGTERM; sockets closed with 1012): a console's room is let go
+        to the gateway it reconnects to. (A file, device or stream played here stops.)"""
         self._closing.set()
         self._watch.cancel()
         for room_id in list(self._local):
@@ -520,13 +491,8 @@ class ClusterRooms:
                 await run_in_threadpool(self._let_go, room_id, remote)
 
     def _let_go(self, room_id: str, remote: RemoteRun) -> None:
-        import redis
-
-        with self._audio_lock:
+        with self._audio_lock:  # its audio first; then no audio "since ever": orphaned now
             self._send_audio(room_id, remote)
-        try:  # no audio "since ever": orphaned now, for the gateway the console goes to
+        with contextlib.suppress(Exception):  # (else its audio_at ages in 0.75 s)
             self.redis.hset(room_key(room_id, "run"), "audio_at", 0)
             log.info("room %s: its console's audio is let go to another gateway", room_id)
-        except redis.RedisError as e:
-            log.warning("room %s: not let go (%s); another gateway takes it in a moment",
-                        room_id, e)  # fmt: skip

@@ -35,9 +35,10 @@ from ..rules import RuleBook
 from ..settings import Settings
 from ..store.pending import BufferedStore, StoreState, open_buffered_store
 from .bus import RedisBus, room_key, wait_for_redis
-from .cluster import LIVE, from_pcm
+from .cluster import LIVE
 from .models import Models
 from .recipe import room_session
+from .room_audio import from_pcm
 from .scripts import ScriptBook
 from .session import LiveSession
 from .voices import restored_diarizer
