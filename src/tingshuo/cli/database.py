@@ -17,8 +17,9 @@ db = typer.Typer(
 @db.command()
 def current() -> None:
     """The revision the database (TINGSHUO_DATABASE_URL) is at, and this tingshuo's."""
+    from ..redact import hide_password
     from ..store import schema
-    from ..store.connection import database_engine, revision, shown_url
+    from ..store.connection import database_engine, revision
 
     url = get_settings().database_url
     engine = database_engine(url)
@@ -35,15 +36,16 @@ def current() -> None:
         state = f"older than this tingshuo's {head}: `tingshuo db upgrade`"
     else:
         state = f"newer than this tingshuo's {head}"
-    typer.echo(f"{shown_url(url)}: {at or 'none'} ({state})")
+    typer.echo(f"{hide_password(url)}: {at or 'none'} ({state})")
 
 
 @db.command()
 def upgrade() -> None:
     """Bring the database to this tingshuo's schema now (under the lock every process takes),
     rather than at the next start."""
+    from ..redact import hide_password
     from ..store import schema
-    from ..store.connection import database_engine, revision, shown_url, upgraded
+    from ..store.connection import database_engine, revision, upgraded
 
     url = get_settings().database_url
     engine = database_engine(url)
@@ -53,10 +55,10 @@ def upgrade() -> None:
     finally:
         engine.dispose()
     if was == schema.head():
-        err.print(f"{shown_url(url)}: already at {was}", highlight=False, soft_wrap=True)
+        err.print(f"{hide_password(url)}: already at {was}", highlight=False, soft_wrap=True)
     else:
         err.print(
-            f"{shown_url(url)}: upgraded from {was or 'none'} to {schema.head()}",
+            f"{hide_password(url)}: upgraded from {was or 'none'} to {schema.head()}",
             highlight=False,
             soft_wrap=True,
         )

@@ -1,12 +1,11 @@
 """The engine and its sessions, which the store's reads and writes share; a database error as
-one StoreError line; a database URL as it may be shown (never its password); and a start's
-wait for a database that is not up yet."""
+one StoreError line; a start's wait for a database that is not up yet. A database URL is
+shown only through redact.hide_password."""
 
 from __future__ import annotations
 
 import functools
 import logging
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from ..errors import StoreError, TingshuoError
+from ..redact import hide_password
 from . import schema
 
 P = ParamSpec("P")
@@ -39,14 +39,6 @@ _MISCONFIGURED = (
 )
 
 
-def shown_url(url: str) -> str:
-    """A database URL as logs, errors and the command line show it: without its password."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):  # not a URL SQLAlchemy reads: hide what looks like one
-        return re.sub(r"://([^:/@]*):[^@]*@", r"://\1:***@", url)
-
-
 def wait_for_database(url: str) -> None:
     """Return once the database answers. One that is not up yet (refused, starting, a name
     not resolved) is waited for, with backoff, said in one log line; a misconfigured one (a
@@ -55,7 +47,7 @@ def wait_for_database(url: str) -> None:
         parsed = make_url(url)
         engine = create_engine(parsed, poolclass=NullPool)
     except (ArgumentError, ImportError, ValueError) as e:
-        raise TingshuoError(f"{shown_url(url)}: not a database URL ({e})") from None
+        raise TingshuoError(f"{hide_password(url)}: not a database URL ({e})") from None
     if parsed.drivername.startswith("sqlite"):
         return  # a file: nothing to wait for
     began, tries = time.monotonic(), 0
@@ -69,12 +61,12 @@ def wait_for_database(url: str) -> None:
                 reason = _reason(e)
                 if any(words in reason.lower() for words in _MISCONFIGURED):
                     raise TingshuoError(
-                        f"cannot open the database {shown_url(url)}: {_plain(reason)}"
+                        f"cannot open the database {hide_password(url)}: {_plain(reason)}"
                     ) from None
                 if tries == 0:
                     log.warning(
                         "database %s is not up yet (%s); waiting for it",
-                        shown_url(url),
+                        hide_password(url),
                         _plain(reason),
                     )
                 time.sleep(_WAIT_S[min(tries, len(_WAIT_S) - 1)])
@@ -83,7 +75,9 @@ def wait_for_database(url: str) -> None:
         engine.dispose()
     if tries:
         log.warning(
-            "database %s is up (after %.0f s); going on", shown_url(url), time.monotonic() - began
+            "database %s is up (after %.0f s); going on",
+            hide_password(url),
+            time.monotonic() - began,
         )
 
 
@@ -125,7 +119,7 @@ def database_engine(url: str, busy_timeout_s: float = 5.0) -> Engine:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as e:
-        raise TingshuoError(f"{shown_url(url)}: not a database URL ({e})") from None
+        raise TingshuoError(f"{hide_password(url)}: not a database URL ({e})") from None
     if not parsed.drivername.startswith("sqlite"):
         # a connection the server dropped (a restart) is noticed before it is used
         return create_engine(parsed, pool_pre_ping=True)
@@ -160,7 +154,7 @@ def revision(engine: Engine) -> str | None:
 
 def _cannot_open(engine: Engine, error: SQLAlchemyError) -> TingshuoError:
     return TingshuoError(
-        f"cannot open the database {shown_url(str(engine.url))}: {_plain(_reason(error))}"
+        f"cannot open the database {hide_password(str(engine.url))}: {_plain(_reason(error))}"
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import TingshuoError
-from .connection import shown_url
+from ..redact import hide_password
 from .reads import Reads
 from .records import (
     Corrected,
@@ -74,4 +74,4 @@ def open_store(url: str) -> Store:
     try:
         return Store(url)
     except SQLAlchemyError as e:
-        raise TingshuoError(f"cannot open the database {shown_url(url)}: {e}") from e
+        raise TingshuoError(f"cannot open the database {hide_password(url)}: {e}") from e

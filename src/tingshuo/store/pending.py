@@ -28,8 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError, TingshuoError
 from ..events import Segment
+from ..redact import hide_password
 from ..settings import Settings
-from .connection import shown_url
 from .journal import Journal, journal_dir, left_behind
 from .records import Corrected, SavedVoice, SessionInfo, SpeakerCount
 from .writer import PendingWriter, StoreState
@@ -384,5 +384,5 @@ def open_buffered_store(settings: Settings) -> BufferedStore:
         )
     except SQLAlchemyError as e:
         raise TingshuoError(
-            f"cannot open the database {shown_url(settings.database_url)}: {e}"
+            f"cannot open the database {hide_password(settings.database_url)}: {e}"
         ) from e

@@ -110,11 +110,7 @@ def _locked(engine: Engine) -> Iterator[Connection]:
         with engine.begin() as connection:
             yield connection
         return
-    with (
-        Path(database + ".lock").expanduser().open("a") as lock,
-        contextlib.ExitStack() as unlock,
-    ):
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        unlock.callback(fcntl.flock, lock, fcntl.LOCK_UN)
+    with Path(database + ".lock").expanduser().open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # let go when the file closes
         with engine.begin() as connection:
             yield connection
