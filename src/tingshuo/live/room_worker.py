@@ -149,6 +149,10 @@ class RoomWorker:
                 log.info("room %s: handed over", room_id)
             except redis.RedisError as e:  # its lease lapses instead
                 log.warning("room %s: lease not let go (%s)", room_id, e)
+        # the translations of its last captions (the next worker translates only its own)
+        for held in list(self.held.values()):
+            if held.session is not None:
+                held.session.wait_translations(timeout=10)
 
     # -- leases
 
@@ -312,7 +316,9 @@ class RoomWorker:
         heard = offset
         reported = 0.0
         last_audio = time.time()
-        while not held.lost.is_set() and not self.stopping.is_set():
+        # (not ended by `stopping`: a stopping worker lets its rooms go, `_hand_over`; an
+        # audio stream ending here would end the session instead)
+        while not held.lost.is_set():
             try:
                 got = self.redis.xread({key: after}, count=50, block=500)
                 at = self.redis.hget(run_key, "audio_at") if not got else None

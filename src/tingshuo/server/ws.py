@@ -120,10 +120,11 @@ async def audio_in(ws: WebSocket, room_id: str) -> None:
                     # stopped from the console or REST
                     run = None
                     return await _close(ws, 1000, "the room was stopped")
-                rooms.push(room.id, decode(data))
+                # (off the event loop: with workers, each block and backlog is a Redis call)
+                await run_in_threadpool(rooms.push, room.id, decode(data))
                 # a sender faster than the recognizer is slowed down, not buffered without end
-                while rooms.backlog_s(room.id) > settings.audio_backlog_s and rooms.takes_audio(
-                    room.id, run
+                while rooms.takes_audio(room.id, run) and (
+                    await run_in_threadpool(rooms.backlog_s, room.id) > settings.audio_backlog_s
                 ):
                     await asyncio.sleep(0.05)
                 continue
@@ -146,7 +147,7 @@ async def audio_in(ws: WebSocket, room_id: str) -> None:
                 run = await rooms.start(room.id, "push")
                 await ws.send_json({"type": "ready", "sample_rate": rate, **run.describe()})
             elif kind in ("pause", "resume", "stop") and run is not None:
-                getattr(rooms, kind)(room.id)
+                await run_in_threadpool(getattr(rooms, kind), room.id)
                 if kind == "stop":
                     run = None
                     await ws.send_json({"type": "stopped"})
