@@ -40,12 +40,10 @@ CLIPS = [
 class Process:
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tingshuo", *args],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("ab"),
-        )
+        with log.open("ab") as out:  # every line kept: a test reads them all
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tingshuo", *args], env=env, stdout=out, stderr=out
+            )
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -521,3 +519,18 @@ def test_a_gateways_viewer_sockets_never_call_redis_on_the_event_loop(tmp_path, 
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_no_token_or_key_is_in_any_log_of_the_cluster(cluster):
+    """After the module's cluster tests: every line its gateways and workers printed
+    (access logs, logging, errors) holds no organizer token, viewer token or stage key
+    (tests/test_no_secrets.py does the same with passwords on Redis and PostgreSQL)."""
+    gateway = next(g for g in cluster["gateways"] if g.proc.poll() is None)
+    rooms = gateway.http.get("/api/rooms").json()
+    hidden = [ORG, *(r["viewer_token"] for r in rooms)]
+    hidden += [r["links"]["stage"].rpartition("stage=")[2] for r in rooms]
+    logs = {p.name: p.read_text(errors="replace") for p in cluster["folder"].glob("*.log")}
+    assert logs and rooms
+    for name, text in logs.items():
+        for secret in hidden:
+            assert secret not in text, f"{name}: {text[max(text.find(secret) - 300, 0) :][:500]}"
