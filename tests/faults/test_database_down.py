@@ -244,3 +244,44 @@ def test_writes_left_by_a_killed_server_are_written_by_the_next(tmp_path):
         assert nxt.id > max(s.id for s in stored)
     finally:
         after.close()
+
+
+def test_a_room_started_while_postgresql_is_stopped(worker, tmp_path, aishell_rows):
+    """The console starts a room during the outage: its session is journaled like its
+    captions, the phone sees every caption live, and all of it is stored once the database
+    is back."""
+    from ..helpers import audio_url, by_id, speech, stream
+
+    url = os.environ.get("TINGSHUO_TEST_POSTGRES_URL")
+    if not url or not shutil.which("pg_ctlcluster") or os.geteuid() != 0:
+        pytest.skip("needs a local PostgreSQL cluster that this user can stop (CI has one)")
+    version, name = subprocess.run(
+        ["pg_lsclusters", "-h"], capture_output=True, text=True, check=True
+    ).stdout.split()[:2]
+    rows = by_id(aishell_rows)
+    audio = speech([rows[u] for u in CLIPS[:3]])
+    with live_server(worker, tmp_path, database_url=url) as live:
+        room = live.room(name="hall")
+        events = f"{live.ws}/ws/rooms/{room['id']}/events?token={room['viewer_token']}"
+        viewer = Viewer(events, ended, seconds=120)
+        assert viewer.ready.wait(30)
+        subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "fast"], check=True)
+        try:
+            with connect(audio_url(live, room), open_timeout=30) as ws:
+                ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
+                assert json.loads(ws.recv(timeout=60))["type"] == "ready"
+                stream(ws, audio, speed=2)
+                ws.send(json.dumps({"type": "stop"}))
+                assert json.loads(ws.recv(timeout=60))["type"] == "stopped"
+            viewer.join(60)
+            shown = viewer.finals()
+            assert len(shown) >= len(CLIPS[:3]) - 1 and all(s["id"] for s in shown)
+        finally:
+            subprocess.run(["pg_ctlcluster", version, name, "start"], check=True)
+        deadline = time.monotonic() + 60
+        while live.http.get("/health").json()["store_waiting"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        stored = Store(url).room_segments(room["id"])
+        assert [(s.id, s.text) for s in stored] == [(s["id"], s["text"]) for s in shown]
+        [session] = live.http.get(f"/api/rooms/{room['id']}/sessions").json()
+        assert session["status"] == "done" and session["segments"] == len(shown)

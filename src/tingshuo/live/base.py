@@ -67,10 +67,23 @@ def check_start(room: RoomInfo, busy: str | None, live: int, settings: Settings)
         )
 
 
+# each room as this process last read it: a room starts (and viewers join) while the
+# database is away (its session is journaled, store/pending.py)
+_known_rooms: dict[str, RoomInfo] = {}
+
+
 def lookup(store: Store, room_id: str) -> RoomInfo:
-    room = store.get_room(room_id)
+    try:
+        room = store.get_room(room_id)
+    except StoreError:
+        known = _known_rooms.get(room_id)
+        if known is None:
+            raise
+        return known
     if room is None:
+        _known_rooms.pop(room_id, None)
         raise RoomNotFound(f"no room {room_id!r}: check the link or create the room")
+    _known_rooms[room_id] = room
     return room
 
 

@@ -17,10 +17,12 @@ The journal file is in journal.py, the writer thread in writer.py.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,7 @@ class BufferedStore(PendingWriter):
         self._recent: OrderedDict[int, Segment] = OrderedDict()
         self._unwritten: dict[int, int] = {}  # segment id -> writes of it still pending
         self._room_of: dict[str, str | None] = {}  # session id -> room id
+        self._pending_sessions: dict[str, SessionInfo] = {}  # created while it was away
         self._ids = range(0)  # ids this process may hand out, in order
         self._spare = range(0)  # the next block, reserved by the writer ahead of need
         self._wake = threading.Event()
@@ -81,7 +84,20 @@ class BufferedStore(PendingWriter):
     def create_session(self, title: str, source: str = "", lang: str = "auto",
                        hotwords: Sequence[str] = (), targets: Sequence[str] = (),
                        room_id: str | None = None) -> SessionInfo:  # fmt: skip
-        info = super().create_session(title, source, lang, hotwords, targets, room_id)
+        """In the database at once; while it is away, journaled like a caption (before the
+        session's captions, in the same order): a room starts all the same."""
+        try:
+            info = super().create_session(title, source, lang, hotwords, targets, room_id)
+        except StoreError as e:
+            info = SessionInfo(id=secrets.token_hex(8), title=title, source=source, lang=lang,
+                               hotwords=list(hotwords), targets=list(targets), status="live",
+                               created_at=datetime.now(UTC), duration=0.0)  # fmt: skip
+            log.warning("session %s: started while the database is away (%s); it is stored "
+                        "when the database is back", info.id, e)  # fmt: skip
+            with self._lock:
+                self._pending_sessions[info.id] = info
+                self._append({"op": "session", "session": info.model_dump(mode="json"),
+                              "room": room_id})  # fmt: skip
         with self._lock:
             self._room_of[info.id] = room_id
         return info
@@ -250,6 +266,10 @@ class BufferedStore(PendingWriter):
 
     def get_session(self, session_id: str) -> SessionInfo:
         ends = self._pending_ends()  # before the read: one written meanwhile is still seen
+        with self._lock:
+            pending = self._pending_sessions.get(session_id)
+        if pending is not None:
+            return self._pending_view(pending, ends)
         return self._pending_view(super().get_session(session_id), ends)
 
     def list_sessions(self) -> list[SessionInfo]:

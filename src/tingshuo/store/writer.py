@@ -17,7 +17,7 @@ from ..errors import StoreError
 from ..events import Segment
 from .db import Store
 from .journal import Journal
-from .records import SavedVoice
+from .records import SavedVoice, SessionInfo
 from .tables import RoomRow, SegmentRow, SessionRow, VoiceRow
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class PendingWriter(Store):
     _queue: deque[dict[str, Any]]  # the pending writes, in order
     _unwritten: dict[int, int]
     _room_of: dict[str, str | None]
+    _pending_sessions: dict[str, SessionInfo]
     _ids: range
     _spare: range
     _wake: threading.Event
@@ -81,6 +82,8 @@ class PendingWriter(Store):
     def _written(self, ops: list[dict[str, Any]]) -> None:
         for _ in ops:
             op = self._queue.popleft()
+            if op["op"] == "session":
+                self._pending_sessions.pop(op["session"]["id"], None)
             key = op["segment"]["id"] if op["op"] == "segment" else op.get("id")
             if key in self._unwritten:
                 self._unwritten[key] -= 1
@@ -187,7 +190,12 @@ class PendingWriter(Store):
 
     def _apply(self, db, op: dict[str, Any]) -> None:
         kind = op["op"]
-        if kind == "segment":
+        if kind == "session":  # created while the database was away
+            info = SessionInfo.model_validate(op["session"])
+            if db.get(SessionRow, info.id) is None:
+                fields = info.model_dump(exclude={"segments"})
+                db.add(SessionRow(**fields, room_id=op["room"]))
+        elif kind == "segment":
             self._segment_row(db, Segment.model_validate(op["segment"]))
         elif kind == "translation":
             row = db.get(SegmentRow, op["id"])
