@@ -534,3 +534,46 @@ def test_no_token_or_key_is_in_any_log_of_the_cluster(cluster):
     for name, text in logs.items():
         for secret in hidden:
             assert secret not in text, f"{name}: {text[max(text.find(secret) - 300, 0) :][:500]}"
+
+
+def test_a_room_started_while_the_database_is_away_runs_on_a_worker(cluster, aishell_rows):
+    """The gateway journals the session and writes it into the room's run; the worker that
+    claims the room takes it from there (journaling it too, ahead of its captions): the phone
+    sees the captions live, and all are stored once PostgreSQL is back."""
+    from websockets.sync.client import connect
+
+    from tingshuo.store.db import Store
+
+    from .helpers import audio_url, speech, stream
+
+    if not shutil.which("pg_ctlcluster") or os.geteuid() != 0:
+        pytest.skip("needs a local PostgreSQL cluster that this user can stop (CI has one)")
+    version, name = subprocess.run(
+        ["pg_lsclusters", "-h"], capture_output=True, text=True, check=True
+    ).stdout.split()[:2]
+    a, b = cluster["gateways"]
+    room = a.http.post("/api/rooms", json={"name": "hall 6", "lang": "zh"}).json()
+    viewer = Viewer(events_url(b, room), ended)  # gateway b reads the room now
+    assert viewer.ready.wait(30)
+    rows = by_id(aishell_rows)
+    subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "fast"], check=True)
+    try:
+        with connect(audio_url(b, room), open_timeout=30) as ws:
+            ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
+            assert json.loads(ws.recv(timeout=60))["type"] == "ready"
+            stream(ws, speech([rows[u] for u in CLIPS[:3]]), speed=1.5)
+            ws.send(json.dumps({"type": "stop"}))
+            assert json.loads(ws.recv(timeout=60))["type"] == "stopped"
+        viewer.join(90)
+    finally:
+        subprocess.run(["pg_ctlcluster", version, name, "start"], check=True)
+    shown = viewer.finals()
+    assert len(shown) >= 2 and viewer.events[-1]["status"] == "done"
+    store = Store(cluster["env"]["TINGSHUO_DATABASE_URL"])
+    deadline = time.monotonic() + 60
+    while len(stored := store.room_segments(room["id"])) < len(shown):
+        assert time.monotonic() < deadline, "the captions were not stored"
+        time.sleep(0.5)
+    assert [(s.id, s.text) for s in stored] == [(s["id"], s["text"]) for s in shown]
+    [session] = store.room_sessions(room["id"])
+    assert session.segments == len(shown)

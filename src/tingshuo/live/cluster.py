@@ -253,6 +253,8 @@ class ClusterRooms:
                 "heard_t": 0,
                 "final_end": 0,
                 "utterance_base": 0,
+                "room": room.model_dump_json(),  # for a worker while the database is away
+                "session": info.model_dump_json(),
             },
         )
         self.redis.sadd(LIVE, room_id)

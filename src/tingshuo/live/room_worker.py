@@ -33,7 +33,9 @@ from ..errors import StoreError, TingshuoError
 from ..events import Final, RoomEvent, RoomState, StoreNotice
 from ..rules import RuleBook
 from ..settings import Settings
+from ..store.db import RoomInfo
 from ..store.pending import BufferedStore, StoreState, open_buffered_store
+from ..store.records import SessionInfo
 from .bus import RedisBus, room_key, wait_for_redis
 from .cluster import LIVE
 from .models import Models
@@ -213,13 +215,14 @@ class RoomWorker:
         }
         status, error = "failed", None
         try:
-            room = self.store.get_room(room_id)
-            if room is None or not run:
-                raise TingshuoError(f"room {room_id} is gone")
-            info = self.store.get_session(run["session_id"])
+            room, info = self._room_and_session(room_id, run)
             # where the room's captions reach: what the store holds, or the bus last said
             self.store.adopt_orphans()  # a worker that died here left its journal
-            stored = self.store.segments(info.id)
+            try:
+                stored = self.store.segments(info.id)
+                last_id = self.store.last_segment_id(room_id)
+            except StoreError:  # away: the run says where they reach
+                stored, last_id = [], 0
             reach = max([float(run.get("final_end", 0)), *(s.end for s in stored)])
             taken_over = "worker" in run or reach > 0  # (a restarted Redis forgot the worker)
             base = 0
@@ -235,7 +238,7 @@ class RoomWorker:
                 restored_diarizer(self.settings, self.store, encoder, room_id) if encoder else None
             )
             run_key = room_key(room_id, "run")
-            first = max(self.store.last_segment_id(room_id), int(run.get("final_id", 0)))
+            first = max(last_id, int(run.get("final_id", 0)))
 
             lease_key = room_key(room_id, "lease")
 
@@ -292,6 +295,26 @@ class RoomWorker:
             error = "the room stopped on an internal error (the worker's log says more)"
             log.exception("room %s failed", room_id)
         self._finish(room_id, run.get("session_id"), status, error)
+
+    def _room_and_session(self, room_id: str, run: dict[str, str]) -> tuple[RoomInfo, SessionInfo]:
+        """From the store; while it is away (or has not yet written a session another
+        process journaled), as the gateway wrote them into the run, the session journaled
+        here too, ahead of this worker's captions."""
+        try:
+            room = self.store.get_room(room_id)
+            if room is None or not run:
+                raise TingshuoError(f"room {room_id} is gone")
+            return room, self.store.get_session(run["session_id"])
+        except StoreError as e:
+            if "session" not in run:
+                raise
+            log.warning("room %s: taken while the database is away (%s)", room_id, e)
+        except TingshuoError:
+            if "session" not in run:
+                raise
+        info = SessionInfo.model_validate_json(run["session"])
+        self.store.journal_session(info, room_id)
+        return RoomInfo.model_validate_json(run["room"]), info
 
     def _resume_point(self, room_id: str, reach: float) -> tuple[str, float]:
         """The stream id just before the first audio block at or after `reach` seconds into

@@ -94,13 +94,20 @@ class BufferedStore(PendingWriter):
                                created_at=datetime.now(UTC), duration=0.0)  # fmt: skip
             log.warning("session %s: started while the database is away (%s); it is stored "
                         "when the database is back", info.id, e)  # fmt: skip
-            with self._lock:
-                self._pending_sessions[info.id] = info
-                self._append({"op": "session", "session": info.model_dump(mode="json"),
-                              "room": room_id})  # fmt: skip
+            self.journal_session(info, room_id)
         with self._lock:
             self._room_of[info.id] = room_id
         return info
+
+    def journal_session(self, info: SessionInfo, room_id: str | None) -> None:
+        """A session to write ahead of the captions that follow (one created here while the
+        database is away, or by another process whose journal may be written later than
+        this one's); written once: one already there is left as it is."""
+        with self._lock:
+            self._pending_sessions[info.id] = info
+            self._room_of[info.id] = room_id
+            self._append({"op": "session", "session": info.model_dump(mode="json"),
+                          "room": room_id})  # fmt: skip
 
     def add_segment(self, segment: Segment) -> Segment:
         if segment.session_id is None:
