@@ -109,3 +109,37 @@ def test_rooms_viewers_and_lags_match_what_the_rooms_did(server, aishell_rows, t
     rooms = {labels[0][1]: n for labels, n in after["tingshuo_rooms"].items()}
     assert rooms["live"] == 0 and rooms["idle"] == others + 2
     assert after["tingshuo_viewers"][()] == 0
+
+
+def test_a_workers_metrics_ask_for_a_token_and_stay_on_this_machine_without_one(tmp_path):
+    from types import SimpleNamespace
+
+    from tingshuo.errors import TingshuoError
+    from tingshuo.live.models import Models
+    from tingshuo.server.metrics import serve_worker_metrics
+    from tingshuo.settings import Settings
+
+    from .helpers import free_port
+
+    def worker(**settings) -> SimpleNamespace:
+        s = Settings(data_dir=tmp_path, worker_metrics_port=free_port(), **settings)
+        return SimpleNamespace(settings=s, models=Models(s), store=None, held={"r": None})
+
+    with pytest.raises(TingshuoError, match="TINGSHUO_METRICS_TOKEN"):
+        serve_worker_metrics(worker(worker_metrics_host="0.0.0.0"))
+    held = worker(metrics_token=METRICS_TOKEN)
+    server = serve_worker_metrics(held)
+    try:
+        url = f"http://127.0.0.1:{held.settings.worker_metrics_port}/metrics"
+        assert httpx.get(url).status_code == 401
+        assert httpx.get(url, headers={"Authorization": f"Bearer {ORG}"}).status_code == 403
+        held.models.meter.final(0.8)
+        r = httpx.get(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        samples = {(s.name, tuple(s.labels.items())): s.value
+                   for f in text_string_to_metric_families(r.text) for s in f.samples}  # fmt: skip
+        assert samples[("tingshuo_rooms", (("state", "live"),))] == 1
+        assert samples[("tingshuo_final_lag_seconds_bucket", (("le", "1.0"),))] == 1
+        assert [dict(k)["role"] for n, k in samples if n == "tingshuo_info"] == ["worker"]
+    finally:
+        server.shutdown()
+        server.server_close()
