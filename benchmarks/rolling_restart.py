@@ -15,9 +15,10 @@ while its socket is down and sent once the room is ready again, reconnecting at 
 1012. Each phone does what `static/captions.js` `RoomEvents` does: reconnecting with
 `since`, at once on 1012.
 
-The restarts (each `--only` part, in this order): each worker in turn (a replacement is
-started and ready first, then the old one gets SIGTERM: the one holding the room first),
-then each gateway (a replacement joins the balancer, then the old one gets SIGTERM).
+The restarts (each `--only` part, in this order): each worker in turn, the one holding the
+room first, gets SIGTERM and is then replaced (so the room moves at each worker's stop: to
+the other worker, then to the first one's replacement); then each gateway (a replacement
+joins the balancer first, then the old one gets SIGTERM).
 
 Reported: exit statuses, close codes the sockets saw, sentences with no stored caption
 (lost), stored captions that overlap another or a phone got twice (doubled), captions a phone
@@ -168,8 +169,7 @@ class Report:
 
         return [
             f"exit statuses: {self.exits}",
-            f"close codes: phones {sorted(set(self.phone_closes), key=str)}, console "
-            f"{sorted(set(self.console_closes), key=str)}",
+            f"sockets closed: phones {self.phone_closes}, console {self.console_closes}",
             f"sentences {self.sentences}, stored captions {self.stored}: lost {self.lost}, "
             f"doubled {self.doubled}, not shown to a phone {self.unseen}, CER {self.cer:.3f}",
             f"final lag at the phones: p50 {p(0.5, self.lags)} s, p95 {p(0.95, self.lags)} s, "
@@ -240,16 +240,15 @@ def rehearse(
                 holder = _holder(port, room["id"], workers)
                 left = [w for w in first_workers if w in workers]
                 holder = holder if holder in left else left[0]
-                if replace:
-                    fresh = Worker(env, log("worker"))
-                    fresh.wait_ready()
                 _sleep_until(console, at)
                 stops.append(time.time())
                 report.exits[f"worker {holder.proc.pid}"] = holder.terminate()
                 workers.remove(holder)
-                if replace:
+                if replace:  # after the stop: the room then moves at each worker's stop
+                    fresh = Worker(env, log("worker"))
                     workers.append(fresh)
                     everyone.append(fresh)
+                    fresh.wait_ready()
             else:
                 old = next(g for g in gateways if g.port in balancer.backends[:1])
                 if replace:
@@ -315,7 +314,9 @@ def _judge(report: Report, spans: list[tuple[float, float, str]], stored: list[d
     report.doubled = overlapping + shown_twice
     ids = {c["id"] for c in stored}
     report.unseen = sum(len(ids - {f.id for f in p.finals}) for p in phones)
-    report.cer = cer([t for _, _, t in spans], [c["text"] for c in ordered]) if ordered else 1.0
+    # (over the whole text: a sentence may come as two captions)
+    said, heard = "".join(t for _, _, t in spans), "".join(c["text"] for c in ordered)
+    report.cer = cer([said], [heard])
     for p in phones:
         first: dict[int, Shown] = {}
         for f in p.finals:
