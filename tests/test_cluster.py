@@ -551,14 +551,15 @@ def test_a_room_started_while_the_database_is_away_runs_on_a_worker(cluster, ais
     version, name = subprocess.run(
         ["pg_lsclusters", "-h"], capture_output=True, text=True, check=True
     ).stdout.split()[:2]
-    a, b = cluster["gateways"]
-    room = a.http.post("/api/rooms", json={"name": "hall 6", "lang": "zh"}).json()
-    viewer = Viewer(events_url(b, room), ended)  # gateway b reads the room now
+    # (a gateway still up: an earlier test kills one)
+    gateway = next(g for g in cluster["gateways"] if g.proc.poll() is None)
+    room = gateway.http.post("/api/rooms", json={"name": "hall 6", "lang": "zh"}).json()
+    viewer = Viewer(events_url(gateway, room), ended)  # the gateway reads the room now
     assert viewer.ready.wait(30)
     rows = by_id(aishell_rows)
     subprocess.run(["pg_ctlcluster", version, name, "stop", "-m", "fast"], check=True)
     try:
-        with connect(audio_url(b, room), open_timeout=30) as ws:
+        with connect(audio_url(gateway, room), open_timeout=30) as ws:
             ws.send(json.dumps({"type": "start", "sample_rate": 16000}))
             assert json.loads(ws.recv(timeout=60))["type"] == "ready"
             stream(ws, speech([rows[u] for u in CLIPS[:3]]), speed=1.5)
