@@ -32,6 +32,7 @@ import redis
 from rich.console import Console
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from .common import median
 from .server_load import free_port
@@ -109,6 +110,20 @@ def one_round(folder: Path, database_url: str, redis_url: str, gateways: int, wo
     return not why, max(up.values(), default=float("nan")), why
 
 
+def admin_sql(admin, statement: str, wait_s: float = 180.0) -> None:
+    """A CREATE or DROP DATABASE, retried while the server is away (a restart)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with admin.connect() as db:
+                db.execute(text(statement))
+            return
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
@@ -142,8 +157,7 @@ def main() -> None:
     try:
         for n in range(1, args.rounds + 1):
             name = f"tingshuo_start_{secrets.token_hex(4)}"
-            with admin.connect() as db:
-                db.execute(text(f"CREATE DATABASE {name}"))
+            admin_sql(admin, f"CREATE DATABASE {name}")
             bus.flushall()
             folder = Path(tempfile.mkdtemp(prefix=f"cluster_start_{n:02d}_"))
             try:
@@ -156,8 +170,7 @@ def main() -> None:
                     args.timeout,
                 )
             finally:
-                with admin.connect() as db:
-                    db.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                admin_sql(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             good += ok
             if ok:
                 times.append(took)
