@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.rolling_restart import redis_server
 from tingshuo.asr.scoring import cer
 
 from .helpers import ORG, Viewer, by_id, ended, events_url, free_port, talk_wav
@@ -76,20 +76,6 @@ class Gateway(Process):
                 pass
             assert self.proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
-
-
-def redis_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc
-        time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
 
 
 @pytest.fixture(scope="module")
