@@ -63,8 +63,22 @@ def talk(rows: list[dict], seconds: float, folder: Path, name: str) -> tuple[Pat
     return path, texts
 
 
+def listening(port: int) -> bool:
+    """Whether something listens on the loopback port, found without connecting (a server
+    with `-listen 1` would take a probe's connection as its one client)."""
+    want = f":{port:04X} "
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        if any(want in line and line.split()[3] == "0A" for line in lines):
+            return True
+    return False
+
+
 class Encoder:
-    """Debian's ffmpeg serving `clip` live at 1× (AAC in MPEG-TS over HTTP, one client)."""
+    """Debian's ffmpeg streaming `clip` at 1×, as AAC in MPEG-TS, to one HTTP client."""
 
     def __init__(self, clip: Path, port: int) -> None:
         self.url = f"http://127.0.0.1:{port}/live.ts"
@@ -73,12 +87,10 @@ class Encoder:
              "-c:a", "aac", "-f", "mpegts", "-listen", "1", self.url],
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
-        want = f":{port:04X} "
-        while not any(
-            want in line and line.split()[3] == "0A"
-            for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
-        ):  # listening, found without connecting (that would be its one client)
-            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while not listening(port):
+            assert time.monotonic() < deadline and self.proc.poll() is None, "ffmpeg did not start"
+            time.sleep(0.05)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

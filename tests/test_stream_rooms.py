@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+from benchmarks.stream_room import Encoder
 from tingshuo.asr.scoring import cer
 from tingshuo.audio.stream import host_allowed
 
@@ -43,41 +44,6 @@ BEFORE = ["BAC009S0150W0121", "BAC009S0150W0122"]  # the drop comes in the secon
 AFTER = ["BAC009S0150W0138", "BAC009S0150W0144"]
 
 needs_ffmpeg = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs Debian's ffmpeg")
-
-
-def listening(port: int) -> bool:
-    """Whether something listens on the loopback port, found without connecting (a server
-    with `-listen 1` would take a probe's connection as its one client)."""
-    want = f":{port:04X} "
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        if any(want in line and line.split()[3] == "0A" for line in lines):
-            return True
-    return False
-
-
-class Encoder:
-    """Debian's ffmpeg streaming `clip` at 1×, as AAC in MPEG-TS, to one HTTP client."""
-
-    def __init__(self, clip: Path, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/live.ts"
-        self.proc = subprocess.Popen(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(clip),
-             "-c:a", "aac", "-f", "mpegts", "-listen", "1", self.url],
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not listening(port):
-            assert time.monotonic() < deadline and self.proc.poll() is None, "ffmpeg did not start"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
 
 
 def until(check: Callable[[], object], seconds: float, what: str) -> None:
