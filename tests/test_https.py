@@ -271,6 +271,15 @@ def test_serve_https_prints_links_people_can_open_and_keeps_its_certificate(tmp_
         assert f"certificate SHA-256 {tls.fingerprint(made)}; " in "\n".join(again)
 
 
+def test_a_fingerprint_is_printed_as_written_not_as_emoji():
+    """Rich turns ':ab:' into an emoji; a fingerprint holds such pairs one time in a few."""
+    from tingshuo.cli import common
+
+    with common.err.capture() as captured:
+        common.err.print("certificate SHA-256 8C:37:AB:65:CD:11")
+    assert "8C:37:AB:65:CD:11" in captured.get()
+
+
 def test_links_printed_for_a_server_on_every_address_can_be_opened(capsys):
     from tingshuo.cli.serving import _print_console_links
     from tingshuo.server.api_rooms import lan_address

@@ -16,7 +16,7 @@ from rich.console import Console
 from ..errors import TingshuoError
 from ..tts.cli import writable
 
-err = Console(stderr=True)
+err = Console(emoji=False, stderr=True)
 
 
 class Size(StrEnum):
@@ -38,7 +38,7 @@ def anchor(
 
     plan = load_rundown(rundown)
     if check:
-        out = Console(highlight=False)
+        out = Console(emoji=False, highlight=False)
         for seg in plan.segments:
             summary = seg.summary()
             summary = summary if len(summary) <= 90 else summary[:89] + "…"

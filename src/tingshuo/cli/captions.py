@@ -210,7 +210,7 @@ def listen(
         following=following,
     )
     err.print(f"session [bold]{session.info.id}[/bold] — Ctrl-C to stop")
-    out = Console()
+    out = Console(emoji=False)
 
     def stamp(t: float) -> str:
         return f"[dim]{int(t // 60):02d}:{t % 60:04.1f}[/dim]"

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..speakers import Diarizer
     from ..store.db import Store
 
-err = Console(stderr=True)
+err = Console(emoji=False, stderr=True)
 log = logging.getLogger("tingshuo")
 
 

@@ -220,4 +220,4 @@ def models(
         size = f"{path.stat().st_size / 1e6:.0f} MB" if kept else ""
         status = f"ok: {path}" if kept else "[yellow]in memory only[/yellow]"
         table.add_row("pinyin index", "lexicon", size, "MIT (jieba, pypinyin)", status)
-    Console().print(table)
+    Console(emoji=False).print(table)

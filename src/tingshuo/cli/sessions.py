@@ -30,7 +30,7 @@ def sessions() -> None:
             s.status,
             s.id,
         )
-    Console().print(table)
+    Console(emoji=False).print(table)
 
 
 def export(
@@ -132,7 +132,7 @@ def search(
     from rich.markup import escape
 
     hits = common.open_db().search(text, limit)
-    out = Console()
+    out = Console(emoji=False)
     for hit in hits:
         seg = hit.segment
         shown = escape(seg.text).replace(escape(text), f"[bold yellow]{escape(text)}[/bold yellow]")

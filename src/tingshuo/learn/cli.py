@@ -101,7 +101,7 @@ def assess(
     else:
         from rich.console import Console
 
-        report.print_table(result, Console())
+        report.print_table(result, Console(emoji=False))
 
 
 def _recognizer(settings):
@@ -120,7 +120,7 @@ def _run_batch(rows: list[tuple[Path, str]], output: Path | None, settings) -> N
     recognizer = _recognizer(settings)
     out = output.expanduser().open("w", encoding="utf-8") if output else sys.stdout
     try:
-        with Progress(console=Console(stderr=True), transient=True) as progress:
+        with Progress(console=Console(emoji=False, stderr=True), transient=True) as progress:
             task = progress.add_task("assessing", total=len(rows))
             for path, text in rows:
                 try:

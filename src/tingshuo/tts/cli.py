@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ..errors import TingshuoError
 
-err = Console(stderr=True)
+err = Console(emoji=False, stderr=True)
 log = logging.getLogger(__name__)
 
 
@@ -67,7 +67,7 @@ def speak(
     speech = concatenate(parts, settings.tts_pause_s)
     write_wav(output, speech.audio, speech.sample_rate)
     if timings:
-        out = Console(highlight=False)
+        out = Console(emoji=False, highlight=False)
         for unit in speech.units:
             out.print(f"{unit.start:.3f}\t{unit.end:.3f}\t{unit.text}", markup=False)
     err.print(f"[green]wrote[/green] {output} ({speech.duration:.1f} s, {voice.name})")
