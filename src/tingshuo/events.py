@@ -133,6 +133,15 @@ class StoreNotice(_Notice):
     lost: bool | None = None
 
 
+class RecordingNotice(_Notice):
+    """The room's sound stopped being recorded (a full disk, a database that refuses it);
+    its captions go on. `message` says it in words for the console."""
+
+    type: Literal["recording"] = "recording"
+    recording: bool
+    message: str
+
+
 class StreamNotice(_Notice):
     """A room listening to a network stream lost it (`back: false`, while it tries again:
     `tries`, `gap_s` so far) or has it back (`gap_s` of sound lost in that drop; `lost_s` in
@@ -253,6 +262,7 @@ RoomEvent = (
     | Lag
     | SoundNotice
     | StoreNotice
+    | RecordingNotice
     | StreamNotice
     | BusNotice
     | StageSound

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     # lease it renews; a room whose worker stops is taken over once the lease lapses
     bus_url: str | None = None
     worker_lease_s: float = 3.0
+    # a room keeps its sessions' sound (Ogg/Opus in the database) unless its `record` setting
+    # says no; this is the setting's default for new rooms. Sound older than
+    # keep_audio_days is deleted (its text stays), checked at start and daily
+    record: bool = True
+    keep_audio_days: float | None = Field(default=None, gt=0)
 
     # recognizer: a bundled name ("base", "tiny.en") or a faster-whisper model folder
     asr_model: str = "base"

@@ -14,10 +14,25 @@ from . import common
 from .common import Format, err, log
 
 
-def sessions() -> None:
-    """List stored sessions."""
+def sessions(
+    delete: Annotated[
+        str | None,
+        typer.Option(
+            "--delete",
+            metavar="ID",
+            help="delete a session: its captions, revisions, translations and sound",
+        ),
+    ] = None,
+) -> None:
+    """List stored sessions (or delete one)."""
     from rich.table import Table
 
+    if delete is not None:
+        store = common.open_db()
+        info = store.get_session(delete)
+        store.delete_session(info.id)
+        err.print(f"session {info.id} deleted ({info.title}: {info.segments} captions)")
+        return
     table = Table("title", "created", "lang", "duration", "segments", "status")
     table.add_column("id", no_wrap=True)
     for s in common.open_db().list_sessions():
@@ -51,14 +66,26 @@ def export(
         bool,
         typer.Option("--original", help="the machine's text, before anyone corrected it"),
     ] = False,
+    audio: Annotated[
+        Path | None,
+        typer.Option("--audio", help="write the session's recorded sound (Ogg/Opus) here instead"),
+    ] = None,
 ) -> None:
-    """Export a stored session again (as corrected)."""
+    """Export a stored session again (as corrected), or its recorded sound (--audio)."""
     from ..store.export import machine_text, render
 
     if output is not None:
         check_writable(output)
     store = common.open_db()
     info = store.get_session(session)
+    if audio is not None:
+        from ..store.sound import session_sound
+
+        check_writable(audio)
+        data = session_sound(store, info)
+        audio.write_bytes(data)
+        err.print(f"{audio}: the sound of session {info.id} ({len(data) / 1e6:.1f} MB)")
+        return
     segments = store.segments(info.id)
     # a live room sheds translations it cannot keep up with: they are written now
     gaps = [

@@ -142,11 +142,25 @@ def room_session(
         **resume,
     )
     session.meter = models.meter
+    record(session, room, store, models.settings.record)
     if session.translator is not None and recipe.lang is not None:
         session.translator.prepare(session.info.id, recipe.lang, list(recipe.targets))
     if scriptbook is not None and session.translator is not None:
         scriptbook.prepare(room.id, session.translator, list(recipe.targets))
     return session
+
+
+def record(session: LiveSession, room: RoomInfo, store: Store, default: bool) -> None:
+    """The room's sound is kept unless its `record` setting (or the server's) says no."""
+    from .recording import Recorder
+
+    keep = room.record and default
+    try:
+        store.set_session_audio(session.info.id, "kept" if keep else "off")
+    except StoreError as e:  # its pages will meet the same refusal: the recorder says so
+        log.warning("session %s: its sound's state is not stored: %s", session.info.id, e)
+    if keep:
+        session.recorder = Recorder(store, session.info.id, session.offset_s)
 
 
 def merged_glossary(glossary: Glossary | None, pairs: list[tuple[str, str]]) -> Glossary:

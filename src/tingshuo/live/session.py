@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ..speakers import Diarizer
     from .models import LagMeter
     from .recipe import Recipe
+    from .recording import Recorder
     from .scripts import Following
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class LiveSession:
         self.meter: LagMeter | None = None  # the process's histograms of both (room_session)
         self._finals_out: dict[int, float] = {}
         self._read_ahead_chars: dict[int, int] = {}  # utterance -> stable length to read at
+        self.recorder: Recorder | None = None  # the room's sound kept (live/recording.py)
 
     @property
     def backlog_s(self) -> float:
@@ -436,6 +438,9 @@ class LiveSession:
         # audio; blocks wait in this queue and drafts are skipped while it holds a backlog.
         inbox = self._inbox
         source_error: list[BaseException] = []
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.tell = sink  # a recording that stops says so to the console
 
         def pump() -> None:
             try:
@@ -444,6 +449,8 @@ class LiveSession:
                     now = time.monotonic()
                     self._arrivals.append((self._received, now))
                     inbox.put((block, now))
+                    if recorder is not None:  # the blocks the recognizer hears, in order
+                        recorder.feed(block)
                     if self.stop.is_set():
                         break
             except BaseException as e:  # reported by the consumer, in its thread
@@ -479,6 +486,8 @@ class LiveSession:
             self.stop.set()
             if not self.abandoned.is_set():
                 self._end(status, sink)
+            if recorder is not None:  # the rest of its sound stored (another worker's if taken)
+                recorder.close(keep=not self.abandoned.is_set())
         if self.abandoned.is_set():
             return self.info
         if source_error:

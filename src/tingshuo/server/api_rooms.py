@@ -75,6 +75,7 @@ class RoomIn(BaseModel):
     glossary: list[list[str]] | str = Field(
         default=[], description="[[source, target], …] or CSV text, one 'source,target' a line"
     )
+    record: bool | None = Field(default=None, description="keep its sound (TINGSHUO_RECORD)")
 
     _t = field_validator("targets")(_targets)
     _h = field_validator("hotwords")(_words)
@@ -87,6 +88,7 @@ class RoomPatch(BaseModel):
     targets: list[str] | None = None
     hotwords: list[str] | str | None = None
     glossary: list[list[str]] | str | None = None
+    record: bool | None = None
 
     @field_validator("targets")
     @classmethod
@@ -242,8 +244,9 @@ def _out(request: Request, room: RoomInfo) -> RoomOut:
 @router.post("", status_code=201, dependencies=[Organizer])
 def create_room(request: Request, body: RoomIn) -> RoomOut:
     """A new room with an unguessable id and its own viewer token."""
+    record = request.app.state.settings.record if body.record is None else body.record
     room = request.app.state.store.create_room(
-        body.name, body.lang, body.targets, body.hotwords, body.glossary
+        body.name, body.lang, body.targets, body.hotwords, body.glossary, record
     )
     log.info("room %s created: %s", room.id, room.name)
     return _out(request, room)

@@ -42,6 +42,7 @@ from . import (
     api_captions,
     api_openai,
     api_rooms,
+    api_sound,
     api_texts,
     corrections,
     listen,
@@ -110,7 +111,9 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
             app.state.rooms = Rooms(settings, app.state.store, models, app.state.bus, loop)
         if settings.token is None:
             log.warning("organizer token (set TINGSHUO_TOKEN to choose one): %s", token)
+        keeper = asyncio.ensure_future(api_sound.keep_days(app))  # old sound deleted daily
         yield
+        keeper.cancel()
         await app.state.rooms.close()
         interpreter = getattr(app.state, "interpreter", None)
         if interpreter is not None:
@@ -143,6 +146,7 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.include_router(api_anchor_room.router)
+    app.include_router(api_sound.router)  # a session's recorded sound; forgetting a session
     app.include_router(api_openai.router)  # OpenAI's audio API, for the tools that speak it
     app.state.anchors = Anchors()
     metrics.install(app, settings)  # /metrics, for Prometheus

@@ -1,8 +1,8 @@
 """Sessions and their final segments, through SQLAlchemy: SQLite by default, PostgreSQL by URL.
 
 The store is put together here from its parts: tables.py (the schema), records.py (what it
-hands out), connection.py (the engine), reads.py and writes.py. Every name is importable from
-here, as it was before the split.
+hands out), connection.py (the engine), reads.py, writes.py and sound.py (recorded sound).
+Every name is importable from here, as it was before the split.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .records import (
     StoredPassage,
     merged_voices,
 )
+from .sound import Sound
 from .tables import (
     Base,
     CounterRow,
@@ -66,8 +67,9 @@ __all__ = [
 ]
 
 
-class Store(Writes, Reads):
-    """Sessions, captions, rooms and their voices and rundowns, in one database."""
+class Store(Writes, Reads, Sound):
+    """Sessions, captions, rooms and their voices and rundowns, recorded sound, in one
+    database."""
 
 
 def open_store(url: str) -> Store:

@@ -44,6 +44,7 @@ class SessionInfo(BaseModel):
     created_at: datetime
     duration: float
     segments: int = 0
+    audio: str = "none"  # its sound: none, off, kept, forgotten (tables.py)
 
 
 class RoomInfo(BaseModel):
@@ -57,6 +58,7 @@ class RoomInfo(BaseModel):
     viewer_token: str
     state: str
     created_at: datetime
+    record: bool = True  # its sessions' sound is kept
 
 
 class StoredPassage(BaseModel):
@@ -110,6 +112,7 @@ def room_info(row: RoomRow) -> RoomInfo:
         viewer_token=row.viewer_token,
         state=row.state,
         created_at=row.created_at,
+        record=True if row.record is None else bool(row.record),
     )
 
 
@@ -130,6 +133,7 @@ def session_info(row: SessionRow, count: int = 0) -> SessionInfo:
         created_at=row.created_at,
         duration=row.duration,
         segments=count,
+        audio=row.audio or "none",
     )
 
 

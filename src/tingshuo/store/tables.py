@@ -8,12 +8,15 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -37,6 +40,9 @@ class SessionRow(Base):
     duration: Mapped[float] = mapped_column(Float, default=0.0)
     # the live room this session was held in, if any
     room_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # its sound: "none" (not a room's), "off" (the room's record setting), "kept" (in
+    # sound_chunks), "forgotten" (TINGSHUO_KEEP_AUDIO_DAYS removed it)
+    audio: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
 
 
 class RoomRow(Base):
@@ -53,6 +59,7 @@ class RoomRow(Base):
     viewer_token: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default="idle")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    record: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class RundownRow(Base):
@@ -169,3 +176,19 @@ class SettingRow(Base):
     __tablename__ = "server_settings"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class SoundChunkRow(Base):
+    """A stretch of a session's recorded sound: one Ogg/Opus page (audio/opus.py), stored as
+    it was encoded. `first` is the number of its first packet in the session's stream (20 ms
+    each), so that packet k is heard at k × 20 ms into the session."""
+
+    __tablename__ = "sound_chunks"
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # the Ogg page number
+    first: Mapped[int] = mapped_column(Integer)
+    packets: Mapped[int] = mapped_column(Integer)
+    pre_skip: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

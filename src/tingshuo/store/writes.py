@@ -221,6 +221,7 @@ class Writes(Connection):
         targets: Sequence[str] = (),
         hotwords: Sequence[str] = (),
         glossary: Sequence[tuple[str, str]] = (),
+        record: bool = True,
     ) -> RoomInfo:
         row = RoomRow(
             id=secrets.token_urlsafe(12),  # 96 random bits: a room id cannot be guessed
@@ -232,6 +233,7 @@ class Writes(Connection):
             viewer_token=secrets.token_urlsafe(12),
             state="idle",
             created_at=datetime.now(UTC),
+            record=record,
         )
         with self._db() as db, db.begin():
             db.add(row)

@@ -262,6 +262,14 @@
     el.hidden = false;
   }
 
+  // the room's sound stopped being recorded (a full disk): captions go on
+  function showRecording(m) {
+    const el = $("room-recording");
+    el.classList.toggle("late", !m.recording);
+    Icons.text(el, "warning", m.message);
+    el.hidden = false;
+  }
+
   // distributed mode: the message bus between this server and the workers (Redis) is away
   function showBus(m) {
     const el = $("room-bus");
@@ -329,6 +337,7 @@
       if (m.type === "lag") showLag(m);
       if (m.type === "sound") showSound(m);
       if (m.type === "store") showStore(m);
+      if (m.type === "recording") showRecording(m);
       if (m.type === "bus") showBus(m);
       if (m.type === "state" && m.state === "idle") {
         $("room-lag").hidden = true;

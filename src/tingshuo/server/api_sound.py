@@ -1,0 +1,107 @@
+"""A session's recorded sound (live/recording.py): heard back as one Ogg/Opus file with `Range`
+(a browser's `<audio>` seeks), or a stretch of it; a session forgotten; old sound deleted after
+TINGSHUO_KEEP_AUDIO_DAYS. Organizer only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from ..errors import TingshuoError
+from ..store.db import SessionInfo, Store
+from ..store.sound import SoundMissing, now, session_sound
+from .room_access import Organizer, rooms_of
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+KEEP_CHECK_S = 24 * 3600.0  # old sound is looked for at start and daily
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+def session_of(store: Store, session_id: str) -> SessionInfo:
+    try:
+        return store.get_session(session_id)
+    except TingshuoError as e:
+        raise HTTPException(404, str(e)) from e
+
+
+def ranged(request: Request, body: bytes, media: str, name: str) -> Response:
+    """`body`, or the one byte range the request asks for (206)."""
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'inline; filename="{name}"',
+        "Cache-Control": "no-store",
+    }
+    asked = request.headers.get("range")
+    match = _RANGE.match(asked.strip()) if asked else None
+    if match is None or match.groups() == ("", ""):
+        return Response(body, media_type=media, headers=headers)
+    size = len(body)
+    first, last = match.groups()
+    if first:
+        lo, hi = int(first), min(int(last) if last else size - 1, size - 1)
+    else:  # the last N bytes
+        lo, hi = max(size - int(last), 0), size - 1
+    if lo >= size or hi < lo:
+        headers["Content-Range"] = f"bytes */{size}"
+        return Response(status_code=416, headers=headers)
+    headers["Content-Range"] = f"bytes {lo}-{hi}/{size}"
+    return Response(body[lo : hi + 1], status_code=206, media_type=media, headers=headers)
+
+
+@router.get("/api/sessions/{session_id}/audio", dependencies=[Organizer])
+def session_audio(
+    request: Request,
+    session_id: str,
+    start: Annotated[float | None, Query(description="seconds into the session")] = None,
+    end: Annotated[float | None, Query(description="seconds into the session")] = None,
+) -> Response:
+    """The session's recorded sound (Ogg/Opus) with `Range`; `start`/`end`: that stretch."""
+    store = request.app.state.store
+    info = session_of(store, session_id)
+    try:
+        body = session_sound(store, info, start, end)
+    except SoundMissing as e:
+        raise HTTPException(404, str(e)) from e
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from e
+    return ranged(request, body, "audio/ogg", f"{info.id}.ogg")
+
+
+@router.delete("/api/sessions/{session_id}", status_code=204, dependencies=[Organizer])
+def delete_session(request: Request, session_id: str) -> Response:
+    """The session's captions, their revisions and translations, and its sound, gone."""
+    store = request.app.state.store
+    info = session_of(store, session_id)
+    clock = rooms_of(request).session_clock(info.room_id) if info.room_id else None
+    if clock is not None and clock[0] == info.id:
+        raise HTTPException(409, "the session is live: stop its room first")
+    store.delete_session(info.id)
+    log.info("session %s deleted", info.id)
+    return Response(status_code=204)
+
+
+def forget_old_sound(store: Store, days: float) -> list[str]:
+    gone = store.forget_sound(now() - timedelta(days=days))
+    if gone:
+        log.info("the sound of %d session(s) older than %g days deleted", len(gone), days)
+    return gone
+
+
+async def keep_days(app: FastAPI) -> None:
+    """TINGSHUO_KEEP_AUDIO_DAYS: old sound deleted at start, then daily (its text stays)."""
+    days = app.state.settings.keep_audio_days
+    while days:
+        try:
+            await run_in_threadpool(forget_old_sound, app.state.store, days)
+        except TingshuoError as e:  # the database away: the next day's check
+            log.warning("old sound not deleted: %s", e)
+        await asyncio.sleep(KEEP_CHECK_S)

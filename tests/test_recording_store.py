@@ -1,0 +1,126 @@
+"""A session's sound in the store, without a room: recorded from real speech page by page,
+served back whole or as a stretch, deleted with the session, forgotten after its days, and a
+full database that stops the recording in one line."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import event, update
+
+from tingshuo.audio import opus
+from tingshuo.events import RecordingNotice, Segment
+from tingshuo.live.recording import Recorder
+from tingshuo.server.api_sound import forget_old_sound
+from tingshuo.store.db import SessionRow, open_store
+from tingshuo.store.sound import SoundMissing, now, session_sound
+from tingshuo.store.tables import SoundChunkRow
+
+from .helpers import speech
+
+
+def similarity(a: np.ndarray, b: np.ndarray, reach: int = 400) -> float:
+    """The normalized cross-correlation of two signals at their best lag (±`reach`)."""
+    best = 0.0
+    for lag in range(-reach, reach + 1, 2):
+        x, y = (a[lag:], b) if lag >= 0 else (a, b[-lag:])
+        n = min(x.size, y.size)
+        x, y = x[:n], y[:n]
+        best = max(best, float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-9)))
+    return best
+
+
+@pytest.fixture(scope="module")
+def talk(aishell_rows) -> np.ndarray:
+    return speech(aishell_rows[:3])  # about 18 s
+
+
+def recorded(store, talk: np.ndarray, title: str = "talk") -> str:
+    session = store.create_session(title)
+    store.set_session_audio(session.id, "kept")
+    recorder = Recorder(store, session.id)
+    for at in range(0, talk.size, 1600):
+        recorder.feed(talk[at : at + 1600])
+    recorder.close()
+    assert recorder.stopped is None
+    return session.id
+
+
+def test_the_sound_served_back_is_what_was_recorded_whole_and_in_stretches(db_url, talk):
+    store = open_store(db_url)
+    sid = recorded(store, talk)
+    info = store.get_session(sid)
+    pages = store.sound_chunks(sid)
+    assert len(pages) == int(talk.size / 16000 / 2) + 1  # a page every 2 s, as it came
+    data = session_sound(store, info)
+    assert len(data) / (talk.size / 16000) * 3600 < 30e6  # the floor: 30 MB an hour
+    heard = opus.decode(data)
+    assert abs(heard.size - talk.size) / 16000 < 0.1
+    assert similarity(talk, heard) > 0.95
+    part = opus.decode(session_sound(store, info, 5.0, 7.5))
+    assert abs(part.size / 16000 - 2.5) < 0.03
+    assert similarity(talk[80000:120000], part) > 0.95
+    with pytest.raises(ValueError, match="must lie in the sound"):
+        session_sound(store, info, 5.0, 999.0)
+    with pytest.raises(ValueError):
+        session_sound(store, info, 3.0, 2.0)
+
+
+def test_a_session_goes_with_its_captions_revisions_and_sound(db_url, talk, cli):
+    store = open_store(db_url)
+    sid = recorded(store, talk[: 16000 * 5])
+    seg = store.add_segment(Segment(session_id=sid, start=0, end=1, lang="zh", text="大家好。"))
+    store.correct_segment(seg.id, "大家好！", by="operator")
+    kept = recorded(store, talk[: 16000 * 5], "another")
+    written = Path(db_url.split("///")[1] + ".ogg")
+    out = cli("export", sid, "--audio", str(written))
+    assert out.returncode == 0, out.stderr
+    assert abs(opus.decode(written.read_bytes()).size / 16000 - 5.0) < 0.1
+    deleted = cli("sessions", "--delete", sid)
+    assert deleted.returncode == 0 and "deleted" in deleted.stderr, deleted.stderr
+    assert "no session" in cli("export", sid).stderr
+    assert store.sound_chunks(sid) == [] and store.revisions(seg.id) == []
+    assert store.sound_chunks(kept)  # the other session keeps its own
+
+
+def test_old_sound_is_forgotten_and_its_text_kept(db_url, talk):
+    store = open_store(db_url)
+    old = recorded(store, talk[: 16000 * 4], "last month")
+    new = recorded(store, talk[: 16000 * 4], "today")
+    store.add_segment(Segment(session_id=old, start=0, end=1, lang="zh", text="大家好。"))
+    with store.engine.begin() as conn:
+        month_ago = now() - timedelta(days=31)
+        conn.execute(update(SessionRow).where(SessionRow.id == old).values(created_at=month_ago))
+    assert forget_old_sound(store, 30) == [old]
+    with pytest.raises(SoundMissing, match="deleted"):
+        session_sound(store, store.get_session(old))
+    assert [s.text for s in store.segments(old)] == ["大家好。"]
+    assert session_sound(store, store.get_session(new))
+
+
+def test_a_full_database_stops_the_recording_and_says_so(db_url, talk):
+    store = open_store(db_url)
+    session = store.create_session("full")
+    store.set_session_audio(session.id, "kept")
+    with store.engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+
+    @event.listens_for(store.engine, "connect")
+    def limit(dbapi_connection, _record) -> None:
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 4}")
+
+    store.engine.dispose()
+    told: list[RecordingNotice] = []
+    recorder = Recorder(store, session.id)
+    recorder.tell = told.append
+    for at in range(0, talk.size, 1600):
+        recorder.feed(talk[at : at + 1600])
+    recorder.close()
+    assert recorder.stopped is not None and "full" in recorder.stopped
+    assert len(told) == 1 and "captions go on" in told[0].message
+    assert "\n" not in told[0].message
+    with store.engine.connect() as conn:
+        assert conn.execute(SoundChunkRow.__table__.select()).fetchall()  # what fitted is kept
