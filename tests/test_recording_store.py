@@ -4,6 +4,7 @@ full database that stops the recording in one line."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -124,3 +125,25 @@ def test_a_full_database_stops_the_recording_and_says_so(db_url, talk):
     assert "\n" not in told[0].message
     with store.engine.connect() as conn:
         assert conn.execute(SoundChunkRow.__table__.select()).fetchall()  # what fitted is kept
+
+
+def test_a_server_forgets_old_sound_when_it_starts(db_url, talk, worker):
+    from fastapi.testclient import TestClient
+
+    from tingshuo.server.app import create_app
+    from tingshuo.settings import Settings
+
+    store = open_store(db_url)
+    old = recorded(store, talk[: 16000 * 3], "last year")
+    with store.engine.begin() as conn:
+        year_ago = now() - timedelta(days=365)
+        conn.execute(update(SessionRow).where(SessionRow.id == old).values(created_at=year_ago))
+    settings = Settings(database_url=db_url, token="organizer-secret", keep_audio_days=90)
+    with TestClient(create_app(settings, worker=worker)) as client:
+        auth = {"Authorization": "Bearer organizer-secret"}
+        deadline = time.monotonic() + 10
+        while client.get(f"/api/sessions/{old}/audio", headers=auth).status_code != 404:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        gone = client.get(f"/api/sessions/{old}/audio", headers=auth)
+        assert "deleted" in gone.json()["detail"]

@@ -244,6 +244,13 @@ class BufferedStore(PendingWriter):
         merged = sorted(rows.values(), key=lambda s: s.id or 0)
         return merged[:limit] if limit is not None else merged
 
+    def delete_session(self, session_id: str) -> bool:
+        """Gone from the database and from the captions kept in memory for catch-up."""
+        with self._lock:
+            for seg_id in [i for i, s in self._recent.items() if s.session_id == session_id]:
+                del self._recent[seg_id]
+        return super().delete_session(session_id)
+
     def get_segment(self, segment_id: int) -> Segment | None:
         with self._lock:
             kept = self._recent.get(segment_id)
