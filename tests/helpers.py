@@ -13,6 +13,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import wave
@@ -461,3 +463,36 @@ def heard_through(x: np.ndarray, h: np.ndarray) -> np.ndarray:
 
     y = fftconvolve(x, h)[: x.size]
     return (y * np.sqrt(np.mean(x**2) / np.mean(y**2))).astype(np.float32)
+
+
+class Served:
+    """`tingshuo serve` as a user starts it, on a private database."""
+
+    def __init__(self, db: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "TINGSHUO_DATABASE_URL": f"sqlite:///{db}"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tingshuo", "serve", "--port", str(self.port), "--token", ORG],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("ab"),
+        )
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {ORG}"}, timeout=30
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if self.http.get("/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert self.proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)

@@ -5,58 +5,21 @@ database: what a viewer saw before the kill is still there, the session is close
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from websockets.sync.client import connect
 
 from tingshuo.server.uploads import upload_dir
 from tingshuo.settings import Settings
 
-from ..helpers import ORG, free_port, talk_wav
+from ..helpers import Served, talk_wav
 
 pytestmark = pytest.mark.slow
 
 CLIPS = ["BAC009S0150W0212", "BAC009S0150W0287", "BAC009S0150W0121", "BAC009S0150W0126"]
-
-
-class Served:
-    """`tingshuo serve` as a user starts it, on a private database."""
-
-    def __init__(self, db: Path, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "TINGSHUO_DATABASE_URL": f"sqlite:///{db}"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tingshuo", "serve", "--port", str(self.port), "--token", ORG],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("ab"),
-        )
-        self.http = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {ORG}"}, timeout=30
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if self.http.get("/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-
-    def close(self) -> None:
-        self.http.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
 
 
 def talk(aishell_rows, path: Path) -> None:
