@@ -10,6 +10,7 @@ the same at every request (what `Range` needs), with no re-encoding to serve it.
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -20,31 +21,22 @@ from .decode import SAMPLE_RATE
 
 # CELT ("audio") rather than SILK ("voip"): at the same rate it keeps the waveform (0.99
 # correlation with the input against 0.85), so what is heard back is what was said
-BITRATE = 24_000  # mono: about 10.4 MB an hour (the floor is 30)
+BITRATE = 24_000  # mono: about 11.4 MB an hour (the floor is 30)
+COMPLEXITY = 6
 FRAME = 320  # input samples a packet (20 ms at 16 kHz)
 GRANULES = 960  # a packet's length in Ogg Opus granules (always 48 kHz)
 PRE_ROLL = 4  # packets decoded before a stretch's start, so its first word is clean (80 ms)
 SERIAL = 0x74730027  # one logical stream per file
 
 
-def _crc_table() -> list[int]:
-    table = []
-    for i in range(256):
-        r = i << 24
-        for _ in range(8):
-            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else r << 1
-        table.append(r & 0xFFFFFFFF)
-    return table
-
-
-_CRC = _crc_table()
+# Ogg's CRC-32 is zlib's polynomial unreflected, with no inversions: zlib's own (in C) over
+# bit-reversed bytes, bit-reversed back (a Python loop cost ~1 % of a core)
+_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
 def _crc(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ _CRC[(crc >> 24) ^ byte]
-    return crc
+    reflected = zlib.crc32(data.translate(_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{reflected:032b}"[::-1], 2)
 
 
 def page(packets: list[bytes], granule: int, seq: int, flags: int = 0) -> bytes:
@@ -102,7 +94,13 @@ class Encoder:
         self._codec.layout = "mono"
         self._codec.format = "s16"
         self._codec.bit_rate = BITRATE
-        self._codec.options = {"application": "audio", "frame_duration": "20"}
+        # complexity 6 of 10: a third of the CPU (0.36 % of a core against 1.1 %), the same
+        # signal (correlation 0.985 against 0.992), 11.4 MB an hour against 9.7
+        self._codec.options = {
+            "application": "audio",
+            "frame_duration": "20",
+            "compression_level": str(COMPLEXITY),
+        }
         self._codec.open()
         extra = bytes(self._codec.extradata or b"")
         # the encoder's look-ahead, in 48 kHz samples: a player skips it
