@@ -147,3 +147,37 @@ def test_a_server_forgets_old_sound_when_it_starts(db_url, talk, worker):
             time.sleep(0.1)
         gone = client.get(f"/api/sessions/{old}/audio", headers=auth)
         assert "deleted" in gone.json()["detail"]
+
+
+def test_a_worker_taking_the_room_over_goes_on_where_the_recording_ends(db_url, talk):
+    store = open_store(db_url)
+    session = store.create_session("taken over")
+    store.set_session_audio(session.id, "kept")
+    first = Recorder(store, session.id)
+    for at in range(0, 16000 * 5 + 1600, 1600):  # 5.1 s heard, then the worker dies
+        first.feed(talk[at : at + 1600])
+    first.close(keep=False)  # what the page being filled held is lost, as with kill -9
+    assert first.packets == 200  # two pages: 4 s
+    # the next worker resumes at the last caption's end (3 s) and hears 3–4 s again
+    second = Recorder(store, session.id, at_s=3.0)
+    for at in range(16000 * 3, talk.size, 1600):
+        second.feed(talk[at : at + 1600])
+    second.close()
+    heard = opus.decode(session_sound(store, store.get_session(session.id)))
+    assert abs(heard.size - talk.size) / 16000 < 0.1
+    assert similarity(talk, heard) > 0.9
+    # a resume later than the recording's end: the gap is silence, the clock holds
+    gap = store.create_session("gap")
+    store.set_session_audio(gap.id, "kept")
+    first = Recorder(store, gap.id)
+    for at in range(0, 16000 * 4, 1600):
+        first.feed(talk[at : at + 1600])
+    first.close(keep=False)
+    second = Recorder(store, gap.id, at_s=6.0)
+    for at in range(16000 * 6, talk.size, 1600):
+        second.feed(talk[at : at + 1600])
+    second.close()
+    heard = opus.decode(session_sound(store, store.get_session(gap.id)))
+    assert abs(heard.size - talk.size) / 16000 < 0.1
+    assert np.abs(heard[16000 * 4 + 800 : 16000 * 6 - 800]).max() < 0.01
+    assert similarity(talk[16000 * 6 :], heard[16000 * 6 :]) > 0.9
