@@ -15,6 +15,7 @@ const Icons = (() => {
     muted: '<path d="M4 9h4l5-4v14l-5-4H4z"/><path d="M17 9.5l5 5M22 9.5l-5 5"/>',
     pause: '<path d="M8 5v14M16 5v14"/>',
     play: '<path class="filled" d="M7 4.5l12 7.5-12 7.5z"/>',
+    listen: '<circle cx="12" cy="12" r="9"/><path class="filled" d="M10 8l6 4-6 4z"/>',
     record: '<circle class="filled" cx="12" cy="12" r="6.5"/>',
     stop: '<rect class="filled" x="6" y="6" width="12" height="12" rx="1.5"/>',
     previous: '<path d="M6 5v14"/><path class="filled" d="M19 5.5L9 12l10 6.5z"/>',
