@@ -266,3 +266,66 @@ def test_a_room_that_kept_no_sound_says_why_and_plays_nothing(
         shot(driver, "console-sound-no-sound.png")
     finally:
         driver.quit()
+
+
+SHOWN = "return window.tsConsole.view.finals()"  # the console's captions' texts
+
+# the bar's progress, each time it changes
+WATCH_BAR = """window.bar = [];
+const bar = document.getElementById('reread-progress');
+new MutationObserver(() => window.bar.push(bar.value))
+  .observe(bar, {attributes: true, attributeFilter: ['value']});"""
+
+
+@needs_chromium
+def test_read_again_shows_its_progress_and_what_changed(server, recorded, tmp_path):
+    """Once the room's session has ended, "Read again" runs the full-quality pass over its
+    sound: a bar to 100 %, then how many captions changed and how many an operator's
+    correction kept; the console's captions are the stored ones afterwards."""
+    from selenium.webdriver.common.by import By
+
+    room, finals = recorded
+    sid = finals[0]["session_id"]
+    mine = finals[0]
+    fixed = server.http.patch(
+        f"/api/rooms/{room['id']}/segments/{mine['id']}",
+        json={"text": "国家扶持的产业。", "revision": mine.get("revision", 0)},
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert "内因" in finals[2]["text"], finals[2]
+    # a rule the organizer adds after the event: reading it again applies it (a new text)
+    rules = server.http.put(f"/api/rooms/{room['id']}/rules", json={"rules": "内因 => 内部原因"})
+    assert rules.status_code == 200, rules.text
+    driver = chromium(tmp_path)
+    try:
+        open_room(driver, server, room)
+        wait_for(driver, "!document.getElementById('reread').hidden", 10, "the Read again bar")
+        start = driver.find_element(By.ID, "reread-start")
+        assert start.is_enabled() and "Read again" in start.text
+        driver.execute_script(WATCH_BAR)
+        start.click()
+        note = driver.find_element(By.ID, "reread-note")
+        deadline = time.monotonic() + 120
+        while not note.text.startswith(("完成", "失败")):
+            assert time.monotonic() < deadline, f"not done in 120 s: {note.text}"
+            time.sleep(0.5)
+        shot(driver, "console-sound-read-again.png")
+        assert "done:" in note.text, note.text
+        run = server.http.get(f"/api/sessions/{sid}").json()["session"]["retranscribe"]
+        assert run["state"] == "done"
+        summary = f"done: {run['changed']} captions changed, {run['kept']} kept as corrected"
+        assert summary in note.text and run["kept"] == 1 and run["changed"] >= 1, (note.text, run)
+        bar = driver.execute_script("return window.bar")
+        assert bar and bar[0] < 1 and bar[-1] == 1 and bar == sorted(bar), bar
+        assert driver.find_element(By.ID, "reread-pct").text == "100 %"
+        assert driver.find_element(By.ID, "reread-start").is_enabled()  # may run again
+        # the changed captions came as corrections; the operator's stays as it was
+        stored = [s["text"] for s in server.http.get(f"/api/sessions/{sid}").json()["segments"]]
+        deadline = time.monotonic() + 10
+        while (shown := driver.execute_script(SHOWN)) != stored:
+            assert time.monotonic() < deadline, (shown, stored)
+            time.sleep(0.2)
+        assert stored[0] == "国家扶持的产业。"
+        assert "内部原因" in stored[2], stored
+    finally:
+        driver.quit()

@@ -260,7 +260,7 @@
     rereadStart.disabled = running;
     rereadBar.hidden = !run;
     rereadPct.hidden = !run;
-    if (!run) { rereadNote.replaceChildren(); return; }
+    if (!run) { rereadNote.replaceChildren(); reread.classList.remove("failed"); return; }
     const p = run.state === "done" ? 1 : Math.max(0, Math.min(1, run.progress || 0));
     rereadBar.value = p;
     rereadPct.textContent = `${Math.round(p * 100)} %`;
@@ -319,10 +319,9 @@
       const out = await con.api(`/api/sessions/${encodeURIComponent(sid)}/retranscribe`, { method: "POST" });
       showRun((out && out.retranscribe) || { state: "running", progress: 0 });
       follow(sid);
-    } catch (e) {
-      rereadStart.disabled = false;
-      showRun(null);
-      Icons.text(rereadNote, "warning", e.message);
+    } catch (e) { // 409: another console started it already; its run is followed then
+      await lookUp();
+      if (!poll) Icons.text(rereadNote, "warning", e.message);
     }
   });
 
