@@ -192,7 +192,7 @@ class Correction(BaseModel):
     text: str
     lang: str | None = None
     revision: int
-    by: Literal["operator", "model"] = "operator"
+    by: Literal["operator", "model", "reread"] = "operator"
     editor: str | None = None
     original: str | None = None
     # with a viewer's catch-up only: the caption's translations as they are now

@@ -17,7 +17,7 @@ from .captions import listen, transcribe
 from .common import err
 from .database import db
 from .serving import models, serve, worker
-from .sessions import export, minutes, search, sessions
+from .sessions import export, minutes, retranscribe, search, sessions
 
 app = typer.Typer(
     help="tingshuo (听说): offline live transcription for events and meetings.",
@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 for command in (
     translate, assess, speak, anchor, transcribe, listen, sessions, export, minutes, search,
-    serve, worker, models,
+    retranscribe, serve, worker, models,
 ):  # fmt: skip
     app.command(command.__name__)(command)
 app.add_typer(db, name="db")

@@ -109,6 +109,70 @@ def export(
     common.write_out(body, output, fmt.value)
 
 
+def retranscribe(
+    session: Annotated[str, typer.Argument(help="session id (or a unique prefix)")],
+    model: common.ModelOpt = None,
+) -> None:
+    """Read a session's recorded sound again at full quality: beam 5, the second pass, its
+    room's hot words, rules and prepared texts. Captions an operator corrected stay as they
+    are; the others get the new text as a revision (`export --original` still gives the live
+    text), translated again. Runs at the lowest CPU priority, beside live rooms."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..live.retranscription import NICE, Busy, Counts, Job, check
+    from ..live.retranscription import retranscribe as read_again
+    from ..priority import lower_priority
+    from ..settings import get_settings
+    from ..store.sound import session_sound_check
+
+    lower_priority(NICE)  # this thread's models inherit it: a server's rooms go first
+    settings = get_settings()
+    store = common.open_db()
+    info = store.get_session(session)
+    check(info)
+    session_sound_check(store, info)
+    recognizer = common.recognizer(model, None)
+    reviewer = common.second_pass(False)
+    translator = None
+    if info.targets:
+        from ..mt import TranslationWorker
+
+        translator = TranslationWorker(common.translator(), settings)
+    if not store.claim_retranscription(info.id):
+        raise Busy(f"session {info.id} is already being read again")
+    with Progress(
+        TextColumn("[bold]reading again[/bold] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f} %"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(info.title, total=1.0)
+
+        def report(done: float, c: Counts) -> None:
+            progress.update(task, completed=done)
+            store.set_retranscription(info.id, "running", done, c.changed, c.kept)
+
+        job = Job(info, store, settings, on_progress=report)
+        try:
+            counts = read_again(job, recognizer, reviewer, translator)
+        except BaseException as e:
+            why = "stopped" if isinstance(e, KeyboardInterrupt) else str(e)
+            c = job.counts
+            store.set_retranscription(info.id, "failed", 0.0, c.changed, c.kept, why)
+            raise
+        finally:
+            if translator is not None:
+                translator.close()
+    store.set_retranscription(info.id, "done", 1.0, counts.changed, counts.kept)
+    err.print(
+        f"session {info.id} read again: {counts.captions} captions, {counts.changed} changed, "
+        f"{counts.kept} kept as an operator corrected them"
+        + (f", {counts.translations} translations redone" if counts.to_translate else "")
+    )
+
+
 def minutes(
     session: Annotated[str, typer.Argument(help="session id (or a unique prefix)")],
     output: Annotated[

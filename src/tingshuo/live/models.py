@@ -127,6 +127,11 @@ class Models:
                 )
             return self._review
 
+    def live_busy(self) -> bool:
+        """A live final waits for the recognizer, or is being decoded: background work
+        (a recording read again) waits."""
+        return self._worker is not None and self._worker.busy()
+
     def _models_idle(self) -> bool:
         """No final waits for the recognizer or the translator: the second pass may read."""
         worker, translator = self._worker, self._translator

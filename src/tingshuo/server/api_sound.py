@@ -13,10 +13,12 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from ..errors import TingshuoError
-from ..store.db import SessionInfo, Store
-from ..store.sound import SoundMissing, now, session_sound
+from ..live.retranscription import Busy
+from ..store.db import Retranscription, SessionInfo, Store
+from ..store.sound import SoundMissing, now, session_sound, session_sound_check
 from .room_access import Organizer
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,36 @@ def session_audio(
     except ValueError as e:
         raise HTTPException(422, str(e)) from e
     return ranged(request, body, "audio/ogg", f"{info.id}.ogg")
+
+
+class RetranscribeOut(BaseModel):
+    retranscribe: Retranscription
+
+
+@router.post(
+    "/api/sessions/{session_id}/retranscribe",
+    status_code=202,
+    dependencies=[Organizer],
+    responses={404: {"description": "no such session, or it has no sound (which says why)"},
+               409: {"description": "the session is live, or already being read again"}},
+)  # fmt: skip
+def retranscribe(request: Request, session_id: str) -> RetranscribeOut:
+    """Read the session's sound again at full quality (beam 5, the second pass, the room's hot
+    words, rules and prepared texts), in the background at the lowest priority. Captions an
+    operator corrected stay; others get the new text as a revision, translated again.
+    `GET /api/sessions/{id}` shows its `retranscribe` state and progress."""
+    store = request.app.state.store
+    info = session_of(store, session_id)
+    try:
+        session_sound_check(store, info)
+        request.app.state.retranscriptions.start(info)
+    except SoundMissing as e:
+        raise HTTPException(404, str(e)) from e
+    except Busy as e:
+        raise HTTPException(409, str(e)) from e
+    state = session_of(store, info.id).retranscribe
+    assert state is not None
+    return RetranscribeOut(retranscribe=state)
 
 
 @router.delete("/api/sessions/{session_id}", status_code=204, dependencies=[Organizer])

@@ -31,6 +31,7 @@ from ..live.anchor_desk import Anchors
 from ..live.bus import LocalBus, RedisBus
 from ..live.cluster import ClusterRooms
 from ..live.models import Models
+from ..live.retranscription import Retranscriptions
 from ..live.rooms import Rooms
 from ..settings import Settings
 from ..store.db import SearchHit, SessionInfo, Store
@@ -112,8 +113,13 @@ def create_app(settings: Settings, worker: RecognizerWorker | None = None) -> Fa
         if settings.token is None:
             log.warning("organizer token (set TINGSHUO_TOKEN to choose one): %s", token)
         keeper = asyncio.ensure_future(api_sound.keep_days(app))  # old sound deleted daily
+        # sessions' sound read again, one at a time, at the lowest priority
+        app.state.retranscriptions = Retranscriptions(
+            models, app.state.store, app.state.rooms.publish
+        )
         yield
         keeper.cancel()
+        app.state.retranscriptions.close()
         await app.state.rooms.close()
         interpreter = getattr(app.state, "interpreter", None)
         if interpreter is not None:

@@ -14,6 +14,7 @@ from ..redact import hide_password
 from .reads import Reads
 from .records import (
     Corrected,
+    Retranscription,
     Revision,
     RoomInfo,
     RoomText,
@@ -46,6 +47,7 @@ __all__ = [
     "CounterRow",
     "Revision",
     "RevisionRow",
+    "Retranscription",
     "RoomInfo",
     "RoomRow",
     "RoomText",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -33,6 +34,20 @@ class SavedRundown(BaseModel):
     skipped: list[int] = []
 
 
+# a retranscription not heard of for this long was interrupted (its process stopped)
+REREAD_SILENT_S = 120.0
+
+
+class Retranscription(BaseModel):
+    """How far a session's sound has been read again (live/retranscription.py)."""
+
+    state: Literal["running", "done", "failed"]
+    progress: float = 0.0  # 0–1
+    changed: int = 0  # captions given a new text
+    kept: int = 0  # captions an operator corrected, left as they are
+    note: str | None = None  # why it failed
+
+
 class SessionInfo(BaseModel):
     id: str
     title: str
@@ -45,6 +60,8 @@ class SessionInfo(BaseModel):
     duration: float
     segments: int = 0
     audio: str = "none"  # its sound: none, off, kept, forgotten (tables.py)
+    room_id: str | None = None  # the live room it was held in
+    retranscribe: Retranscription | None = None  # its sound read again (None: never)
 
 
 class RoomInfo(BaseModel):
@@ -134,6 +151,29 @@ def session_info(row: SessionRow, count: int = 0) -> SessionInfo:
         duration=row.duration,
         segments=count,
         audio=row.audio or "none",
+        room_id=row.room_id,
+        retranscribe=retranscription(row),
+    )
+
+
+def retranscription(row: SessionRow) -> Retranscription | None:
+    if row.reread_state is None:
+        return None
+    counts = row.reread_counts or {}
+    state, note = row.reread_state, row.reread_note
+    at = row.reread_at
+    if at is not None and at.tzinfo is None:  # SQLite hands back naive UTC
+        at = at.replace(tzinfo=UTC)
+    if state == "running" and (
+        at is None or (datetime.now(UTC) - at).total_seconds() > REREAD_SILENT_S
+    ):
+        state, note = "failed", "interrupted: the process reading it stopped"
+    return Retranscription(
+        state=state,  # type: ignore[arg-type]
+        progress=row.reread_progress or 0.0,
+        changed=counts.get("changed", 0),
+        kept=counts.get("kept", 0),
+        note=note,
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from ..audio.opus import GRANULES, stretch, whole
 from ..errors import TingshuoError
 from .connection import Connection, failing
-from .records import SessionInfo
+from .records import SessionInfo, retranscription
 from .tables import RevisionRow, SegmentRow, SessionRow, SoundChunkRow
 
 _writes = failing("write to")
@@ -94,6 +94,44 @@ class Sound(Connection):
                 )
             return ids
 
+    @_writes
+    def claim_retranscription(self, session_id: str) -> bool:
+        """The session's reading again begins here: False while one already runs (on any
+        process, heard of lately)."""
+        with self._db() as db, db.begin():
+            row = db.get(SessionRow, session_id, with_for_update=True)
+            if row is None:
+                return False
+            current = retranscription(row)
+            if current is not None and current.state == "running":
+                return False
+            row.reread_state, row.reread_progress, row.reread_at = "running", 0.0, now()
+            row.reread_counts, row.reread_note = {"changed": 0, "kept": 0}, None
+            return True
+
+    @_writes
+    def set_retranscription(
+        self,
+        session_id: str,
+        state: str,
+        progress: float,
+        changed: int = 0,
+        kept: int = 0,
+        note: str | None = None,
+    ) -> None:
+        with self._db() as db, db.begin():
+            db.execute(
+                update(SessionRow)
+                .where(SessionRow.id == session_id)
+                .values(
+                    reread_state=state,
+                    reread_progress=round(progress, 4),
+                    reread_at=now(),
+                    reread_counts={"changed": changed, "kept": kept},
+                    reread_note=note[:300] if note else None,
+                )
+            )
+
     @_reads
     def sound_bytes(self, session_id: str) -> int:
         with self._db() as db:
@@ -118,9 +156,7 @@ def session_sound(
 ) -> bytes:
     """The session's sound as an Ogg/Opus file, or [start, end) seconds of it. Raises
     SoundMissing (which says why) or ValueError (a stretch outside the sound)."""
-    if info.audio != "kept":
-        why = _NO_SOUND.get(info.audio, info.audio)
-        raise SoundMissing(f"session {info.id} has no sound: {why}")
+    session_sound_check(store, info)
     pages = store.sound_chunks(info.id)
     if not pages:
         raise SoundMissing(f"session {info.id} has no sound: none was stored (yet)")
@@ -137,6 +173,15 @@ def session_sound(
     first = int(start * 48_000 + pre_skip) // GRANULES - 8
     chosen = [p for p in pages if p.first + p.packets > max(first, 0)]
     return stretch([p.data for p in chosen], pre_skip, chosen[0].first, start, end)
+
+
+def session_sound_check(store: Sound, info: SessionInfo) -> None:
+    """Raises SoundMissing, saying why, unless the session has sound stored."""
+    if info.audio != "kept":
+        why = _NO_SOUND.get(info.audio, info.audio)
+        raise SoundMissing(f"session {info.id} has no sound: {why}")
+    if store.last_sound_chunk(info.id) is None:
+        raise SoundMissing(f"session {info.id} has no sound: none was stored (yet)")
 
 
 def sound_duration(pages: list) -> float:

@@ -43,6 +43,13 @@ class SessionRow(Base):
     # its sound: "none" (not a room's), "off" (the room's record setting), "kept" (in
     # sound_chunks), "forgotten" (TINGSHUO_KEEP_AUDIO_DAYS removed it)
     audio: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    # its sound read again (live/retranscription.py): running, done or failed; how far (0–1);
+    # when last heard of (a "running" long silent was interrupted); captions changed and kept
+    reread_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reread_progress: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reread_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reread_counts: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    reread_note: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class RoomRow(Base):

@@ -133,14 +133,17 @@ class Writes(Connection):
     ) -> Corrected | None:
         """The caption's text becomes `text`, as a new revision (the machine's text is kept as
         revision 0). The later save wins; `base`, the revision the editor started from, tells
-        whether it overwrote someone else's. The model never touches a caption an operator
-        corrected. None: no such caption."""
+        whether it overwrote someone else's. The model (`by="model"`, the live second pass)
+        never touches a corrected caption; a reading again (`by="reread"`) never touches one
+        an operator corrected. None: no such caption."""
         with self._db() as db, db.begin():
             row = db.get(SegmentRow, segment_id, with_for_update=True)
             if row is None:
                 return None
             now = datetime.now(UTC)
             if by == "model" and (row.revision or 0) > 0:
+                return Corrected(segment=row.to_segment(), changed=False)
+            if by == "reread" and (row.revision or 0) > 0 and self._operator_revised(db, row.id):
                 return Corrected(segment=row.to_segment(), changed=False)
             if text == row.text:
                 return Corrected(segment=row.to_segment(), changed=False)
@@ -169,6 +172,13 @@ class Writes(Connection):
                                editor=editor, created_at=now))  # fmt: skip
             db.flush()
             return Corrected(segment=row.to_segment(), changed=True, replaced=replaced)
+
+    @staticmethod
+    def _operator_revised(db: Session, segment_id: int) -> bool:
+        query = select(RevisionRow.id).where(
+            RevisionRow.segment_id == segment_id, RevisionRow.by == "operator"
+        )
+        return db.scalar(query.limit(1)) is not None
 
     @_writes
     def set_speaker(self, segment_id: int, speaker: str | None) -> Segment | None:

@@ -160,7 +160,10 @@
   function corrected(m) {
     const row = box.querySelector(`.seg.final[data-id="${m.segment_id}"]`);
     if (!row || (m.editor && m.editor === EDITOR)) return;
-    const who = m.by === "model" ? "机器复核 the machine's second pass" : "另一个控制台 another console";
+    const who = {
+      model: "机器复核 the machine's second pass",
+      reread: "重新识别 the full-quality reading again",
+    }[m.by] || "另一个控制台 another console";
     if (editing && editing.id === m.segment_id) {
       row.dataset.theirs = m.text;
       editing.rev = m.revision; // saving now replaces it knowingly

@@ -1,5 +1,5 @@
-"""A room's recorded sound: the room's `record` setting, a session's `audio` state, and the
-sound's chunks (Ogg/Opus pages, audio/opus.py).
+"""A room's recorded sound: the room's `record` setting, a session's `audio` state, the
+sound's chunks (Ogg/Opus pages, audio/opus.py), and the state of its reading again.
 
 Revision ID: 0002
 Revises: 0001
@@ -24,6 +24,11 @@ def upgrade() -> None:
     op.add_column(
         "sessions", sa.Column("audio", sa.String(16), nullable=False, server_default="none")
     )
+    op.add_column("sessions", sa.Column("reread_state", sa.String(16), nullable=True))
+    op.add_column("sessions", sa.Column("reread_progress", sa.Float, nullable=True))
+    op.add_column("sessions", sa.Column("reread_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("sessions", sa.Column("reread_counts", sa.JSON, nullable=True))
+    op.add_column("sessions", sa.Column("reread_note", sa.String(300), nullable=True))
     op.create_table(
         "sound_chunks",
         sa.Column(
@@ -42,5 +47,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("sound_chunks")
+    for column in ("reread_note", "reread_counts", "reread_at", "reread_progress", "reread_state"):
+        op.drop_column("sessions", column)
     op.drop_column("sessions", "audio")
     op.drop_column("rooms", "record")

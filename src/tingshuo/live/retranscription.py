@@ -1,0 +1,438 @@
+"""A session's recorded sound read again at full quality (issue 27): `tingshuo retranscribe`
+and `POST /api/sessions/{id}/retranscribe`.
+
+Each caption's own stretch of the sound is decoded again as file transcription decodes
+(beam `asr_beam_size`, the whole window) and read by the second pass, with the session's hot
+words, the room's correction rules and prepared texts, and the terms earlier captions settled,
+as the live room had them. Captions keep their times, speakers and ids: a new text is a
+revision (`by="reread"`), so the live text stays in the history and `--original` still gives
+it; a caption an operator corrected stays as the operator left it. Changed captions are
+translated again in the translator's idle time (`mt/worker.py` background work), after every
+live caption.
+
+It runs in a thread at the lowest CPU priority with a recognizer of its own (loaded in that
+thread, so the model's threads inherit the priority), and waits while a live final waits for
+the recognizer: live rooms never wait for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..asr.base import Recognizer, Request
+from ..asr.second_pass import LANGUAGES as REVIEWED
+from ..audio.decode import SAMPLE_RATE
+from ..audio.opus import decode
+from ..audio.vad import FRAME, StreamingVAD
+from ..errors import StoreError, TingshuoError
+from ..events import Correction, Segment, Translation
+from ..mt.base import Turn
+from ..mt.worker import BackgroundJob
+from ..prepared.terms import known_terms
+from ..priority import lower_priority
+from ..rules import RuleBook, Rules
+from ..settings import Settings
+from ..store.db import SessionInfo, Store
+from ..store.sound import session_sound
+from .scripts import Following
+
+if TYPE_CHECKING:
+    from ..asr.second_pass import SecondPass
+    from ..mt import Glossary, TranslationWorker
+    from .captions import Publish
+    from .models import Models
+
+log = logging.getLogger(__name__)
+
+NICE = 19
+SESSION_TERMS = 16  # the latest settled terms kept as hot words, as a live session keeps
+_SPEECH = 0.35  # the VAD's lenient threshold: a frame this likely counts as speech
+_REPORT_EVERY_S = 1.0
+_TRANSLATION_STALL_S = 600.0
+
+
+class Busy(TingshuoError):
+    """The session is live, or already being read again."""
+
+    status = 409
+
+
+@dataclass
+class Counts:
+    captions: int = 0  # read so far
+    changed: int = 0
+    kept: int = 0  # corrected by an operator: left as they are
+    translations: int = 0  # redone so far
+    to_translate: int = 0
+    # seconds spent: decoding the sound, recognizing, in the second pass, waiting for live work
+    decode_s: float = 0.0
+    recognize_s: float = 0.0
+    review_s: float = 0.0
+    waited_s: float = 0.0
+
+
+@dataclass
+class Job:
+    """What reading one session again needs, besides the models."""
+
+    info: SessionInfo
+    store: Store
+    settings: Settings
+    publish: Publish | None = None  # the room's pages are told of each change
+    on_progress: Callable[[float, Counts], None] | None = None
+    # True while live work waits for the models: the reading pauses
+    live_busy: Callable[[], bool] = lambda: False
+    counts: Counts = field(default_factory=Counts)
+
+
+def check(info: SessionInfo) -> None:
+    """Whether the session can be read again now (its sound is checked when it is read)."""
+    if info.status == "live":
+        raise Busy(f"session {info.id} is live: stop its room first")
+
+
+def retranscribe(
+    job: Job,
+    recognizer: Recognizer,
+    second_pass: SecondPass | None,
+    translator: TranslationWorker | None,
+) -> Counts:
+    """Read the session's captions again from its sound; their translations redone. Raises
+    SoundMissing (no sound), StoreError, or what a model raised."""
+    info, store = job.info, job.store
+    check(info)
+    counts = job.counts
+    began = time.monotonic()
+    samples = decode(session_sound(store, info))
+    counts.decode_s = time.monotonic() - began
+    segments = store.segments(info.id)
+    room = store.get_room(info.room_id) if info.room_id else None
+    rules = RuleBook(store).for_room(info.room_id)
+    following = Following.of_texts(store.room_texts(room.id)) if room is not None else None
+    targets = list(info.targets)
+    again = None
+    if translator is not None and targets:
+        again = _Translations(job, translator, targets, _glossary(room))
+        translator.add_background(again)
+    settled: OrderedDict[str, None] = OrderedDict()
+    said: list[str] = []
+    last_report = 0.0
+    reader = _Reader(samples, recognizer, second_pass, rules, following, counts)
+    try:
+        for n, seg in enumerate(segments):
+            began = time.monotonic()
+            while job.live_busy():
+                time.sleep(0.05)
+            counts.waited_s += time.monotonic() - began
+            # the second pass reads the steady ones first in its prompt, kept in its cache
+            steady = list(
+                dict.fromkeys(
+                    [
+                        *info.hotwords,
+                        *rules.hotwords,
+                        *(following.hotwords() if following is not None else []),
+                    ]
+                )
+            )
+            hotwords = list(dict.fromkeys([*steady, *reversed(settled)]))
+            final, source = seg, seg.source
+            if _operator_corrected(store, seg):
+                counts.kept += 1  # as the operator left it; read on from there
+                if following is not None:
+                    following.final(seg.model_copy())
+            else:
+                text, source, prepared = reader.read(seg, hotwords, steady, said)
+                if text and text != seg.text:
+                    corrected = store.correct_segment(seg.id or 0, text, by="reread")
+                    if corrected is not None and corrected.changed:
+                        counts.changed += 1
+                        final = corrected.segment
+                        if job.publish is not None:
+                            job.publish(Correction.of(final, "reread"))
+                        if again is not None:
+                            again.add(final, prepared)
+                    elif corrected is not None:  # corrected by an operator meanwhile
+                        counts.kept += 1
+                        final = corrected.segment
+            counts.captions = n + 1
+            said.append(final.text)
+            if source != "script" and final.lang in ("zh", "en"):
+                for term in known_terms(final.text, final.lang):
+                    settled[term] = None
+                    settled.move_to_end(term)
+                while len(settled) > SESSION_TERMS:
+                    settled.popitem(last=False)
+            if time.monotonic() - last_report > _REPORT_EVERY_S:
+                last_report = time.monotonic()
+                _report(job, len(segments), again)
+        if again is not None:
+            again.finish(lambda: _report(job, len(segments), again))
+    finally:
+        if again is not None and translator is not None:
+            translator.remove_background(again)
+    _report(job, len(segments), again)
+    log.info(
+        "session %s read again: %d captions, %d changed, %d kept as corrected; %.1f s "
+        "decoding the sound, %.1f s recognizing, %.1f s in the second pass, %.1f s waiting",
+        info.id,
+        counts.captions,
+        counts.changed,
+        counts.kept,
+        counts.decode_s,
+        counts.recognize_s,
+        counts.review_s,
+        counts.waited_s,
+    )
+    return counts
+
+
+def _operator_corrected(store: Store, seg: Segment) -> bool:
+    if not seg.revision or seg.id is None:
+        return False
+    return any(r.by == "operator" for r in store.revisions(seg.id))
+
+
+@dataclass
+class _Reader:
+    """Reads one caption's stretch of the sound again."""
+
+    samples: np.ndarray
+    recognizer: Recognizer
+    second_pass: SecondPass | None
+    rules: Rules
+    following: Following | None
+    counts: Counts
+    vad: StreamingVAD = field(default_factory=StreamingVAD)
+
+    def read(
+        self, seg: Segment, hotwords: list[str], steady: list[str], said: list[str]
+    ) -> tuple[str, str | None, dict[str, str]]:
+        """The caption's new text, where it comes from ("script": a prepared text's
+        writing), and the prepared translations of a caption that is whole passages.
+        `hotwords` for the recognizer; `steady`, the ones that do not change from caption
+        to caption, for the second pass (its prompt stays in its cache)."""
+        audio = self.samples[int(seg.start * SAMPLE_RATE) : int(seg.end * SAMPLE_RATE)]
+        if audio.size < SAMPLE_RATE // 10:
+            return "", None, {}
+        self.vad.reset()
+        speech_s = float(np.sum(self.vad(audio) >= _SPEECH)) * FRAME / SAMPLE_RATE
+        began = time.monotonic()
+        hyp = self.recognizer.recognize(Request(audio, seg.lang, hotwords, speech_s=speech_s))
+        self.counts.recognize_s += time.monotonic() - began
+        text = hyp.text if hyp is not None else ""
+        if not text:
+            return "", None, {}
+        if self.second_pass is not None and seg.lang in REVIEWED:
+            began = time.monotonic()
+            review = self.second_pass.review(text, said[-2:], steady, hyp.alternatives, seg.lang)
+            text = review.text
+            self.counts.review_s += time.monotonic() - began
+        if self.rules:
+            text = self.rules.apply(text)
+        prepared: dict[str, str] = {}
+        source = None
+        if self.following is not None:
+            followed = seg.model_copy(update={"text": text, "source": None})
+            try:
+                prepared = self.following.final(followed)
+                text, source = followed.text, followed.source
+            except Exception:  # noqa: BLE001 - a fault in following never costs the caption
+                log.exception("session %s: a caption read again was not followed", seg.session_id)
+        return text, source, prepared
+
+
+def _report(job: Job, total: int, again: _Translations | None) -> None:
+    c = job.counts
+    read = c.captions / total if total else 1.0
+    if again is not None and c.to_translate:
+        progress = 0.8 * read + 0.2 * c.translations / c.to_translate
+    else:
+        progress = read * (0.8 if again is not None else 1.0)
+    if job.on_progress is not None:
+        job.on_progress(min(progress, 1.0), c)
+
+
+def _glossary(room) -> Glossary | None:
+    if room is None:
+        return None
+    from .recipe import room_glossary
+
+    return room_glossary(room)
+
+
+class _Translations:
+    """The changed captions' new translations, made one at a time in the translator's idle
+    time, each with the two before it as context; stored (unless the caption changed again
+    meanwhile) and published."""
+
+    def __init__(
+        self,
+        job: Job,
+        translator: TranslationWorker,
+        targets: list[str],
+        glossary: Glossary | None,
+    ) -> None:
+        self.job = job
+        self.translator = translator
+        self.targets = targets
+        self.glossary = glossary
+        self.conversation = object()  # its own chat: a live room's stays as it was
+        self._waiting: deque[tuple[Segment, str]] = deque()
+        self._turns: dict[str, deque[Turn]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, segment: Segment, prepared: dict[str, str]) -> None:
+        for tgt in self.targets:
+            if tgt == segment.lang:
+                continue
+            self.job.counts.to_translate += 1
+            if prepared.get(tgt):  # a prepared text's own translation
+                self._deliver(segment, tgt, prepared[tgt], model="script")
+                continue
+            with self._lock:
+                self._waiting.append((segment, tgt))
+            self.translator.wake()  # it sleeps once it has nothing to do
+
+    def next_job(self) -> BackgroundJob | None:
+        with self._lock:
+            if not self._waiting:
+                return None
+            segment, tgt = self._waiting[0]
+            context = tuple(self._turns.get(tgt, ()))
+        return BackgroundJob(
+            text=segment.text,
+            src=segment.lang,
+            tgt=tgt,
+            conversation=self.conversation,
+            context=context,
+            glossary=self.glossary,
+        )
+
+    def done(self, job: BackgroundJob, text: str | None) -> None:
+        with self._lock:
+            segment, tgt = self._waiting.popleft()
+            if text:
+                turns = self._turns.setdefault(tgt, deque(maxlen=2))
+                turns.append(Turn(source=segment.text, target=text))
+        if text:
+            self._deliver(segment, tgt, text, model="reread")
+        else:
+            self.job.counts.translations += 1  # failed: logged by the worker
+
+    def _deliver(self, segment: Segment, tgt: str, text: str, model: str) -> None:
+        store = self.job.store
+        assert segment.id is not None
+        try:
+            if store.stored_revision(segment.id) == segment.revision:
+                store.set_translation(segment.id, tgt, text)
+                if self.job.publish is not None:
+                    self.job.publish(
+                        Translation(
+                            session_id=segment.session_id,
+                            segment_id=segment.id,
+                            utterance=0,
+                            lang=tgt,
+                            text=text,
+                            model=model,
+                        )
+                    )
+        except StoreError as e:
+            log.warning("session %s: a new translation is not stored: %s", segment.session_id, e)
+        self.job.counts.translations += 1
+
+    def finish(self, report: Callable[[], None]) -> None:
+        """Until every translation is made, reporting progress now and then."""
+        seen, since = -1, time.monotonic()
+        while (made := self.job.counts.translations) < self.job.counts.to_translate:
+            if made != seen:
+                seen, since = made, time.monotonic()
+            elif time.monotonic() - since > _TRANSLATION_STALL_S:
+                raise TingshuoError("the translator made no translation for 10 minutes")
+            time.sleep(_REPORT_EVERY_S / 4)
+            report()
+
+
+class Retranscriptions:
+    """A server's readings again: one at a time, in one thread at the lowest priority, with a
+    recognizer of its own; the state of each kept in the store (any gateway shows it)."""
+
+    def __init__(self, models: Models, store: Store, publish: Callable[[str, object], None]):
+        self.models = models
+        self.store = store
+        self.publish = publish  # (room id, event)
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._recognizer: Recognizer | None = None
+        self._lock = threading.Lock()
+
+    def start(self, info: SessionInfo) -> None:
+        """Queue the session (raises Busy while it is live or being read again)."""
+        check(info)
+        if not self.store.claim_retranscription(info.id):
+            raise Busy(f"session {info.id} is already being read again")
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="retranscribe", daemon=True)
+                self._thread.start()
+        self._queue.put(info.id)
+
+    def _run(self) -> None:
+        lower_priority(NICE)
+        while (session_id := self._queue.get()) is not None:
+            try:
+                self._one(session_id)
+            except Exception as e:  # noqa: BLE001 - told in the session's state; the thread goes on
+                log.exception("session %s: reading it again failed", session_id)
+                self._set(session_id, "failed", 0.0, Counts(), f"{type(e).__name__}: {e}")
+
+    def _one(self, session_id: str) -> None:
+        settings = self.models.settings
+        info = self.store.get_session(session_id)
+        if self._recognizer is None:
+            from ..asr import load_recognizer
+
+            self._recognizer = load_recognizer(settings)  # in this thread: its priority
+        translator = self.models.translator() if info.targets else None
+        room_id = info.room_id
+
+        def publish(event) -> None:
+            if room_id is not None:
+                self.publish(room_id, event)
+
+        def progress(p: float, c: Counts) -> None:
+            self._set(session_id, "running", p, c)
+
+        job = Job(
+            info,
+            self.store,
+            settings,
+            publish=publish,
+            on_progress=progress,
+            live_busy=self.models.live_busy,
+        )
+        try:
+            counts = retranscribe(job, self._recognizer, self.models.file_second_pass(), translator)
+        except TingshuoError as e:
+            self._set(session_id, "failed", 0.0, job.counts, str(e))
+            return
+        self._set(session_id, "done", 1.0, counts)
+
+    def _set(self, session_id: str, state: str, progress: float, c: Counts, note=None) -> None:
+        try:
+            self.store.set_retranscription(session_id, state, progress, c.changed, c.kept, note)
+        except StoreError as e:  # the database away: the next report tries again
+            log.warning("session %s: progress of its reading again not stored: %s", session_id, e)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(5)
