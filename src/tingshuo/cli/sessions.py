@@ -119,7 +119,7 @@ def retranscribe(
     text), translated again. Runs at the lowest CPU priority, beside live rooms."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..live.retranscription import NICE, Busy, Counts, Job, check
+    from ..live.retranscription import NICE, Busy, Counts, Job, check, load_second_pass
     from ..live.retranscription import retranscribe as read_again
     from ..priority import lower_priority
     from ..settings import get_settings
@@ -132,7 +132,8 @@ def retranscribe(
     check(info)
     session_sound_check(store, info)
     recognizer = common.recognizer(model, None)
-    reviewer = common.second_pass(False)
+    with err.status("loading the language model for the second pass…"):
+        reviewer = load_second_pass(settings)
     translator = None
     if info.targets:
         from ..mt import TranslationWorker

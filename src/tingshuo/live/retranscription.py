@@ -361,6 +361,22 @@ class _Translations:
             report()
 
 
+def load_second_pass(settings: Settings) -> SecondPass | None:
+    """The second pass for reading again, with `mt_threads` threads (at the caller's priority,
+    the lowest: they take only what live work leaves); None when it is off or cannot load."""
+    if not settings.second_pass:
+        return None
+    from ..asr.second_pass import SecondPass
+
+    try:
+        return SecondPass.load(
+            settings, settings.second_pass_model or None, threads=settings.mt_threads
+        )
+    except TingshuoError as e:
+        log.warning("sessions are read again without the second pass: %s", e)
+        return None
+
+
 class Retranscriptions:
     """A server's readings again: one at a time, in one thread at the lowest priority, with a
     recognizer of its own; the state of each kept in the store (any gateway shows it)."""
@@ -372,6 +388,7 @@ class Retranscriptions:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._recognizer: Recognizer | None = None
+        self._second_pass: SecondPass | None = None
         self._lock = threading.Lock()
 
     def start(self, info: SessionInfo) -> None:
@@ -397,10 +414,11 @@ class Retranscriptions:
     def _one(self, session_id: str) -> None:
         settings = self.models.settings
         info = self.store.get_session(session_id)
-        if self._recognizer is None:
+        if self._recognizer is None:  # loaded in this thread: its threads take its priority
             from ..asr import load_recognizer
 
-            self._recognizer = load_recognizer(settings)  # in this thread: its priority
+            self._recognizer = load_recognizer(settings)
+            self._second_pass = load_second_pass(settings)
         translator = self.models.translator() if info.targets else None
         room_id = info.room_id
 
