@@ -181,3 +181,42 @@ def test_a_worker_taking_the_room_over_goes_on_where_the_recording_ends(db_url, 
     assert abs(heard.size - talk.size) / 16000 < 0.1
     assert np.abs(heard[16000 * 4 + 800 : 16000 * 6 - 800]).max() < 0.01
     assert similarity(talk[16000 * 6 :], heard[16000 * 6 :]) > 0.9
+
+
+def test_a_worker_that_lost_the_room_and_records_on_does_not_stop_the_new_one(db_url, talk, caplog):
+    """Split brain for a moment: the old worker has not heard that the room was taken over
+    and stores pages the new one numbered too. The new one goes on after them."""
+    store = open_store(db_url)
+    session = store.create_session("two recorders")
+    store.set_session_audio(session.id, "kept")
+    old = Recorder(store, session.id)
+    for at in range(0, 16000 * 5, 1600):
+        old.feed(talk[at : at + 1600])
+    deadline = time.monotonic() + 10
+    while len(store.sound_chunks(session.id)) < 2:  # 0–4 s stored
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    new = Recorder(store, session.id, at_s=3.0)  # goes on at page 4, packet 200
+    deadline = time.monotonic() + 10
+    while new.packets != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    for at in range(16000 * 5, 16000 * 9, 1600):  # the old one stores 4–8 s as pages 4, 5
+        old.feed(talk[at : at + 1600])
+    deadline = time.monotonic() + 10
+    while len(store.sound_chunks(session.id)) < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    for at in range(16000 * 3, talk.size, 1600):
+        new.feed(talk[at : at + 1600])
+    new.close()
+    old.close(keep=False)  # it hears at last
+    assert new.stopped is None and old.stopped is None
+    assert "another process stores its sound too" in caplog.text
+    pages = store.sound_chunks(session.id)
+    assert [p.seq for p in pages] == list(range(2, 2 + len(pages)))
+    assert all(a.first + a.packets == b.first for a, b in zip(pages, pages[1:], strict=False))
+    heard = opus.decode(session_sound(store, store.get_session(session.id)))
+    assert abs(heard.size - talk.size) / 16000 < 0.1
+    assert similarity(talk, heard) > 0.9
+    assert similarity(talk[16000 * 9 :], heard[16000 * 9 :]) > 0.9  # on the session's clock

@@ -51,6 +51,7 @@ class Recorder:
         self.stopped: str | None = None  # why it stopped early
         self.packets = 0  # packets stored, across the processes that recorded the session
         self._keep = True
+        self._covered = 0  # packets yet to come that another process stored already
         self._queue: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._write_loop, name=f"recorder-{session_id}", daemon=True
@@ -110,14 +111,37 @@ class Recorder:
                 cut = min(skip, block.size)
                 block, skip = block[cut:], skip - cut
             pending += encoder.encode(block)
+            if self._covered:  # packets another process stored already
+                dropped = min(self._covered, len(pending))
+                pending, self._covered = pending[dropped:], self._covered - dropped
             while len(pending) >= PAGE_PACKETS:
-                seq = self._store(pending[:PAGE_PACKETS], seq, pre_skip)
-                pending = pending[PAGE_PACKETS:]
-        for at in range(0, len(pending), PAGE_PACKETS):
-            seq = self._store(pending[at : at + PAGE_PACKETS], seq, pre_skip)
+                seq, pending = self._store(pending, PAGE_PACKETS, seq, pre_skip)
+        while pending:
+            seq, pending = self._store(pending, PAGE_PACKETS, seq, pre_skip)
 
-    def _store(self, packets: list[bytes], seq: int, pre_skip: int) -> int:
+    def _store(
+        self, pending: list[bytes], count: int, seq: int, pre_skip: int
+    ) -> tuple[int, list[bytes]]:
+        """The first `count` packets stored as page `seq`: the next page's number and what is
+        left. Where another process stored that page (a worker that lost the room and has
+        not heard yet), the recording goes on after the last stored page, and the packets it
+        already holds are dropped: one voice for each stretch, in order."""
+        packets = pending[:count]
         data = page(packets, (self.packets + len(packets)) * GRANULES, seq)
-        self.store.add_sound_chunk(self.session_id, seq, self.packets, len(packets), pre_skip, data)
-        self.packets += len(packets)
-        return seq + 1
+        if self.store.add_sound_chunk(
+            self.session_id, seq, self.packets, len(packets), pre_skip, data
+        ):
+            self.packets += len(packets)
+            return seq + 1, pending[count:]
+        last = self.store.last_sound_chunk(self.session_id)
+        assert last is not None  # the page that took the number
+        stored_to = last.first + last.packets
+        covered = max(stored_to - self.packets, 0)
+        log.warning(
+            "session %s: another process stores its sound too; going on after page %d",
+            self.session_id,
+            last.seq,
+        )
+        self.packets = max(self.packets, stored_to)
+        self._covered = max(covered - len(pending), 0)  # more to drop as it comes
+        return last.seq + 1, pending[covered:]

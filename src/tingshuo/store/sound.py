@@ -26,18 +26,18 @@ class Sound(Connection):
     @_writes
     def add_sound_chunk(
         self, session_id: str, seq: int, first: int, packets: int, pre_skip: int, data: bytes
-    ) -> None:
+    ) -> bool:
+        """Stored; False when the page number is taken (another process records the session
+        too: a worker that has not yet heard that the room was taken over)."""
+        row = {"session_id": session_id, "seq": seq, "first": first, "packets": packets,
+               "pre_skip": pre_skip, "data": data}  # fmt: skip
         with self._db() as db, db.begin():
-            db.add(
-                SoundChunkRow(
-                    session_id=session_id,
-                    seq=seq,
-                    first=first,
-                    packets=packets,
-                    pre_skip=pre_skip,
-                    data=data,
-                )
-            )
+            if db.get_bind().dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert
+            done = db.execute(insert(SoundChunkRow).values(**row).on_conflict_do_nothing())
+            return bool(done.rowcount)
 
     @_reads
     def last_sound_chunk(self, session_id: str) -> SoundChunkRow | None:
