@@ -484,10 +484,12 @@ class LiveSession:
             raise
         finally:
             self.stop.set()
+            # the rest of its sound stored (another worker's, if taken) before the session
+            # ends: a finished session's sound is whole when it is deleted or read again
+            if recorder is not None:
+                recorder.close(keep=not self.abandoned.is_set())
             if not self.abandoned.is_set():
                 self._end(status, sink)
-            if recorder is not None:  # the rest of its sound stored (another worker's if taken)
-                recorder.close(keep=not self.abandoned.is_set())
         if self.abandoned.is_set():
             return self.info
         if source_error:
