@@ -14,7 +14,8 @@ server. Cases:
 `1q` one room on a quiet machine, `2q` two rooms, `1b` one room while another process keeps
 one core busy (a Python loop at normal priority), `2b` two rooms so; `1q-off` and `1b-off`
 the same room without translation, for comparison; `-nosp` after a case: the same without the
-second pass (`TINGSHUO_SECOND_PASS=false`). `en` (and `en-nosp`): one room that listens in
+second pass (`TINGSHUO_SECOND_PASS=false`); `-norec`: the room's sound not recorded
+(`TINGSHUO_RECORD=false`; rooms record by default). `en` (and `en-nosp`): one room that listens in
 English and translates into Chinese, playing the speechocean762 sentences that experts rated
 8 or more (English read by Mandarin speakers, 0.5 s apart) and then the LJ Speech ones.
 
@@ -70,12 +71,17 @@ SPEECHOCEAN = DATA / "english-l2-speechocean762-adults"
 LJ = DATA / "ljspeech-subset-en"
 
 
-def case_of(name: str) -> tuple[int, bool, bool, bool, str]:
-    """(rooms, busy, translated, second pass, language) of a case name."""
-    base, _, off = name.partition("-nosp")
-    if base not in CASES or off:
-        raise SystemExit(f"unknown case {name!r}: use {', '.join(CASES)}, each with -nosp")
-    return (*CASES[base], "-nosp" not in name, "en" if base == "en" else "zh")
+def case_of(name: str) -> tuple[int, bool, bool, bool, str, bool]:
+    """(rooms, busy, translated, second pass, language, recorded) of a case name."""
+    base = name.replace("-nosp", "", 1).replace("-norec", "", 1)
+    if base not in CASES or "-nosp" in base or "-norec" in base:
+        raise SystemExit(f"unknown case {name!r}: use {', '.join(CASES)}, with -nosp, -norec")
+    return (
+        *CASES[base],
+        "-nosp" not in name,
+        "en" if base == "en" else "zh",
+        "-norec" not in name,
+    )
 
 
 def english_talk() -> tuple[np.ndarray, str]:
@@ -345,7 +351,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=120.0, help="audio played per room")
     parser.add_argument(
-        "--cases", default="1q,1q-nosp,2q,1b", help="of 1q, 2q, 1b, 2b, en, each with -nosp"
+        "--cases",
+        default="1q,1q-nosp,2q,1b",
+        help="of 1q, 2q, 1b, 2b, en, each with -nosp and/or -norec",
     )
     parser.add_argument(
         "--english-cut",
@@ -400,18 +408,25 @@ def main() -> None:
         warm = Path(tmp) / "warm.wav"
         write_wav(warm, whole[-10 * 16000 :])
         for case in cases:
-            rooms_n, busy, translated, second_pass, lang = case_of(case)
+            rooms_n, busy, translated, second_pass, lang, recorded = case_of(case)
             label = f"{rooms_n} room{'s' if rooms_n > 1 else ''}, " + (
                 "one core busy" if busy else "quiet"
             )
             label += "" if translated else ", no translation"
             label += "" if second_pass else ", no second pass"
             label += ", en→zh" if lang == "en" else ""
+            label += "" if recorded else ", not recorded"
             console.log(label)
             # a fresh server for each case: no translation is in its cache yet
             folder = Path(tmp) / case
             folder.mkdir()
-            server = Server(folder, {"TINGSHUO_SECOND_PASS": str(second_pass).lower()})
+            server = Server(
+                folder,
+                {
+                    "TINGSHUO_SECOND_PASS": str(second_pass).lower(),
+                    "TINGSHUO_RECORD": str(recorded).lower(),
+                },
+            )
             played = talks[lang][:rooms_n]
             try:
                 # load the models (recognizer, translators, voices) before anything is timed
