@@ -3,10 +3,13 @@ and `POST /api/sessions/{id}/retranscribe`.
 
 Each caption's own stretch of the sound is decoded again as file transcription decodes
 (beam `asr_beam_size`, the whole window) and read by the second pass, with the session's hot
-words, the room's correction rules and prepared texts, and the terms earlier captions settled,
-as the live room had them. Captions keep their times, speakers and ids: a new text is a
-revision (`by="reread"`), so the live text stays in the history and `--original` still gives
-it; a caption an operator corrected stays as the operator left it. Changed captions are
+words and the room's correction rules and prepared texts. (Not with the terms earlier captions
+settled, which a live room adds to its hot words: on the long-form talk they made the reading
+worse, 16.4 % against 13.9 % CER on its first minute.)
+
+Captions keep their times, speakers and ids: a new text is a revision (`by="reread"`), so the
+live text stays in the history and `--original` still gives it; a caption an operator
+corrected stays as the operator left it. Changed captions are
 translated again in the translator's idle time (`mt/worker.py` background work), after every
 live caption.
 
@@ -21,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -37,7 +40,6 @@ from ..errors import StoreError, TingshuoError
 from ..events import Correction, Segment, Translation
 from ..mt.base import Turn
 from ..mt.worker import BackgroundJob
-from ..prepared.terms import known_terms
 from ..priority import lower_priority
 from ..rules import RuleBook, Rules
 from ..settings import Settings
@@ -54,7 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NICE = 19
-SESSION_TERMS = 16  # the latest settled terms kept as hot words, as a live session keeps
 _SPEECH = 0.35  # the VAD's lenient threshold: a frame this likely counts as speech
 _REPORT_EVERY_S = 1.0
 _TRANSLATION_STALL_S = 600.0
@@ -123,7 +124,6 @@ def retranscribe(
     if translator is not None and targets:
         again = _Translations(job, translator, targets, _glossary(room))
         translator.add_background(again)
-    settled: OrderedDict[str, None] = OrderedDict()
     said: list[str] = []
     last_report = 0.0
     reader = _Reader(samples, recognizer, second_pass, rules, following, counts)
@@ -133,8 +133,7 @@ def retranscribe(
             while job.live_busy():
                 time.sleep(0.05)
             counts.waited_s += time.monotonic() - began
-            # the second pass reads the steady ones first in its prompt, kept in its cache
-            steady = list(
+            hotwords = list(
                 dict.fromkeys(
                     [
                         *info.hotwords,
@@ -143,14 +142,13 @@ def retranscribe(
                     ]
                 )
             )
-            hotwords = list(dict.fromkeys([*steady, *reversed(settled)]))
-            final, source = seg, seg.source
+            final = seg
             if _operator_corrected(store, seg):
                 counts.kept += 1  # as the operator left it; read on from there
                 if following is not None:
                     following.final(seg.model_copy())
             else:
-                text, source, prepared = reader.read(seg, hotwords, steady, said)
+                text, prepared = reader.read(seg, hotwords, said)
                 if text and text != seg.text:
                     corrected = store.correct_segment(seg.id or 0, text, by="reread")
                     if corrected is not None and corrected.changed:
@@ -165,12 +163,6 @@ def retranscribe(
                         final = corrected.segment
             counts.captions = n + 1
             said.append(final.text)
-            if source != "script" and final.lang in ("zh", "en"):
-                for term in known_terms(final.text, final.lang):
-                    settled[term] = None
-                    settled.move_to_end(term)
-                while len(settled) > SESSION_TERMS:
-                    settled.popitem(last=False)
             if time.monotonic() - last_report > _REPORT_EVERY_S:
                 last_report = time.monotonic()
                 _report(job, len(segments), again)
@@ -214,15 +206,13 @@ class _Reader:
     vad: StreamingVAD = field(default_factory=StreamingVAD)
 
     def read(
-        self, seg: Segment, hotwords: list[str], steady: list[str], said: list[str]
-    ) -> tuple[str, str | None, dict[str, str]]:
-        """The caption's new text, where it comes from ("script": a prepared text's
-        writing), and the prepared translations of a caption that is whole passages.
-        `hotwords` for the recognizer; `steady`, the ones that do not change from caption
-        to caption, for the second pass (its prompt stays in its cache)."""
+        self, seg: Segment, hotwords: list[str], said: list[str]
+    ) -> tuple[str, dict[str, str]]:
+        """The caption's new text (in a prepared text's writing where it was read from one),
+        and the prepared translations of a caption that is whole passages."""
         audio = self.samples[int(seg.start * SAMPLE_RATE) : int(seg.end * SAMPLE_RATE)]
         if audio.size < SAMPLE_RATE // 10:
-            return "", None, {}
+            return "", {}
         self.vad.reset()
         speech_s = float(np.sum(self.vad(audio) >= _SPEECH)) * FRAME / SAMPLE_RATE
         began = time.monotonic()
@@ -230,24 +220,23 @@ class _Reader:
         self.counts.recognize_s += time.monotonic() - began
         text = hyp.text if hyp is not None else ""
         if not text:
-            return "", None, {}
+            return "", {}
         if self.second_pass is not None and seg.lang in REVIEWED:
             began = time.monotonic()
-            review = self.second_pass.review(text, said[-2:], steady, hyp.alternatives, seg.lang)
+            review = self.second_pass.review(text, said[-2:], hotwords, hyp.alternatives, seg.lang)
             text = review.text
             self.counts.review_s += time.monotonic() - began
         if self.rules:
             text = self.rules.apply(text)
         prepared: dict[str, str] = {}
-        source = None
         if self.following is not None:
             followed = seg.model_copy(update={"text": text, "source": None})
             try:
                 prepared = self.following.final(followed)
-                text, source = followed.text, followed.source
+                text = followed.text
             except Exception:  # noqa: BLE001 - a fault in following never costs the caption
                 log.exception("session %s: a caption read again was not followed", seg.session_id)
-        return text, source, prepared
+        return text, prepared
 
 
 def _report(job: Job, total: int, again: _Translations | None) -> None:

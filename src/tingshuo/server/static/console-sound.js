@@ -277,12 +277,13 @@
   function follow(sid) {
     stopPolling();
     poll = setInterval(async () => {
-      if (polling || !session || session.id !== sid) return;
+      if (polling || !room || !session || session.id !== sid) return;
       polling = true;
       try {
-        const out = await con.api(`/api/sessions/${encodeURIComponent(sid)}`);
+        // the room's list of sessions: small, where the session itself carries every caption
+        const all = await con.api(`/api/rooms/${encodeURIComponent(room.id)}/sessions`);
         if (!session || session.id !== sid) return;
-        const run = out.session.retranscribe;
+        const run = (all.find((s) => s.id === sid) || {}).retranscribe;
         showRun(run);
         if (!run || run.state !== "running") stopPolling();
       } catch (e) {
