@@ -10,6 +10,11 @@ sound), then asks `POST /api/sessions/{id}/retranscribe` and waits for it. Then,
 server stopped, `tingshuo transcribe` reads the same file (beam 5 and the second pass). For
 each: CER of the whole transcript against the reference, and wall time against the sound's
 duration. `--to en` makes the room translate, so the reading again translates too.
+
+Then, whether a reading again delays a live room (`--beside`, seconds of talk; 0: skip): a talk
+of AISHELL sentences is played at 1× into another room, first with nothing else running, then
+while the same session is read again; each final's lag (its publish time minus the moment its
+last word was played) is compared, median and p95.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from rich.table import Table
 from tingshuo.asr.scoring import cer
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 
-from .common import DATA, read_tsv
+from .common import DATA, median, p95, read_tsv
 from .server_load import Server, write_wav
+from .stream_room import lags, talk
 
 LONGFORM = DATA / "aishell-asr0009-sample-2spk" / "longform"
 
@@ -56,6 +62,9 @@ def main() -> None:
     parser.add_argument("--to", default="", help="target languages of the room, e.g. en")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--keep", type=Path, help="keep the databases and the sound in this folder")
+    parser.add_argument(
+        "--beside", type=float, default=60.0, help="seconds of a live talk beside it (0: none)"
+    )
     args = parser.parse_args()
 
     rows = read_tsv(LONGFORM / "segments.tsv")
@@ -107,6 +116,27 @@ def main() -> None:
             out["reread_translated"] = sum(
                 all(t in s["translations"] for t in targets) for s in got["segments"]
             )
+            if args.beside:
+                beside, texts = talk(
+                    read_tsv(DATA / "aishell-asr0009-sample-2spk" / "manifest.tsv"),
+                    args.beside,
+                    folder,
+                    "beside",
+                )
+                alone, _ = lags(server, "file", beside, texts)
+                r = server.http.post(f"/api/sessions/{session['id']}/retranscribe")
+                r.raise_for_status()
+                during, _ = lags(server, "file", beside, texts)
+                reading = server.http.get(f"/api/sessions/{session['id']}").json()
+                out["beside"] = {
+                    "alone": {"median": median(alone), "p95": p95(alone), "finals": len(alone)},
+                    "reading": {
+                        "median": median(during),
+                        "p95": p95(during),
+                        "finals": len(during),
+                    },
+                    "progress_while_live": reading["session"]["retranscribe"]["progress"],
+                }
         finally:
             server.close()
         began = time.monotonic()
@@ -139,6 +169,16 @@ def main() -> None:
     )  # fmt: skip
     Console().print(table)
     Console().print(out["reread_state"])
+    if "beside" in out:
+        b = out["beside"]
+        lag = Table(title=f"a live room beside it ({args.beside:.0f} s talk at 1×): final lag")
+        for column in ("", "median", "p95", "finals"):
+            lag.add_column(column, justify="right" if column else "left")
+        for name, key in (("nothing else running", "alone"), ("while reading again", "reading")):
+            lag.add_row(name, f"{b[key]['median']:.2f} s", f"{b[key]['p95']:.2f} s",
+                        str(b[key]["finals"]))  # fmt: skip
+        Console().print(lag)
+        Console().print(f"the reading again reached {b['progress_while_live']:.0%} meanwhile")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from sqlalchemy import event, update
 
+from tingshuo.asr.scoring import cer
 from tingshuo.audio import opus
 from tingshuo.events import RecordingNotice, Segment
 from tingshuo.live.recording import Recorder
@@ -220,3 +221,34 @@ def test_a_worker_that_lost_the_room_and_records_on_does_not_stop_the_new_one(db
     assert abs(heard.size - talk.size) / 16000 < 0.1
     assert similarity(talk, heard) > 0.9
     assert similarity(talk[16000 * 9 :], heard[16000 * 9 :]) > 0.9  # on the session's clock
+
+
+def test_tingshuo_retranscribe_reads_a_recorded_session_again(db_url, aishell_rows, cli):
+    """The command line's reading again: wrong captions over real speech get the recognizer's
+    reading as a revision; the operator's stays; the state is stored as the server shows it."""
+    rows = aishell_rows[:3]
+    store = open_store(db_url)
+    sid = recorded(store, speech(rows), "read again")
+    at, captions = 0.5, []
+    for row in rows:
+        length = float(row["duration_s"])
+        seg = Segment(session_id=sid, start=at - 0.2, end=at + length + 0.3, lang="zh",
+                      text="听不清楚。")  # fmt: skip
+        captions.append(store.add_segment(seg))
+        at += length + 1.0
+    store.correct_segment(captions[2].id, "人工改过的一句。", by="operator")
+    assert "is live" in cli("retranscribe", sid[:8]).stderr  # its room still writes it
+    store.finish_session(sid, "done", at)
+    out = cli("retranscribe", sid[:8])
+    assert out.returncode == 0, out.stderr
+    assert "3 captions, 2 changed, 1 kept" in out.stderr
+    texts = [s.text for s in store.segments(sid)]
+    assert texts[2] == "人工改过的一句。"
+    for text, row in zip(texts[:2], rows[:2], strict=True):
+        assert cer([row["reference_text"]], [text]) < 0.3, (text, row["reference_text"])
+    history = store.revisions(captions[0].id)
+    assert [(r.by, r.text) for r in history] == [("machine", "听不清楚。"), ("reread", texts[0])]
+    state = store.get_session(sid).retranscribe
+    assert state is not None and (state.state, state.changed, state.kept) == ("done", 2, 1)
+    busy = cli("retranscribe", "ffff")
+    assert busy.returncode != 0 and "no session" in busy.stderr
