@@ -3,11 +3,11 @@ over captions (asr). Here, below both, so that neither imports the other."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .errors import ModelError
 from .models import resolve
+from .priority import spinning_openmp
 
 
 def gguf_path(name_or_path: str, cache_dir: Path) -> Path:
@@ -22,19 +22,13 @@ def gguf_path(name_or_path: str, cache_dir: Path) -> Path:
 
 
 def import_llama() -> type:
-    """The `Llama` class (ModelError when llama-cpp-python is not installed).
-
-    llama.cpp's own OpenMP runtime, which reads its settings when it loads, lets its two
-    threads spin briefly between steps (a token takes ~40 ms in hundreds of steps): with
-    the passive waiting the recognizer's runtime needs, a caption took 1.3 s, not 0.9 s."""
-    saved = os.environ.pop("OMP_WAIT_POLICY", None)
-    try:
-        from llama_cpp import Llama
-    except ImportError as e:
-        raise ModelError(
-            "llama-cpp-python is not installed: pip install 'llama-cpp-python==0.3.36'"
-        ) from e
-    finally:
-        if saved is not None:
-            os.environ["OMP_WAIT_POLICY"] = saved
+    """The `Llama` class (ModelError when llama-cpp-python is not installed), its OpenMP
+    runtime loaded to spin, not wait passively (`priority.spinning_openmp`)."""
+    with spinning_openmp():
+        try:
+            from llama_cpp import Llama
+        except ImportError as e:
+            raise ModelError(
+                "llama-cpp-python is not installed: pip install 'llama-cpp-python==0.3.36'"
+            ) from e
     return Llama

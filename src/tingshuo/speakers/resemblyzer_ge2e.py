@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..models import PackageFile, package_file, sha256_of
+from ..priority import spinning_openmp
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class ResemblyzerEncoder:
                 f"{path} is not the voice encoder resemblyzer 0.1.4 ships ({size} bytes): "
                 "pip install --force-reinstall 'resemblyzer==0.1.4'"
             )
-        import torch
+        with spinning_openmp():  # PyTorch's libgomp may be the one llama.cpp then uses
+            import torch
 
         # a process-wide setting: the recognizer keeps the other core
         torch.set_num_threads(threads)
