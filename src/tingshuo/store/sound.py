@@ -36,8 +36,9 @@ class Sound(Connection):
                 from sqlalchemy.dialects.postgresql import insert
             else:
                 from sqlalchemy.dialects.sqlite import insert
-            done = db.execute(insert(SoundChunkRow).values(**row).on_conflict_do_nothing())
-            return bool(done.rowcount)
+            # the row back only if it went in (psycopg's rowcount says 1 either way)
+            query = insert(SoundChunkRow).values(**row).on_conflict_do_nothing()
+            return db.execute(query.returning(SoundChunkRow.seq)).first() is not None
 
     @_reads
     def last_sound_chunk(self, session_id: str) -> SoundChunkRow | None:
