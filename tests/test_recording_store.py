@@ -184,10 +184,18 @@ def test_a_worker_taking_the_room_over_goes_on_where_the_recording_ends(db_url, 
     assert similarity(talk[16000 * 6 :], heard[16000 * 6 :]) > 0.9
 
 
-def test_a_worker_that_lost_the_room_and_records_on_does_not_stop_the_new_one(db_url, talk, caplog):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_db(request, db_url) -> str:
+    """SQLite, then PostgreSQL where the tests have one (a page taken is found differently)."""
+    return db_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def test_a_worker_that_lost_the_room_and_records_on_does_not_stop_the_new_one(
+    either_db, talk, caplog
+):
     """Split brain for a moment: the old worker has not heard that the room was taken over
     and stores pages the new one numbered too. The new one goes on after them."""
-    store = open_store(db_url)
+    store = open_store(either_db)
     session = store.create_session("two recorders")
     store.set_session_audio(session.id, "kept")
     old = Recorder(store, session.id)
