@@ -77,6 +77,17 @@ def talk_wav(path: Path, utterances: list[str], rows: list[dict[str, str]]) -> P
     return write_wav(path, np.concatenate(parts))
 
 
+def similarity(a: np.ndarray, b: np.ndarray, reach: int = 400) -> float:
+    """The normalized cross-correlation of two signals at their best lag (±`reach`)."""
+    best = 0.0
+    for lag in range(-reach, reach + 1, 2):
+        x, y = (a[lag:], b) if lag >= 0 else (a, b[-lag:])
+        n = min(x.size, y.size)
+        x, y = x[:n], y[:n]
+        best = max(best, float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-9)))
+    return best
+
+
 def speech(rows: list[dict], gap_s: float = 1.0) -> np.ndarray:
     """The clips one after another with a pause between: what a speaker does."""
     gap = np.zeros(int(gap_s * 16000), dtype=np.float32)

@@ -14,20 +14,9 @@ from sqlalchemy import text
 from tingshuo.audio import opus
 from tingshuo.audio.decode import load_audio
 
-from .helpers import Viewer, events_url, live_server, talk_wav
+from .helpers import Viewer, events_url, live_server, similarity, talk_wav
 
 CLIPS = ["BAC009S0150W0212", "BAC009S0150W0287", "BAC009S0150W0121"]
-
-
-def similarity(a: np.ndarray, b: np.ndarray, reach: int = 400) -> float:
-    """The normalized cross-correlation of two signals at their best lag (±`reach`)."""
-    best = 0.0
-    for lag in range(-reach, reach + 1, 2):
-        x, y = (a[lag:], b) if lag >= 0 else (a, b[-lag:])
-        n = min(x.size, y.size)
-        x, y = x[:n], y[:n]
-        best = max(best, float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-9)))
-    return best
 
 
 @pytest.fixture(scope="module")

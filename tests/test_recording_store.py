@@ -21,18 +21,7 @@ from tingshuo.store.db import SessionRow, open_store
 from tingshuo.store.sound import SoundMissing, now, session_sound
 from tingshuo.store.tables import SoundChunkRow
 
-from .helpers import speech
-
-
-def similarity(a: np.ndarray, b: np.ndarray, reach: int = 400) -> float:
-    """The normalized cross-correlation of two signals at their best lag (±`reach`)."""
-    best = 0.0
-    for lag in range(-reach, reach + 1, 2):
-        x, y = (a[lag:], b) if lag >= 0 else (a, b[-lag:])
-        n = min(x.size, y.size)
-        x, y = x[:n], y[:n]
-        best = max(best, float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-9)))
-    return best
+from .helpers import similarity, speech
 
 
 @pytest.fixture(scope="module")
