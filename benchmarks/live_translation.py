@@ -418,7 +418,7 @@ def main() -> None:
             label += "" if recorded else ", not recorded"
             console.log(label)
             # a fresh server for each case: no translation is in its cache yet
-            folder = Path(tmp) / case
+            folder = Path(tmp) / f"{len(list(Path(tmp).glob('*')))}-{case}"
             folder.mkdir()
             server = Server(
                 folder,
