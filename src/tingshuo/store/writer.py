@@ -193,7 +193,8 @@ class PendingWriter(Store):
         if kind == "session":  # created while the database was away
             info = SessionInfo.model_validate(op["session"])
             if db.get(SessionRow, info.id) is None:
-                fields = info.model_dump(exclude={"segments"})
+                # its columns only (the count and the reading again's state are read back)
+                fields = info.model_dump(exclude={"segments", "room_id", "retranscribe"})
                 db.add(SessionRow(**fields, room_id=op["room"]))
         elif kind == "segment":
             self._segment_row(db, Segment.model_validate(op["segment"]))
