@@ -285,3 +285,24 @@ def test_a_room_started_while_postgresql_is_stopped(worker, tmp_path, aishell_ro
         assert [(s.id, s.text) for s in stored] == [(s["id"], s["text"]) for s in shown]
         [session] = live.http.get(f"/api/rooms/{room['id']}/sessions").json()
         assert session["status"] == "done" and session["segments"] == len(shown)
+
+
+def test_a_session_started_while_the_file_is_locked_is_stored_with_its_room(tmp_path):
+    """A session created while the database refuses writes is journaled, then written with
+    its room once the database takes writes again (model-free)."""
+    db = tmp_path / "tingshuo.db"
+    store = BufferedStore(f"sqlite:///{db}", busy_timeout_s=0.2)
+    room = store.create_room("hall", "zh", [], [], [])
+    other = sqlite3.connect(db, timeout=30)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        info = store.create_session("during the lock", room_id=room.id)
+    finally:
+        other.close()
+    store.add_segment(Segment(session_id=info.id, start=0, end=1, lang="zh", text="大家好。"))
+    deadline = time.monotonic() + 20
+    while store.waiting and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stored = Store(f"sqlite:///{db}").get_session(info.id)
+    assert stored.room_id == room.id and stored.segments == 1 and stored.retranscribe is None
+    store.close()
