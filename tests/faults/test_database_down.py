@@ -88,7 +88,12 @@ def run_through_outage(live, outage, wav: Path) -> None:
         shown = viewer.finals()
         late = catch_up(url)
         assert [s["text"] for s in late[: len(shown)]] == [s["text"] for s in shown]
-        health = live.http.get("/health").json()
+        # the writer finds the database away at its next attempt (a busy timeout later)
+        until = time.monotonic() + 5
+        while (health := live.http.get("/health").json())["status"] != "degraded":
+            if time.monotonic() > until:
+                break
+            time.sleep(0.1)
         assert health["status"] == "degraded" and health["store_waiting"] > 0
         time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t0)))
         during = len(viewer.finals()) - before
