@@ -298,6 +298,25 @@ class Viewer(threading.Thread):
         return [m["segment"] for m in list(self.events) if m["type"] == "final"]
 
 
+def play(server, room: dict, wav, speed: str = "0") -> list[dict]:
+    """The file played into the room until it is idle again: the console's events."""
+    console = Viewer(events_url(server, room, token=ORG), seconds=120)
+    console.connected.wait(10)
+    with wav.open("rb") as f:
+        r = server.http.post(
+            f"/api/rooms/{room['id']}/start/file",
+            files={"file": ("talk.wav", f, "audio/wav")},
+            data={"speed": speed},
+        )
+    assert r.status_code == 200, r.text
+    console.join(120)
+    deadline = time.monotonic() + 30
+    while server.http.get(f"/api/rooms/{room['id']}").json()["state"] != "idle":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    return console.events
+
+
 # -- headless Chromium (Debian's chromium + chromium-driver, driven by Selenium)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

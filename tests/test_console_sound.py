@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import EMOJI, ORG, Viewer, chromium, events_url, needs_chromium, talk_wav, wait_for
+from .helpers import EMOJI, ORG, chromium, needs_chromium, play, talk_wav, wait_for
 
 CLIPS = ["BAC009S0150W0212", "BAC009S0150W0287", "BAC009S0150W0121"]
 SHOTS = Path("/tmp/exp/shots")
@@ -26,25 +26,6 @@ return {paused: a.paused, t: a.currentTime, src: a.currentSrc, ended: a.ended,
   status: document.getElementById('sound-status').textContent}"""
 
 
-def play(server, room: dict, wav: Path) -> list[dict]:
-    """The talk played into the room, unpaced, until it is idle again: its captions."""
-    console = Viewer(events_url(server, room, token=ORG), seconds=120)
-    console.connected.wait(10)
-    with wav.open("rb") as f:
-        r = server.http.post(
-            f"/api/rooms/{room['id']}/start/file",
-            files={"file": ("talk.wav", f, "audio/wav")},
-            data={"speed": "0"},
-        )
-    assert r.status_code == 200, r.text
-    console.join(120)
-    deadline = time.monotonic() + 30
-    while server.http.get(f"/api/rooms/{room['id']}").json()["state"] != "idle":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    return console.finals()
-
-
 @pytest.fixture(scope="module")
 def talk(aishell_rows, tmp_path_factory) -> Path:
     return talk_wav(tmp_path_factory.mktemp("talk") / "talk.wav", CLIPS, aishell_rows)
@@ -53,7 +34,7 @@ def talk(aishell_rows, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def recorded(server, talk):
     room = server.room(name="原声 Heard")
-    finals = play(server, room, talk)
+    finals = [m["segment"] for m in play(server, room, talk) if m["type"] == "final"]
     assert len(finals) >= 3
     return room, finals
 
@@ -237,7 +218,7 @@ def test_a_room_that_kept_no_sound_says_why_and_plays_nothing(
 
     talk = talk_wav(tmp_path_factory.mktemp("short") / "short.wav", CLIPS[:1], aishell_rows)
     room = server.room(name="不录音 Off the record", record=False)
-    finals = play(server, room, talk)
+    finals = [m["segment"] for m in play(server, room, talk) if m["type"] == "final"]
     assert finals
     driver = chromium(tmp_path)
     try:

@@ -5,8 +5,6 @@ captions, and the console is told."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from sqlalchemy import text
@@ -14,7 +12,7 @@ from sqlalchemy import text
 from tingshuo.audio import opus
 from tingshuo.audio.decode import load_audio
 
-from .helpers import Viewer, events_url, live_server, similarity, talk_wav
+from .helpers import live_server, play, similarity, talk_wav
 
 CLIPS = ["BAC009S0150W0212", "BAC009S0150W0287", "BAC009S0150W0121"]
 
@@ -28,25 +26,6 @@ def server(worker, tmp_path_factory):
 @pytest.fixture(scope="module")
 def wav(aishell_rows, tmp_path_factory):
     return talk_wav(tmp_path_factory.mktemp("talk") / "talk.wav", CLIPS, aishell_rows)
-
-
-def play(server, room: dict, wav, speed: str = "0") -> list[dict]:
-    """The file played into the room until it is idle again: the console's events."""
-    console = Viewer(events_url(server, room, token="organizer-secret"), seconds=120)
-    console.connected.wait(10)
-    with wav.open("rb") as f:
-        r = server.http.post(
-            f"/api/rooms/{room['id']}/start/file",
-            files={"file": ("talk.wav", f, "audio/wav")},
-            data={"speed": speed},
-        )
-    assert r.status_code == 200, r.text
-    console.join(120)
-    deadline = time.monotonic() + 30
-    while server.http.get(f"/api/rooms/{room['id']}").json()["state"] != "idle":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    return console.events
 
 
 @pytest.fixture(scope="module")

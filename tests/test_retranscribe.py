@@ -14,8 +14,7 @@ from tingshuo.asr.scoring import cer
 from tingshuo.errors import TingshuoError
 from tingshuo.live.retranscription import Busy, check
 
-from .helpers import ORG, Viewer, by_id, events_url, live_server, talk_wav
-from .test_recording import play
+from .helpers import ORG, Viewer, by_id, events_url, live_server, play, talk_wav
 
 CLIPS = ["BAC009S0150W0212", "BAC009S0150W0287", "BAC009S0150W0121"]
 
