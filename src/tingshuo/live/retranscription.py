@@ -427,7 +427,7 @@ class Retranscriptions:
             live_busy=self.models.live_busy,
         )
         try:
-            counts = retranscribe(job, self._recognizer, self.models.file_second_pass(), translator)
+            counts = retranscribe(job, self._recognizer, self._second_pass, translator)
         except TingshuoError as e:
             self._set(session_id, "failed", 0.0, job.counts, str(e))
             return
