@@ -113,6 +113,11 @@ def test_reading_again_keeps_the_operators_caption_and_revises_the_others(server
     assert texts[-1]["by"] == "reread" and texts[-1]["text"] == ruled[0]["text"]
     # the whole transcript reads well: the reference's characters, nearly all
     assert cer([reread["reference"]], ["".join(s["text"] for s in done["segments"])]) < 0.2
+    # and each caption holds what was said in its own time (the whole sound was transcribed
+    # again and its words given out by time): near its live text, never a neighbour's
+    live = {s["id"]: s["text"] for s in reread["live"]}
+    for s in done["segments"]:
+        assert s["text"] and cer([live[s["id"]]], [s["text"]]) < 0.5, (live[s["id"]], s["text"])
 
 
 def test_exports_read_the_new_text_and_original_the_live_one(server, reread):
