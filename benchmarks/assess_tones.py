@@ -58,7 +58,8 @@ def _pct(a: float, b: float) -> str:
     return f"{100 * a / b:.1f} % ({a:.0f}/{b:.0f})" if b else "n/a"
 
 
-EARLIER = 10  # the /learn page sends the learner's register once it has this many readings
+EARLIER = 10  # readings of the same voice the "earlier" register is the median pitch of
+SETTLE = 3  # readings before the /learn page sends the register they tell (`register_estimate`)
 
 
 def tone_scores(
@@ -68,14 +69,24 @@ def tone_scores(
 
     `register`: "guess" (from the sound of the voice, as a first reading is judged),
     "earlier" (the median pitch of `EARLIER` other readings of the same voice, drawn at
-    random: what the /learn page sends once it has them) or "known" (the median over all of
-    the voice's readings)."""
+    random), "settled" (as the /learn page judges a learner: the readings in a random order,
+    each judged against what the readings before it told of the register once `SETTLE` have,
+    `drill.register_estimate`, and against the guess before that) or "known" (the median
+    over all of the voice's readings)."""
     rng = random.Random(seed)
     known = train_drill.register(readings) if register == "known" else None
     confusion = np.zeros((4, 5), dtype=int)  # expected x heard (+ not judged)
-    right = total = flagged = wrong_prompts = 0
+    right = total = flagged = wrong_prompts = unsure = unsure_wrong = 0
+    told: list[float] = []  # "settled": what each reading so far told of the register
+    if register == "settled":  # a learner reads them in some order
+        readings = rng.sample(readings, len(readings))
     for r in readings:
         contours = drill.contours_for(r.track, r.spans)
+        if register == "settled":
+            known = float(np.median(told[-30:])) if len(told) >= SETTLE else None
+            estimate = drill.register_estimate(model, r.track, contours, r.tones)
+            if estimate:
+                told.append(estimate)
         # as an assessment does (drill.reading_registers): a man's and a woman's register
         # and one between them, the learner's when known, else guessed from the voice, else
         # the reading's own median
@@ -95,17 +106,23 @@ def tone_scores(
                 confusion[tone - 1, 4] += 1
                 wrong_prompts += 3
                 continue
-            ok = drill.tone_passes(probs, tone)
-            right += ok
+            # judged right: a sure ✓; flagged: a sure ✗ ("cannot tell" is neither)
+            ok, sure = drill.tone_verdict(probs, tone)
+            right += ok and sure
+            unsure += not sure
             heard = tone if ok else drill.likeliest_other(probs, tone)
             confusion[tone - 1, heard - 1] += 1
             for other in (1, 2, 3, 4):
                 if other != tone:
                     wrong_prompts += 1
-                    flagged += not drill.tone_passes(probs, other)
+                    ok, sure = drill.tone_verdict(probs, other)
+                    flagged += not ok and sure
+                    unsure_wrong += not sure
     return {
         "right": (right, total),
         "flagged": (flagged, wrong_prompts),
+        "unsure": (unsure, total),
+        "unsure_wrong": (unsure_wrong, wrong_prompts),
         "confusion": confusion,
     }
 
@@ -121,18 +138,22 @@ def per_tone(confusion: np.ndarray) -> str:
 def leave_one_voice_out(console: Console, voices: dict, models: dict) -> None:
     """Every voice scored by a model fitted on the other families only (`cross_voice`):
     isolated syllables against their own prompt and against each other tone, with the
-    register guessed from the voice (a first reading) and from `EARLIER` readings before it;
-    words of two to four; per tone; and a confusion matrix per family."""
+    register guessed from the voice (a first reading), known, and settled as /learn settles
+    it (`SETTLE` readings, in a random order); words of two to four; per tone; and a
+    confusion matrix per family. AISHELL's "syllables" are one-syllable runs of running
+    speech, not syllables read alone."""
     table = Table(title="Leave one voice family out: isolated syllables (floors 90 % / 85 %)")
     for column in (
         "voice",
         "family",
         "n",
-        "judged right",
+        "first reading: right",
         "flagged",
-        "right, register known",
-        f"right after {EARLIER}",
-        "per tone (right, %)",
+        "register known: right",
+        f"settled after {SETTLE}: right",
+        "flagged",
+        "cannot tell (right / other prompts)",
+        "first reading, per tone: right %",
         "words: right",
     ):
         table.add_column(column, justify="left" if column in ("voice", "family") else "right")
@@ -148,17 +169,14 @@ def leave_one_voice_out(console: Console, voices: dict, models: dict) -> None:
                 voice,
                 train_drill.family(voice),
                 str(len(readings)),
-                "",
-                "",
-                "",
-                "",
+                *[""] * 6,
                 per_tone(got["confusion"]),
                 _pct(*got["right"]),
             )
             continue
         got = tone_scores(model, isolated)
         known = tone_scores(model, isolated, register="known")
-        earlier = tone_scores(model, isolated, register="earlier")
+        settled = tone_scores(model, isolated, register="settled")
         fam = train_drill.family(voice)
         families[fam] = families.get(fam, 0) + got["confusion"]
         table.add_row(
@@ -168,7 +186,9 @@ def leave_one_voice_out(console: Console, voices: dict, models: dict) -> None:
             _pct(*got["right"]),
             _pct(*got["flagged"]),
             _pct(*known["right"]),
-            _pct(*earlier["right"]),
+            _pct(*settled["right"]),
+            _pct(*settled["flagged"]),
+            f"{_pct(*settled['unsure'])} / {_pct(*settled['unsure_wrong'])}",
             per_tone(got["confusion"]),
             _pct(*tone_scores(model, words)["right"]) if words else "",
         )

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 W0121 = AISHELL / "audio" / "BAC009S0150W0121.flac"  # 其中有两个是内因的指标
 W0124 = AISHELL / "audio" / "BAC009S0150W0124.flac"  # 用居民部门储蓄上一年利息支出
 MA1 = DATA / "gcin-syllables-male" / "audio" / "ma1.ogg"  # 妈, read in isolation
+TU1 = DATA / "gcin-syllables-male" / "audio" / "tu1.ogg"  # 突, read in isolation
 # W0121's prompt with five tones changed: zhong1→4, ge4→1, shi4→1, yin1→3, biao1→2
 WRONG_TONES = "qi2 zhong4 you3 liang3 ge1 shi1 nei4 yin3 de5 zhi3 biao2"
 _SHOWN = re.compile(r"heard (\w+) \((\d)\), expected (\w+) \((\d)\)")
@@ -35,6 +36,10 @@ def check_agrees(s: SyllableResult) -> None:
     """The tone heard, the shape and the text shown say what the verdict says."""
     e = int(s.expected[-1])
     shown = report.tone_text(s)
+    if s.tone_sure is False:  # a near thing: neither ✓ nor ✗
+        assert shown.startswith("cannot tell 听不准") and report.tone_mark(s) == "?", s
+        assert "cannot tell" in s.advice and "听不准" in s.advice_zh
+        return
     if s.tone_ok:
         assert (s.tone_heard, s.shape, shown) == (e, SHAPES[e], SHAPES[e]), s
     elif s.tone_ok is False:
@@ -110,6 +115,31 @@ def test_api_json_and_cards_agree_with_the_verdict(client):
     check_cards(a, body["cards_html"])
     verdicts = {s.tone_ok for s in a.syllables}
     assert True in verdicts and False in verdicts
+
+
+def test_a_near_tone_is_shown_as_cannot_tell_not_as_right_or_wrong(client):
+    # gcin's tu1 against the prompt tu2: the pitch lies between level and rising, and the card
+    # says it cannot tell (with both tones named) where it would have said ✗ on a near thing
+    r = client.post(
+        "/api/learn/assess",
+        files={"file": ("tu1.ogg", TU1.read_bytes())},
+        data={"text": "tu2"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    s = SyllableResult.model_validate(body["assessment"]["syllables"][0])
+    assert s.tone_sure is False and 0.1 < s.tone_probability < 0.3
+    check_agrees(s)
+    assert "rising (tone 2) or level (tone 1)" in s.advice and "第1声" in s.advice_zh
+    cards = body["cards_html"]
+    assert "tone 声调 ?" in cards and "cannot tell 听不准" in cards
+    assert "tone 声调 ✗" not in cards and "tone 声调 ✓" not in cards
+    # the same recording against its own prompt: a sure pass
+    r = client.post(
+        "/api/learn/assess", files={"file": ("tu1.ogg", TU1.read_bytes())}, data={"text": "tu1"}
+    )
+    s = SyllableResult.model_validate(r.json()["assessment"]["syllables"][0])
+    assert s.tone_ok is True and s.tone_sure is True and "tone 声调 ✓" in r.json()["cards_html"]
 
 
 def test_cli_table_shape_agrees_with_the_verdict(cli):

@@ -183,6 +183,25 @@ def test_one_feature_far_from_every_tone_does_not_outvote_the_others():
     assert drill.tone_passes(model.probabilities(x)[0], 4)
 
 
+def test_three_readings_tell_a_voices_register_whatever_their_tones(settings):
+    # a lone syllable's median is its tone's height (a third tone low, a first high); less
+    # the prompted tone's usual height, three readings give the voice's register: gcin's
+    # man (his syllables' median pitch about 133 Hz) and the woman Praat makes of him
+    from tingshuo.learn.train_drill import CHANGES
+
+    woman = CHANGES["gcin"]["woman"]
+    for voice, register, make in (("man", 133.0, None), ("woman", 254.0, woman)):
+        told = []
+        for said in ("ma3", "shi4", "tang1"):
+            audio = clip(said) if make is None else np.concatenate([PAD, make(clip(said)), PAD])
+            a = assess_audio(None, audio, said, settings)
+            assert a.register_hz is not None
+            told.append(a.register_hz)
+        settled = float(np.median(told))
+        # within 2 semitones of the voice's register, where one syllable's median may be 4 off
+        assert abs(12 * np.log2(settled / register)) < 2.0, (voice, told)
+
+
 def test_tingshuos_voice_reads_the_tones_asked_for(settings):
     from tingshuo.learn.voice import read_pinyin
     from tingshuo.tts import load_voice

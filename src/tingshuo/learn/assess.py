@@ -149,6 +149,7 @@ def score(
         recognized=analysis.recognition.text,
         duration_s=round(analysis.duration_s, 2),
         speaker_median_hz=round(analysis.pitch.median_hz, 1),
+        register_hz=round(analysis.pitch.median_hz, 1) if analysis.pitch.median_hz > 0 else None,
         syllables=results,
         scores=reading_scores(results, expected, links, heard, analysis.silences, tone_only),
     )

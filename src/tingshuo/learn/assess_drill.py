@@ -134,9 +134,22 @@ def assess_drill(
         recognized="".join(h for h in heard if h) if len(heard) == len(expected) else "",
         duration_s=round(analysis.duration_s, 2),
         speaker_median_hz=round(analysis.pitch.median_hz, 1),
+        register_hz=_told_register(analysis, expected, model),
         syllables=results,
         scores=reading_scores(results, expected, links, [], analysis.silences, tone_only=True),
     )
+
+
+def _told_register(
+    analysis: DrillAnalysis, expected: list[Syllable], model: drill.DrillToneModel | None
+) -> float | None:
+    told = drill.register_estimate(
+        model or drill.load_drill_model(),
+        analysis.pitch,
+        drill.contours_for(analysis.pitch, analysis.spans),
+        [s.tone for s in expected],
+    )
+    return round(told, 1) if told else None
 
 
 def _drill_phones(
@@ -164,21 +177,26 @@ def _drill_syllable(
     final_ok = v.final_ok if v is not None else None
     pitch_tone = int(np.argmax(probs)) + 1 if probs is not None else None
     p_expected = float(probs[syl.tone - 1]) if probs is not None and syl.tone < 5 else None
+    tone_sure: bool | None = None
     if syl.tone == 5:
         tone_ok: bool | None = True if c is not None else None
         tone_heard = 5 if c is not None else None
     elif probs is None:
         tone_ok, tone_heard = None, None
     else:
-        tone_ok = drill.tone_passes(probs, syl.tone)
+        tone_ok, tone_sure = drill.tone_verdict(probs, syl.tone)
         tone_heard = syl.tone if tone_ok else drill.likeliest_other(probs, syl.tone)
+        if not tone_sure and tone_ok:  # the near one: what the advice names beside it
+            tone_heard = drill.likeliest_other(probs, syl.tone)
     heard_pinyin = v.heard if v is not None else None
     h = (
         HeardSyllable(v.heard_char or "", heard_pinyin, syl.tone, syl.tone, start, end, 1.0)
         if heard_pinyin
         else None
     )
-    advice, advice_zh = advice_for(syl, h, initial_ok, final_ok, tone_ok, tone_heard)
+    advice, advice_zh = advice_for(syl, h, initial_ok, final_ok, tone_ok, tone_heard, tone_sure)
+    if tone_ok and tone_sure is False:
+        tone_heard = syl.tone  # as judged, a pass; drawn and counted as "cannot tell"
     if initial_ok is None:
         advice = advice.replace(
             "the recognizer could not make out the syllable", "only the tone is judged"
@@ -187,5 +205,5 @@ def _drill_syllable(
         i, syl, start, end, c, initial_ok, final_ok, tone_ok, tone_heard, p_expected, pitch_tone,
         heard=f"{heard_pinyin}{tone_heard or ''}" if heard_pinyin else None,
         heard_text=v.heard_char if v is not None else None,
-        advice=(advice, advice_zh),
+        advice=(advice, advice_zh), tone_sure=tone_sure,
     )  # fmt: skip

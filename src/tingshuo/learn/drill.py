@@ -40,6 +40,11 @@ MAX_SPEECH_PER_SYLLABLE_S = 0.8
 # where as many right tones fail as wrong ones pass on a voice the model never heard
 # (tingshuo's voice, fitted on gcin: 91 % right, 91 % of other-tone prompts flagged)
 PASS_RATIO = 0.3
+# the verdict is sure when the expected tone is at least this share of the likeliest's
+# (a pass) or below this share (a fail); between them the page says it cannot tell. Left out
+# by voice family, this took 1.7 points of gcin's right readings from ✗ to "cannot tell"
+# (3.5 % of them) and 1.3 points of the other-tone prompts from ✓ (4.7 %)
+SURE_PASS, SURE_FAIL = 0.5, 0.15
 # a lone syllable's middle this far (semitones) below or above the register: an octave error
 FOLD_LOW, FOLD_HIGH = -9.0, 8.0
 # neighbouring voiced frames this far apart (semitones) are a tracking error, not speech
@@ -261,6 +266,14 @@ def tone_passes(probs: np.ndarray, tone: int) -> bool:
     return bool(probs[tone - 1] >= best * PASS_RATIO)
 
 
+def tone_verdict(probs: np.ndarray, tone: int) -> tuple[bool, bool]:
+    """Whether the expected tone (1-4) passes (`tone_passes`), and whether that is sure
+    (`SURE_PASS`, `SURE_FAIL`)."""
+    ratio = float(probs[tone - 1]) / max(float(np.max(probs)), 1e-12)
+    ok = tone_passes(probs, tone)
+    return ok, ratio >= SURE_PASS if ok else ratio < SURE_FAIL
+
+
 def likeliest_other(probs: np.ndarray, tone: int) -> int:
     """The likeliest tone other than `tone` (what a failed tone sounded like)."""
     others = np.array(probs, dtype=float)
@@ -372,6 +385,22 @@ def reading_registers(
     (AISHELL S0150, 182 Hz) loses some (30 % to 26 % of her running speech's tones)."""
     guess = register_hz or guess_register(audio, track, spans[0][0], spans[-1][1])
     return registers_from_guess(guess) if guess else [(track.median_hz, 1.0)]
+
+
+def register_estimate(
+    model: DrillToneModel, track: PitchTrack, contours: list[Contour | None], tones: list[int]
+) -> float | None:
+    """The speaker's register (Hz) as one reading tells it, knowing the tones prompted: each
+    syllable's mean pitch less the height its tone has in the model (a third tone lies about
+    4 semitones below the register, a first about 3 above). A lone syllable's own median is
+    its tone's height, not the voice's; so corrected, the median of a learner's first three
+    to five readings gives the register (None: no pitch, or no tone 1-4)."""
+    logs = [
+        np.log2(track.median_hz) + (float(np.mean(c.points)) - float(model.means[t - 1][6])) / 12
+        for c, t in zip(contours, tones, strict=True)
+        if c is not None and 1 <= t <= 4 and track.median_hz > 0
+    ]
+    return float(2 ** np.median(logs)) if logs else None
 
 
 def tone_probabilities(

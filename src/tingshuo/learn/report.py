@@ -32,9 +32,16 @@ def _mark(ok: bool | None) -> str:
     return "—" if ok is None else ("✓" if ok else "✗")
 
 
+def tone_mark(s: SyllableResult) -> str:
+    """✓, ✗, — (not judged) or ? (cannot tell: `tone_sure` is False)."""
+    return "?" if s.tone_sure is False else _mark(s.tone_ok)
+
+
 def tone_text(s: SyllableResult) -> str:
     """The tone's shape as judged: the expected shape when right; heard and expected when wrong."""
     expected = int(s.expected[-1])
+    if s.tone_sure is False:
+        return f"cannot tell 听不准: {SHAPES[expected]} ({expected})?"
     if s.tone_ok is False and s.tone_heard is not None:
         return f"heard {s.shape} ({s.tone_heard}), expected {SHAPES[expected]} ({expected})"
     if s.tone_ok is False:
@@ -75,7 +82,7 @@ def print_table(a: Assessment, console) -> None:
             heard_text(s),
             _mark(s.initial_ok),
             _mark(s.final_ok),
-            _mark(s.tone_ok),
+            tone_mark(s),
             tone_text(s),
             f"{s.start:.2f}–{s.end:.2f}",
             f"[{colour}]{s.score}[/{colour}]",
@@ -168,7 +175,7 @@ def contour_lines(
             said = "?"
         else:
             said = f"{s.tone_heard}" if s.tone_heard is not None else "?"
-        mark = _mark(s.tone_ok)
+        mark = tone_mark(s)
         captions.append(f"{s.text} {s.expected_marked} {tone}→{said} {mark}"[: width + 2])
     # CJK characters are two columns wide: pad by display width
     lines.append("  ".join(_pad(c, width + 2) for c in captions))
@@ -239,7 +246,7 @@ def cards_html(a: Assessment) -> str:
             f'<div class="score" style="color:{_colour(s.score)}">{s.score}</div>'
             f'<div class="detail">heard 听到: {html.escape(heard_text(s))}<br>'
             f"initial 声母 {_mark(s.initial_ok)} final 韵母 {_mark(s.final_ok)} "
-            f"tone 声调 {_mark(s.tone_ok)}<br>"
+            f"tone 声调 {tone_mark(s)}<br>"
             f'<span class="shape">{html.escape(tone_text(s))}</span><br>'
             f"{s.start:.2f}–{s.end:.2f} s</div>"
             f'<div class="advice">{html.escape(s.advice)}<br>{html.escape(s.advice_zh)}</div>'

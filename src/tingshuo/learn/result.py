@@ -29,6 +29,9 @@ class SyllableResult(BaseModel):
     tone_heard: int | None
     shape: str  # tone_heard's shape: level, rising, dipping, falling, light; or unclear
     tone_probability: float | None  # probability of the expected tone
+    # False: the pitch lies between two tones and the verdict is a near thing; the page says
+    # it cannot tell rather than ✓ or ✗, and the score leaves the tone out (drills only)
+    tone_sure: bool | None = None
     start: float
     end: float
     score: int
@@ -58,6 +61,11 @@ class Assessment(BaseModel):
     recognized: str
     duration_s: float
     speaker_median_hz: float
+    # the speaker's register as this reading tells it (Hz): a sentence's median pitch; a
+    # drill's pitch less each prompted tone's usual height (`drill.register_estimate`). The
+    # /learn page keeps a learner's and sends their median back as `register_hz` once it
+    # has three
+    register_hz: float | None = None
     syllables: list[SyllableResult]
     scores: Scores
 
@@ -65,12 +73,13 @@ class Assessment(BaseModel):
 def syllable_result(
     i, syl: Syllable, start, end, c, initial_ok, final_ok, tone_ok, tone_heard, p_expected,
     pitch_tone, heard: str | None, heard_text: str | None, advice: tuple[str, str],
+    tone_sure: bool | None = None,
 ) -> SyllableResult:  # fmt: skip
     """One syllable's result as both paths give it: its score weighs what could be judged."""
     parts = {
         k: float(x) for k, x in (("initial", initial_ok), ("final", final_ok)) if x is not None
     }
-    if tone_ok is not None:
+    if tone_ok is not None and tone_sure is not False:
         parts["tone"] = float(tone_ok)
     total = sum(WEIGHTS[k] for k in parts)
     value = round(100 * sum(WEIGHTS[k] * x for k, x in parts.items()) / total) if total else 0
@@ -88,6 +97,7 @@ def syllable_result(
         tone_heard=tone_heard,
         shape=SHAPES[tone_heard] if tone_heard is not None else "unclear",
         tone_probability=round(p_expected, 3) if p_expected is not None else None,
+        tone_sure=tone_sure,
         start=round(start, 2),
         end=round(end, 2),
         score=value,
@@ -98,9 +108,21 @@ def syllable_result(
     )
 
 
-def advice_for(syl: Syllable, h, initial_ok, final_ok, tone_ok, tone_heard) -> tuple[str, str]:
+def advice_for(
+    syl: Syllable, h, initial_ok, final_ok, tone_ok, tone_heard, tone_sure: bool | None = None
+) -> tuple[str, str]:
     """The advice in English and Chinese: what to change, or "good"."""
     en, zh = [], []
+    if tone_sure is False:  # a near thing: neither praise nor blame the tone
+        other = tone_heard if tone_heard != syl.tone else None
+        en.append(
+            f"tone: cannot tell whether it was {SHAPES[syl.tone]} (tone {syl.tone})"
+            + (f" or {SHAPES[other]} (tone {other})" if other else "")
+            + ": say it again, a little longer"
+        )
+        near = f"第{other}声" if other else "别的声调"
+        zh.append(f"声调听不准（第{syl.tone}声还是{near}），请再读一遍，稍长一点")
+        tone_ok = True  # nothing more to say of it below
     if initial_ok is None:
         en.append("initial and final not judged: the recognizer could not make out the syllable")
         zh.append("声母和韵母无法判断")

@@ -382,7 +382,10 @@ def fit(x: np.ndarray, y: np.ndarray) -> dict:
     return {"means": means.tolist(), "var": var.tolist()}
 
 
-DRILL_FAMILIES = ("gcin", "tts")  # what the drill model is fitted on (AISHELL: validation)
+# what the drill model is fitted on: the isolated voices, every version of them, and the
+# AISHELL speakers' running speech (left out by family, the AISHELL runs raised the versions'
+# syllables judged right by about a point, 86.1 % to 86.9 % on average)
+DRILL_FAMILIES = ("gcin", "tts", "aishell-S0150", "aishell-S0252")
 
 
 def versions(data: Path, words: int = 200) -> dict[str, list[Reading]]:
