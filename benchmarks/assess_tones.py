@@ -2,6 +2,7 @@
 
     python -m benchmarks.assess_tones            # everything (about 20 minutes on 2 cores)
     python -m benchmarks.assess_tones --quick    # fewer sentences and syllables
+    python -m benchmarks.assess_tones --leave-one-voice-out   # every voice, its family held out
 
 Voices (`tingshuo.learn.train_drill`): `gcin` (../shared/data/gcin-syllables-male: 1,165
 isolated syllables with tones 1-4, one male native voice, alone and joined into words),

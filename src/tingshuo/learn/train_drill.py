@@ -12,15 +12,17 @@ Voices (each reading known tones; the labels are the tones read):
   those syllables with each of the four tones, and random two- to four-syllable words with
   random tones, at three speeds (seeded);
 - `aishell-S0150`, `aishell-S0252`: runs of one to four syllables of the AISHELL long-form
-  utterances (running speech), kept for validation: fitted on, they made the isolated
-  syllables of a held-out voice worse.
+  utterances (running speech);
+- versions of gcin and `tts` made by Praat's "Change gender" (`CHANGES`, named
+  `gcin>woman` …): other men's and women's voices saying the same syllables. A voice and its
+  versions are one family (`family`).
 
 Every reading goes through `assess_drill.analyse_drill` exactly as an assessment would. Each
 voice is also warped into pseudo-voices (semitones scaled by 0.7-1.3, shifted by up to ±2
 and each syllable tilted by up to ±2) and each example is given against the voice's register
 and against it off by up to ±2.5 semitones, as a register guessed from the voice is.
-`cross_voice` fits on the other voices and scores the one left out, which is what the
-benchmark (`benchmarks/assess_tones.py`) reports. The readings are kept in the cache folder.
+`cross_voice` fits on the other families and scores the one left out, which is what the
+benchmark (`benchmarks/assess_tones.py`, `--leave-one-voice-out`) reports. The readings are kept in the cache folder.
 """
 
 from __future__ import annotations
