@@ -22,7 +22,8 @@ voice is also warped into pseudo-voices (semitones scaled by 0.7-1.3, shifted by
 and each syllable tilted by up to ±2) and each example is given against the voice's register
 and against it off by up to ±2.5 semitones, as a register guessed from the voice is.
 `cross_voice` fits on the other families and scores the one left out, which is what the
-benchmark (`benchmarks/assess_tones.py`, `--leave-one-voice-out`) reports. The readings are kept in the cache folder.
+benchmark (`benchmarks/assess_tones.py`, `--leave-one-voice-out`) reports. The readings
+are kept in the cache folder.
 """
 
 from __future__ import annotations
