@@ -178,6 +178,7 @@ def _drill_syllable(
     pitch_tone = int(np.argmax(probs)) + 1 if probs is not None else None
     p_expected = float(probs[syl.tone - 1]) if probs is not None and syl.tone < 5 else None
     tone_sure: bool | None = None
+    near = None  # the other tone a near verdict lies between ("cannot tell")
     if syl.tone == 5:
         tone_ok: bool | None = True if c is not None else None
         tone_heard = 5 if c is not None else None
@@ -186,17 +187,15 @@ def _drill_syllable(
     else:
         tone_ok, tone_sure = drill.tone_verdict(probs, syl.tone)
         tone_heard = syl.tone if tone_ok else drill.likeliest_other(probs, syl.tone)
-        if not tone_sure and tone_ok:  # the near one: what the advice names beside it
-            tone_heard = drill.likeliest_other(probs, syl.tone)
+        if not tone_sure:
+            near = drill.likeliest_other(probs, syl.tone)
     heard_pinyin = v.heard if v is not None else None
     h = (
         HeardSyllable(v.heard_char or "", heard_pinyin, syl.tone, syl.tone, start, end, 1.0)
         if heard_pinyin
         else None
     )
-    advice, advice_zh = advice_for(syl, h, initial_ok, final_ok, tone_ok, tone_heard, tone_sure)
-    if tone_ok and tone_sure is False:
-        tone_heard = syl.tone  # as judged, a pass; drawn and counted as "cannot tell"
+    advice, advice_zh = advice_for(syl, h, initial_ok, final_ok, tone_ok, tone_heard, near)
     if initial_ok is None:
         advice = advice.replace(
             "the recognizer could not make out the syllable", "only the tone is judged"

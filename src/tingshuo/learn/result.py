@@ -109,20 +109,12 @@ def syllable_result(
 
 
 def advice_for(
-    syl: Syllable, h, initial_ok, final_ok, tone_ok, tone_heard, tone_sure: bool | None = None
+    syl: Syllable, h, initial_ok, final_ok, tone_ok, tone_heard, near: int | None = None
 ) -> tuple[str, str]:
-    """The advice in English and Chinese: what to change, or "good"."""
+    """The advice in English and Chinese: what to change, or "good". `near`: the verdict was a
+    near thing between the expected tone and this one; the tone is neither praised nor
+    blamed."""
     en, zh = [], []
-    if tone_sure is False:  # a near thing: neither praise nor blame the tone
-        other = tone_heard if tone_heard != syl.tone else None
-        en.append(
-            f"tone: cannot tell whether it was {SHAPES[syl.tone]} (tone {syl.tone})"
-            + (f" or {SHAPES[other]} (tone {other})" if other else "")
-            + ": say it again, a little longer"
-        )
-        near = f"第{other}声" if other else "别的声调"
-        zh.append(f"声调听不准（第{syl.tone}声还是{near}），请再读一遍，稍长一点")
-        tone_ok = True  # nothing more to say of it below
     if initial_ok is None:
         en.append("initial and final not judged: the recognizer could not make out the syllable")
         zh.append("声母和韵母无法判断")
@@ -136,7 +128,13 @@ def advice_for(
     if final_ok is False:
         en.append(f"final: say {syl.final}, not {split_syllable(h.pinyin)[1]}")
         zh.append(f"韵母应为 {syl.final}")
-    if tone_ok is False and tone_heard is not None:
+    if near is not None:
+        en.append(
+            f"tone: cannot tell whether it was {SHAPES[syl.tone]} (tone {syl.tone}) or "
+            f"{SHAPES[near]} (tone {near}): say it again, a little longer"
+        )
+        zh.append(f"声调听不准（第{syl.tone}声还是第{near}声），请再读一遍，稍长一点")
+    elif tone_ok is False and tone_heard is not None:
         en.append(
             f"tone: {SHAPES[syl.tone]} (tone {syl.tone}) expected, "
             f"heard {SHAPES[tone_heard]} (tone {tone_heard})"
@@ -145,7 +143,7 @@ def advice_for(
     elif tone_ok is False:
         en.append(f"tone: {SHAPES[syl.tone]} (tone {syl.tone}) expected")
         zh.append(f"声调应为第{syl.tone}声（{SHAPES_ZH[syl.tone]}）")
-    if tone_ok is None:
+    elif tone_ok is None:
         en.append("tone: too little voice to judge")
         zh.append("声调无法判断")
     if not en:
