@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -170,34 +171,38 @@ def _trim(audio: np.ndarray) -> np.ndarray:
     return audio[loud[0] : loud[-1] + 1] if loud.size else audio
 
 
+def _tts_say() -> Callable[[list[str], float], np.ndarray]:
+    """tingshuo's Mandarin voice reading tone-numbered syllables at a pace, at 16 kHz."""
+    from ..settings import Settings
+    from ..tts.audio_out import resample
+    from ..tts.zh_fastspeech import ZhFastSpeech
+    from .voice import read_pinyin
+
+    settings = Settings()
+    voice = ZhFastSpeech(settings.cache_dir, pace=settings.tts_zh_pace)
+
+    def say(pinyin: list[str], pace: float) -> np.ndarray:
+        voice.pace = pace
+        speech = read_pinyin(voice, pinyin)
+        return resample(speech.audio, speech.sample_rate, 16_000)
+
+    return say
+
+
 def tts_clips(data: Path) -> list[tuple[str, np.ndarray]]:
     """tingshuo's voice reading every gcin syllable with each of the four tones (at one of
     three paces, seeded), 16 kHz."""
-    from ..settings import Settings
-    from ..tts.audio_out import resample
-    from ..tts.zh_fastspeech import ZhFastSpeech
-    from .voice import read_pinyin
-
-    settings = Settings()
-    voice = ZhFastSpeech(settings.cache_dir, pace=settings.tts_zh_pace)
+    say = _tts_say()
     bases = sorted({p[:-1] for p, _ in _gcin_names(data)})
     rng = random.Random(SEED)
-    out = []
-    for pinyin in [f"{b}{t}" for b in bases for t in (1, 2, 3, 4)]:
-        voice.pace = rng.choice((0.9, 1.0, 1.2))
-        speech = read_pinyin(voice, [pinyin])
-        out.append((pinyin, resample(speech.audio, speech.sample_rate, 16_000)))
-    return out
+    return [
+        (p, say([p], rng.choice((0.9, 1.0, 1.2))))
+        for p in [f"{b}{t}" for b in bases for t in (1, 2, 3, 4)]
+    ]
 
 
 def tts_readings(data: Path, words: int = 600) -> list[Reading]:
-    from ..settings import Settings
-    from ..tts.audio_out import resample
-    from ..tts.zh_fastspeech import ZhFastSpeech
-    from .voice import read_pinyin
-
-    settings = Settings()
-    voice = ZhFastSpeech(settings.cache_dir, pace=settings.tts_zh_pace)
+    say = _tts_say()
     bases = sorted({p[:-1] for p, _ in _gcin_names(data)})
     rng = random.Random(SEED)
     out = []
@@ -207,9 +212,7 @@ def tts_readings(data: Path, words: int = 600) -> list[Reading]:
         for _ in range(words)
     ]
     for pinyin in items:
-        voice.pace = rng.choice((0.9, 1.0, 1.2))
-        speech = read_pinyin(voice, pinyin)
-        audio = resample(speech.audio, speech.sample_rate, 16_000)
+        audio = say(pinyin, rng.choice((0.9, 1.0, 1.2)))
         if (r := analyse("tts", pinyin, audio)) is not None:
             out.append(r)
     return out

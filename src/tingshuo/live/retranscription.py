@@ -31,11 +31,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..asr.base import Hypothesis, Recognizer, Request
+from ..asr.base import Recognizer
 from ..asr.streaming import policy_config, transcribe_audio
 from ..asr.worker import RecognizerWorker
 from ..audio.decode import SAMPLE_RATE
@@ -212,8 +212,9 @@ def _heard_again(
     counts = job.counts
     recognizer, second_pass = models
     lang = None if job.info.lang in ("", "auto") else job.info.lang
-    waiting = _Waiting(job)
-    worker = RecognizerWorker(waiting.recognizer(recognizer))  # its thread takes our priority
+    paced: Any = _Paced(recognizer, "recognize", job, "recognize_s")
+    worker = RecognizerWorker(paced)  # its thread takes this one's priority
+    reviewer: Any = _Paced(second_pass, "review", job, "review_s") if second_pass else None
 
     def heard(t: float) -> None:
         counts.heard_s = t
@@ -230,63 +231,49 @@ def _heard_again(
             lang,
             hotwords,
             on_progress=heard,
-            second_pass=waiting.second_pass(second_pass) if second_pass is not None else None,
+            second_pass=reviewer,
             front_end=job.settings.front_end,
         ):
             pieces.append(Piece(final.start, final.end, final.text, final.lang))
     finally:
         worker.close()
     counts.heard_s = counts.duration_s
-    times = _WordTimes(samples, recognizer, waiting)
+    times = _WordTimes(samples, recognizer, job)
     return share_out(pieces, [(s.start, s.end) for s in segments], times)
 
 
-class _Waiting:
-    """Model calls that first wait while live work waits for the models, and count their
-    time."""
+def _wait_for_live(job: Job) -> None:
+    """Until no live final waits for the models."""
+    began = time.monotonic()
+    while job.live_busy():
+        time.sleep(0.05)
+    job.counts.waited_s += time.monotonic() - began
 
-    def __init__(self, job: Job) -> None:
-        self.job = job
 
-    def wait(self) -> None:
-        began = time.monotonic()
-        while self.job.live_busy():
-            time.sleep(0.05)
-        self.job.counts.waited_s += time.monotonic() - began
+class _Paced:
+    """A model whose `method` first waits while live work waits for the models, the seconds
+    it takes added to the `Counts` field `spent`."""
 
-    def recognizer(self, inner: Recognizer) -> Recognizer:
-        waiting, counts = self, self.job.counts
+    def __init__(self, inner: object, method: str, job: Job, spent: str) -> None:
+        self._inner, self._method, self._job, self._spent = inner, method, job, spent
 
-        class Waiting:
-            def __getattr__(self, name: str):
-                return getattr(inner, name)
+    def __getattr__(self, name: str):
+        found = getattr(self._inner, name)
+        if name != self._method:
+            return found
 
-            def recognize(self, request: Request) -> Hypothesis | None:
-                waiting.wait()
-                began = time.monotonic()
-                try:
-                    return inner.recognize(request)
-                finally:
-                    counts.recognize_s += time.monotonic() - began
+        def call(*args, **kwargs):
+            _wait_for_live(self._job)
+            began = time.monotonic()
+            try:
+                return found(*args, **kwargs)
+            finally:
+                counts = self._job.counts
+                setattr(
+                    counts, self._spent, getattr(counts, self._spent) + time.monotonic() - began
+                )
 
-        return Waiting()  # type: ignore[return-value]
-
-    def second_pass(self, inner: SecondPass) -> SecondPass:
-        waiting, counts = self, self.job.counts
-
-        class Waiting:
-            def __getattr__(self, name: str):
-                return getattr(inner, name)
-
-            def review(self, *args, **kwargs):
-                waiting.wait()
-                began = time.monotonic()
-                try:
-                    return inner.review(*args, **kwargs)
-                finally:
-                    counts.review_s += time.monotonic() - began
-
-        return Waiting()  # type: ignore[return-value]
+        return call
 
 
 @dataclass
@@ -297,14 +284,14 @@ class _WordTimes:
 
     samples: np.ndarray
     recognizer: Recognizer
-    waiting: _Waiting
+    job: Job
 
     def __call__(self, piece: Piece, units: list[str]) -> list[float] | None:
         timed = getattr(self.recognizer, "timed_words", None)
         if timed is None:
             return None
         audio = self.samples[int(piece.start * SAMPLE_RATE) : int(piece.end * SAMPLE_RATE)]
-        self.waiting.wait()
+        _wait_for_live(self.job)
         began = time.monotonic()
         try:
             words, _ = timed(audio, piece.lang, min(220, 3 * len(piece.text) + 16))
@@ -312,7 +299,7 @@ class _WordTimes:
             log.exception("a piece's word times could not be found")
             return None
         finally:
-            self.waiting.job.counts.recognize_s += time.monotonic() - began
+            self.job.counts.recognize_s += time.monotonic() - began
         heard, heard_at = "", []
         for w in words:
             word = str(w["word"])
