@@ -88,18 +88,11 @@ def tone_scores(
             estimate = drill.register_estimate(model, r.track, contours, r.tones)
             if estimate:
                 told.append(estimate)
-        # as an assessment does (drill.reading_registers): a man's and a woman's register
-        # and one between them, the learner's when known, else guessed from the voice, else
-        # the reading's own median
         if register == "earlier":
             others = rng.sample([o for o in readings if o is not r], EARLIER)
             known = float(np.median([o.track.median_hz for o in others]))
-        if known:
-            registers = drill.registers_from_guess(known)
-        elif r.guess_hz:
-            registers = drill.registers_from_guess(r.guess_hz)
-        else:
-            registers = [(r.track.median_hz, 1.0)]
+        # as an assessment does (drill.reading_registers)
+        registers = drill.registers_for(known, r.guess_hz, r.track.median_hz)
         for i, tone in enumerate(r.tones):
             total += 1
             probs = drill.tone_probabilities(model, r.track, r.spans, contours, i, registers)
