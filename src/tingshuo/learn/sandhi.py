@@ -20,6 +20,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+# imported whole here, once, when the module loads (the server's app does, before it serves):
+# two request threads importing pypinyin for the first time at once met its circular imports
+# half done ("cannot import name 'tone_to_tone2' from partially initialized module")
+import pypinyin.contrib.tone_convert  # noqa: F401
+
 from ..errors import TingshuoError
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
