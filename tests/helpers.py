@@ -377,6 +377,34 @@ def wait_for(driver: Any, script: str, timeout: float = 60, what: str = "") -> A
     raise AssertionError(f"timed out waiting for {what or script}")
 
 
+def fake_microphone(wav: Path) -> tuple[str, ...]:
+    """Chromium's flags for a microphone that plays `wav`, allowed without asking."""
+    return (
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+    )
+
+
+def learn_reading(driver: Any, prompt: str, seconds: float) -> Any:
+    """On /learn (open in `driver`, whose fake microphone plays a file of `seconds`): type
+    `prompt`, record the file, and return the first syllable's card."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    text = driver.find_element(By.ID, "text")
+    text.clear()
+    text.send_keys(prompt)
+    wait_for(driver, "document.getElementById('pinyin').textContent !== ''", 20)
+    driver.find_element(By.ID, "record").click()  # the fake microphone starts
+    wait_for(driver, "document.getElementById('record').classList.contains('rec')")
+    time.sleep(seconds - 0.3)
+    driver.find_element(By.ID, "record").click()
+    wait_for(driver, "document.querySelector('#result .syl')", 60, "the card")
+    return driver.find_element(By.CSS_SELECTOR, "#result .syl")
+
+
 def create_room(driver: Any, server: LiveServer, name: str) -> dict:
     from selenium.webdriver.common.by import By
 

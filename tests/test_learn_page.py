@@ -228,37 +228,22 @@ def test_typed_practice_text_is_shown_with_its_pinyin(server, tmp_path):
 
 @needs_chromium
 def test_the_page_says_it_cannot_tell_a_near_tone_and_leaves_it_out_of_the_counts(server, tmp_path):
-    """gcin's tu1 read into /learn's microphone under the prompt tu2: its pitch lies between
-    level and rising, and the card a learner sees says so, with neither ✓ nor ✗ for the
-    tone, and the per-tone table does not count it."""
-    import time
-
+    """gcin's tu1 read into /learn's microphone under the prompt tu2: its pitch lies near the
+    rising tone without being sure of it, and the card a learner sees says so, with neither ✓
+    nor ✗ for the tone, and the per-tone table does not count it."""
     import numpy as np
     from selenium.webdriver.common.by import By
 
-    from .helpers import write_wav
+    from .helpers import fake_microphone, learn_reading, write_wav
 
     quiet = np.zeros(8000, dtype=np.float32)
     reading = load_audio(TU1)
     wav = write_wav(tmp_path / "tu1.wav", np.concatenate([quiet, reading, quiet]))
     seconds = (reading.size + 2 * quiet.size) / 16000
-    driver = chromium(
-        tmp_path,
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}",
-    )
+    driver = chromium(tmp_path, *fake_microphone(wav))
     try:
         driver.get(f"{server.url}/learn")
-        text = driver.find_element(By.ID, "text")
-        text.send_keys("tu2")
-        wait_for(driver, "document.getElementById('pinyin').textContent !== ''", 20)
-        driver.find_element(By.ID, "record").click()  # the fake microphone starts
-        wait_for(driver, "document.getElementById('record').classList.contains('rec')")
-        time.sleep(seconds - 0.3)
-        driver.find_element(By.ID, "record").click()
-        wait_for(driver, "document.querySelector('#result .syl')", 60, "the card")
-        card = driver.find_element(By.CSS_SELECTOR, "#result .syl")
+        card = learn_reading(driver, "tu2", seconds)
         driver.save_screenshot(str(tmp_path / "cannot-tell.png"))
         assert card.is_displayed() and "cannot tell 听不准" in card.text, card.text
         assert "tone 声调 ?" in card.text, card.text

@@ -349,11 +349,11 @@ def test_learn_page_draws_a_low_fall_where_its_verdict_heard_it(worker, tmp_path
     """gcin's ma3, a low fall (21), read into /learn's microphone under 骂 and under 马: the
     card says what was heard, and the drawing agrees (low under 骂's high falling line;
     on 马's line when it passes)."""
-    import time
-
     from selenium.webdriver.common.by import By
 
     from tingshuo.server import pages
+
+    from .helpers import fake_microphone, learn_reading
 
     reading = clip("ma3")
     quiet = np.zeros(8000, dtype=np.float32)
@@ -364,25 +364,11 @@ def test_learn_page_draws_a_low_fall_where_its_verdict_heard_it(worker, tmp_path
     app.include_router(router)
     pages.mount_static(app)  # the page's icons
     with LiveServer(app, Settings()) as live:
-        driver = chromium(
-            tmp_path,
-            "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-audio-capture={wav}",
-        )
+        driver = chromium(tmp_path, *fake_microphone(wav))
         try:
             driver.get(f"{live.url}/learn")
             for prompt in ("骂", "马"):
-                text = driver.find_element(By.ID, "text")
-                text.clear()
-                text.send_keys(prompt)
-                wait_for(driver, "document.getElementById('pinyin').textContent !== ''", 20)
-                driver.find_element(By.ID, "record").click()  # the fake microphone starts
-                wait_for(driver, "document.getElementById('record').classList.contains('rec')")
-                time.sleep(seconds - 0.3)
-                driver.find_element(By.ID, "record").click()
-                wait_for(driver, "document.querySelector('#result .syl')", 60, "the card")
-                card = driver.find_element(By.CSS_SELECTOR, "#result .syl")
+                card = learn_reading(driver, prompt, seconds)
                 lines = _polyline_mean_y(card.find_element(By.TAG_NAME, "svg"))
                 if prompt == "骂":
                     assert "heard dipping (3), expected falling (4)" in card.text, card.text
