@@ -106,7 +106,7 @@ def clip_readings(
     out = []
     for p, a in clips:
         audio = change(a) if change is not None else a
-        if (r := analyse(voice, [p], audio)) is not None:
+        if audio is not None and (r := analyse(voice, [p], audio)) is not None:
             out.append(r)
     rng = random.Random(SEED)
     gap = np.zeros(960, dtype=np.float32)
@@ -115,7 +115,7 @@ def clip_readings(
         audio = np.concatenate([x for _, a in picks for x in (_trim(a), gap)][:-1])
         if change is not None:
             audio = change(audio)
-        if (r := analyse(voice, [p for p, _ in picks], audio)) is not None:
+        if audio is not None and (r := analyse(voice, [p for p, _ in picks], audio)) is not None:
             out.append(r)
     return out
 
@@ -131,7 +131,7 @@ class Change:
     pitch: float
     spread: float
 
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
+    def __call__(self, audio: np.ndarray) -> np.ndarray | None:
         import parselmouth
         from parselmouth.praat import call
 
@@ -156,7 +156,7 @@ class Change:
             except parselmouth.PraatError:
                 continue
             return np.asarray(out.values[0], dtype=np.float32)
-        return audio
+        return None  # Praat cannot change this voice: the clip is left out of the version
 
 
 # the versions of each recorded voice (family), named "<voice>><version>": gcin's man (about
