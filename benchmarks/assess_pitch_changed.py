@@ -32,6 +32,7 @@ from tingshuo.asr import load_recognizer
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.errors import TingshuoError
 from tingshuo.learn.assess import assess_audio
+from tingshuo.learn.train_tones import repitched
 from tingshuo.settings import Settings
 
 from .assess_synth import _HAN_ONLY, AISHELL
@@ -42,26 +43,17 @@ ST_PER_LETTER = 2.5
 
 
 def changed_pitch(audio: np.ndarray, span: tuple[float, float], tone: int) -> np.ndarray:
-    """`audio` with the pitch inside `span` moved to `tone`'s contour (`LETTERS`)."""
+    """`audio` with the pitch inside `span` moved to `tone`'s contour (`LETTERS`), in 12
+    points on the sentence's own scale (`train_tones.repitched`)."""
     import parselmouth
-    from parselmouth.praat import call
 
     sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=SAMPLE_RATE)
     f0 = sound.to_pitch().selected_array["frequency"]
     median = float(np.median(f0[f0 > 0]))
-    manipulation = call(sound, "To Manipulation", 0.01, 75, 600)
-    tier = call(manipulation, "Extract pitch tier")
-    start, end = span
-    call(tier, "Remove points between", start, end)
     letters = LETTERS[tone]
-    for k in range(12):
-        x = k / 11
-        level = float(np.interp(x * (len(letters) - 1), range(len(letters)), letters))
-        hz = median * 2 ** ((level - 3.5) * ST_PER_LETTER / 12)
-        call(tier, "Add point", start + x * (end - start), hz)
-    call([tier, manipulation], "Replace pitch tier")
-    out = call(manipulation, "Get resynthesis (overlap-add)")
-    return np.asarray(out.values[0], dtype=np.float32)
+    at = np.linspace(0.0, len(letters) - 1, 12)
+    semitones = (np.interp(at, range(len(letters)), letters) - 3.5) * ST_PER_LETTER
+    return repitched(audio, median, [(span, semitones)])
 
 
 def run(recognizer, settings: Settings, limit: int, seed: int) -> dict:

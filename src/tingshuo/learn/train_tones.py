@@ -64,7 +64,7 @@ def examples(items) -> tuple[np.ndarray, np.ndarray]:
     for text, analysis, *said in items:
         if (read := reliable(text, analysis)) is None:
             continue
-        expected, spans, good = read
+        expected, _, spans, good = read
         contours = [contour(analysis.pitch, s, e) for s, e in spans]
         tones = [s.tone for s in expected]
         labels = said[0] if said else tones
@@ -77,9 +77,9 @@ def examples(items) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reliable(text: str, analysis):
-    """The reading's expected syllables, their spans, and which of them the recognizer heard
-    as written (their timing is trustworthy); None for a reference with Latin letters
-    (奔驰F零十五)."""
+    """The reading's expected syllables, their links to the syllables heard (`align`), their
+    spans, and which of them the recognizer heard as written (their timing is trustworthy);
+    None for a reference with Latin letters (奔驰F零十五)."""
     from ..errors import TingshuoError
     from .align import align, syllable_spans
     from .sandhi import reference_syllables
@@ -94,7 +94,7 @@ def reliable(text: str, analysis):
     good = [
         j is not None and heard[j].pinyin == e.pinyin for e, j in zip(expected, links, strict=True)
     ]
-    return expected, spans, np.array(good, dtype=bool)
+    return expected, links, spans, np.array(good, dtype=bool)
 
 
 def transplanted(longform, copies: int = TRANSPLANT_COPIES) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +108,7 @@ def transplanted(longform, copies: int = TRANSPLANT_COPIES) -> tuple[np.ndarray,
     pitch is tracked again and its syllables' spans found again, as an assessment would."""
     import random
 
-    from .align import align, syllable_spans
+    from .align import syllable_spans
     from .pitch import track_pitch
     from .tones import contour, features
 
@@ -118,7 +118,7 @@ def transplanted(longform, copies: int = TRANSPLANT_COPIES) -> tuple[np.ndarray,
         if (read := reliable(text, analysis)) is None:
             continue
         readings.append((speaker, analysis, *read))
-        expected, spans, good = read
+        expected, _, spans, good = read
         for i in np.flatnonzero(good):
             c = contour(analysis.pitch, *spans[i])
             if expected[i].tone != 5 and c is not None and c.curve.size >= 6:
@@ -128,10 +128,9 @@ def transplanted(longform, copies: int = TRANSPLANT_COPIES) -> tuple[np.ndarray,
                 )
     rng = random.Random(TRANSPLANT_SEED)
     xs, ys = [], []
-    for speaker, analysis, expected, spans, good in readings:
+    for speaker, analysis, expected, links, spans, good in readings:
         tones = [s.tone for s in expected]
         heard = analysis.recognition.syllables
-        links = align(expected, heard)
         for copy in range(copies):
             said = {}
             for i in range(1, len(expected) - 1):
@@ -287,21 +286,16 @@ def main(
     longform = list(analyse_longform(data))
     x, y = examples((text, analysis) for _, text, analysis in longform)
     log.info("%d native syllables; tones %s", len(y), np.bincount(y, minlength=6)[1:])
+    sets = (
+        ("transplanted", transplants, lambda: transplanted(longform)),
+        ("synthesized", synth, lambda: examples(synth_readings(data))),
+    )
     extra = []
-    if transplants:
-        extra.append(transplanted(longform))
-        log.info(
-            "%d transplanted syllables; tones %s",
-            len(extra[-1][1]),
-            np.bincount(extra[-1][1], minlength=6)[1:],
-        )
-    if synth:
-        extra.append(examples(synth_readings(data)))
-        log.info(
-            "%d synthesized syllables; tones %s",
-            len(extra[-1][1]),
-            np.bincount(extra[-1][1], minlength=6)[1:],
-        )
+    for name, wanted, make in sets:
+        if wanted:
+            extra.append(make())
+            tones = np.bincount(extra[-1][1], minlength=6)[1:]
+            log.info("%d %s syllables; tones %s", len(extra[-1][1]), name, tones)
     xs = np.concatenate([e[0] for e in extra]) if extra else None
     ys = np.concatenate([e[1] for e in extra]) if extra else None
     model_params, levels = train(x, y, xs, ys)
