@@ -87,6 +87,40 @@ def test_wrong_tone_prompt_is_caught(readings):
     assert flagged / changed >= 0.8
 
 
+def test_a_syllable_said_in_another_tones_textbook_contour_is_flagged(
+    readings, recognizer, settings
+):
+    # the recognizer still writes the intended character (running speech), so the pitch alone
+    # must contradict it; the sentences are not among those the network was fitted on
+    import random
+
+    from tingshuo.learn.train_tones import repitched, textbook
+
+    rng = random.Random(3)
+    flagged = changed = passed = others = 0
+    for row, analysis, expected in readings:
+        before = score(analysis, expected, row["reference_text"])
+        right = [s for s in before.syllables[1:-1] if s.tone_ok and s.expected[-1] in "1234"]
+        for target in right[len(right) // 3 :: max(1, len(right) // 3)][:2]:
+            tone = rng.choice([t for t in (1, 2, 3, 4) if t != int(target.expected[-1])])
+            moved = repitched(
+                analysis.audio,
+                analysis.pitch.median_hz,
+                [((target.start, target.end), textbook(tone, rng))],
+            )
+            after = score(analyse(recognizer, moved, settings), expected, row["reference_text"])
+            for s0, s1 in zip(before.syllables, after.syllables, strict=True):
+                if s0.index == target.index:
+                    changed += 1
+                    flagged += s1.tone_ok is False
+                elif s0.tone_ok:
+                    others += 1
+                    passed += s1.tone_ok is not False
+    assert changed >= 12
+    assert flagged / changed >= 0.55, (flagged, changed)
+    assert passed / others >= 0.95, (passed, others)
+
+
 def test_wrong_syllable_in_the_prompt_is_flagged_as_initial_or_final(readings):
     row, analysis, expected = readings[0]
     # 其中有两个 -> 其中有两哥: ge4 (个) becomes ke4: the initial differs
