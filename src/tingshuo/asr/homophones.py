@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
+from pypinyin import Style, lazy_pinyin
+
 from .lexicon import WordModel, word_model
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,6 @@ Key = tuple[str, ...]
 
 def _syllables(text: str) -> list[str]:
     """Toned pinyin, one syllable per character, chosen in context (TONE3: zhong1; neutral 5)."""
-    from pypinyin import Style, lazy_pinyin
-
     return lazy_pinyin(
         text, style=Style.TONE3, neutral_tone_with_five=True, errors=lambda s: ["?"] * len(s)
     )

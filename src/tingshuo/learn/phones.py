@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from pypinyin import Style, pinyin
 
 from .sandhi import Syllable, split_syllable, valid_syllables
 
@@ -63,8 +64,6 @@ _VOCABULARIES: dict[int, _Vocabulary] = {}
 
 def _vocabulary(tokenizer) -> _Vocabulary:
     """One-token Chinese characters of the recognizer's vocabulary, by syllable."""
-    from pypinyin import Style, pinyin
-
     from .align import _t2s
 
     t2s = _t2s()

@@ -12,6 +12,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from pypinyin import Style, lazy_pinyin
+
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _UNIT = re.compile(
     rf"(?P<num>\d+(?:[.,]\d+)*%?)|(?P<word>[A-Za-z]+(?:['’][A-Za-z]+)*)|(?P<han>[{_HAN}]+)"
@@ -57,8 +59,6 @@ def fuzzy(sound: str) -> str:
 
 
 def _pinyin(han: str) -> list[str]:
-    from pypinyin import Style, lazy_pinyin
-
     syllables = lazy_pinyin(han, style=Style.NORMAL, errors=lambda s: ["?"] * len(s))
     return syllables if len(syllables) == len(han) else [*syllables, *["?"] * len(han)][: len(han)]
 

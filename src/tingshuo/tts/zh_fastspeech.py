@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from pypinyin import Style, lazy_pinyin
 
 from ..errors import ModelError, TingshuoError
 from ..models import PackageFile, package_file, sha256_of
@@ -209,8 +210,6 @@ class ZhFastSpeech:
 
     def phones(self, text: str) -> list[tuple[str, list[str]]]:
         """(unit text, its phones) per spoken unit; a pause is ("", ["#3"])."""
-        from pypinyin import Style, lazy_pinyin
-
         out: list[tuple[str, list[str]]] = []
         i = 0
         while i < len(text):
