@@ -32,7 +32,7 @@ from tingshuo.asr import load_recognizer
 from tingshuo.audio.decode import SAMPLE_RATE, load_audio
 from tingshuo.errors import TingshuoError
 from tingshuo.learn.assess import assess_audio
-from tingshuo.learn.train_tones import repitched
+from tingshuo.learn.train_tones import chao, repitched
 from tingshuo.settings import Settings
 
 from .assess_synth import _HAN_ONLY, AISHELL
@@ -43,17 +43,14 @@ ST_PER_LETTER = 2.5
 
 
 def changed_pitch(audio: np.ndarray, span: tuple[float, float], tone: int) -> np.ndarray:
-    """`audio` with the pitch inside `span` moved to `tone`'s contour (`LETTERS`), in 12
-    points on the sentence's own scale (`train_tones.repitched`)."""
+    """`audio` with the pitch inside `span` moved to `tone`'s contour (`LETTERS`) on the
+    sentence's own scale (`train_tones.chao`, `train_tones.repitched`)."""
     import parselmouth
 
     sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=SAMPLE_RATE)
     f0 = sound.to_pitch().selected_array["frequency"]
     median = float(np.median(f0[f0 > 0]))
-    letters = LETTERS[tone]
-    at = np.linspace(0.0, len(letters) - 1, 12)
-    semitones = (np.interp(at, range(len(letters)), letters) - 3.5) * ST_PER_LETTER
-    return repitched(audio, median, [(span, semitones)])
+    return repitched(audio, median, [(span, chao(LETTERS[tone], 3.5, ST_PER_LETTER))])
 
 
 def run(recognizer, settings: Settings, limit: int, seed: int) -> dict:

@@ -42,9 +42,8 @@ def track_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> PitchTrack
     # reaches down to 0.75 x the first quartile for low voices
     f0 = _f0(sound, 75.0, 600.0)
     voiced = f0[f0 > 0]
-    if voiced.size >= 10:
-        q1, q3 = np.percentile(voiced, [25, 75])
-        f0 = _f0(sound, max(50.0, 0.75 * q1), min(800.0, 1.5 * q3))
+    if (narrow := narrowed_range(voiced)) is not None:
+        f0 = _f0(sound, *narrow)
         voiced = f0[f0 > 0]
     times = STEP_S * np.arange(f0.size) + STEP_S / 2
     intensity = _intensity(sound, times)
@@ -54,6 +53,15 @@ def track_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> PitchTrack
     with np.errstate(divide="ignore"):
         st = np.where(f0 > 0, 12.0 * np.log2(np.maximum(f0, 1e-6) / median), np.nan)
     return PitchTrack(times, _octave_fixed(st), median, intensity)
+
+
+def narrowed_range(voiced_hz: np.ndarray) -> tuple[float, float] | None:
+    """The pitch range (floor, ceiling Hz) of `track_pitch`'s second pass, from the voiced
+    frames of a first pass at 75-600 Hz; None when there are too few of them to tell."""
+    if voiced_hz.size < 10:
+        return None
+    q1, q3 = np.percentile(voiced_hz, [25, 75])
+    return max(50.0, 0.75 * float(q1)), min(800.0, 1.5 * float(q3))
 
 
 def _octave_fixed(st: np.ndarray, jump: float = 8.0) -> np.ndarray:

@@ -135,6 +135,8 @@ class Change:
         import parselmouth
         from parselmouth.praat import call
 
+        from .pitch import narrowed_range
+
         sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=16_000)
         f0 = sound.to_pitch().selected_array["frequency"]
         voiced = f0[f0 > 0]
@@ -145,9 +147,8 @@ class Change:
         # a few semitones at the end: tingshuo's voice lowered by 0.8 got a final rise on a
         # quarter of its syllables, against 1 % with this range)
         ranges = [(75.0, 600.0)]
-        if voiced.size >= 10:
-            q1, q3 = np.percentile(voiced, [25, 75])
-            ranges.insert(0, (max(50.0, 0.75 * q1), min(800.0, 1.5 * q3)))
+        if (narrow := narrowed_range(voiced)) is not None:
+            ranges.insert(0, narrow)
         for floor, ceiling in ranges:  # Praat's range where the narrow one hears no voice
             try:
                 out = call(

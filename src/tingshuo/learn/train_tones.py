@@ -134,8 +134,14 @@ def textbook(tone: int, rng) -> np.ndarray:
         letters = (u(1.8, 3.0), u(0.8, 1.4), u(0.8, 2.0) if rng.random() < 0.7 else u(3.0, 4.2))
     else:
         letters = (u(4.2, 5.0), u(0.8, 2.0))
+    return chao(letters, u(2.8, 3.8), u(1.8, 3.2))
+
+
+def chao(letters, median_letter: float, st_per_letter: float) -> np.ndarray:
+    """Chao tone letters (1 low .. 5 high) as 12 points of semitones against the speaker's
+    median, which sits at `median_letter`."""
     at = np.linspace(0.0, len(letters) - 1, 12)
-    return (np.interp(at, range(len(letters)), letters) - u(2.8, 3.8)) * u(1.8, 3.2)
+    return (np.interp(at, range(len(letters)), letters) - median_letter) * st_per_letter
 
 
 def stylized(longform, copies: int = TRANSPLANT_COPIES) -> tuple[np.ndarray, np.ndarray]:
