@@ -36,15 +36,17 @@ LOUD_DB = 30.0  # frames this far below the loudest one are not part of the read
 # a reading whose speech lasts longer than this is not the prompt: "read only the prompt"
 MAX_SPEECH_BASE_S = 1.2
 MAX_SPEECH_PER_SYLLABLE_S = 0.8
-# the expected tone passes when its probability is at least this share of the likeliest's:
-# where as many right tones fail as wrong ones pass on a voice the model never heard
-# (tingshuo's voice, fitted on gcin: 91 % right, 91 % of other-tone prompts flagged)
-PASS_RATIO = 0.3
+# the expected tone passes when its probability is at least this share of the likeliest's.
+# Left out by voice family (settled register, `benchmarks.assess_tones
+# --leave-one-voice-out`), the lowest voice's right and flagged rates are 90.9 % and 86.7 %
+# at 0.1, 88.0 % and 90.5 % at 0.3 (the rate until the nineteenth session): gcin's versions
+# reach the 90 % floor only with this much benefit of the doubt
+PASS_RATIO = 0.1
 # the verdict is sure when the expected tone is at least this share of the likeliest's
-# (a pass) or below this share (a fail); between them the page says it cannot tell. Left out
-# by voice family, this took 1.7 points of gcin's right readings from ✗ to "cannot tell"
-# (3.5 % of them) and 1.3 points of the other-tone prompts from ✓ (4.7 %)
-SURE_PASS, SURE_FAIL = 0.5, 0.15
+# (a pass) or below this share (a fail); between them the page says it cannot tell. The band
+# is narrow because every point in it is taken from both floors: left out by family, 1.1 % of
+# a voice's right readings at most (0.5 / 0.15 took 3-4 %, and gcin's versions to 86-88 %)
+SURE_PASS, SURE_FAIL = 0.12, 0.08
 # a lone syllable's middle this far (semitones) below or above the register: an octave error
 FOLD_LOW, FOLD_HIGH = -9.0, 8.0
 # neighbouring voiced frames this far apart (semitones) are a tracking error, not speech
@@ -260,8 +262,9 @@ def tone_passes(probs: np.ndarray, tone: int) -> bool:
     times likelier (a learner is not failed on a near tie).
 
     With the likeliest tone alone passing, a voice the model never heard had 86 % of its
-    tones passed and 95 % of prompts with another tone flagged; at 0.3 the two are about
-    equal, 91-92 % each (native isolated voice and tingshuo's voice)."""
+    tones passed and 95 % of prompts with another tone flagged; at 0.3, 91-92 % each
+    (native isolated voice and tingshuo's voice); at 0.1, every voice family held out has
+    at least 90.9 % passed and 86.7 % flagged (`PASS_RATIO`)."""
     best = float(np.max(probs))
     return bool(probs[tone - 1] >= best * PASS_RATIO)
 

@@ -14,6 +14,9 @@ import numpy as np
 
 SAMPLE_RATE = 16_000
 STEP_S = 0.01
+# fewer voiced frames than this in a reading: listen again below 75 Hz (a tone needs 4,
+# `tones.MIN_VOICED_FRAMES`)
+HEARD_NOTHING = 4
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,13 @@ def track_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> PitchTrack
     # reaches down to 0.75 x the first quartile for low voices
     f0 = _f0(sound, 75.0, 600.0)
     voiced = f0[f0 > 0]
+    if voiced.size < HEARD_NOTHING:
+        # nothing to judge at 75 Hz: a deep voice's low, creaky syllable (gcin's voice made
+        # deeper lost 3 % of its syllables so); below 75 Hz Praat may halve the pitch, but
+        # a halved pitch still shows the tone's shape, and nothing shows none
+        low = _f0(sound, 50.0, 600.0)
+        if np.count_nonzero(low) > voiced.size:
+            f0, voiced = low, low[low > 0]
     if (narrow := narrowed_range(voiced)) is not None:
         f0 = _f0(sound, *narrow)
         voiced = f0[f0 > 0]
