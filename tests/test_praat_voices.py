@@ -59,3 +59,30 @@ def test_a_syllable_given_another_contour_is_heard_with_it_and_the_rest_unchange
         after.median_hz / before.median_hz
     )
     assert both.sum() > 50 and np.median(np.abs(moved)) < 0.3
+
+
+def test_a_deep_voices_creaky_syllables_are_heard_below_75_hz(settings):
+    # gcin's voice made deeper (x0.8): in these low syllables Praat hears fewer than 4 voiced
+    # frames down to 75 Hz, nothing to judge a tone by; listened to again down to 50 Hz
+    # (`pitch.HEARD_NOTHING`), each has a contour and most of their tones are judged right
+    import parselmouth
+
+    from tingshuo.learn import drill
+    from tingshuo.learn.assess_drill import analyse_drill, drill_probabilities
+    from tingshuo.learn.pitch import _f0
+    from tingshuo.learn.train_drill import CHANGES, PAD
+
+    from .helpers import DATA
+
+    change = CHANGES["gcin"]["man-deep"]
+    right = 0
+    syllables = ("bao3", "huan3", "xu4", "shuai4", "gui3", "dang3", "chuang4", "zai3")
+    for pinyin in syllables:
+        clip = load_audio(DATA / "gcin-syllables-male" / "audio" / f"{pinyin}.ogg")
+        audio = np.concatenate([PAD, change(clip), PAD])
+        sound = parselmouth.Sound(audio.astype(np.float64), sampling_frequency=16000)
+        assert np.count_nonzero(_f0(sound, 75.0, 600.0)) < 4, pinyin
+        probs = drill_probabilities(analyse_drill(audio, 1, settings), register_hz=132 * 0.8)[0]
+        assert probs is not None, pinyin
+        right += drill.tone_passes(probs, int(pinyin[-1]))
+    assert right >= 6, right
