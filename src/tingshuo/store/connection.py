@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -109,9 +110,28 @@ def _reason(error: SQLAlchemyError) -> str:
     return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # WAL: readers never wait for a writer, and a writer for readers
-    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+def _sqlite_wal(busy_timeout_s: float) -> Callable[..., None]:
+    """Each new connection's file switched to WAL: readers never wait for a writer, and a
+    writer for readers. The mode stays in the file, so only the first opener switches it;
+    while another process holds the new file (several opening it at once, one of them
+    creating the schema), SQLite answers "locked" at once rather than wait its busy timeout,
+    so the switch is tried again until that timeout (8 processes on a new file: 6 of 120
+    failed so, before)."""
+
+    def switch(dbapi_connection, _record) -> None:
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                mode = dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    return switch
 
 
 def database_engine(url: str, busy_timeout_s: float = 5.0) -> Engine:
@@ -132,7 +152,7 @@ def database_engine(url: str, busy_timeout_s: float = 5.0) -> Engine:
         raise TingshuoError(f"cannot create the database folder {folder}: {e.strerror}") from e
     # a locked database is waited for this long before a statement gives up
     engine = create_engine(parsed, connect_args={"timeout": busy_timeout_s})
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _sqlite_wal(busy_timeout_s))
     return engine
 
 
