@@ -133,10 +133,13 @@ def run(recognizer, settings: Settings, limit: int = 0, seed: int = 6, console=N
         analyses.append((row, analysis, expected))
         for syl, r in zip(expected, result.syllables, strict=True):
             native["syllables"] += 1
-            native["correct"] += bool(r.initial_ok and r.final_ok and r.tone_ok is not False)
+            sure = r.tone_sure is not False  # "cannot tell" is not judged right
+            native["correct"] += bool(
+                r.initial_ok and r.final_ok and r.tone_ok is not False and sure
+            )
             if syl.tone != 5 and r.tone_ok is not None:
                 native["tone_judged"] += 1
-                native["tone_ok"] += bool(r.tone_ok)
+                native["tone_ok"] += bool(r.tone_ok and sure)
             if syl.tone != 5 and r.tone_probability is not None:
                 native["pitch_judged"] += 1
                 native["pitch_ok"] += bool(r.tone_probability >= model.threshold)
@@ -148,7 +151,7 @@ def run(recognizer, settings: Settings, limit: int = 0, seed: int = 6, console=N
         for i in changed:
             tone_flags["changed"] += 1
             r = result.syllables[i] if result else None
-            tone_flags["flagged"] += r is None or r.tone_ok is False
+            tone_flags["flagged"] += r is None or (r.tone_ok is False and r.tone_sure is not False)
             tone_flags["pitch_flagged"] += bool(
                 r is not None
                 and r.tone_probability is not None

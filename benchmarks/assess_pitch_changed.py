@@ -71,7 +71,10 @@ def run(recognizer, settings: Settings, limit: int, seed: int) -> dict:
         right = [
             s
             for s in before.syllables[1:-1]
-            if s.tone_ok and 1 <= int(s.expected[-1]) <= 4 and s.end - s.start >= 0.08
+            if s.tone_ok
+            and s.tone_sure is not False
+            and 1 <= int(s.expected[-1]) <= 4
+            and s.end - s.start >= 0.08
         ]
         if not right:
             continue
@@ -87,11 +90,12 @@ def run(recognizer, settings: Settings, limit: int, seed: int) -> dict:
             continue
         for s0, s1 in zip(before.syllables, after.syllables, strict=True):
             if s0.index == target.index:
-                flagged[tone - 1] += (s1.tone_ok is False, 1)
+                # a sure ✗ ("cannot tell" is neither a flag nor a pass)
+                flagged[tone - 1] += (s1.tone_ok is False and s1.tone_sure is not False, 1)
             elif 1 <= int(s0.expected[-1]) <= 4:
-                ok = (s1.tone_ok is not False, 1)
+                ok = (s1.tone_ok is not False and s1.tone_sure is not False, 1)
                 passed_all[int(s0.expected[-1]) - 1] += ok
-                if s0.tone_ok:
+                if s0.tone_ok and s0.tone_sure is not False:
                     passed[int(s0.expected[-1]) - 1] += ok
     return {"flagged": flagged, "passed": passed, "all": passed_all, "sentences": len(rows)}
 

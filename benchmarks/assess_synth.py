@@ -110,13 +110,13 @@ def run(recognizer, settings: Settings, limit: int = 0, aishell: int = 60, seed:
             for syl in result.syllables:
                 if not wrong_at:
                     native_n += 1
-                    native_ok += bool(syl.tone_ok)
+                    native_ok += bool(syl.tone_ok and syl.tone_sure is not False)
                 elif syl.index in wrong_at:
                     changed_n += 1
-                    flagged += syl.tone_ok is False
+                    flagged += syl.tone_ok is False and syl.tone_sure is not False
                 else:
                     unchanged_n += 1
-                    false_alarms += syl.tone_ok is False
+                    false_alarms += syl.tone_ok is False and syl.tone_sure is not False
 
     return {
         "passed": (native_ok, native_n),

@@ -110,15 +110,44 @@ def test_a_syllable_said_in_another_tones_textbook_contour_is_flagged(
             )
             after = score(analyse(recognizer, moved, settings), expected, row["reference_text"])
             for s0, s1 in zip(before.syllables, after.syllables, strict=True):
+                # a sure ✗ is a flag, a sure ✓ a pass; "cannot tell" is neither, and says so
+                sure = s1.tone_sure is not False
+                assert sure or "cannot tell" in s1.advice, s1
                 if s0.index == target.index:
                     changed += 1
-                    flagged += s1.tone_ok is False
+                    flagged += s1.tone_ok is False and sure
                 elif s0.tone_ok:
                     others += 1
-                    passed += s1.tone_ok is not False
+                    passed += s1.tone_ok is not False and sure
     assert changed >= 12
     assert flagged / changed >= 0.55, (flagged, changed)
     assert passed / others >= 0.95, (passed, others)
+
+
+def test_a_sentence_tone_near_the_veto_level_is_shown_as_cannot_tell(readings):
+    # the shipped network with its veto level moved to where one syllable's pitch lies: the
+    # recognizer heard that syllable's character, and the pitch neither clearly agrees nor
+    # clearly contradicts it, so the page says it cannot tell rather than ✓ or ✗
+    import copy
+
+    from tingshuo.learn import report
+    from tingshuo.learn.tones import load_tone_model
+
+    row, analysis, expected = readings[0]
+    before = score(analysis, expected, row["reference_text"])
+    model = copy.copy(load_tone_model())
+    target = next(
+        s
+        for s in before.syllables
+        if s.tone_ok and s.heard == s.expected and s.expected[-1] in "1234"
+        and s.tone_probability >= 2 * model.veto
+    )  # fmt: skip
+    assert target.tone_sure is None  # clearly passed at the shipped level
+    model.veto = target.tone_probability
+    s = score(analysis, expected, row["reference_text"], model=model).syllables[target.index]
+    assert s.tone_sure is False and report.tone_mark(s) == "?", s
+    assert "cannot tell whether it was" in s.advice and "听不准" in s.advice_zh
+    assert report.tone_text(s).startswith("cannot tell 听不准")
 
 
 def test_wrong_syllable_in_the_prompt_is_flagged_as_initial_or_final(readings):

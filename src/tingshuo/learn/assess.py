@@ -64,6 +64,13 @@ log = logging.getLogger(__name__)
 MIN_SPEECH_S = 0.2  # less speech than this in the whole recording: nothing to assess
 # below this share of the prompt's syllables heard as such, it is another sentence
 MIN_MATCHED = 0.3
+# a sentence's tone, passed or failed by the veto (`judge_tone`: the recognizer heard the
+# character, the pitch alone decides whether it contradicts it), is a near thing within this
+# factor of the veto level: the page says it cannot tell. Wider costs the floors: on 368
+# syllables moved to another tone (`benchmarks.assess_pitch_changed`), x1.1 leaves 75.5 %
+# surely flagged, x1.25 72.6 %, x2 52 % (floor 70 %); 1.0 / 1.9 / 5 % of native syllables
+# would show "cannot tell"
+VETO_NEAR = 1.1
 MAX_DRILL = 2  # prompts of up to this many syllables may be judged by pitch alone
 
 
@@ -203,6 +210,19 @@ def judge_tone(
     return p_expected >= model.threshold
 
 
+def near_veto(
+    syl: Syllable, h: HeardSyllable | None, p_expected: float | None, model: ToneModel
+) -> bool:
+    """Whether `judge_tone`'s verdict was the veto's and a near thing: the recognizer heard
+    the expected syllable with a fitting tone, and the pitch's probability of the expected tone
+    lies within `VETO_NEAR` of the veto level."""
+    if syl.tone == 5 or p_expected is None or h is None or h.pinyin != syl.pinyin:
+        return False
+    if not {syl.tone, syl.citation_tone} & {h.tone, h.sandhi_tone}:
+        return False
+    return model.veto / VETO_NEAR <= p_expected < model.veto * VETO_NEAR
+
+
 def heard_tone(
     syl: Syllable, h: HeardSyllable | None, probs: np.ndarray | None, tone_ok: bool | None
 ) -> int | None:
@@ -234,14 +254,20 @@ def _syllable(
     pitch_tone = int(np.argmax(probs)) + 1 if probs is not None else None
     p_expected = float(probs[syl.tone - 1]) if probs is not None else None
     tone_ok = judge_tone(syl, h, p_expected, model)
+    tone_sure: bool | None = None
+    near = None  # the other tone a near verdict lies between ("cannot tell")
     if tone_only and pitch_tone is not None and syl.tone != 5:
         # with no recognizer evidence at all, the expected tone must be the likeliest one
         tone_ok = pitch_tone == syl.tone
+    elif probs is not None and near_veto(syl, h, p_expected, model):
+        tone_sure = False
+        near = drill.likeliest_other(probs, syl.tone)
     tone_heard = heard_tone(syl, h, probs, tone_ok)
-    advice, advice_zh = advice_for(syl, h, initial_ok, final_ok, tone_ok, tone_heard)
+    advice, advice_zh = advice_for(syl, h, initial_ok, final_ok, tone_ok, tone_heard, near)
     return syllable_result(
         i, syl, start, end, c, initial_ok, final_ok, tone_ok, tone_heard, p_expected, pitch_tone,
         heard=f"{h.pinyin}{h.sandhi_tone}" if h is not None else None,
         heard_text=h.char if h is not None else None,
         advice=(advice, advice_zh),
+        tone_sure=tone_sure,
     )  # fmt: skip
