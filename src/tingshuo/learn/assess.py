@@ -199,7 +199,7 @@ def judge_tone(
     if syl.tone == 5:
         return True if p_expected is not None or h is not None else None
     if h is not None and h.pinyin == syl.pinyin:
-        fits = bool({syl.tone, syl.citation_tone} & {h.tone, h.sandhi_tone})
+        fits = heard_fitting(syl, h)
         if p_expected is None:
             return fits
         if fits:
@@ -216,11 +216,19 @@ def near_veto(
     """Whether `judge_tone`'s verdict was the veto's and a near thing: the recognizer heard
     the expected syllable with a fitting tone, and the pitch's probability of the expected tone
     lies within `VETO_NEAR` of the veto level."""
-    if syl.tone == 5 or p_expected is None or h is None or h.pinyin != syl.pinyin:
-        return False
-    if not {syl.tone, syl.citation_tone} & {h.tone, h.sandhi_tone}:
+    if syl.tone == 5 or p_expected is None or not heard_fitting(syl, h):
         return False
     return model.veto / VETO_NEAR <= p_expected < model.veto * VETO_NEAR
+
+
+def heard_fitting(syl: Syllable, h: HeardSyllable | None) -> bool:
+    """The recognizer heard the expected syllable, with a character whose tone fits it (its
+    own, its citation tone, or the tone sandhi gives it)."""
+    return (
+        h is not None
+        and h.pinyin == syl.pinyin
+        and bool({syl.tone, syl.citation_tone} & {h.tone, h.sandhi_tone})
+    )
 
 
 def heard_tone(
